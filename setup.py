@@ -1,0 +1,96 @@
+"""Build steps that pyproject.toml cannot express.
+
+1. Generate the gRPC/protobuf modules from protos/ into e6driver/_proto/ (never edited by hand).
+2. Build the optional Cython decoder ext/_cdecode.pyx as e6driver._cdecode. Any failure (no Cython, no
+   compiler, E6DRIVER_NO_EXT=1) leaves the pure-Python decoder in place: installation never fails because of C.
+"""
+import logging
+import os
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+PROTO_SRC = ROOT / "protos"
+PROTO_PKG = "e6driver/_proto"
+log = logging.getLogger("e6driver.setup")
+
+
+def generate_protos() -> None:
+    from grpc_tools import protoc  # build-time dependency (pyproject build-system.requires)
+    import grpc_tools
+
+    out = ROOT / PROTO_PKG
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "__init__.py").write_text('"""Generated from protos/ by setup.py; do not edit."""\n')
+    include = str(Path(grpc_tools.__file__).parent / "_proto")
+    for proto in sorted(PROTO_SRC.glob("*.proto")):
+        # The virtual path makes generated imports absolute (e6driver._proto.x_pb2).
+        args = [
+            "grpc_tools.protoc",
+            f"-I{PROTO_PKG}={PROTO_SRC}",
+            f"-I{include}",
+            f"--python_out={ROOT}",
+            f"--pyi_out={ROOT}",
+            f"--grpc_python_out={ROOT}",
+            f"{PROTO_PKG}/{proto.name}",
+        ]
+        if protoc.main(args) != 0:
+            raise RuntimeError(f"protoc failed for {proto}")
+
+
+class BuildPyWithProtos(build_py):
+    def run(self):
+        generate_protos()
+        super().run()
+
+
+class OptionalBuildExt(build_ext):
+    """Compile the C decoder when possible; otherwise continue with the pure-Python one."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any build failure means: no C path
+            self._skip(exc)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            self._skip(exc)
+
+    @staticmethod
+    def _skip(exc):
+        sys.stderr.write(f"e6driver: C decoder not built ({exc}); the pure-Python decoder will be used.\n")
+
+
+def extensions():
+    if os.environ.get("E6DRIVER_NO_EXT") == "1":
+        return []
+    pyx = ROOT / "ext" / "_cdecode.pyx"
+    if not pyx.exists():
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        sys.stderr.write("e6driver: Cython not available; the pure-Python decoder will be used.\n")
+        return []
+    try:
+        return cythonize(
+            [Extension("e6driver._cdecode", [str(pyx.relative_to(ROOT))])],
+            compiler_directives={"language_level": "3", "boundscheck": True, "wraparound": False},
+            quiet=True,
+        )
+    except Exception as exc:  # noqa: BLE001
+        sys.stderr.write(f"e6driver: Cython failed ({exc}); the pure-Python decoder will be used.\n")
+        return []
+
+
+setup(
+    ext_modules=extensions(),
+    cmdclass={"build_py": BuildPyWithProtos, "build_ext": OptionalBuildExt},
+)
