@@ -4,8 +4,8 @@
 2. Build the optional Cython decoder ext/_cdecode.pyx as e6driver._cdecode. Any failure (no Cython, no
    compiler, E6DRIVER_NO_EXT=1) leaves the pure-Python decoder in place: installation never fails because of C.
 """
-import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,10 +16,10 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 PROTO_SRC = ROOT / "protos"
 PROTO_PKG = "e6driver/_proto"
-log = logging.getLogger("e6driver.setup")
 
 
 def generate_protos() -> None:
+    """Run protoc (from grpcio-tools) over protos/*.proto; output goes next to the hand-written package."""
     from grpc_tools import protoc  # build-time dependency (pyproject build-system.requires)
     import grpc_tools
 
@@ -40,6 +40,19 @@ def generate_protos() -> None:
         ]
         if protoc.main(args) != 0:
             raise RuntimeError(f"protoc failed for {proto}")
+
+
+def runtime_requirements() -> list:
+    """grpcio/protobuf floors matching the generated code: gencode refuses an older protobuf runtime."""
+    generate_protos()
+    gencode = (ROOT / PROTO_PKG / "e6x_engine_pb2.py").read_text()
+    found = re.search(r"ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,\s*(\d+),\s*(\d+),\s*(\d+)", gencode)
+    protobuf_floor = ".".join(found.groups()) if found else "5.28"
+    return [
+        "grpcio>=1.66",
+        f"protobuf>={protobuf_floor}",
+        "tzdata; platform_system == 'Windows'",
+    ]
 
 
 class BuildPyWithProtos(build_py):
@@ -91,6 +104,7 @@ def extensions():
 
 
 setup(
+    install_requires=runtime_requirements(),
     ext_modules=extensions(),
     cmdclass={"build_py": BuildPyWithProtos, "build_ext": OptionalBuildExt},
 )
