@@ -1,0 +1,4 @@
+"""SQLAlchemy dialect for e6data-protocol engines: ``e6driver://`` and ``e6data+e6driver://`` URLs."""
+from .dialect import E6Dialect
+
+__all__ = ["E6Dialect"]

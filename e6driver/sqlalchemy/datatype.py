@@ -1,0 +1,265 @@
+"""Engine type names → SQLAlchemy types, with a parser for parameterised and nested names.
+
+The engine reports column types in a SQL-ish spelling (getColumnsV2, spec §6.3): ``int``, ``decimal(18,4)``,
+``varchar(16)``, ``array<map<string,int>>``, ``struct<a:int,b:string>``. Every name maps to a concrete type; an
+unknown name raises ``ValueError`` so reflection never silently degrades to NullType or String.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Dict, List, Optional, Tuple
+
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import TypeEngine
+
+
+_DOUBLE = getattr(sqltypes, "DOUBLE", sqltypes.FLOAT)  # SQLAlchemy 1.4 has no DOUBLE
+
+
+class _NestedJSON(sqltypes.JSON):
+    """Nested values travel as JSON text (spec §7.3); ORM users get lists/dicts back."""
+
+    cache_ok = True
+    hashable = False
+
+    def result_processor(self, dialect, coltype):
+        def process(value):
+            return None if value is None else json.loads(value)
+
+        return process
+
+
+class ARRAY(_NestedJSON):
+    __visit_name__ = "E6_ARRAY"
+
+    def __init__(self, item_type: Optional[TypeEngine] = None):
+        super().__init__()
+        self.item_type = item_type or sqltypes.String()
+
+
+class MAP(_NestedJSON):
+    __visit_name__ = "E6_MAP"
+
+    def __init__(self, key_type: Optional[TypeEngine] = None, value_type: Optional[TypeEngine] = None):
+        super().__init__()
+        self.key_type = key_type or sqltypes.String()
+        self.value_type = value_type or sqltypes.String()
+
+
+class STRUCT(_NestedJSON):
+    __visit_name__ = "E6_STRUCT"
+
+    def __init__(self, fields: Optional[List[Tuple[str, TypeEngine]]] = None):
+        super().__init__()
+        self.fields = list(fields or [])
+
+
+class TIMESTAMP_TZ(sqltypes.TIMESTAMP):
+    __visit_name__ = "TIMESTAMP"
+
+    def __init__(self):
+        super().__init__(timezone=True)
+
+
+class INTERVAL(sqltypes.Interval):
+    """Day-second intervals; the driver already returns ``timedelta``, so no epoch arithmetic here."""
+
+    __visit_name__ = "INTERVAL"
+
+    def bind_processor(self, dialect):
+        return None
+
+    def result_processor(self, dialect, coltype):
+        return None
+
+
+def _decimal(args: List[str]) -> TypeEngine:
+    if not args:
+        return sqltypes.DECIMAL()
+    if len(args) > 2:
+        raise ValueError(f"decimal takes at most precision and scale, got {args}")
+    precision = int(args[0])
+    scale = int(args[1]) if len(args) == 2 else 0
+    return sqltypes.DECIMAL(precision=precision, scale=scale)
+
+
+def _sized(type_cls) -> Callable[[List[str]], TypeEngine]:
+    def build(args: List[str]) -> TypeEngine:
+        if len(args) > 1:
+            raise ValueError(f"{type_cls.__name__} takes at most a length, got {args}")
+        return type_cls(int(args[0])) if args else type_cls()
+
+    return build
+
+
+def _plain(factory: Callable[[], TypeEngine]) -> Callable[[List[str]], TypeEngine]:
+    def build(args: List[str]) -> TypeEngine:
+        if args:
+            raise ValueError(f"type takes no parameters, got {args}")
+        return factory()
+
+    return build
+
+
+# One row per engine spelling (lower case). Aliases share a builder.
+SCALAR_TYPES: Dict[str, Callable[[List[str]], TypeEngine]] = {
+    "boolean": _plain(sqltypes.BOOLEAN),
+    "bool": _plain(sqltypes.BOOLEAN),
+    "tinyint": _plain(sqltypes.SMALLINT),
+    "byte": _plain(sqltypes.SMALLINT),
+    "smallint": _plain(sqltypes.SMALLINT),
+    "short": _plain(sqltypes.SMALLINT),
+    "int": _plain(sqltypes.INTEGER),
+    "integer": _plain(sqltypes.INTEGER),
+    "bigint": _plain(sqltypes.BIGINT),
+    "long": _plain(sqltypes.BIGINT),
+    "float": _plain(sqltypes.REAL),
+    "real": _plain(sqltypes.REAL),
+    "double": _plain(_DOUBLE),
+    "double precision": _plain(_DOUBLE),
+    "decimal": _decimal,
+    "numeric": _decimal,
+    "decimal128": _decimal,
+    "string": _plain(sqltypes.VARCHAR),
+    "text": _plain(sqltypes.VARCHAR),
+    "varchar": _sized(sqltypes.VARCHAR),
+    "char": _sized(sqltypes.CHAR),
+    "uuid": _plain(sqltypes.VARCHAR),
+    "binary": _plain(sqltypes.VARBINARY),
+    "varbinary": _plain(sqltypes.VARBINARY),
+    "blob": _plain(sqltypes.VARBINARY),
+    "date": _plain(sqltypes.DATE),
+    "time": _plain(sqltypes.TIME),
+    "timestamp": _plain(sqltypes.TIMESTAMP),
+    "datetime": _plain(sqltypes.TIMESTAMP),
+    "timestamp_tz": _plain(TIMESTAMP_TZ),
+    "timestamptz": _plain(TIMESTAMP_TZ),
+    "timestamp with time zone": _plain(TIMESTAMP_TZ),
+    "interval": _plain(INTERVAL),
+    "interval_day_second": _plain(INTERVAL),
+    "null": _plain(sqltypes.NullType),
+}
+
+
+MULTIWORD_TYPES = tuple(name for name in SCALAR_TYPES if " " in name)
+
+
+class _Reader:
+    """Recursive-descent reader over one type string."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0
+
+    def error(self, message: str) -> ValueError:
+        return ValueError(f"cannot parse type {self.text!r} at offset {self.pos}: {message}")
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def peek(self) -> str:
+        self.skip_space()
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def expect(self, char: str) -> None:
+        if self.peek() != char:
+            raise self.error(f"expected {char!r}")
+        self.pos += 1
+
+    def word(self) -> str:
+        self.skip_space()
+        start = self.pos
+        while self.pos < len(self.text) and (self.text[self.pos].isalnum() or self.text[self.pos] == "_"):
+            self.pos += 1
+        if start == self.pos:
+            raise self.error("expected a type name")
+        return self.text[start:self.pos]
+
+    def multiword(self) -> Optional[str]:
+        """Consume a known multi-word name ("double precision", ...) if one starts here."""
+        self.skip_space()
+        rest = self.text[self.pos:].lower()
+        for name in MULTIWORD_TYPES:
+            after = rest[len(name):len(name) + 1]
+            if rest.startswith(name) and not (after.isalnum() or after == "_"):
+                self.pos += len(name)
+                return name
+        return None
+
+    def number_args(self) -> List[str]:
+        args: List[str] = []
+        if self.peek() != "(":
+            return args
+        self.pos += 1
+        while True:
+            self.skip_space()
+            start = self.pos
+            while self.pos < len(self.text) and self.text[self.pos].isdigit():
+                self.pos += 1
+            if start == self.pos:
+                raise self.error("expected a number")
+            args.append(self.text[start:self.pos])
+            if self.peek() == ",":
+                self.pos += 1
+                continue
+            self.expect(")")
+            return args
+
+    def field_name(self) -> str:
+        self.skip_space()
+        if self.peek() == "`" or self.peek() == '"':
+            quote = self.text[self.pos]
+            end = self.text.find(quote, self.pos + 1)
+            if end < 0:
+                raise self.error("unterminated quoted field name")
+            name = self.text[self.pos + 1:end]
+            self.pos = end + 1
+            return name
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in ":<>,() \t":
+            self.pos += 1
+        if start == self.pos:
+            raise self.error("expected a field name")
+        return self.text[start:self.pos]
+
+    def type(self) -> TypeEngine:
+        name = self.multiword() or self.word().lower()
+        if name == "array":
+            self.expect("<")
+            item = self.type()
+            self.expect(">")
+            return ARRAY(item)
+        if name == "map":
+            self.expect("<")
+            key = self.type()
+            self.expect(",")
+            value = self.type()
+            self.expect(">")
+            return MAP(key, value)
+        if name in ("struct", "row"):
+            self.expect("<")
+            fields: List[Tuple[str, TypeEngine]] = []
+            while True:
+                field = self.field_name()
+                if self.peek() == ":":
+                    self.pos += 1
+                fields.append((field, self.type()))
+                if self.peek() == ",":
+                    self.pos += 1
+                    continue
+                self.expect(">")
+                return STRUCT(fields)
+        builder = SCALAR_TYPES.get(name)
+        if builder is None:
+            raise self.error(f"unknown type name {name!r}")
+        return builder(self.number_args())
+
+
+def parse_type(type_string: str) -> TypeEngine:
+    """Parse an engine type name into a SQLAlchemy type instance; ValueError if it is not a known type."""
+    reader = _Reader(type_string)
+    result = reader.type()
+    if reader.peek():
+        raise reader.error("unexpected trailing text")
+    return result

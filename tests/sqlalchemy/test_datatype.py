@@ -1,0 +1,92 @@
+"""Every engine type spelling reflects to a concrete SQLAlchemy type (never NullType or a String fallback)."""
+import pytest
+from sqlalchemy.sql import sqltypes
+
+from e6driver.sqlalchemy.datatype import ARRAY, INTERVAL, MAP, STRUCT, TIMESTAMP_TZ, parse_type
+
+DOUBLE = getattr(sqltypes, "DOUBLE", sqltypes.FLOAT)
+
+
+def _describe(t):
+    """A comparable structure for a parsed type."""
+    if isinstance(t, ARRAY):
+        return ("array", _describe(t.item_type))
+    if isinstance(t, MAP):
+        return ("map", _describe(t.key_type), _describe(t.value_type))
+    if isinstance(t, STRUCT):
+        return ("struct", tuple((name, _describe(f)) for name, f in t.fields))
+    if isinstance(t, sqltypes.DECIMAL):
+        return ("DECIMAL", t.precision, t.scale)
+    if isinstance(t, (sqltypes.VARCHAR, sqltypes.CHAR)) and t.length:
+        return (type(t).__name__, t.length)
+    return type(t).__name__
+
+
+CASES = [
+    ("boolean", "BOOLEAN"),
+    ("bool", "BOOLEAN"),
+    ("tinyint", "SMALLINT"),
+    ("smallint", "SMALLINT"),
+    ("short", "SMALLINT"),
+    ("int", "INTEGER"),
+    ("INTEGER", "INTEGER"),
+    ("bigint", "BIGINT"),
+    ("long", "BIGINT"),
+    ("float", "REAL"),
+    ("real", "REAL"),
+    ("double", DOUBLE.__name__),
+    ("double precision", DOUBLE.__name__),
+    ("decimal(18,4)", ("DECIMAL", 18, 4)),
+    ("DECIMAL(38, 0)", ("DECIMAL", 38, 0)),
+    ("decimal(10)", ("DECIMAL", 10, 0)),
+    ("numeric(7,2)", ("DECIMAL", 7, 2)),
+    ("decimal", ("DECIMAL", None, None)),
+    ("string", "VARCHAR"),
+    ("varchar", "VARCHAR"),
+    ("varchar(16)", ("VARCHAR", 16)),
+    ("char(1)", ("CHAR", 1)),
+    ("binary", "VARBINARY"),
+    ("date", "DATE"),
+    ("time", "TIME"),
+    ("timestamp", "TIMESTAMP"),
+    ("timestamp_tz", "TIMESTAMP_TZ"),
+    ("timestamp with time zone", "TIMESTAMP_TZ"),
+    ("interval", "INTERVAL"),
+    ("array<int>", ("array", "INTEGER")),
+    ("array<decimal(18,4)>", ("array", ("DECIMAL", 18, 4))),
+    ("array<map<string,int>>", ("array", ("map", "VARCHAR", "INTEGER"))),
+    ("map<string, array<double>>", ("map", "VARCHAR", ("array", DOUBLE.__name__))),
+    ("struct<a:int,b:string>", ("struct", (("a", "INTEGER"), ("b", "VARCHAR")))),
+    ("struct<ts: timestamp with time zone, v: varchar(3)>",
+     ("struct", (("ts", "TIMESTAMP_TZ"), ("v", ("VARCHAR", 3))))),
+    ("struct<`odd name`:int>", ("struct", (("odd name", "INTEGER"),))),
+    ("array<struct<x:array<int>,y:map<int,decimal(5,1)>>>",
+     ("array", ("struct", (("x", ("array", "INTEGER")), ("y", ("map", "INTEGER", ("DECIMAL", 5, 1))))))),
+]
+
+
+@pytest.mark.parametrize("text, expected", CASES)
+def test_parse_type(text, expected):
+    assert _describe(parse_type(text)) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "foo", "decimal(1,2,3)", "varchar(a)", "array<int", "array<>", "map<int>", "int extra",
+     "struct<a:int", "int(3)", "struct<>", "array<int>>"],
+)
+def test_unknown_or_malformed_types_raise(text):
+    with pytest.raises(ValueError):
+        parse_type(text)
+
+
+def test_interval_and_tz_types_are_the_right_classes():
+    assert isinstance(parse_type("interval"), INTERVAL)
+    tz = parse_type("timestamp_tz")
+    assert isinstance(tz, TIMESTAMP_TZ) and tz.timezone is True
+
+
+def test_nested_values_arrive_as_json_and_become_python_objects():
+    process = parse_type("array<map<string,int>>").result_processor(None, None)
+    assert process('[{"a": 1}, {"b": 2}]') == [{"a": 1}, {"b": 2}]
+    assert process(None) is None

@@ -1,0 +1,89 @@
+"""Dialect behaviour that needs no server: URL parsing, registration, compilation, isolation."""
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.engine import url as sa_url
+
+from e6driver.sqlalchemy.datatype import ARRAY, MAP, STRUCT
+from e6driver.sqlalchemy.dialect import E6Dialect
+
+
+def _args(url):
+    return E6Dialect().create_connect_args(sa_url.make_url(url))
+
+
+def test_url_maps_to_connect_arguments():
+    args, kwargs = _args(
+        "e6driver://a%40b.com:tok%2Fen@db.example:9000/sales?catalog=hive&secure=true&cluster-name=C1"
+        "&rpc_timeout=2.5"
+    )
+    assert args == []
+    assert kwargs == {
+        "host": "db.example", "port": 9000, "username": "a@b.com", "password": "tok/en", "database": "sales",
+        "catalog": "hive", "secure": True, "cluster_name": "C1", "rpc_timeout": 2.5,
+    }
+
+
+def test_unknown_url_option_is_an_error_not_a_channel_option():
+    with pytest.raises(exc.ArgumentError, match="grpc_max_pings"):
+        _args("e6driver://u:p@h:1/db?grpc_max_pings=3")
+
+
+def test_bad_boolean_in_url():
+    with pytest.raises(exc.ArgumentError):
+        _args("e6driver://u:p@h:1/db?secure=maybe")
+
+
+@pytest.mark.parametrize("scheme", ["e6driver", "e6data+e6driver"])
+def test_both_url_schemes_resolve_to_the_dialect_through_entry_points(scheme):
+    dialect_cls = sa_url.make_url(f"{scheme}://u:p@h:1/db").get_dialect()
+    assert dialect_cls is E6Dialect
+
+
+def test_concrete_dialect_caches_statements():
+    assert E6Dialect.__dict__.get("supports_statement_cache") is True
+    assert E6Dialect.name == "e6driver" and E6Dialect.driver == "e6driver"
+
+
+def _compile(stmt):
+    return str(stmt.compile(dialect=E6Dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def test_limit_offset_and_booleans():
+    t = sa.table("t", sa.column("a"), sa.column("flag", sa.Boolean))
+    sql = _compile(sa.select(t.c.a).where(t.c.flag == sa.true()).limit(5).offset(10))
+    assert "LIMIT 5" in sql and "OFFSET 10" in sql and "true" in sql.lower()
+
+
+def test_identifiers_are_double_quoted_when_needed():
+    t = sa.table("select", sa.column("Mixed Case"))
+    sql = _compile(sa.select(t))
+    assert '"select"' in sql and '"Mixed Case"' in sql
+
+
+def test_ddl_type_compilation():
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "t", metadata,
+        sa.Column("a", ARRAY(sa.Integer())),
+        sa.Column("m", MAP(sa.String(), sa.Integer())),
+        sa.Column("s", STRUCT([("x", sa.Integer()), ("y", sa.String())])),
+        sa.Column("ts", sa.TIMESTAMP(timezone=True)),
+        sa.Column("b", sa.LargeBinary()),
+        sa.Column("d", sa.Numeric(18, 4)),
+    )
+    ddl = str(sa.schema.CreateTable(table).compile(dialect=E6Dialect()))
+    assert "a INTEGER[]" in ddl
+    assert "m MAP(VARCHAR, INTEGER)" in ddl
+    assert "s STRUCT(x INTEGER, y VARCHAR)" in ddl
+    assert "ts TIMESTAMP WITH TIME ZONE" in ddl
+    assert "b BLOB" in ddl
+    assert "d NUMERIC(18, 4)" in ddl
+
+
+def test_only_autocommit_isolation():
+    dialect = E6Dialect()
+    assert dialect.get_isolation_level_values(None) == ["AUTOCOMMIT"]
+    dialect.set_isolation_level(None, "AUTOCOMMIT")
+    with pytest.raises(exc.ArgumentError):
+        dialect.set_isolation_level(None, "SERIALIZABLE")
