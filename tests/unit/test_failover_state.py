@@ -1,0 +1,123 @@
+"""Each blue-green rule of e6driver.failover, without a server."""
+import os
+import sys
+
+import pytest
+
+from e6driver import failover
+from e6driver.failover import EndpointStrategy, StrategyRegistry, is_wrong_strategy, normalise
+
+
+def test_detection_order_then_active_only():
+    state = EndpointStrategy()
+    assert state.candidates() == ["blue", "green"]
+    state.confirm("green")
+    assert state.candidates() == ["green"]
+
+
+def test_refused_colour_is_forgotten_and_detection_restarts():
+    state = EndpointStrategy()
+    state.confirm("blue")
+    generation = state.generation
+    state.refused("blue")
+    assert state.candidates() == ["blue", "green"]
+    assert state.generation > generation
+
+
+def test_refusing_an_unrelated_colour_keeps_the_active_one():
+    state = EndpointStrategy()
+    state.confirm("green")
+    state.refused("blue")
+    assert state.candidates() == ["green"]
+
+
+def test_announcement_waits_for_open_queries_to_finish():
+    state = EndpointStrategy()
+    state.confirm("blue")
+    state.query_started("q1", "blue")
+    state.query_started("q2", "blue")
+    state.announce("GREEN")
+    assert state.pending == "green" and state.candidates() == ["blue"]
+    state.query_finished("q1")
+    assert state.candidates() == ["blue"]
+    generation = state.generation
+    state.query_finished("q2")
+    assert state.candidates() == ["green"] and state.pending is None
+    assert state.generation == generation + 1
+
+
+def test_announcement_with_no_open_query_applies_at_once():
+    state = EndpointStrategy()
+    state.confirm("blue")
+    state.announce("green")
+    assert state.active == "green"
+
+
+@pytest.mark.parametrize("value", [None, "", "purple", "blue-ish"])
+def test_invalid_announcements_are_ignored(value):
+    state = EndpointStrategy()
+    state.confirm("blue")
+    state.announce(value)
+    assert state.active == "blue" and state.pending is None
+
+
+def test_queries_keep_their_own_colour_across_a_switch():
+    state = EndpointStrategy()
+    state.confirm("blue")
+    state.query_started("old", "blue")
+    state.announce("green")
+    state.query_finished("old")
+    state.query_started("new", "green")
+    state.query_started("old2", "blue")  # e.g. prepared just before the switch
+    assert state.colour_of("new") == "green"
+    assert state.colour_of("old2") == "blue"
+    assert state.colour_of("someone-elses-query") == "green"
+
+
+def test_authentication_announcement_switches_immediately_once():
+    state = EndpointStrategy()
+    state.confirm("blue")
+    assert state.announce_at_authentication("blue", "green") == "green"
+    assert state.active == "green"
+    assert state.announce_at_authentication("green", "green") is None
+    assert state.announce_at_authentication("green", "nonsense") is None
+
+
+def test_finishing_unknown_or_empty_queries_is_harmless():
+    state = EndpointStrategy()
+    state.query_finished(None)
+    state.query_finished("never-started")
+    assert state.open_queries == {}
+
+
+def test_registry_is_per_endpoint():
+    registry = StrategyRegistry()
+    a, b = registry.for_endpoint("h:1"), registry.for_endpoint("h:2")
+    a.confirm("green")
+    assert registry.for_endpoint("h:1") is a
+    assert b.candidates() == ["blue", "green"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_starts_without_the_parents_state():
+    failover.REGISTRY.for_endpoint("fork-test:1").confirm("green")
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            candidates = failover.REGISTRY.for_endpoint("fork-test:1").candidates()
+            os.write(write_fd, ",".join(candidates).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    assert os.read(read_fd, 100).decode() == "blue,green"
+    assert failover.REGISTRY.for_endpoint("fork-test:1").candidates() == ["green"]
+
+
+def test_wrong_strategy_signal():
+    assert is_wrong_strategy("UNKNOWN", "status: 456")
+    assert is_wrong_strategy("UNKNOWN", "Received http2 header with status: 456")
+    assert not is_wrong_strategy("INTERNAL", "status: 456")
+    assert not is_wrong_strategy("UNKNOWN", "status: 503")
+    assert normalise(" Blue ") == "blue" and normalise("red") is None
