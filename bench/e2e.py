@@ -1,0 +1,99 @@
+"""End to end over loopback: our driver vs the official client, same engine, same query, one run.
+
+    python bench/e2e.py [--rows 1000000] [--stream-rows 10000000]
+
+Prints rows/s, seconds and peak client RSS for fetchall() with our C and pure-Python decoders and with the
+official e6data-python-connector, then the ratios; also fetch_arrow_table() on numeric columns and the peak
+RSS of streaming fetchall_buffer() over a large result.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+from _harness import PASSWORD, USER, engine_server, run_client, table
+
+MIX_SQL = """
+CREATE OR REPLACE TABLE {name} AS
+SELECT
+  CASE WHEN i % 10 = 0 THEN NULL ELSE i END::BIGINT AS c_bigint,
+  CASE WHEN i % 10 = 1 THEN NULL ELSE (i % 100000)::INTEGER END AS c_int,
+  CASE WHEN i % 10 = 2 THEN NULL ELSE i * 0.5 END::DOUBLE AS c_double,
+  CASE WHEN i % 10 = 3 THEN NULL ELSE i % 2 = 0 END AS c_bool,
+  CASE WHEN i % 10 = 4 THEN NULL ELSE 'name-' || (i % 1000)::VARCHAR END AS c_varchar,
+  CASE WHEN i % 10 = 5 THEN NULL ELSE DATE '2000-01-01' + (i % 9000)::INTEGER END AS c_date,
+  CASE WHEN i % 10 = 6 THEN NULL ELSE TIMESTAMP '2020-01-01 00:00:00' + to_microseconds(i * 1000003) END AS c_ts,
+  CASE WHEN i % 10 = 7 THEN NULL ELSE (i / 7.0)::DECIMAL(18,4) END AS c_dec
+FROM range({rows}) t(i)
+"""
+
+OURS = """
+import e6driver
+conn = e6driver.connect(host="127.0.0.1", port={port}, username="{user}", password="{password}",
+                        catalog="local", database="main")
+cur = conn.cursor()
+start = time.perf_counter()
+cur.execute("{sql}")
+{fetch}
+seconds = time.perf_counter() - start
+conn.close()
+print(json.dumps({{"rows": rows, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "impl": e6driver.__impl__}}))
+"""
+
+FETCHALL = "rows = len(cur.fetchall())"
+ARROW = "rows = cur.fetch_arrow_table().num_rows"
+STREAM = "rows = sum(1 for _ in cur.fetchall_buffer())"
+
+OFFICIAL = """
+from e6data_python_connector import Connection
+conn = Connection(host="127.0.0.1", port={port}, username="{user}", password="{password}",
+                  catalog="local", database="main")
+cur = conn.cursor(catalog_name="local", db_name="main")
+start = time.perf_counter()
+cur.execute("{sql}")
+rows = len(cur.fetchall())
+seconds = time.perf_counter() - start
+conn.close()
+print(json.dumps({{"rows": rows, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "impl": "official 3.0.2"}}))
+"""
+
+
+def setup_tables(port: int, rows: int, stream_rows: int) -> None:
+    statements = [MIX_SQL.format(name="mix", rows=rows), MIX_SQL.format(name="mix_big", rows=stream_rows)]
+    code = OURS.format(port=port, user=USER, password=PASSWORD, sql="SELECT 1", fetch="rows = 0")
+    code = code.replace('cur.execute("SELECT 1")', "\n".join(f"cur.execute({s!r})" for s in statements))
+    run_client(code)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--stream-rows", type=int, default=10_000_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as data_dir, engine_server(data_dir) as port:
+        setup_tables(port, args.rows, args.stream_rows)
+        select = "SELECT * FROM mix"
+        numeric = "SELECT c_bigint, c_int, c_double FROM mix"
+        fmt = dict(port=port, user=USER, password=PASSWORD)
+        runs = [
+            ("e6driver fetchall (C)", run_client(OURS.format(sql=select, fetch=FETCHALL, **fmt), {"E6DRIVER_IMPL": "c"})),
+            ("e6driver fetchall (Python)",
+             run_client(OURS.format(sql=select, fetch=FETCHALL, **fmt), {"E6DRIVER_IMPL": "python"})),
+            ("official fetchall", run_client(OFFICIAL.format(sql=select, **fmt))),
+            ("e6driver fetch_arrow_table numeric", run_client(OURS.format(sql=numeric, fetch=ARROW, **fmt))),
+            (f"e6driver fetchall_buffer {args.stream_rows:,} rows",
+             run_client(OURS.format(sql="SELECT * FROM mix_big", fetch=STREAM, **fmt))),
+        ]
+    official = dict(runs)["official fetchall"]
+    rows = []
+    for name, r in runs:
+        rate = r["rows"] / r["seconds"]
+        speedup = official["seconds"] / r["seconds"] * r["rows"] / official["rows"]
+        rows.append((name, f"{r['rows']:,}", f"{r['seconds']:.2f}", f"{rate / 1e6:.2f}", f"{r['peak_rss_mb']:.0f}",
+                     f"{speedup:.1f}x"))
+    print(table(rows, ["run", "rows", "seconds", "M rows/s", "peak RSS MB", "vs official"]))
+
+
+if __name__ == "__main__":
+    main()
