@@ -1,0 +1,64 @@
+"""``python -m mock_server`` / ``e6driver-server``: run the local e6data-protocol engine."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import List, Optional
+
+from mock_server.server import EngineServer
+from mock_server.sessions import DEFAULT_USERS
+
+log = logging.getLogger("mock_server")
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="e6driver-server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=9000, help="port to bind; 0 = ephemeral (default 9000)")
+    parser.add_argument("--data-dir", default=None,
+                        help="directory for DIR/local.duckdb (catalog 'local'); default: in memory")
+    parser.add_argument("--user", action="append", default=None,
+                        help="user name (repeatable, paired with --password; default 'admin')")
+    parser.add_argument("--password", action="append", default=None,
+                        help="password / access token of the matching --user (default 'admin')")
+    parser.add_argument("--session-ttl", type=float, default=3600.0, help="idle session TTL in seconds")
+    parser.add_argument("--query-ttl", type=float, default=3600.0, help="idle query TTL in seconds")
+    parser.add_argument("--time-zone", default="UTC", help="DuckDB TimeZone setting (default UTC)")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    args = parser.parse_args(argv)
+    users, passwords = args.user or [], args.password or []
+    if len(users) != len(passwords):
+        parser.error("give one --password per --user")
+    args.users = dict(zip(users, passwords)) if users else dict(DEFAULT_USERS)
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = EngineServer(args.host, args.port, data_dir=args.data_dir, users=args.users,
+                          session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone)
+    port = server.start()
+    # The one machine-readable stdout line: tests and scripts parse the bound port from it.
+    sys.stdout.write(f"e6driver-server listening on {args.host}:{port}\n")
+    sys.stdout.flush()
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: shutting down", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    while not stop.wait(1.0):
+        pass
+    server.stop(grace=2.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

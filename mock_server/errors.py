@@ -1,0 +1,78 @@
+"""Engine errors and their gRPC status codes (docs/engine-contract.md, "Errors")."""
+from __future__ import annotations
+
+import re
+
+import duckdb
+import grpc
+
+from mock_server.encode import EncodeError
+from mock_server.sql_dialect import DialectError
+
+ACCESS_DENIED = "Access denied: session expired or unknown"
+
+_RESERVED = re.compile(r"(?i)access denied|status:\s*(?=456|503)")
+
+
+def sanitize(message: str) -> str:
+    """Keep texts that drive client retry logic (spec §5.2) out of ordinary error details."""
+    return _RESERVED.sub(lambda m: "access refused" if m.group(0)[0] in "aA" else "status ", message)
+
+
+class EngineError(Exception):
+    """An error with the gRPC status the server answers with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def session_denied() -> EngineError:
+    """The one error that makes the official client re-authenticate and replay ``execute``."""
+    return EngineError(grpc.StatusCode.INTERNAL, ACCESS_DENIED)
+
+
+def bad_credentials() -> EngineError:
+    return EngineError(grpc.StatusCode.UNAUTHENTICATED, "invalid user name or password")
+
+
+def query_not_found(query_id: str) -> EngineError:
+    return EngineError(grpc.StatusCode.NOT_FOUND, f"query {query_id} not found")
+
+
+def query_cancelled(query_id: str) -> EngineError:
+    return EngineError(grpc.StatusCode.CANCELLED, f"query {query_id} was cancelled")
+
+
+def not_executed(query_id: str) -> EngineError:
+    return EngineError(grpc.StatusCode.FAILED_PRECONDITION, f"query {query_id} has not been executed")
+
+
+def invalid(message: str) -> EngineError:
+    return EngineError(grpc.StatusCode.INVALID_ARGUMENT, sanitize(message))
+
+
+def from_exception(exc: BaseException) -> EngineError:
+    """Map a DuckDB (or encoder) exception to an :class:`EngineError`."""
+    if isinstance(exc, EngineError):
+        return exc
+    message = sanitize(str(exc) or type(exc).__name__)
+    if isinstance(exc, EncodeError):
+        code = grpc.StatusCode.OUT_OF_RANGE
+    elif isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException,
+                        duckdb.InvalidInputException, duckdb.DataError)):
+        code = grpc.StatusCode.OUT_OF_RANGE
+    elif isinstance(exc, (duckdb.ConstraintException, duckdb.IntegrityError)):
+        code = grpc.StatusCode.FAILED_PRECONDITION
+    elif isinstance(exc, duckdb.ProgrammingError):
+        code = grpc.StatusCode.INVALID_ARGUMENT
+    elif isinstance(exc, duckdb.InterruptException):
+        code = grpc.StatusCode.CANCELLED
+    elif isinstance(exc, duckdb.NotSupportedError):
+        code = grpc.StatusCode.UNIMPLEMENTED
+    elif isinstance(exc, DialectError):
+        code = grpc.StatusCode.INVALID_ARGUMENT
+    else:
+        code = grpc.StatusCode.INTERNAL
+    return EngineError(code, message)

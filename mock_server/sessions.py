@@ -1,0 +1,99 @@
+"""Users, sessions and their idle TTL.
+
+Users come from the command line (``--user/--password``, default ``admin``/``admin``). A session id is a
+random UUID; it expires after ``ttl`` seconds without use, unless a live query still refers to it.
+OAuth-style calls may instead carry ``authorization: Bearer <password>`` with an empty session id.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+import uuid
+from typing import Dict, Iterable, Mapping, Optional, Tuple
+
+from mock_server import errors
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USERS: Mapping[str, str] = {"admin": "admin"}
+
+
+class SessionStore:
+    """Thread-safe map of session id → (user, last use)."""
+
+    def __init__(self, users: Optional[Mapping[str, str]] = None, ttl: float = 3600.0) -> None:
+        self.users: Dict[str, str] = dict(users if users is not None else DEFAULT_USERS)
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._sessions: Dict[str, Tuple[str, float]] = {}
+
+    def _check_password(self, user: str, password: str) -> bool:
+        expected = self.users.get(user)
+        if expected is None:
+            hmac.compare_digest(password.encode(), password.encode())  # similar timing
+            return False
+        return hmac.compare_digest(expected.encode(), password.encode())
+
+    def authenticate(self, user: str, password: str) -> str:
+        """A new session id, or UNAUTHENTICATED."""
+        if not self._check_password(user, password):
+            log.info("authentication failed for user %r", user)
+            raise errors.bad_credentials()
+        session_id = str(uuid.uuid4())
+        with self._lock:
+            self._sessions[session_id] = (user, time.monotonic())
+        log.debug("session %s opened for %s", session_id, user)
+        return session_id
+
+    def user_for_token(self, token: str) -> str:
+        """User whose password is ``token`` (bearer authentication), or UNAUTHENTICATED."""
+        for user, password in self.users.items():
+            if hmac.compare_digest(password.encode(), token.encode()):
+                return user
+        raise errors.bad_credentials()
+
+    def lookup(self, session_id: str) -> Optional[str]:
+        """User of a live session (and mark it used), else None."""
+        if not session_id:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            entry = self._sessions.get(session_id)
+            if entry is None:
+                return None
+            user, last = entry
+            if now - last > self.ttl:
+                del self._sessions[session_id]
+                return None
+            self._sessions[session_id] = (user, now)
+            return user
+
+    def resolve(self, session_id: str) -> str:
+        """User of a live session, or INTERNAL ``Access denied`` (makes clients re-authenticate)."""
+        user = self.lookup(session_id)
+        if user is None:
+            raise errors.session_denied()
+        return user
+
+    def touch(self, session_id: str) -> None:
+        with self._lock:
+            entry = self._sessions.get(session_id)
+            if entry is not None:
+                self._sessions[session_id] = (entry[0], time.monotonic())
+
+    def sweep(self, keep: Iterable[str] = ()) -> int:
+        """Drop sessions idle for longer than the TTL, except those in ``keep`` (live queries)."""
+        keep = set(keep)
+        now = time.monotonic()
+        with self._lock:
+            stale = [sid for sid, (_, last) in self._sessions.items()
+                     if now - last > self.ttl and sid not in keep]
+            for sid in stale:
+                del self._sessions[sid]
+        return len(stale)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)

@@ -1,0 +1,206 @@
+"""In-process engine server, raw gRPC stubs, and an independent reader for result chunks.
+
+The chunk reader here is deliberately separate from mock_server.encode: it follows the Thrift Binary
+layout of spec §7 byte by byte, so encoder and reader cannot share a mistake.
+"""
+from __future__ import annotations
+
+import datetime
+import decimal
+import struct
+from typing import Any, Dict, Iterator, List, Tuple
+
+import grpc
+import pytest
+
+from e6driver._proto import e6x_engine_pb2 as pb
+from e6driver._proto import e6x_engine_pb2_grpc
+from mock_server.server import EngineServer
+
+USER, PASSWORD = "alice", "alice-token"
+OTHER_USER, OTHER_PASSWORD = "bob", "bob-token"
+EPOCH = datetime.datetime(1970, 1, 1)
+
+
+# ------------------------------------------------------------------ Thrift Binary reader (test-only)
+
+def _read(buf: bytes, pos: int, ttype: int) -> Tuple[Any, int]:
+    if ttype == 2:
+        return buf[pos] != 0, pos + 1
+    if ttype == 3:
+        return struct.unpack_from(">b", buf, pos)[0], pos + 1
+    if ttype == 4:
+        return struct.unpack_from(">d", buf, pos)[0], pos + 8
+    if ttype == 6:
+        return struct.unpack_from(">h", buf, pos)[0], pos + 2
+    if ttype == 8:
+        return struct.unpack_from(">i", buf, pos)[0], pos + 4
+    if ttype == 10:
+        return struct.unpack_from(">q", buf, pos)[0], pos + 8
+    if ttype == 11:
+        (length,) = struct.unpack_from(">i", buf, pos)
+        return bytes(buf[pos + 4:pos + 4 + length]), pos + 4 + length
+    if ttype == 12:
+        return read_struct(buf, pos)
+    if ttype == 15:
+        elem, count = struct.unpack_from(">bi", buf, pos)
+        pos += 5
+        items = []
+        for _ in range(count):
+            item, pos = _read(buf, pos, elem)
+            items.append(item)
+        return items, pos
+    raise AssertionError(f"unexpected thrift type {ttype} at {pos}")
+
+
+def read_struct(buf: bytes, pos: int = 0) -> Tuple[Dict[int, Any], int]:
+    fields: Dict[int, Any] = {}
+    while True:
+        ttype = buf[pos]
+        pos += 1
+        if ttype == 0:
+            return fields, pos
+        (fid,) = struct.unpack_from(">h", buf, pos)
+        fields[fid], pos = _read(buf, pos + 2, ttype)
+
+
+def vector_values(vector: Dict[int, Any]) -> List[Any]:
+    """Python values of one decoded Vector struct (dense data + nullSet)."""
+    size, vtype, nulls = vector[1], vector[2], vector[3]
+    assert len(nulls) == size, "nullSet must have one entry per row"
+    (member, body), = vector[4].items()
+    if vtype == 14:
+        return [None] * size
+    data = body[1]
+    assert len(data) == size, "data lists are dense"
+    if vtype in (7, 11, 12, 13):
+        values: List[Any] = [b.decode("utf-8") for b in data]
+    elif vtype == 8:
+        values = [(EPOCH + datetime.timedelta(microseconds=v)).date() for v in data]
+    elif vtype == 9:
+        values = [EPOCH + datetime.timedelta(microseconds=v) for v in data]
+    elif vtype == 15:
+        zones = body[2]
+        values = [(EPOCH + datetime.timedelta(microseconds=v), z.decode()) for v, z in zip(data, zones)]
+    elif vtype == 16:
+        scale = body[2]
+        exact = decimal.Context(prec=100)
+        values = [decimal.Decimal(int.from_bytes(b, "big", signed=True)).scaleb(-scale, exact) for b in data]
+    elif vtype == 17:
+        values = [datetime.timedelta(microseconds=v) for v in data]
+    else:
+        values = list(data)
+    return [None if n else v for v, n in zip(values, nulls)]
+
+
+def decode_chunk(raw: bytes) -> Tuple[List[int], List[Tuple[Any, ...]]]:
+    """(vector types, rows) of one serialized Chunk; checks the spec's size invariants."""
+    chunk, end = read_struct(raw)
+    assert end == len(raw)
+    vectors = chunk[2]
+    assert all(v[1] == chunk[1] for v in vectors), "Vector.size == Chunk.size"
+    assert chunk[1] > 0, "no zero-row chunks"
+    columns = [vector_values(v) for v in vectors]
+    return [v[2] for v in vectors], list(zip(*columns))
+
+
+# ------------------------------------------------------------------ fixtures and a small raw client
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EngineServer]:
+    with EngineServer("127.0.0.1", 0, users={USER: PASSWORD, OTHER_USER: OTHER_PASSWORD},
+                      session_ttl=60, query_ttl=60) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def channel(server: EngineServer) -> Iterator[grpc.Channel]:
+    ch = grpc.insecure_channel(server.address)
+    yield ch
+    ch.close()
+
+
+@pytest.fixture(scope="module")
+def stub(channel: grpc.Channel) -> e6x_engine_pb2_grpc.QueryEngineServiceStub:
+    return e6x_engine_pb2_grpc.QueryEngineServiceStub(channel)
+
+
+class RawClient:
+    """The official call sequence, one RPC per step, on raw stubs."""
+
+    def __init__(self, stub: e6x_engine_pb2_grpc.QueryEngineServiceStub, user: str = USER,
+                 password: str = PASSWORD) -> None:
+        self.stub = stub
+        self.session = stub.authenticate(pb.AuthenticateRequest(user=user, password=password)).sessionId
+
+    def prepare(self, sql: str, catalog: str = "", schema: str = "") -> Dict[str, str]:
+        if catalog:
+            resp = self.stub.prepareStatementV2(pb.PrepareStatementV2Request(
+                sessionId=self.session, schema=schema, catalog=catalog, queryString=sql))
+        else:
+            resp = self.stub.prepareStatement(pb.PrepareStatementRequest(
+                sessionId=self.session, schema=schema, queryString=sql))
+        assert resp.queryId and resp.engineIP
+        return {"engineIP": resp.engineIP, "sessionId": self.session, "queryId": resp.queryId}
+
+    def start(self, sql: str, catalog: str = "", schema: str = "") -> Dict[str, str]:
+        handle = self.prepare(sql, catalog, schema)
+        self.stub.executeStatement(pb.ExecuteStatementRequest(**handle))
+        return handle
+
+    def metadata(self, handle: Dict[str, str]) -> bytes:
+        return self.stub.getResultMetadata(pb.GetResultMetadataRequest(**handle)).resultMetaData
+
+    def fetch(self, handle: Dict[str, str]) -> bytes:
+        return self.stub.getNextResultBatch(pb.GetNextResultBatchRequest(**handle)).resultBatch
+
+    def fetch_rows(self, handle: Dict[str, str]) -> List[Tuple[Any, ...]]:
+        rows: List[Tuple[Any, ...]] = []
+        while True:
+            raw = self.fetch(handle)
+            if not raw:
+                return rows
+            rows.extend(decode_chunk(raw)[1])
+
+    def clear(self, handle: Dict[str, str]) -> None:
+        self.stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(**handle))
+
+    def query(self, sql: str, catalog: str = "", schema: str = "") -> Tuple[bytes, List[Tuple[Any, ...]]]:
+        handle = self.start(sql, catalog, schema)
+        try:
+            blob = self.metadata(handle)
+            return blob, self.fetch_rows(handle)
+        finally:
+            self.clear(handle)
+
+
+@pytest.fixture(scope="module")
+def client(stub: e6x_engine_pb2_grpc.QueryEngineServiceStub) -> RawClient:
+    return RawClient(stub)
+
+
+def rpc_error(call: Any, *args: Any, **kwargs: Any) -> grpc.RpcError:
+    """The RpcError a call raises (fails the test if it succeeds)."""
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args, **kwargs)
+    return info.value
+
+
+
+
+@pytest.fixture(scope="module")
+def make_client(stub: e6x_engine_pb2_grpc.QueryEngineServiceStub):
+    """Factory: ``make_client(user, password)`` → a freshly authenticated RawClient."""
+    return lambda user=USER, password=PASSWORD: RawClient(stub, user, password)
+
+
+@pytest.fixture(scope="session")
+def decode():
+    """The independent chunk decoder: ``decode(raw) -> (vector types, rows)``."""
+    return decode_chunk
+
+
+@pytest.fixture(scope="session")
+def expect_error():
+    """``expect_error(call, *args)`` → the grpc.RpcError the call raises."""
+    return rpc_error
