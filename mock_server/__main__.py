@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from mock_server.server import EngineServer
 from mock_server.sessions import DEFAULT_USERS
+from mock_server.strategy import COLOURS
 
 log = logging.getLogger("mock_server")
 
@@ -21,14 +22,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None,
                         help="directory for DIR/local.duckdb (catalog 'local'); default: in memory")
     parser.add_argument("--user", action="append", default=None,
-                        help="user name (repeatable, paired with --password; default 'admin')")
+                        help="user name (repeatable, paired with --password; default 'admin'); "
+                             "the first one is the admin user (python -m mock_server.admin)")
     parser.add_argument("--password", action="append", default=None,
                         help="password / access token of the matching --user (default 'admin')")
     parser.add_argument("--session-ttl", type=float, default=3600.0, help="idle session TTL in seconds")
     parser.add_argument("--query-ttl", type=float, default=3600.0, help="idle query TTL in seconds")
+    parser.add_argument("--strategy", choices=COLOURS, default="blue",
+                        help="blue-green colour active at start (default blue)")
+    parser.add_argument("--resume-seconds", type=float, default=2.0,
+                        help="how long a suspended cluster takes to resume (default 2)")
     parser.add_argument("--time-zone", default="UTC", help="DuckDB TimeZone setting (default UTC)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     args = parser.parse_args(argv)
+    if args.resume_seconds < 0:
+        parser.error("--resume-seconds must be >= 0")
     users, passwords = args.user or [], args.password or []
     if len(users) != len(passwords):
         parser.error("give one --password per --user")
@@ -41,7 +49,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = EngineServer(args.host, args.port, data_dir=args.data_dir, users=args.users,
-                          session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone)
+                          session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone,
+                          strategy=args.strategy, resume_seconds=args.resume_seconds)
     port = server.start()
     # The one machine-readable stdout line: tests and scripts parse the bound port from it.
     sys.stdout.write(f"e6driver-server listening on {args.host}:{port}\n")

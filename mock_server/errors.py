@@ -1,13 +1,18 @@
 """Engine errors and their gRPC status codes (docs/engine-contract.md, "Errors")."""
 from __future__ import annotations
 
+import functools
+import logging
 import re
+from typing import Any, Callable
 
 import duckdb
 import grpc
 
 from mock_server.encode import EncodeError
 from mock_server.sql_dialect import DialectError
+
+log = logging.getLogger(__name__)
 
 ACCESS_DENIED = "Access denied: session expired or unknown"
 
@@ -26,6 +31,23 @@ class EngineError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def rpc_method(method: Callable) -> Callable:
+    """Decorate a servicer method: EngineErrors (and unexpected failures) become gRPC status codes."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except EngineError as exc:
+            failure = exc
+        except Exception as exc:  # noqa: BLE001 - never leak a stack trace to the client
+            log.exception("%s failed", method.__name__)
+            failure = EngineError(grpc.StatusCode.INTERNAL, sanitize(str(exc)))
+        context.abort(failure.code, failure.message)
+
+    return wrapper
 
 
 def session_denied() -> EngineError:

@@ -30,10 +30,11 @@ class Query:
     """One prepared/running/finished query and its result stream."""
 
     def __init__(self, query_id: str, user: str, session_id: str, sql: str, statement: Statement,
-                 parse_ms: float, zone: str, queue_size: int) -> None:
+                 parse_ms: float, zone: str, queue_size: int, strategy: str = "") -> None:
         self.id = query_id
         self.user = user
         self.session_id = session_id
+        self.strategy = strategy  # blue-green colour the query was prepared under
         self.sql = sql
         self.statement = statement
         self.zone = zone
@@ -266,6 +267,7 @@ class Query:
                 "executionQueueingTime": round(queue_ms, 3),
                 "parsingTime": round(self.parse_ms, 3),
                 "query_id": self.id,
+                "strategy": self.strategy,
                 "state": state,
                 "row_count": self._rows if self._columns else self._row_count,
                 "chunks_buffered": self._chunks.qsize(),
@@ -282,10 +284,11 @@ class QueryRegistry:
         self._lock = threading.Lock()
         self._queries: Dict[str, Query] = {}
 
-    def create(self, user: str, session_id: str, sql: str, catalog: str, schema: str) -> Query:
+    def create(self, user: str, session_id: str, sql: str, catalog: str, schema: str,
+               strategy: str = "") -> Query:
         statement, parse_ms = self.engine.prepare(sql, catalog, schema)
         query = Query(str(uuid.uuid4()), user, session_id, sql, statement, parse_ms,
-                      self.engine.time_zone, self.queue_size)
+                      self.engine.time_zone, self.queue_size, strategy)
         with self._lock:
             self._queries[query.id] = query
         log.debug("prepared %s for %s: %.200s", query.id, user, sql)
@@ -305,6 +308,11 @@ class QueryRegistry:
     def session_ids(self) -> Set[str]:
         with self._lock:
             return {q.session_id for q in self._queries.values()}
+
+    def count_on(self, strategy: str) -> int:
+        """How many live queries were prepared under the colour ``strategy``."""
+        with self._lock:
+            return sum(1 for q in self._queries.values() if q.strategy == strategy)
 
     def sweep(self) -> int:
         """Clear queries idle for longer than the TTL; returns how many."""

@@ -1,20 +1,23 @@
-"""gRPC wiring: QueryEngineService and ClusterService servicers, keepalive policy, server lifecycle."""
+"""gRPC wiring: the QueryEngineService servicer, keepalive policy, server life cycle and admin operations."""
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
 from concurrent import futures
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import grpc
 
-from e6driver._proto import cluster_pb2, cluster_pb2_grpc, e6x_engine_pb2 as pb, e6x_engine_pb2_grpc
+from e6driver._proto import cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6x_engine_pb2 as pb, e6x_engine_pb2_grpc
 from mock_server import errors
+from mock_server.admin_service import AdminServicer
+from mock_server.admission import AdmissionInterceptor
+from mock_server.cluster import ClusterServicer, ClusterState
 from mock_server.engine import Engine
 from mock_server.queries import Query, QueryRegistry, explain_analyze_json
-from mock_server.sessions import SessionStore
+from mock_server.sessions import SessionStore, bearer_token
+from mock_server.strategy import StrategyState, requested_colour
 
 log = logging.getLogger(__name__)
 
@@ -30,43 +33,24 @@ SERVER_OPTIONS = [
 ]
 
 
-def _rpc(method: Callable) -> Callable:
-    """Turn EngineErrors (and unexpected failures) into gRPC status codes."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(self, request, context)
-        except errors.EngineError as exc:
-            failure = exc
-        except Exception as exc:  # noqa: BLE001 - never leak a stack trace to the client
-            log.exception("%s failed", method.__name__)
-            failure = errors.EngineError(grpc.StatusCode.INTERNAL, errors.sanitize(str(exc)))
-        context.abort(failure.code, failure.message)
-
-    return wrapper
-
-
-def _bearer(context: grpc.ServicerContext) -> Optional[str]:
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
-            return value[7:].strip()
-    return None
+_rpc = errors.rpc_method
 
 
 class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
     """The e6data query service on top of :class:`Engine`.
 
-    Routing headers (``strategy``, ``plannerip``, ``cluster-name``) are accepted and ignored; blue-green
-    switching is a later addition that would hook in before :meth:`_caller`.
+    Routing headers ``plannerip`` and ``cluster-name`` are accepted and ignored. Cluster suspension and
+    blue-green admission (``strategy`` header) are applied before these methods run, by
+    :class:`mock_server.admission.AdmissionInterceptor`; here a query only records its colour.
     """
 
     def __init__(self, engine: Engine, sessions: SessionStore, queries: QueryRegistry,
-                 engine_ip: str) -> None:
+                 engine_ip: str, strategy: StrategyState) -> None:
         self.engine = engine
         self.sessions = sessions
         self.queries = queries
         self.engine_ip = engine_ip
+        self.strategy = strategy
 
     # ------------------------------------------------------------------ helpers
 
@@ -74,7 +58,7 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
         """User of the request: its live session, or a bearer token when the session id is empty."""
         if session_id:
             return self.sessions.resolve(session_id)
-        token = _bearer(context)
+        token = bearer_token(context.invocation_metadata())
         if token is not None:
             return self.sessions.user_for_token(token)
         raise errors.session_denied()
@@ -111,7 +95,9 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
 
     def _prepare(self, request: Any, catalog: str, context: grpc.ServicerContext) -> Any:
         user = self._caller(request.sessionId, context)
-        query = self.queries.create(user, request.sessionId, request.queryString, catalog, request.schema)
+        colour = self.strategy.colour_for(requested_colour(context.invocation_metadata()))
+        query = self.queries.create(user, request.sessionId, request.queryString, catalog, request.schema,
+                                    strategy=colour)
         return pb.PrepareStatementResponse(engineIP=self.engine_ip, queryId=query.id,
                                            sessionId=request.sessionId)
 
@@ -264,39 +250,44 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
         return pb.HealthCheckResponse()
 
 
-class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
-    """A single always-running cluster (suspend/resume emulation is a later addition)."""
-
-    def status(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return cluster_pb2.ClusterStatusResponse(status="active")
-
-    def resume(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return cluster_pb2.ResumeResponse(status="active")
-
-
 class EngineServer:
-    """The local engine: gRPC server + DuckDB, usable in-process (``with EngineServer() as srv``)."""
+    """The local engine: gRPC server + DuckDB, usable in-process (``with EngineServer() as srv``).
+
+    ``strategy`` is the blue-green colour active at start; ``resume_seconds`` how long a resume takes;
+    ``admin_user`` (default: the first user) the only user allowed on AdminService. The admin operations
+    are also methods here (:meth:`switch_strategy`, :meth:`suspend`, :meth:`resume`, :meth:`expire_sessions`).
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
                  users: Optional[Mapping[str, str]] = None, session_ttl: float = 3600.0,
                  query_ttl: float = 3600.0, max_workers: int = 64, time_zone: str = "UTC",
-                 sweep_interval: Optional[float] = None) -> None:
+                 sweep_interval: Optional[float] = None, strategy: str = "blue",
+                 resume_seconds: float = 2.0, admin_user: Optional[str] = None) -> None:
         self.host = host
         self.requested_port = port
         self.port: Optional[int] = None
+        self.strategy = StrategyState(strategy)
+        self.cluster = ClusterState(resume_seconds)
         self.engine = Engine(data_dir, time_zone=time_zone)
         self.sessions = SessionStore(users, ttl=session_ttl)
         self.queries = QueryRegistry(self.engine, ttl=query_ttl)
+        self.admin_user = admin_user if admin_user is not None else next(iter(self.sessions.users), "")
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
         self._stop = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
                                                               thread_name_prefix="e6rpc"),
-                                   options=SERVER_OPTIONS)
+                                   options=SERVER_OPTIONS,
+                                   interceptors=[AdmissionInterceptor(self.cluster, self.strategy)])
         engine_ip = host if host not in ("", "0.0.0.0", "::", "[::]") else "localhost"
         e6x_engine_pb2_grpc.add_QueryEngineServiceServicer_to_server(
-            QueryEngineServicer(self.engine, self.sessions, self.queries, engine_ip), self._server)
-        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(), self._server)
+            QueryEngineServicer(self.engine, self.sessions, self.queries, engine_ip, self.strategy),
+            self._server)
+        cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
+            ClusterServicer(self.cluster, self.sessions), self._server)
+        e6driver_admin_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(self.sessions, self.strategy, self.cluster, self.queries, self.admin_user),
+            self._server)
 
     @property
     def address(self) -> str:
@@ -327,9 +318,28 @@ class EngineServer:
         """Stop serving, cancel running queries and close the database."""
         self._stop.set()
         self._server.stop(grace).wait()
+        self.cluster.close()
         self.queries.close()
         self.engine.close()
         log.info("e6driver engine on %s stopped", self.address)
+
+    # ------------------------------------------------------------------ admin operations
+
+    def switch_strategy(self, colour: str) -> bool:
+        """Make ``colour`` (blue/green) active; False if it already was. ValueError for other colours."""
+        return self.strategy.switch(colour)
+
+    def suspend(self) -> str:
+        """Suspend the cluster; returns its status (``suspended``)."""
+        return self.cluster.suspend()
+
+    def resume(self) -> str:
+        """Resume a suspended cluster; returns its status (``resuming``, or ``active``)."""
+        return self.cluster.resume()
+
+    def expire_sessions(self) -> int:
+        """Forget every session now; returns how many there were."""
+        return self.sessions.expire_all()
 
     def wait(self) -> None:
         self._server.wait_for_termination()

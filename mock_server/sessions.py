@@ -11,13 +11,21 @@ import logging
 import threading
 import time
 import uuid
-from typing import Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from mock_server import errors
 
 log = logging.getLogger(__name__)
 
 DEFAULT_USERS: Mapping[str, str] = {"admin": "admin"}
+
+
+def bearer_token(metadata: Optional[Iterable[Tuple[str, Any]]]) -> Optional[str]:
+    """The token of an ``authorization: Bearer <token>`` header, or None."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
+            return value[7:].strip()
+    return None
 
 
 class SessionStore:
@@ -36,11 +44,16 @@ class SessionStore:
             return False
         return hmac.compare_digest(expected.encode(), password.encode())
 
-    def authenticate(self, user: str, password: str) -> str:
-        """A new session id, or UNAUTHENTICATED."""
+    def verify(self, user: str, password: str) -> str:
+        """``user`` if the password is right (no session is opened), else UNAUTHENTICATED."""
         if not self._check_password(user, password):
             log.info("authentication failed for user %r", user)
             raise errors.bad_credentials()
+        return user
+
+    def authenticate(self, user: str, password: str) -> str:
+        """A new session id, or UNAUTHENTICATED."""
+        self.verify(user, password)
         session_id = str(uuid.uuid4())
         with self._lock:
             self._sessions[session_id] = (user, time.monotonic())
@@ -93,6 +106,14 @@ class SessionStore:
             for sid in stale:
                 del self._sessions[sid]
         return len(stale)
+
+    def expire_all(self) -> int:
+        """Forget every session now (live queries stay usable with their own session id); returns how many."""
+        with self._lock:
+            count = len(self._sessions)
+            self._sessions.clear()
+        log.info("%d session(s) expired on request", count)
+        return count
 
     def __len__(self) -> int:
         with self._lock:
