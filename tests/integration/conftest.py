@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import struct
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import grpc
 import pytest
@@ -126,33 +126,40 @@ def stub(channel: grpc.Channel) -> e6x_engine_pb2_grpc.QueryEngineServiceStub:
 
 
 class RawClient:
-    """The official call sequence, one RPC per step, on raw stubs."""
+    """The official call sequence, one RPC per step, on raw stubs.
+
+    ``metadata`` (e.g. ``(("strategy", "blue"),)``) is sent on every call; it may be reassigned.
+    """
 
     def __init__(self, stub: e6x_engine_pb2_grpc.QueryEngineServiceStub, user: str = USER,
-                 password: str = PASSWORD) -> None:
+                 password: str = PASSWORD, metadata: Tuple[Tuple[str, str], ...] = ()) -> None:
         self.stub = stub
-        self.session = stub.authenticate(pb.AuthenticateRequest(user=user, password=password)).sessionId
+        self.metadata = metadata
+        self.session = stub.authenticate(pb.AuthenticateRequest(user=user, password=password),
+                                         metadata=metadata).sessionId
 
     def prepare(self, sql: str, catalog: str = "", schema: str = "") -> Dict[str, str]:
         if catalog:
             resp = self.stub.prepareStatementV2(pb.PrepareStatementV2Request(
-                sessionId=self.session, schema=schema, catalog=catalog, queryString=sql))
+                sessionId=self.session, schema=schema, catalog=catalog, queryString=sql), metadata=self.metadata)
         else:
             resp = self.stub.prepareStatement(pb.PrepareStatementRequest(
-                sessionId=self.session, schema=schema, queryString=sql))
+                sessionId=self.session, schema=schema, queryString=sql), metadata=self.metadata)
         assert resp.queryId and resp.engineIP
         return {"engineIP": resp.engineIP, "sessionId": self.session, "queryId": resp.queryId}
 
     def start(self, sql: str, catalog: str = "", schema: str = "") -> Dict[str, str]:
         handle = self.prepare(sql, catalog, schema)
-        self.stub.executeStatement(pb.ExecuteStatementRequest(**handle))
+        self.stub.executeStatement(pb.ExecuteStatementRequest(**handle), metadata=self.metadata)
         return handle
 
     def metadata(self, handle: Dict[str, str]) -> bytes:
-        return self.stub.getResultMetadata(pb.GetResultMetadataRequest(**handle)).resultMetaData
+        return self.stub.getResultMetadata(pb.GetResultMetadataRequest(**handle),
+                                           metadata=self.metadata).resultMetaData
 
     def fetch(self, handle: Dict[str, str]) -> bytes:
-        return self.stub.getNextResultBatch(pb.GetNextResultBatchRequest(**handle)).resultBatch
+        return self.stub.getNextResultBatch(pb.GetNextResultBatchRequest(**handle),
+                                            metadata=self.metadata).resultBatch
 
     def fetch_rows(self, handle: Dict[str, str]) -> List[Tuple[Any, ...]]:
         rows: List[Tuple[Any, ...]] = []
@@ -163,7 +170,7 @@ class RawClient:
             rows.extend(decode_chunk(raw)[1])
 
     def clear(self, handle: Dict[str, str]) -> None:
-        self.stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(**handle))
+        self.stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(**handle), metadata=self.metadata)
 
     def query(self, sql: str, catalog: str = "", schema: str = "") -> Tuple[bytes, List[Tuple[Any, ...]]]:
         handle = self.start(sql, catalog, schema)
@@ -192,6 +199,30 @@ def rpc_error(call: Any, *args: Any, **kwargs: Any) -> grpc.RpcError:
 def make_client(stub: e6x_engine_pb2_grpc.QueryEngineServiceStub):
     """Factory: ``make_client(user, password)`` → a freshly authenticated RawClient."""
     return lambda user=USER, password=PASSWORD: RawClient(stub, user, password)
+
+
+@pytest.fixture(scope="session")
+def raw_client():
+    """Factory: ``raw_client(stub, user=..., password=..., metadata=())`` → an authenticated RawClient."""
+    return RawClient
+
+
+@pytest.fixture
+def fresh_server() -> Iterator[Callable[..., EngineServer]]:
+    """Factory: ``fresh_server(**options)`` → a started EngineServer of the test's own (users alice, the
+    admin, and bob), for tests that change server-wide state; stopped after the test."""
+    started: List[EngineServer] = []
+
+    def start(**options: Any) -> EngineServer:
+        options.setdefault("users", {USER: PASSWORD, OTHER_USER: OTHER_PASSWORD})
+        srv = EngineServer("127.0.0.1", 0, **options)
+        srv.start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop(0)
 
 
 @pytest.fixture(scope="session")
