@@ -1,0 +1,32 @@
+"""The one place that chooses the chunk decoder: the Cython twin when built, else the pure-Python one.
+
+``E6DRIVER_IMPL=c`` or ``python`` forces a choice; forcing ``c`` without a built extension is an ImportError.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from types import ModuleType
+
+log = logging.getLogger("e6driver")
+
+
+def _select() -> "tuple[str, ModuleType]":
+    wanted = os.environ.get("E6DRIVER_IMPL", "").strip().lower()
+    if wanted not in ("", "c", "python"):
+        raise ImportError(f"E6DRIVER_IMPL must be 'c' or 'python', not {wanted!r}")
+    if wanted != "python":
+        try:
+            from . import _cdecode
+            return "c", _cdecode
+        except ImportError as exc:
+            if wanted == "c":
+                raise ImportError(f"E6DRIVER_IMPL=c but the C decoder is not built: {exc}") from exc
+            log.warning("e6driver C decoder not available (%s); using the pure-Python decoder", exc)
+    from . import _decode
+    return "python", _decode
+
+
+IMPL, decoder = _select()
+decode_chunk = decoder.decode_chunk
+decode_chunk_columns = decoder.decode_chunk_columns

@@ -1,0 +1,458 @@
+"""DB-API cursor: execute with safe replay, streaming fetch, and the official client's extra methods.
+
+A cursor owns at most one live query. Re-executing, closing, or garbage-collecting the cursor releases that query
+on the server (``clearOrCancelQuery``), so the server never leaks it and a pending blue-green switch is never
+held back by an abandoned cursor. A query is replayed from ``prepare`` after a retired colour, a lost query or
+an unreachable server only while no row of it has reached the caller.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import time
+import weakref
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from . import _impl
+from ._proto import e6x_engine_pb2 as pb
+from .connection import Connection, QueryHandle
+from .errors import DataError, Error, InterfaceError, OperationalError, ProgrammingError
+from .params import Params, bind, prepare_operation
+from .result_metadata import parse_result_metadata
+from .stream import ChunkStream
+
+log = logging.getLogger(__name__)
+
+MAX_REPLAYS = 5
+Row = Tuple[Any, ...]
+
+
+class _LiveQuery:
+    """The server-side state a cursor must release; kept apart from the cursor so a finalizer can use it."""
+
+    __slots__ = ("handle", "stream", "released")
+
+    def __init__(self, handle: QueryHandle):
+        self.handle = handle
+        self.stream: Optional[ChunkStream] = None
+        self.released = False
+
+    def release(self, connection: Optional[Connection], swallow: bool = True) -> None:
+        if self.released:
+            return
+        self.released = True
+        if self.stream is not None:
+            self.stream.close(wait=0)
+        if connection is None or connection.closed:
+            return
+        handle = self.handle
+        try:
+            connection._call("clearOrCancelQuery", lambda session: pb.ClearOrCancelQueryRequest(
+                sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle, timeout=10.0)
+        except Error as exc:
+            if not swallow:
+                raise
+            log.debug("releasing query %s failed: %s", handle.query_id, exc)
+        finally:
+            connection._strategy.query_finished(handle.query_id)
+            if self.stream is not None:
+                self.stream.close(wait=5.0)
+
+
+def _release_abandoned(connection_ref: "weakref.ref[Connection]", live: _LiveQuery) -> None:
+    if not live.released:
+        log.debug("releasing query %s of a garbage-collected cursor", live.handle.query_id)
+        live.release(connection_ref())
+
+
+def _to_time(text: Optional[str]) -> Optional[datetime.time]:
+    if text is None:
+        return None
+    try:
+        return datetime.time.fromisoformat(text)
+    except ValueError:
+        raise DataError(f"TIME value {text!r} cannot be represented as datetime.time") from None
+
+
+# INSERT ... VALUES (<placeholders>) — executemany sends many rows in one statement.
+_INSERT_VALUES = re.compile(
+    r"(?is)\A(\s*INSERT\s+INTO\s.+?\bVALUES\s*)(\((?:\s*%(?:s|\([^)]+\)s)\s*,)*\s*%(?:s|\([^)]+\)s)\s*\))\s*\Z")
+_MULTI_ROW_LIMIT_BYTES = 2 * 1024 * 1024
+_MULTI_ROW_LIMIT_ROWS = 5000
+
+
+class Cursor:
+    def __init__(self, connection: Connection, catalog_name: Optional[str] = None, db_name: Optional[str] = None):
+        self.connection = connection
+        self.catalog_name = catalog_name
+        self.database = db_name
+        self.arraysize = 1
+        self.description: Optional[List[Tuple[Any, ...]]] = None
+        self._rowcount = -1
+        self._live: Optional[_LiveQuery] = None
+        self._finalizer: Optional[weakref.finalize] = None
+        self._rows: List[Row] = []
+        self._pos = 0
+        self._delivered = 0
+        self._seen = 0
+        self._time_columns: List[int] = []
+        self._column_count = 0
+        self._closed = False
+        self._sql = ""
+        self._deadline: Optional[float] = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def query_id(self) -> Optional[str]:
+        return self._live.handle.query_id if self._live else None
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def rownumber(self) -> Optional[int]:
+        return self._delivered if self.description is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ------------------------------------------------------------------ execute
+    def execute(self, operation: str, parameters: Params = None, **kwargs: Any) -> str:
+        """Run ``operation`` and return its query id. Parameters use the ``pyformat`` style (``%(name)s``/``%s``)."""
+        if parameters is None and kwargs:
+            parameters = kwargs
+        self._check_open()
+        self._release()
+        return self._run(prepare_operation(operation, parameters))
+
+    def executemany(self, operation: str, seq_of_parameters: Sequence[Params]) -> None:
+        """Run ``operation`` for each parameter set. ``INSERT … VALUES (…)`` sends many rows per statement."""
+        self._check_open()
+        params_list = list(seq_of_parameters)
+        if not params_list:
+            self._release()
+            self._rowcount = 0
+            return
+        match = _INSERT_VALUES.match(operation.strip().rstrip(";"))
+        total = 0
+        if match:
+            head, row_template = match.group(1), match.group(2)
+            batch: List[str] = []
+            size = 0
+            for params in params_list:
+                values = bind(row_template, params)
+                batch.append(values)
+                size += len(values) + 1
+                if size >= _MULTI_ROW_LIMIT_BYTES or len(batch) >= _MULTI_ROW_LIMIT_ROWS:
+                    total += self._execute_counted(head + ",".join(batch))
+                    batch, size = [], 0
+            if batch:
+                total += self._execute_counted(head + ",".join(batch))
+        else:
+            for params in params_list:
+                total += self._execute_counted(prepare_operation(operation, params))
+        self._rowcount = total
+
+    def _execute_counted(self, sql: str) -> int:
+        self._release()
+        self._run(sql)
+        return max(self._rowcount, 0)
+
+    def _run(self, sql: str) -> str:
+        self._sql = sql
+        connection = self.connection
+        self._deadline = time.monotonic() + connection.query_timeout if connection.query_timeout else None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._start(sql)
+            except Error as exc:
+                self._release()
+                if getattr(exc, "replayable", False) and attempt < MAX_REPLAYS:
+                    log.info("replaying query (attempt %d): %s", attempt + 1, exc)
+                    time.sleep(min(1.0, 0.05 * 2 ** attempt))
+                    continue
+                raise self._timed_out(exc)
+
+    def _timed_out(self, exc: Error) -> Error:
+        if exc.grpc_code == "DEADLINE_EXCEEDED" and self._deadline is not None \
+                and time.monotonic() >= self._deadline:
+            return OperationalError(f"query exceeded query_timeout={self.connection.query_timeout:g} s and was "
+                                    "cancelled", grpc_code=exc.grpc_code, query_id=exc.query_id)
+        return exc
+
+    def _start(self, sql: str) -> str:
+        connection = self.connection
+        catalog, schema = self.catalog_name, self.database or ""
+        if catalog:
+            response, colour = connection._call_new_work("prepareStatementV2", lambda session: pb.PrepareStatementV2Request(
+                sessionId=session, schema=schema, catalog=catalog, queryString=sql),
+                timeout=connection.prepare_timeout, deadline=self._deadline)
+        else:
+            response, colour = connection._call_new_work("prepareStatement", lambda session: pb.PrepareStatementRequest(
+                sessionId=session, schema=schema, queryString=sql), deadline=self._deadline)
+        handle = QueryHandle(response.queryId, response.engineIP, colour)
+        connection._strategy.query_started(handle.query_id, colour)
+        live = self._live = _LiveQuery(handle)
+        self._finalizer = weakref.finalize(self, _release_abandoned, weakref.ref(connection), live)
+        self._finalizer.atexit = False
+        triple = dict(queryId=handle.query_id, engineIP=handle.engine_ip)
+        if catalog:
+            connection._call("executeStatementV2", lambda session: pb.ExecuteStatementV2Request(
+                sessionId=session, **triple), query=handle, deadline=self._deadline)
+        else:
+            connection._call("executeStatement", lambda session: pb.ExecuteStatementRequest(
+                sessionId=session, **triple), query=handle, deadline=self._deadline)
+        meta = connection._call("getResultMetadata", lambda session: pb.GetResultMetadataRequest(
+            sessionId=session, **triple), query=handle, deadline=self._deadline)
+        metadata = parse_result_metadata(meta.resultMetaData)
+        self._rowcount = metadata.row_count
+        self._column_count = len(metadata.columns)
+        self.description = [(c.name, c.type_name, None, None, None, None, True) for c in metadata.columns] \
+            if metadata.columns else None
+        self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
+        live.stream = ChunkStream(_chunk_fetcher(connection, handle, self._deadline), connection.prefetch)
+        self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
+        return handle.query_id
+
+    # ------------------------------------------------------------------ fetch
+    def _load(self) -> bool:
+        """Decode the next non-empty chunk into the row buffer; False at the end of the result."""
+        live = self._live
+        if live is None or live.stream is None:
+            if self.description is None and live is None:
+                raise ProgrammingError("no query has been executed on this cursor")
+            return False
+        while True:
+            try:
+                data = live.stream.next_chunk()
+            except Error as exc:
+                data = self._recover(exc)
+                live = self._live
+                if data is _REPLAYED:
+                    continue
+            if data is None:
+                if self._rowcount < 0 and self.description is not None:
+                    self._rowcount = self._seen
+                return False
+            size, columns = _impl.decode_chunk_columns(data)
+            if size and len(columns) != self._column_count:
+                raise DataError(f"chunk has {len(columns)} columns but the result has {self._column_count}")
+            for index in self._time_columns:
+                columns[index] = [_to_time(v) for v in columns[index]]
+            if not size:
+                continue
+            self._rows = list(zip(*columns)) if columns else [()] * size
+            self._pos = 0
+            self._seen += size
+            return True
+
+    def _recover(self, exc: Error) -> Any:
+        """A fetch failed: replay the query if nothing was delivered yet, else raise naming the query."""
+        if getattr(exc, "replayable", False) and self._delivered == 0 and self._sql:
+            log.info("query %s lost before any row was delivered; replaying it: %s", self.query_id, exc)
+            query_id = self.query_id
+            self._release()
+            try:
+                self._run(self._sql)
+            except Error as replay_error:
+                raise OperationalError(f"query {query_id} failed and could not be replayed: {replay_error}",
+                                       query_id=query_id) from exc
+            return _REPLAYED
+        if self._delivered and getattr(exc, "replayable", False):
+            raise OperationalError(
+                f"query {self.query_id} was interrupted after {self._delivered} rows had been delivered and "
+                f"cannot be resumed: {exc}", grpc_code=exc.grpc_code, details=exc.details,
+                query_id=self.query_id) from exc
+        raise self._timed_out(exc)
+
+    def _guard(self) -> None:
+        self._check_open()
+        if self._live is None and self.description is None:
+            raise ProgrammingError("no query has been executed on this cursor")
+
+    def fetchone(self) -> Optional[Row]:
+        self._guard()
+        try:
+            if self._pos >= len(self._rows) and not self._load():
+                return None
+            row = self._rows[self._pos]
+            self._pos += 1
+            self._delivered += 1
+            return row
+        except KeyboardInterrupt:
+            self._abort()
+            raise
+
+    def fetchmany(self, size: Optional[int] = None) -> List[Row]:
+        self._guard()
+        wanted = self.arraysize if size is None else size
+        out: List[Row] = []
+        try:
+            while len(out) < wanted:
+                if self._pos >= len(self._rows) and not self._load():
+                    break
+                take = self._rows[self._pos:self._pos + wanted - len(out)]
+                self._pos += len(take)
+                self._delivered += len(take)
+                out.extend(take)
+        except KeyboardInterrupt:
+            self._abort()
+            raise
+        return out
+
+    def fetchall(self) -> List[Row]:
+        self._guard()
+        out: List[Row] = self._rows[self._pos:] if self._pos else self._rows
+        self._delivered += len(out)
+        self._rows, self._pos = [], 0
+        try:
+            while self._load():
+                out.extend(self._rows)
+                self._delivered += len(self._rows)
+                self._rows = []
+        except KeyboardInterrupt:
+            self._abort()
+            raise
+        return out
+
+    def fetchall_buffer(self, query_id: Optional[str] = None) -> Iterator[List[Row]]:
+        """Yield the remaining rows chunk by chunk, holding only a few chunks in memory."""
+        if query_id and query_id != self.query_id:
+            raise ProgrammingError(f"query {query_id} is not this cursor's query {self.query_id}")
+        self._guard()
+        try:
+            if self._pos < len(self._rows):
+                rest, self._rows, self._pos = self._rows[self._pos:], [], 0
+                self._delivered += len(rest)
+                yield rest
+            while self._load():
+                rows, self._rows = self._rows, []
+                self._delivered += len(rows)
+                yield rows
+        except KeyboardInterrupt:
+            self._abort()
+            raise
+
+    def __iter__(self) -> Iterator[Row]:
+        return self
+
+    def __next__(self) -> Row:
+        row = self.fetchone()
+        if row is None:
+            raise StopIteration
+        return row
+
+    next = __next__
+
+    # ------------------------------------------------------------------ query control (official API)
+    def _handle_for(self, query_id: Optional[str]) -> QueryHandle:
+        if query_id is None or (self._live is not None and query_id == self._live.handle.query_id):
+            if self._live is None:
+                raise ProgrammingError("no query has been executed on this cursor")
+            return self._live.handle
+        return QueryHandle(query_id, "", self.connection._strategy.colour_of(query_id))
+
+    def status(self, query_id: Optional[str] = None) -> Any:
+        handle = self._handle_for(query_id)
+        return self.connection._call("status", lambda session: pb.StatusRequest(
+            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle)
+
+    def explain(self) -> str:
+        handle = self._handle_for(None)
+        return self.connection._call("explain", lambda session: pb.ExplainRequest(
+            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle).explain
+
+    def explain_analyse(self) -> Dict[str, Any]:
+        handle = self._handle_for(None)
+        response = self.connection._call("explainAnalyze", lambda session: pb.ExplainAnalyzeRequest(
+            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle)
+        return dict(is_cached=response.isCached, parsing_time=response.parsingTime,
+                    queuing_time=response.queueingTime, planner=response.explainAnalyze)
+
+    explain_analyze = explain_analyse
+
+    def cancel(self, query_id: Optional[str] = None) -> None:
+        """Stop the query on the server (with the colour it runs under); its handle stays until cleared."""
+        handle = self._handle_for(query_id)
+        if self._live is not None and handle is self._live.handle and self._live.stream is not None:
+            self._live.stream.close(wait=0)
+        self.connection._call("cancelQuery", lambda session: pb.CancelQueryRequest(
+            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle)
+
+    def clear(self, query_id: Optional[str] = None, timeout: Optional[float] = None) -> None:
+        if query_id is None or query_id == self.query_id:
+            if self._live is not None:
+                live, self._live = self._live, None
+                live.release(self.connection, swallow=False)
+            return
+        handle = self._handle_for(query_id)
+        self.connection._call("clearOrCancelQuery", lambda session: pb.ClearOrCancelQueryRequest(
+            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle, timeout=timeout)
+        self.connection._strategy.query_finished(handle.query_id)
+
+    def get_schema_names(self) -> List[str]:
+        return self.connection.get_schema_names(self.catalog_name)
+
+    def get_tables(self) -> List[str]:
+        return self.connection.get_tables(self.catalog_name, self.database)
+
+    def get_columns(self, table: str) -> List[Dict[str, str]]:
+        return self.connection.get_columns(self.catalog_name, self.database, table)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _abort(self) -> None:
+        """Interrupted while fetching (Ctrl-C): cancel and release the query on the server."""
+        log.info("fetch interrupted; cancelling query %s", self.query_id)
+        self._release()
+
+    def _release(self) -> None:
+        live, self._live = self._live, None
+        self._rows, self._pos = [], 0
+        if live is not None:
+            live.release(self.connection)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._release()
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError("cursor is closed")
+        if self.connection.closed:
+            raise InterfaceError("connection is closed")
+
+    def __enter__(self) -> "Cursor":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def setinputsizes(self, sizes: Any) -> None:
+        """No-op (PEP 249)."""
+
+    def setoutputsize(self, size: Any, column: Optional[int] = None) -> None:
+        """No-op (PEP 249)."""
+
+
+_REPLAYED = object()
+
+
+def _chunk_fetcher(connection: Connection, handle: QueryHandle, deadline: Optional[float]) -> Any:
+    """One getNextResultBatch call per invocation; holds no reference to the cursor (so it can be collected)."""
+    request = pb.GetNextResultBatchRequest
+
+    def fetch() -> bytes:
+        return connection._call("getNextResultBatch", lambda session: request(
+            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip),
+            query=handle, deadline=deadline).resultBatch
+    return fetch

@@ -1,0 +1,132 @@
+"""Client-side parameter binding (paramstyle ``pyformat``, spec §10) with literals a string cannot escape from.
+
+The engine reads string literals with backslash escapes, so every backslash and quote inside a value is escaped;
+NUL cannot be represented and is refused. Values become typed literals (``DATE '…'``, ``TIMESTAMP '…'``,
+``X'…'``) so the engine never has to guess.
+"""
+from __future__ import annotations
+
+import datetime
+import decimal
+import math
+import re
+import uuid
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+from .errors import ProgrammingError
+
+Params = Union[Sequence[Any], Mapping[str, Any], None]
+
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NEEDS_ESCAPE = re.compile(r"[\\'\n\r\t]")
+
+
+def quote_string(text: str) -> str:
+    if "\x00" in text:
+        raise ProgrammingError("string parameter contains a NUL character, which SQL text cannot carry")
+    return "'" + _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], text) + "'"
+
+
+def _float_literal(value: float) -> str:
+    if math.isnan(value):
+        return "CAST('NaN' AS DOUBLE)"
+    if math.isinf(value):
+        return "CAST('Infinity' AS DOUBLE)" if value > 0 else "CAST('-Infinity' AS DOUBLE)"
+    return repr(value)
+
+
+def _decimal_literal(value: decimal.Decimal) -> str:
+    if not value.is_finite():
+        raise ProgrammingError(f"Decimal parameter {value} has no SQL DECIMAL representation")
+    text = format(value, "f")
+    digits = len(value.as_tuple().digits)
+    scale = max(0, -int(value.as_tuple().exponent))
+    precision = max(digits, scale, 1)
+    if precision > 38:  # beyond DECIMAL(38): let the engine parse the exact text as a wide numeric literal
+        return text
+    return f"CAST('{text}' AS DECIMAL({precision},{scale}))"
+
+
+def _time_text(value: Union[datetime.time, datetime.datetime]) -> str:
+    return value.isoformat(sep=" ", timespec="microseconds") if isinstance(value, datetime.datetime) \
+        else value.isoformat(timespec="microseconds")
+
+
+def literal(value: Any) -> str:
+    """SQL text for one Python value."""
+    if value is None:
+        return "NULL"
+    if value is True:
+        return "TRUE"
+    if value is False:
+        return "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return _float_literal(value)
+    if isinstance(value, decimal.Decimal):
+        return _decimal_literal(value)
+    if isinstance(value, str):
+        return quote_string(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "X'" + bytes(value).hex().upper() + "'"
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            return f"TIMESTAMPTZ '{_time_text(value)}'"
+        return f"TIMESTAMP '{_time_text(value)}'"
+    if isinstance(value, datetime.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, datetime.time):
+        if value.tzinfo is not None:
+            raise ProgrammingError("time parameters with a time zone are not supported; pass a naive time")
+        return f"TIME '{_time_text(value)}'"
+    if isinstance(value, datetime.timedelta):
+        micros = (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
+        return f"to_microseconds({micros})"
+    if isinstance(value, uuid.UUID):
+        return quote_string(str(value))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        if not items:
+            raise ProgrammingError("an empty sequence parameter cannot be rendered as an IN list")
+        return "(" + ",".join(literal(item) for item in items) + ")"
+    raise ProgrammingError(f"cannot bind a parameter of type {type(value).__name__}")
+
+
+def bind(operation: str, params: Params) -> str:
+    """``operation % escaped(params)``: mapping → ``%(name)s``, sequence → ``%s``; None leaves ``%`` alone."""
+    if params is None:
+        return operation
+    try:
+        if isinstance(params, Mapping):
+            return operation % {key: _Literal(literal(value)) for key, value in params.items()}
+        if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+            raise ProgrammingError("parameters must be a sequence or a mapping, not "
+                                   f"{type(params).__name__}")
+        return operation % tuple(_Literal(literal(value)) for value in params)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ProgrammingError(f"parameters do not match the placeholders of the statement: {exc}") from None
+
+
+class _Literal(str):
+    """Rendered SQL that ``%s`` inserts verbatim (``%r`` would add Python quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def prepare_operation(operation: str, params: Params = None) -> str:
+    """Final SQL text as the engine receives it: stripped, one trailing ``;`` removed, parameters bound."""
+    if not isinstance(operation, str):
+        raise ProgrammingError(f"the operation must be a str, not {type(operation).__name__}")
+    sql = operation.strip()
+    if sql.endswith(";"):
+        sql = sql[:-1].rstrip()
+    sql = bind(sql, params)
+    if not sql:
+        raise ProgrammingError("empty statement")
+    return sql
+
+
+def optional_literal(value: Optional[Any]) -> str:
+    return literal(value)

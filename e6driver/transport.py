@@ -1,0 +1,99 @@
+"""The gRPC channel of one connection: options, TLS, lazy creation and reset after a failure."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import grpc
+
+from ._proto import cluster_pb2_grpc, e6x_engine_pb2_grpc
+
+# The official client's defaults (spec §1.2), plus fast reconnects so a restarted server is found again quickly.
+DEFAULT_OPTIONS: Dict[str, Any] = {
+    "keepalive_time_ms": 30000,
+    "keepalive_timeout_ms": 900000,
+    "keepalive_permit_without_calls": 1,
+    "http2.max_pings_without_data": 0,
+    "http2.min_time_between_pings_ms": 15000,
+    "http2.min_ping_interval_without_data_ms": 15000,
+    "max_receive_message_length": -1,
+    "max_send_message_length": -1,
+    "initial_reconnect_backoff_ms": 100,
+    "min_reconnect_backoff_ms": 100,
+    "max_reconnect_backoff_ms": 1000,
+}
+# Options the official client reads itself instead of passing to gRPC (seconds).
+CLIENT_OPTIONS = ("grpc_prepare_timeout", "grpc_auto_resume_timeout_seconds")
+
+
+def split_options(grpc_options: Optional[Dict[str, Any]]) -> Tuple[List[Tuple[str, Any]], Dict[str, Any]]:
+    """gRPC channel options (``grpc.``-prefixed) and the client-side settings found among ``grpc_options``."""
+    merged = dict(DEFAULT_OPTIONS)
+    client: Dict[str, Any] = {}
+    for key, value in (grpc_options or {}).items():
+        if key in CLIENT_OPTIONS:
+            client[key] = value
+            continue
+        merged[key[5:] if key.startswith("grpc.") else key] = value
+    return [(f"grpc.{key}", value) for key, value in merged.items()], client
+
+
+def _root_certificates(ssl_cert: Union[None, str, bytes]) -> Optional[bytes]:
+    if ssl_cert is None:
+        return None
+    if isinstance(ssl_cert, bytes):
+        return ssl_cert
+    if ssl_cert.lstrip().startswith("-----BEGIN"):
+        return ssl_cert.encode("ascii")
+    with open(ssl_cert, "rb") as handle:
+        return handle.read()
+
+
+class Transport:
+    """Owns the channel and its stubs; ``reset()`` drops the channel so the next call builds a fresh one."""
+
+    def __init__(self, host: str, port: int, secure: bool = False, ssl_cert: Union[None, str, bytes] = None,
+                 options: Optional[List[Tuple[str, Any]]] = None):
+        self.target = f"{host}:{port}"
+        self.secure = secure
+        self.ssl_cert = ssl_cert
+        self.options = options or []
+        self._lock = threading.Lock()
+        self._channel: Optional[grpc.Channel] = None
+        self._engine: Any = None
+        self._cluster: Any = None
+
+    def _open(self) -> None:
+        if self.secure:
+            credentials = grpc.ssl_channel_credentials(root_certificates=_root_certificates(self.ssl_cert))
+            self._channel = grpc.secure_channel(self.target, credentials, options=self.options)
+        else:
+            self._channel = grpc.insecure_channel(self.target, options=self.options)
+        self._engine = e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel)
+        self._cluster = cluster_pb2_grpc.ClusterServiceStub(self._channel)
+
+    @property
+    def engine(self) -> Any:
+        with self._lock:
+            if self._channel is None:
+                self._open()
+            return self._engine
+
+    @property
+    def cluster(self) -> Any:
+        with self._lock:
+            if self._channel is None:
+                self._open()
+            return self._cluster
+
+    @property
+    def is_open(self) -> bool:
+        return self._channel is not None
+
+    def reset(self) -> None:
+        with self._lock:
+            channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+    close = reset
