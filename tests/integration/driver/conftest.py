@@ -1,0 +1,50 @@
+"""Driver against the in-process engine. Tests that decode results run once per decoder implementation."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import e6driver
+from e6driver import _impl
+from decoders import IMPLEMENTATIONS, decoder_module
+
+USER, PASSWORD = "alice", "alice-token"  # a user of the module server in tests/integration/conftest.py
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request, monkeypatch) -> str:
+    """Route the cursor's decoding through one implementation for this test."""
+    module = decoder_module(request.param)
+    monkeypatch.setattr(_impl, "decode_chunk_columns", module.decode_chunk_columns)
+    return request.param
+
+
+@pytest.fixture
+def connect(server) -> Iterator[Callable[..., e6driver.Connection]]:
+    """Factory of driver connections to the module's server; all closed after the test."""
+    opened = []
+    host, port = server.address.rsplit(":", 1)
+
+    def make(**options: Any) -> e6driver.Connection:
+        options.setdefault("username", USER)
+        options.setdefault("password", PASSWORD)
+        conn = e6driver.connect(host=host, port=int(port), **options)
+        opened.append(conn)
+        return conn
+
+    yield make
+    for conn in opened:
+        conn.close()
+
+
+@pytest.fixture
+def conn(connect, impl) -> e6driver.Connection:
+    return connect()
+
+
+@pytest.fixture
+def cur(conn) -> Iterator[e6driver.Cursor]:
+    cursor = conn.cursor()
+    yield cursor
+    cursor.close()

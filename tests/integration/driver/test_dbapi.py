@@ -1,0 +1,223 @@
+"""PEP 249 surface of the driver against the local engine."""
+from __future__ import annotations
+
+import gc
+import pickle
+
+import pytest
+
+import e6driver
+from e6driver import (BINARY, DATETIME, NUMBER, ROWID, STRING, DatabaseError, DataError, Error, IntegrityError,
+                      InterfaceError, InternalError, NotSupportedError, OperationalError, ProgrammingError)
+
+
+def test_module_globals():
+    assert e6driver.apilevel == "2.0"
+    assert e6driver.threadsafety == 2
+    assert e6driver.paramstyle == "pyformat"
+    assert e6driver.__impl__ in ("c", "python")
+    for name in ("Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
+                 "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError"):
+        assert issubclass(getattr(e6driver, name), Exception)
+
+
+def test_exceptions_are_connection_attributes(conn):
+    assert conn.ProgrammingError is ProgrammingError
+    assert conn.Error is Error and conn.DataError is DataError
+
+
+def test_execute_returns_query_id_and_sets_description(cur):
+    query_id = cur.execute("SELECT 1 AS one, 'x' AS letter")
+    assert isinstance(query_id, str) and query_id == cur.query_id
+    assert [d[0] for d in cur.description] == ["one", "letter"]
+    assert all(len(d) == 7 for d in cur.description)
+    assert cur.description[0][1] == NUMBER and cur.description[1][1] == STRING
+    assert cur.description[0][1] != STRING
+    assert cur.fetchone() == (1, "x")
+    assert cur.fetchone() is None
+
+
+def test_description_for_zero_row_result(cur):
+    cur.execute("SELECT 1::BIGINT AS a, 'x'::VARCHAR AS b, DATE '2020-01-01' AS c, 'a'::BLOB AS d WHERE false")
+    assert [(d[0], d[1]) for d in cur.description] == [("a", "LONG"), ("b", "STRING"), ("c", "DATE"),
+                                                        ("d", "BINARY")]
+    assert cur.description[2][1] == DATETIME and cur.description[3][1] == BINARY
+    assert cur.fetchall() == []
+    assert cur.rowcount == 0
+
+
+def test_type_objects_do_not_match_rowid(cur):
+    cur.execute("SELECT 1")
+    assert cur.description[0][1] != ROWID
+
+
+def test_fetchone_returns_tuples_and_iteration(cur):
+    cur.execute("SELECT range AS i FROM range(5)")
+    assert cur.fetchone() == (0,)
+    assert [row for row in cur] == [(1,), (2,), (3,), (4,)]
+
+
+def test_arraysize_default_and_fetchmany(cur):
+    assert cur.arraysize == 1
+    cur.execute("SELECT range FROM range(10) ORDER BY 1")
+    assert cur.fetchmany() == [(0,)]
+    assert cur.fetchmany(3) == [(1,), (2,), (3,)]
+    cur.arraysize = 4
+    assert cur.fetchmany() == [(4,), (5,), (6,), (7,)]
+    assert cur.fetchall() == [(8,), (9,)]  # rows buffered by fetchmany are not lost
+    assert cur.fetchmany(5) == []
+
+
+def test_fetchall_after_fetchone_keeps_buffered_rows(cur):
+    cur.execute("SELECT range FROM range(20000) ORDER BY 1")
+    first = cur.fetchone()
+    rest = cur.fetchall()
+    assert first == (0,) and len(rest) == 19999 and rest[0] == (1,) and rest[-1] == (19999,)
+
+
+def test_rowcount_select_and_dml(cur):
+    cur.execute("CREATE OR REPLACE TABLE dbapi_rc (x INTEGER)")
+    cur.execute("INSERT INTO dbapi_rc VALUES (1), (2), (3)")
+    assert cur.rowcount == 3
+    assert cur.description is None
+    cur.execute("SELECT * FROM dbapi_rc")
+    cur.fetchall()
+    assert cur.rowcount == 3
+    cur.execute("DROP TABLE dbapi_rc")
+
+
+def test_executemany_inserts_every_row_and_counts(cur):
+    cur.execute("CREATE OR REPLACE TABLE dbapi_many (a INTEGER, b VARCHAR)")
+    rows = [(i, f"v'{i}") for i in range(2500)]
+    cur.executemany("INSERT INTO dbapi_many VALUES (%s, %s)", rows)
+    assert cur.rowcount == 2500
+    cur.executemany("INSERT INTO dbapi_many (a, b) VALUES (%(a)s, %(b)s)", [{"a": -1, "b": None}])
+    cur.execute("SELECT count(*), sum(a), count(b) FROM dbapi_many")
+    assert cur.fetchone() == (2501, sum(range(2500)) - 1, 2500)
+    cur.execute("SELECT b FROM dbapi_many WHERE a = 7")
+    assert cur.fetchone() == ("v'7",)
+    cur.execute("DROP TABLE dbapi_many")
+
+
+def test_executemany_non_insert_runs_each(cur):
+    cur.execute("CREATE OR REPLACE TABLE dbapi_upd (a INTEGER)")
+    cur.execute("INSERT INTO dbapi_upd SELECT range FROM range(10)")
+    cur.executemany("UPDATE dbapi_upd SET a = a + 100 WHERE a = %s", [(1,), (2,), (3,)])
+    assert cur.rowcount == 3
+    cur.execute("DROP TABLE dbapi_upd")
+
+
+def test_fetch_before_execute_is_programming_error(cur):
+    with pytest.raises(ProgrammingError):
+        cur.fetchone()
+
+
+def test_closed_cursor_and_connection_raise_interface_error(connect):
+    conn = connect()
+    cursor = conn.cursor()
+    cursor.close()
+    with pytest.raises(InterfaceError):
+        cursor.execute("SELECT 1")
+    conn.close()
+    assert conn.closed
+    with pytest.raises(InterfaceError):
+        conn.cursor()
+    conn.close()  # idempotent
+
+
+def test_commit_is_noop_and_rollback_not_supported(conn):
+    conn.commit()
+    with pytest.raises(NotSupportedError):
+        conn.rollback()
+
+
+def test_context_managers(connect):
+    with connect() as conn:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 42")
+            assert cursor.fetchall() == [(42,)]
+        assert cursor.closed
+    assert conn.closed
+
+
+def test_setinputsizes_and_setoutputsize_are_noops(cur):
+    cur.setinputsizes([10])
+    cur.setoutputsize(10)
+    cur.setoutputsize(10, 0)
+
+
+def test_bad_sql_is_programming_error_with_engine_message(cur):
+    with pytest.raises(ProgrammingError) as info:
+        cur.execute("SELEC 1")
+    assert "syntax error" in str(info.value).lower()
+    assert info.value.grpc_code == "INVALID_ARGUMENT"
+    cur.execute("SELECT 2")  # the cursor stays usable
+    assert cur.fetchall() == [(2,)]
+
+
+def test_unknown_table_is_programming_error(cur):
+    with pytest.raises(ProgrammingError, match="no_such_table"):
+        cur.execute("SELECT * FROM no_such_table")
+
+
+def test_constraint_violation_is_integrity_error(cur):
+    cur.execute("CREATE OR REPLACE TABLE dbapi_pk (id INTEGER PRIMARY KEY)")
+    cur.execute("INSERT INTO dbapi_pk VALUES (1)")
+    with pytest.raises(IntegrityError):
+        cur.execute("INSERT INTO dbapi_pk VALUES (1)")
+    cur.execute("DROP TABLE dbapi_pk")
+
+
+def test_conversion_error_is_data_error(cur):
+    with pytest.raises(DataError):
+        cur.execute("SELECT CAST('abc' AS INTEGER)")
+        cur.fetchall()
+
+
+def test_errors_pickle_with_their_fields(cur):
+    with pytest.raises(ProgrammingError) as info:
+        cur.execute("SELEC 1")
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is ProgrammingError and str(copy) == str(info.value)
+    assert copy.grpc_code == "INVALID_ARGUMENT" and isinstance(copy, DatabaseError)
+
+
+def test_bad_credentials_raise_authentication_error(connect):
+    conn = connect(password="wrong")
+    with pytest.raises(e6driver.AuthenticationError) as info:
+        conn.cursor().execute("SELECT 1")
+    assert isinstance(info.value, OperationalError)
+    assert "wrong" not in str(info.value)  # the password never appears in messages
+
+
+def test_unreachable_server_is_operational_error():
+    conn = e6driver.connect(host="127.0.0.1", port=1, username="u", password="p", connect_timeout=0.5)
+    with pytest.raises(OperationalError):
+        conn.cursor().execute("SELECT 1")
+    conn.close()
+
+
+def test_reexecute_releases_previous_query(server, conn):
+    cursor = conn.cursor()
+    first = cursor.execute("SELECT range FROM range(100000)")
+    cursor.fetchone()
+    cursor.execute("SELECT 1")
+    with pytest.raises(ProgrammingError):
+        cursor.status(first)  # released on the server
+    cursor.close()
+
+
+def test_garbage_collected_cursor_releases_its_query(conn):
+    cursor = conn.cursor()
+    query_id = cursor.execute("SELECT range FROM range(100000)")
+    cursor.fetchone()
+    del cursor
+    gc.collect()
+    other = conn.cursor()
+    with pytest.raises(ProgrammingError):
+        other.status(query_id)
+    other.close()
+
+
+def test_internal_error_class_exists():
+    assert issubclass(InternalError, DatabaseError)

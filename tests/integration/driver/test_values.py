@@ -1,0 +1,82 @@
+"""Every engine type reaches Python as the right type and exact value, under both decoders."""
+from __future__ import annotations
+
+import datetime
+import decimal
+
+import pytest
+
+UTC = datetime.timezone.utc
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT true, false, NULL::BOOLEAN", (True, False, None)),
+    ("SELECT 1::TINYINT, (-32768)::SMALLINT, 2147483647::INTEGER, (-9223372036854775808)::BIGINT",
+     (1, -32768, 2147483647, -9223372036854775808)),
+    ("SELECT 18446744073709551615::UBIGINT", (decimal.Decimal("18446744073709551615"),)),
+    ("SELECT 1.5::FLOAT, (-2.25)::DOUBLE, 'inf'::DOUBLE", (1.5, -2.25, float("inf"))),
+    ("SELECT 'héllo ☃ 😀'", ("héllo ☃ 😀",)),
+    ("SELECT X'00FF', X''", (b"\x00\xff", b"")),
+    ("SELECT DATE '0001-01-01', DATE '9999-12-31', DATE '1969-12-31'",
+     (datetime.date(1, 1, 1), datetime.date(9999, 12, 31), datetime.date(1969, 12, 31))),
+    ("SELECT TIMESTAMP '1969-12-31 23:59:59.999999', TIMESTAMP '9999-12-31 23:59:59.999999'",
+     (datetime.datetime(1969, 12, 31, 23, 59, 59, 999999), datetime.datetime(9999, 12, 31, 23, 59, 59, 999999))),
+    ("SELECT TIMESTAMP '0001-01-01 00:00:00'", (datetime.datetime(1, 1, 1),)),
+    ("SELECT TIMESTAMPTZ '2020-06-01 12:00:00.5+02:00'",
+     (datetime.datetime(2020, 6, 1, 10, 0, 0, 500000, tzinfo=UTC),)),
+    ("SELECT TIME '23:59:59.999999', TIME '00:00:00'", (datetime.time(23, 59, 59, 999999), datetime.time(0))),
+    ("SELECT INTERVAL 90 MINUTE, INTERVAL '-1 day 2 seconds'",
+     (datetime.timedelta(minutes=90), datetime.timedelta(days=-1, seconds=2))),
+    ("SELECT 12345678901234567890123456789012345.678::DECIMAL(38,3), (-0.0001)::DECIMAL(18,4), 0::DECIMAL(5,2)",
+     (decimal.Decimal("12345678901234567890123456789012345.678"), decimal.Decimal("-0.0001"),
+      decimal.Decimal("0.00"))),
+    ("SELECT [1, 2, NULL], {'a': 1, 'b': 'x'}, MAP {'k': 1}",
+     ('[1,2,null]', '{"a":1,"b":"x"}', '{"k":1}')),
+    ("SELECT NULL", (None,)),
+])
+def test_value(cur, sql, expected):
+    cur.execute(sql)
+    assert cur.fetchall() == [expected]
+    row = expected
+    for value, want in zip(row, expected):
+        assert type(value) is type(want)
+
+
+def test_decimal_keeps_every_digit_and_scale(cur):
+    cur.execute("SELECT 99999999999999999999999999999999999999::DECIMAL(38,0), "
+                "0.00000000000000000000000000000000000001::DECIMAL(38,38)")
+    big, tiny = cur.fetchone()
+    assert big == decimal.Decimal("99999999999999999999999999999999999999") and len(big.as_tuple().digits) == 38
+    assert tiny == decimal.Decimal("1E-38") and tiny.as_tuple().exponent == -38
+
+
+def test_timestamptz_is_aware_in_the_engine_zone(fresh_server, impl):
+    import e6driver
+    srv = fresh_server(time_zone="Asia/Kolkata")
+    host, port = srv.address.rsplit(":", 1)
+    with e6driver.connect(host=host, port=int(port), username="alice", password="alice-token") as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT TIMESTAMPTZ '2023-11-15 00:00:00+00:00', TIMESTAMPTZ '1950-06-01 00:00:00+00:00'")
+        recent, old = cursor.fetchone()
+    assert recent.utcoffset() == datetime.timedelta(hours=5, minutes=30)
+    assert recent == datetime.datetime(2023, 11, 15, tzinfo=UTC)
+    assert old == datetime.datetime(1950, 6, 1, tzinfo=UTC)  # pre-1970 instants keep their real offset
+
+
+def test_mixed_types_with_nulls_in_many_chunks(cur):
+    cur.execute("""
+        SELECT i::BIGINT AS b, (i % 7)::INTEGER AS n, i / 3.0 AS d, i % 2 = 0 AS f, 'v' || i AS s,
+               DATE '2000-01-01' + (i % 1000)::INTEGER AS dt,
+               TIMESTAMP '2000-01-01' + to_microseconds(i * 1000) AS ts,
+               (i / 100)::DECIMAL(18,4) AS m
+        FROM (SELECT CASE WHEN range % 10 = 0 THEN NULL ELSE range END AS i FROM range(50000))
+        ORDER BY i NULLS FIRST""")
+    rows = cur.fetchall()
+    assert len(rows) == 50000
+    assert rows[:5000] == [(None,) * 8] * 5000
+    b, n, d, f, s, dt, ts, m = rows[5000]
+    assert (b, n, f, s, dt) == (1, 1, False, "v1", datetime.date(2000, 1, 2))
+    assert ts == datetime.datetime(2000, 1, 1, 0, 0, 0, 1000)
+    assert m == decimal.Decimal("0.0100") and abs(d - 1 / 3) < 1e-12
+    last = rows[-1]
+    assert last[0] == 49999 and last[7] == decimal.Decimal("499.9900")
