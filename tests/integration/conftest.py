@@ -128,38 +128,38 @@ def stub(channel: grpc.Channel) -> e6x_engine_pb2_grpc.QueryEngineServiceStub:
 class RawClient:
     """The official call sequence, one RPC per step, on raw stubs.
 
-    ``metadata`` (e.g. ``(("strategy", "blue"),)``) is sent on every call; it may be reassigned.
+    ``headers`` (gRPC metadata, e.g. ``(("strategy", "blue"),)``) are sent on every call.
     """
 
     def __init__(self, stub: e6x_engine_pb2_grpc.QueryEngineServiceStub, user: str = USER,
-                 password: str = PASSWORD, metadata: Tuple[Tuple[str, str], ...] = ()) -> None:
+                 password: str = PASSWORD, headers: Tuple[Tuple[str, str], ...] = ()) -> None:
         self.stub = stub
-        self.metadata = metadata
+        self.headers = headers
         self.session = stub.authenticate(pb.AuthenticateRequest(user=user, password=password),
-                                         metadata=metadata).sessionId
+                                         metadata=headers).sessionId
 
     def prepare(self, sql: str, catalog: str = "", schema: str = "") -> Dict[str, str]:
         if catalog:
             resp = self.stub.prepareStatementV2(pb.PrepareStatementV2Request(
-                sessionId=self.session, schema=schema, catalog=catalog, queryString=sql), metadata=self.metadata)
+                sessionId=self.session, schema=schema, catalog=catalog, queryString=sql), metadata=self.headers)
         else:
             resp = self.stub.prepareStatement(pb.PrepareStatementRequest(
-                sessionId=self.session, schema=schema, queryString=sql), metadata=self.metadata)
+                sessionId=self.session, schema=schema, queryString=sql), metadata=self.headers)
         assert resp.queryId and resp.engineIP
         return {"engineIP": resp.engineIP, "sessionId": self.session, "queryId": resp.queryId}
 
     def start(self, sql: str, catalog: str = "", schema: str = "") -> Dict[str, str]:
         handle = self.prepare(sql, catalog, schema)
-        self.stub.executeStatement(pb.ExecuteStatementRequest(**handle), metadata=self.metadata)
+        self.stub.executeStatement(pb.ExecuteStatementRequest(**handle), metadata=self.headers)
         return handle
 
     def metadata(self, handle: Dict[str, str]) -> bytes:
         return self.stub.getResultMetadata(pb.GetResultMetadataRequest(**handle),
-                                           metadata=self.metadata).resultMetaData
+                                           metadata=self.headers).resultMetaData
 
     def fetch(self, handle: Dict[str, str]) -> bytes:
         return self.stub.getNextResultBatch(pb.GetNextResultBatchRequest(**handle),
-                                            metadata=self.metadata).resultBatch
+                                            metadata=self.headers).resultBatch
 
     def fetch_rows(self, handle: Dict[str, str]) -> List[Tuple[Any, ...]]:
         rows: List[Tuple[Any, ...]] = []
@@ -170,7 +170,7 @@ class RawClient:
             rows.extend(decode_chunk(raw)[1])
 
     def clear(self, handle: Dict[str, str]) -> None:
-        self.stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(**handle), metadata=self.metadata)
+        self.stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(**handle), metadata=self.headers)
 
     def query(self, sql: str, catalog: str = "", schema: str = "") -> Tuple[bytes, List[Tuple[Any, ...]]]:
         handle = self.start(sql, catalog, schema)
@@ -203,7 +203,7 @@ def make_client(stub: e6x_engine_pb2_grpc.QueryEngineServiceStub):
 
 @pytest.fixture(scope="session")
 def raw_client():
-    """Factory: ``raw_client(stub, user=..., password=..., metadata=())`` → an authenticated RawClient."""
+    """Factory: ``raw_client(stub, user=..., password=..., headers=())`` → an authenticated RawClient."""
     return RawClient
 
 

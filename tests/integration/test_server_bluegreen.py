@@ -69,7 +69,7 @@ def test_after_a_switch_new_work_on_the_old_colour_is_refused(setup, expect_erro
 
 def test_in_flight_query_of_the_old_colour_finishes_and_learns_the_new_one(setup, raw_client, decode):
     srv, stub = setup
-    client = raw_client(stub, metadata=BLUE)
+    client = raw_client(stub, headers=BLUE)
     handle = client.start("select range as n from range(10)")
     assert srv.queries.find(handle["queryId"]).strategy == "blue"
     srv.switch_strategy("green")

@@ -44,7 +44,7 @@ def _is_503(err: grpc.RpcError) -> bool:
 
 def test_every_query_service_call_answers_503_while_suspended(setup, raw_client, expect_error):
     srv, stub, cluster = setup
-    client = raw_client(stub, metadata=BLUE)
+    client = raw_client(stub, headers=BLUE)
     handle = client.start("select 1 as one")
     assert srv.suspend() == "suspended"
     calls = [
@@ -65,7 +65,7 @@ def test_every_query_service_call_answers_503_while_suspended(setup, raw_client,
 
 def test_resume_goes_through_resuming_to_active_and_work_continues(setup, raw_client, expect_error):
     srv, stub, cluster = setup
-    client = raw_client(stub, metadata=BLUE)
+    client = raw_client(stub, headers=BLUE)
     handle = client.start("select 7 as seven")
     srv.suspend()
     resp = cluster.resume(cluster_pb2.ResumeRequest(user=USER, password=PASSWORD), metadata=BLUE)
@@ -76,7 +76,7 @@ def test_resume_goes_through_resuming_to_active_and_work_continues(setup, raw_cl
     _wait_for(cluster, "active")
     assert client.fetch_rows(handle) == [(7,)]  # the query prepared before the suspension survives
     client.clear(handle)
-    assert raw_client(stub, metadata=BLUE).session
+    assert raw_client(stub, headers=BLUE).session
 
 
 def test_suspend_through_cluster_service_needs_valid_credentials(setup, expect_error):
