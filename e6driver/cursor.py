@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from . import _impl
 from ._proto import e6x_engine_pb2 as pb
 from .connection import Connection, QueryHandle
-from .errors import DataError, Error, InterfaceError, OperationalError, ProgrammingError
+from .errors import DataError, Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from .params import Params, bind, prepare_operation
 from .result_metadata import parse_result_metadata
 from .stream import ChunkStream
@@ -101,6 +101,7 @@ class Cursor:
         self._closed = False
         self._sql = ""
         self._deadline: Optional[float] = None
+        self._cancelled: Optional[str] = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -272,6 +273,8 @@ class Cursor:
 
     def _guard(self) -> None:
         self._check_open()
+        if self._cancelled:
+            raise QueryCancelledError(f"query {self._cancelled} was cancelled", query_id=self._cancelled)
         if self._live is None and self.description is None:
             raise ProgrammingError("no query has been executed on this cursor")
 
@@ -379,8 +382,11 @@ class Cursor:
     def cancel(self, query_id: Optional[str] = None) -> None:
         """Stop the query on the server (with the colour it runs under); its handle stays until cleared."""
         handle = self._handle_for(query_id)
-        if self._live is not None and handle is self._live.handle and self._live.stream is not None:
-            self._live.stream.close(wait=0)
+        if self._live is not None and handle is self._live.handle:
+            self._cancelled = handle.query_id
+            self._rows, self._pos = [], 0
+            if self._live.stream is not None:
+                self._live.stream.close(wait=0)
         self.connection._call("cancelQuery", lambda session: pb.CancelQueryRequest(
             sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle)
 
@@ -412,6 +418,7 @@ class Cursor:
 
     def _release(self) -> None:
         live, self._live = self._live, None
+        self._cancelled = None
         self._rows, self._pos = [], 0
         if live is not None:
             live.release(self.connection)

@@ -32,7 +32,8 @@ def _float_literal(value: float) -> str:
         return "CAST('NaN' AS DOUBLE)"
     if math.isinf(value):
         return "CAST('Infinity' AS DOUBLE)" if value > 0 else "CAST('-Infinity' AS DOUBLE)"
-    return repr(value)
+    text = repr(value)
+    return text if "e" in text else text + "e0"  # exponent form: the engine reads it as DOUBLE, not DECIMAL
 
 
 def _decimal_literal(value: decimal.Decimal) -> str:

@@ -1,0 +1,67 @@
+"""Parameters reach the engine intact: every type round-trips, hostile strings stay data."""
+from __future__ import annotations
+
+import datetime
+import decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+HOSTILE = ["'; DROP TABLE param_t; --", "\\'; DROP TABLE param_t; --", "\\", "'", "a\\'b", "x\ny\rz\tw",
+           "O'Reilly\\", "' OR '1'='1", "%s %(x)s %%", "\u2019\u02bc", "$$ $tag$ E'\\x41'", "\\x41\\u0041",
+           "/* comment */ --"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_strings_round_trip(cur, value):
+    cur.execute("SELECT %s AS v, length(%s) AS n", (value, value))
+    assert cur.fetchone() == (value, len(value))
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_text_round_trips(connect, text):
+    with connect() as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT %(t)s", {"t": text})
+        assert cursor.fetchone() == (text,)
+
+
+@pytest.mark.parametrize("value", [
+    0, -1, 2**63 - 1, -2**63, 1.25, -0.5, True, False, None,
+    decimal.Decimal("12345678901234567890.123456789012345678"), decimal.Decimal("-0.01"),
+    b"\x00\x01\xfe\xff'\\", b"",
+    datetime.date(1, 1, 1), datetime.date(9999, 12, 31),
+    datetime.datetime(2020, 2, 29, 23, 59, 59, 999999), datetime.time(12, 30, 0, 1),
+    datetime.timedelta(days=-2, seconds=5, microseconds=7),
+])
+def test_typed_values_round_trip(cur, value):
+    cur.execute("SELECT %s", (value,))
+    (got,) = cur.fetchone()
+    assert got == value and type(got) is type(value)
+
+
+def test_aware_datetime_parameter_keeps_its_instant(cur):
+    value = datetime.datetime(2021, 3, 4, 5, 6, 7, 8, tzinfo=datetime.timezone(datetime.timedelta(hours=9)))
+    cur.execute("SELECT %s", (value,))
+    (got,) = cur.fetchone()
+    assert got == value and got.tzinfo is not None
+
+
+def test_nan_parameter(cur):
+    cur.execute("SELECT %s", (float("nan"),))
+    (got,) = cur.fetchone()
+    assert got != got
+
+
+def test_sequence_parameter_is_an_in_list(cur):
+    cur.execute("SELECT count(*) FROM range(10) WHERE range IN %s", ((1, 3, 5),))
+    assert cur.fetchone() == (3,)
+
+
+def test_hostile_insert_leaves_table_intact(cur):
+    cur.execute("CREATE OR REPLACE TABLE param_t (s VARCHAR)")
+    cur.executemany("INSERT INTO param_t VALUES (%s)", [(v,) for v in HOSTILE])
+    cur.execute("SELECT s FROM param_t")
+    assert sorted(r[0] for r in cur.fetchall()) == sorted(HOSTILE)
+    cur.execute("DROP TABLE param_t")

@@ -1,0 +1,97 @@
+"""Client-side binding: literals per type, hostile strings stay inside their literal, clear errors."""
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+
+import pytest
+
+from e6driver import ProgrammingError
+from e6driver.params import bind, literal, prepare_operation, quote_string
+
+
+@pytest.mark.parametrize("value, sql", [
+    (None, "NULL"), (True, "TRUE"), (False, "FALSE"), (0, "0"), (-12, "-12"), (2**70, str(2**70)),
+    (1.5, "1.5e0"), (1e300, "1e+300"), (float("nan"), "CAST('NaN' AS DOUBLE)"),
+    (float("inf"), "CAST('Infinity' AS DOUBLE)"), (float("-inf"), "CAST('-Infinity' AS DOUBLE)"),
+    (decimal.Decimal("12.340"), "CAST('12.340' AS DECIMAL(5,3))"),
+    (decimal.Decimal("-0.001"), "CAST('-0.001' AS DECIMAL(3,3))"),
+    (decimal.Decimal("1E+3"), "CAST('1000' AS DECIMAL(1,0))"),
+    ("plain", "'plain'"), ("", "''"),
+    (b"\x00\xff", "X'00FF'"), (bytearray(b"a"), "X'61'"), (memoryview(b""), "X''"),
+    (datetime.date(2024, 2, 29), "DATE '2024-02-29'"),
+    (datetime.datetime(2024, 1, 2, 3, 4, 5, 6), "TIMESTAMP '2024-01-02 03:04:05.000006'"),
+    (datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone(datetime.timedelta(hours=-3))),
+     "TIMESTAMPTZ '2024-01-02 00:00:00.000000-03:00'"),
+    (datetime.time(1, 2, 3, 4), "TIME '01:02:03.000004'"),
+    (datetime.timedelta(days=1, microseconds=5), "to_microseconds(86400000005)"),
+    (uuid.UUID(int=1), "'00000000-0000-0000-0000-000000000001'"),
+    ([1, "a", None], "(1,'a',NULL)"), ((2,), "(2)"), ({3, 1}, "(1,3)"),
+])
+def test_literal(value, sql):
+    assert literal(value) == sql
+
+
+def test_decimal_literal_beyond_38_digits_is_exact_text():
+    value = decimal.Decimal("1" * 40 + ".5")
+    assert literal(value) == "1" * 40 + ".5"
+
+
+@pytest.mark.parametrize("hostile", [
+    "'; DROP TABLE t; --", "\\'; DROP TABLE t; --", "\\", "'", "\\\\'", "a\nb\rc\td", "O'Reilly\\",
+    "' OR '1'='1", "%s", "%(x)s", "\u2019 unicode quote", "$$ dollar $$",
+])
+def test_hostile_strings_are_escaped(hostile):
+    quoted = quote_string(hostile)
+    assert quoted.startswith("'") and quoted.endswith("'")
+    body = quoted[1:-1]
+    # every quote and backslash inside is escaped: removing escape pairs leaves no bare quote or backslash
+    i, bare = 0, []
+    while i < len(body):
+        if body[i] == "\\":
+            assert i + 1 < len(body), "dangling backslash would escape the closing quote"
+            i += 2
+            continue
+        bare.append(body[i])
+        i += 1
+    assert "'" not in bare and "\\" not in bare and "\n" not in bare
+
+
+def test_nul_is_refused():
+    with pytest.raises(ProgrammingError, match="NUL"):
+        literal("a\x00b")
+
+
+@pytest.mark.parametrize("value", [object(), decimal.Decimal("NaN"), decimal.Decimal("Infinity"), [],
+                                   datetime.time(1, tzinfo=datetime.timezone.utc)])
+def test_unbindable_values(value):
+    with pytest.raises(ProgrammingError):
+        literal(value)
+
+
+def test_bind_sequence_and_mapping():
+    assert bind("SELECT %s, %s", (1, "x")) == "SELECT 1, 'x'"
+    assert bind("SELECT %(a)s, %(b)s, %(a)s", {"a": None, "b": b"\x01"}) == "SELECT NULL, X'01', NULL"
+    assert bind("SELECT '100%%', %s", [5]) == "SELECT '100%', 5"
+
+
+def test_no_params_leaves_percent_alone():
+    assert prepare_operation("SELECT '100%' ;  ") == "SELECT '100%'"
+
+
+@pytest.mark.parametrize("sql, params", [
+    ("SELECT %s, %s", (1,)), ("SELECT %s", (1, 2)), ("SELECT %(a)s", {"b": 1}), ("SELECT %s", "ab"),
+    ("SELECT %s", 5),
+])
+def test_mismatched_params_are_programming_errors(sql, params):
+    with pytest.raises(ProgrammingError):
+        bind(sql, params)
+
+
+def test_prepare_operation_strips_one_semicolon_and_rejects_empty():
+    assert prepare_operation("  SELECT 1;\n") == "SELECT 1"
+    with pytest.raises(ProgrammingError):
+        prepare_operation("  ; ")
+    with pytest.raises(ProgrammingError):
+        prepare_operation(b"SELECT 1")  # type: ignore[arg-type]
