@@ -6,6 +6,7 @@ reports JSON on stdout.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -43,15 +44,15 @@ def emit(value):
 '''
 
 
-@pytest.fixture(scope="session")
-def engine_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]:
-    """``python -m mock_server`` on an ephemeral loopback port, with a data directory."""
-    data_dir = tmp_path_factory.mktemp("engine-data")
+@contextlib.contextmanager
+def running_engine(data_dir: str, *extra_args: str) -> Iterator[Dict[str, Any]]:
+    """``python -m mock_server`` on an ephemeral loopback port; ``extra_args`` are more CLI options."""
     env = dict(os.environ)
     env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mock_server", "--host", "127.0.0.1", "--port", "0",
-         "--data-dir", str(data_dir), "--user", USER, "--password", PASSWORD, "--log-level", "WARNING"],
+         "--data-dir", data_dir, "--user", USER, "--password", PASSWORD, "--log-level", "WARNING",
+         *extra_args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=_ROOT)
     line = proc.stdout.readline() if proc.stdout else ""
     match = _LISTENING.search(line)
@@ -68,6 +69,19 @@ def engine_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[st
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def engine_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]:
+    """The engine shared by the interop tests, with a data directory."""
+    with running_engine(str(tmp_path_factory.mktemp("engine-data"))) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def start_engine():
+    """``with start_engine(data_dir, *cli_options) as address:`` — an engine of a test's own."""
+    return running_engine
 
 
 @pytest.fixture
