@@ -192,8 +192,22 @@ class RawVector:
         self.zones: Any = None  # list of zone strings (timeData) or one string (timeConstantData)
 
 
-def _read_list(r: _Reader, element: int, what: str) -> list:
+class FixedSlice:
+    """A fixed-width list left in the buffer (columnar decoding reads it with numpy): offset, count, type."""
+
+    __slots__ = ("offset", "count", "element")
+
+    def __init__(self, offset: int, count: int, element: int):
+        self.offset, self.count, self.element = offset, count, element
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def _read_list(r: _Reader, element: int, what: str, raw: bool = False) -> Any:
     count = r.list_header(what, element)
+    if raw and element in (T_I32, T_I64, T_DOUBLE, T_BOOL):
+        return FixedSlice(r.need(count * _FIXED_WIDTH[element], what), count, element)
     if element == T_STRING:
         out = []
         append = out.append
@@ -206,6 +220,23 @@ def _read_list(r: _Reader, element: int, what: str) -> list:
     width = _FIXED_WIDTH[element]
     pos = r.need(count * width, what)
     return list(struct.unpack_from(f">{count}{_UNPACK_CODE[element]}", r.buf, pos))
+
+
+DECIMAL_SLICE = -16  # FixedSlice.element of a list<binary> whose every item is 16 bytes (stride 20)
+
+
+def _read_decimal_list_raw(r: _Reader, what: str) -> Any:
+    """A list<binary> of 16-byte decimals as one FixedSlice when every length prefix is 16, else a list."""
+    start = r.pos
+    count = r.list_header(what, T_STRING)
+    body = r.pos
+    if count * 20 <= r.end - body:
+        lengths = struct.unpack_from(">" + "i16x" * count, r.buf, body) if count else ()
+        if all(length == 16 for length in lengths):
+            r.pos = body + count * 20
+            return FixedSlice(body, count, DECIMAL_SLICE)
+    r.pos = start
+    return _read_list(r, T_STRING, what)
 
 
 def _read_scalar(r: _Reader, ftype: int, what: str) -> Any:
@@ -221,7 +252,7 @@ def _read_scalar(r: _Reader, ftype: int, what: str) -> Any:
     raise DataError(f"malformed chunk: unexpected Thrift type {ftype} for {what}")
 
 
-def _read_member(r: _Reader, vector: RawVector, member: int, what: str) -> None:
+def _read_member(r: _Reader, vector: RawVector, member: int, what: str, raw: bool) -> None:
     """Read one Data union member struct into ``vector``; unknown fields are skipped."""
     vector.member = member
     list_element = _LIST_ELEMENT.get(member)
@@ -232,7 +263,10 @@ def _read_member(r: _Reader, vector: RawVector, member: int, what: str) -> None:
             return
         if fid == 1 and list_element is not None:
             r.expect(ftype, T_LIST, what)
-            vector.values = _read_list(r, list_element, what)
+            if raw and member == M_DEC128:
+                vector.values = _read_decimal_list_raw(r, what)
+            else:
+                vector.values = _read_list(r, list_element, what, raw)
         elif fid == 1 and const_element is not None:
             r.expect(ftype, const_element, what)
             vector.values = _read_scalar(r, const_element, what)
@@ -249,7 +283,7 @@ def _read_member(r: _Reader, vector: RawVector, member: int, what: str) -> None:
             r.skip(ftype, what)
 
 
-def _read_data(r: _Reader, vector: RawVector, what: str) -> None:
+def _read_data(r: _Reader, vector: RawVector, what: str, raw: bool) -> None:
     seen = 0
     while True:
         ftype, fid = r.field(what)
@@ -260,12 +294,12 @@ def _read_data(r: _Reader, vector: RawVector, what: str) -> None:
             seen += 1
             if seen > 1:
                 raise DataError(f"malformed chunk: {what} sets more than one Data union member")
-            _read_member(r, vector, fid, what)
+            _read_member(r, vector, fid, what, raw)
         else:
             r.skip(ftype, what)
 
 
-def _read_vector(r: _Reader, index: int) -> RawVector:
+def _read_vector(r: _Reader, index: int, raw: bool) -> RawVector:
     what = f"vector {index}"
     vector = RawVector()
     while True:
@@ -285,7 +319,7 @@ def _read_vector(r: _Reader, index: int) -> RawVector:
             vector.nulls = r.buf[pos:pos + count]
         elif fid == 4:
             r.expect(ftype, T_STRUCT, what + " data")
-            _read_data(r, vector, what + " data")
+            _read_data(r, vector, what + " data", raw)
         elif fid == 5:
             r.expect(ftype, T_BOOL, what + " isConstantVector")
             vector.constant = r.byte(what) != 0
@@ -293,8 +327,10 @@ def _read_vector(r: _Reader, index: int) -> RawVector:
             r.skip(ftype, what)
 
 
-def read_chunk(data: bytes) -> Tuple[int, List[RawVector]]:
-    """Parse a chunk into its row count and raw vectors, checking the structural rules of the module doc."""
+def read_chunk(data: bytes, raw: bool = False) -> Tuple[int, List[RawVector]]:
+    """Parse a chunk into its row count and raw vectors, checking the structural rules of the module doc.
+
+    With ``raw``, fixed-width lists stay in the buffer as ``FixedSlice``s for columnar decoding."""
     r = _Reader(bytes(data) if not isinstance(data, bytes) else data)
     size: Optional[int] = None
     vectors: List[RawVector] = []
@@ -308,7 +344,7 @@ def read_chunk(data: bytes) -> Tuple[int, List[RawVector]]:
         elif fid == 2:
             r.expect(ftype, T_LIST, "chunk vectors")
             count = r.list_header("chunk vectors", T_STRUCT)
-            vectors = [_read_vector(r, i) for i in range(count)]
+            vectors = [_read_vector(r, i, raw) for i in range(count)]
         else:
             r.skip(ftype, "chunk")
     if size is None:

@@ -98,6 +98,7 @@ class Cursor:
         self._seen = 0
         self._time_columns: List[int] = []
         self._column_count = 0
+        self._columns: List[Any] = []
         self._closed = False
         self._sql = ""
         self._deadline: Optional[float] = None
@@ -213,6 +214,7 @@ class Cursor:
         metadata = parse_result_metadata(meta.resultMetaData)
         self._rowcount = metadata.row_count
         self._column_count = len(metadata.columns)
+        self._columns = metadata.columns
         self.description = [(c.name, c.type_name, None, None, None, None, True) for c in metadata.columns] \
             if metadata.columns else None
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
@@ -221,24 +223,28 @@ class Cursor:
         return handle.query_id
 
     # ------------------------------------------------------------------ fetch
-    def _load(self) -> bool:
-        """Decode the next non-empty chunk into the row buffer; False at the end of the result."""
+    def _next_data(self) -> Optional[bytes]:
+        """Bytes of the next chunk (replaying a lost query when allowed); None at the end of the result."""
         live = self._live
         if live is None or live.stream is None:
-            if self.description is None and live is None:
-                raise ProgrammingError("no query has been executed on this cursor")
-            return False
+            return None
         while True:
             try:
                 data = live.stream.next_chunk()
             except Error as exc:
-                data = self._recover(exc)
+                self._recover(exc)
                 live = self._live
-                if data is _REPLAYED:
-                    continue
+                assert live is not None and live.stream is not None
+                continue
+            if data is None and self._rowcount < 0 and self.description is not None:
+                self._rowcount = self._seen
+            return data
+
+    def _load(self) -> bool:
+        """Decode the next non-empty chunk into the row buffer; False at the end of the result."""
+        while True:
+            data = self._next_data()
             if data is None:
-                if self._rowcount < 0 and self.description is not None:
-                    self._rowcount = self._seen
                 return False
             size, columns = _impl.decode_chunk_columns(data)
             if size and len(columns) != self._column_count:
@@ -252,7 +258,43 @@ class Cursor:
             self._seen += size
             return True
 
-    def _recover(self, exc: Error) -> Any:
+    # ------------------------------------------------------------------ columnar fetch (pyarrow / pandas)
+    def fetch_arrow_batches(self) -> Iterator[Any]:
+        """Yield the remaining rows as ``pyarrow.RecordBatch``es, one per chunk, decoded column-wise."""
+        from . import columnar
+
+        self._guard()
+        columns = self._columns
+        try:
+            if self._pos < len(self._rows):
+                rest, self._rows, self._pos = self._rows[self._pos:], [], 0
+                self._delivered += len(rest)
+                yield columnar.rows_to_batch(rest, columns)
+            while True:
+                data = self._next_data()
+                if data is None:
+                    return
+                batch = columnar.chunk_to_batch(data, columns)
+                if batch.num_rows:
+                    self._seen += batch.num_rows
+                    self._delivered += batch.num_rows
+                    yield batch
+        except KeyboardInterrupt:
+            self._abort()
+            raise
+
+    def fetch_arrow_table(self) -> Any:
+        """The remaining rows as one ``pyarrow.Table`` (an empty table with the result's schema if none)."""
+        from . import columnar
+
+        batches = list(self.fetch_arrow_batches())
+        return columnar.concat(batches, columnar.schema_for(self._columns))
+
+    def fetch_df(self) -> Any:
+        """The remaining rows as a ``pandas.DataFrame`` (needs pandas)."""
+        return self.fetch_arrow_table().to_pandas()
+
+    def _recover(self, exc: Error) -> None:
         """A fetch failed: replay the query if nothing was delivered yet, else raise naming the query."""
         if getattr(exc, "replayable", False) and self._delivered == 0 and self._sql:
             log.info("query %s lost before any row was delivered; replaying it: %s", self.query_id, exc)
@@ -263,7 +305,7 @@ class Cursor:
             except Error as replay_error:
                 raise OperationalError(f"query {query_id} failed and could not be replayed: {replay_error}",
                                        query_id=query_id) from exc
-            return _REPLAYED
+            return
         if self._delivered and getattr(exc, "replayable", False):
             raise OperationalError(
                 f"query {self.query_id} was interrupted after {self._delivered} rows had been delivered and "
@@ -450,8 +492,6 @@ class Cursor:
     def setoutputsize(self, size: Any, column: Optional[int] = None) -> None:
         """No-op (PEP 249)."""
 
-
-_REPLAYED = object()
 
 
 def _chunk_fetcher(connection: Connection, handle: QueryHandle, deadline: Optional[float]) -> Any:

@@ -1,0 +1,171 @@
+"""Chunks straight into Arrow arrays: fixed-width vectors are byte-swapped by numpy, with no Python object per value.
+
+Needs the optional ``arrow`` extra (pyarrow, numpy); the core driver never imports this module by itself.
+The same strictness as the row decoders applies (shared parser ``_decode.read_chunk``): malformed bytes, invalid
+UTF-8, non-whole-day DATE values raise ``DataError``. Arrow types by VectorType are in ``ARROW_TYPES``.
+"""
+from __future__ import annotations
+
+import datetime
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from . import _decode as d
+from .errors import DataError
+from .result_metadata import Column
+
+# metadata type name -> Arrow type (DECIMAL128 gets its scale from the vectors)
+ARROW_TYPES: Dict[str, pa.DataType] = {
+    "BOOLEAN": pa.bool_(), "INTEGER": pa.int32(), "LONG": pa.int64(), "FLOAT": pa.float32(),
+    "DOUBLE": pa.float64(), "STRING": pa.string(), "BINARY": pa.binary(), "DATE": pa.date32(),
+    "DATETIME": pa.timestamp("us"), "TIMESTAMP_TZ": pa.timestamp("us", tz="UTC"),
+    "INTERVAL_DAY_SECOND": pa.duration("us"), "ARRAY": pa.string(), "MAP": pa.string(), "STRUCT": pa.string(),
+    "NULL": pa.null(), "TIME": pa.time64("us"), "DECIMAL128": pa.decimal128(38, 0),
+}
+_FIXED_DTYPE = {d.INTEGER: ">i4", d.LONG: ">i8", d.INTERVAL_DAY_SECOND: ">i8", d.FLOAT: ">f8", d.DOUBLE: ">f8",
+                d.DATE: ">i8", d.DATETIME: ">i8", d.TIMESTAMP_TZ: ">i8"}
+_NATIVE_DTYPE = {d.INTEGER: "<i4", d.LONG: "<i8", d.INTERVAL_DAY_SECOND: "<i8", d.FLOAT: "<f4", d.DOUBLE: "<f8",
+                 d.DATE: "<i8", d.DATETIME: "<i8", d.TIMESTAMP_TZ: "<i8"}
+_MIN_DAY = (d.MIN_MICROS // d.MICROS_PER_DAY)
+_MAX_DAY = (d.MAX_MICROS // d.MICROS_PER_DAY)
+
+
+def schema_for(columns: Sequence[Column]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, ARROW_TYPES.get(c.type_name.upper(), pa.string())) for c in columns])
+
+
+def _mask(vector: d.RawVector, size: int) -> Optional[np.ndarray]:
+    nulls = np.frombuffer(vector.nulls or b"", dtype=np.uint8)
+    if vector.constant:
+        return np.full(size, bool(nulls[0])) if nulls.size and nulls[0] else None
+    mask = nulls != 0
+    return mask if mask.any() else None
+
+
+def _fixed(buf: bytes, vector: d.RawVector) -> np.ndarray:
+    values = vector.values
+    if isinstance(values, d.FixedSlice):
+        raw = np.frombuffer(buf, dtype=_FIXED_DTYPE[vector.vtype], count=values.count, offset=values.offset)
+        return raw.astype(_NATIVE_DTYPE[vector.vtype])
+    return np.asarray(values, dtype=_NATIVE_DTYPE[vector.vtype])
+
+
+def _text_array(values: List[bytes], mask: Optional[np.ndarray], binary: bool) -> pa.Array:
+    array = pa.array(values, type=pa.binary(), mask=mask)
+    if binary:
+        return array
+    try:
+        return array.cast(pa.string())
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"invalid UTF-8 in a text value: {exc}") from None
+
+
+def _decimal_array(buf: bytes, values: Any, mask: Optional[np.ndarray], scale: int, size: int) -> pa.Array:
+    kind = pa.decimal128(38, scale)
+    validity = pa.array(~mask).buffers()[1] if mask is not None else None
+    if isinstance(values, d.FixedSlice):  # stride 20: 4-byte length (16) + 16 big-endian bytes
+        rows = np.frombuffer(buf, dtype=np.uint8, count=values.count * 20, offset=values.offset)
+        little = rows.reshape(values.count, 20)[:, 4:][:, ::-1].copy()
+        return pa.Array.from_buffers(kind, size, [validity, pa.py_buffer(little.tobytes())])
+    if all(len(v) == 16 for v, null in zip(values, mask if mask is not None else [False] * size) if not null):
+        joined = b"".join(v if len(v) == 16 else bytes(16) for v in values)
+        little = np.frombuffer(joined, dtype=np.uint8).reshape(size, 16)[:, ::-1].copy()
+        return pa.Array.from_buffers(kind, size, [validity, pa.py_buffer(little.tobytes())])
+    rows = [None if mask is not None and mask[i] else d._decimal(v, scale) for i, v in enumerate(values)]
+    return pa.array(rows, type=kind)
+
+
+def vector_array(buf: bytes, vector: d.RawVector, size: int, column: Column) -> pa.Array:
+    """The Arrow array of one checked vector (parsed with ``read_chunk(raw=True)``)."""
+    type_name = column.type_name.upper()
+    vtype = vector.vtype
+    if vtype == d.NULL or size == 0 or d._all_null(vector):
+        kind = ARROW_TYPES.get(type_name, pa.null())
+        if vtype == d.DECIMAL128:
+            kind = pa.decimal128(38, vector.scale or 0)
+        return pa.nulls(size, type=kind)
+    mask = _mask(vector, size)
+    if vector.constant:
+        value = d._convert_one(vector, vector.values, 0)
+        if type_name == "TIME":
+            value = datetime.time.fromisoformat(value)
+        kind = pa.decimal128(38, vector.scale or 0) if vtype == d.DECIMAL128 else ARROW_TYPES[type_name]
+        if vtype == d.TIMESTAMP_TZ:
+            kind = pa.timestamp("us", tz=str(value.tzinfo) if value.tzinfo else "UTC")
+        return pa.array([value] * size, type=kind)
+    if vtype == d.BOOLEAN:
+        values = vector.values
+        flags = np.frombuffer(buf, dtype=np.uint8, count=values.count, offset=values.offset) != 0 \
+            if isinstance(values, d.FixedSlice) else np.asarray(values) != 0
+        return pa.array(flags, mask=mask)
+    if vtype in (d.INTEGER, d.LONG, d.DOUBLE, d.FLOAT):
+        return pa.array(_fixed(buf, vector), mask=mask)
+    if vtype == d.INTERVAL_DAY_SECOND:
+        return pa.array(_fixed(buf, vector), type=pa.duration("us"), mask=mask)
+    if vtype == d.DATE:
+        micros = _fixed(buf, vector)
+        days, rest = np.divmod(micros, d.MICROS_PER_DAY)
+        valid = ~mask if mask is not None else slice(None)
+        if np.any(rest[valid]):
+            raise DataError("DATE value is not a whole day")
+        if days.size and (np.any(days[valid] < _MIN_DAY) or np.any(days[valid] > _MAX_DAY)):
+            raise DataError("DATE value is outside years 1-9999")
+        return pa.array(days.astype(np.int32), type=pa.date32(), mask=mask)
+    if vtype == d.DATETIME:
+        return pa.array(_fixed(buf, vector), type=pa.timestamp("us"), mask=mask)
+    if vtype == d.TIMESTAMP_TZ:
+        zones = {z for z, null in zip(vector.zones or [], mask if mask is not None else [False] * size) if not null}
+        tz = "UTC"
+        if len(zones) == 1:
+            name = d._text(zones.pop())
+            d.zone(name)  # validates it
+            tz = "UTC" if name in ("Z", "") else name
+        return pa.array(_fixed(buf, vector), type=pa.timestamp("us", tz=tz), mask=mask)
+    if vtype == d.DECIMAL128:
+        return _decimal_array(buf, vector.values, mask, vector.scale or 0, size)
+    if type_name == "TIME":
+        texts = _text_array(vector.values, mask, binary=False).to_pylist()
+        return pa.array([None if t is None else datetime.time.fromisoformat(t) for t in texts],
+                        type=pa.time64("us"))
+    if vtype == d.BINARY:
+        return _text_array(vector.values, mask, binary=True)
+    return _text_array(vector.values, mask, binary=False)
+
+
+def chunk_to_batch(data: bytes, columns: Sequence[Column]) -> pa.RecordBatch:
+    size, vectors = d.read_chunk(data, raw=True)
+    if len(vectors) != len(columns):
+        raise DataError(f"chunk has {len(vectors)} columns but the result has {len(columns)}")
+    buf = bytes(data)
+    arrays = []
+    for index, (vector, column) in enumerate(zip(vectors, columns)):
+        try:
+            arrays.append(vector_array(buf, vector, size, column))
+        except (pa.ArrowInvalid, ValueError, OverflowError) as exc:
+            raise DataError(f"column {index} ({column.name}): {exc}") from None
+    return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+
+
+def rows_to_batch(rows: Sequence[Sequence[Any]], columns: Sequence[Column]) -> pa.RecordBatch:
+    """Rows already decoded to Python values (left over from row-wise fetches) as a batch."""
+    arrays = []
+    for index, column in enumerate(columns):
+        values = [row[index] for row in rows]
+        kind = ARROW_TYPES.get(column.type_name.upper(), pa.string())
+        if isinstance(kind, pa.Decimal128Type):
+            arrays.append(pa.array(values, type=pa.decimal128(38, max(
+                (-v.as_tuple().exponent for v in values if v is not None), default=0))))
+        elif kind == pa.timestamp("us", tz="UTC"):
+            arrays.append(pa.array(values))
+        else:
+            arrays.append(pa.array(values, type=kind))
+    return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+
+
+def concat(batches: List[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    if not batches:
+        return schema.empty_table()
+    tables = [pa.Table.from_batches([b]) for b in batches]
+    return pa.concat_tables(tables, promote_options="permissive")
