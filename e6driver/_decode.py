@@ -284,6 +284,8 @@ def _read_member(r: _Reader, vector: RawVector, member: int, what: str, raw: boo
 
 
 def _read_data(r: _Reader, vector: RawVector, what: str, raw: bool) -> None:
+    # A repeated Data field replaces the earlier one entirely (Thrift semantics); nothing of it may linger.
+    vector.member = vector.values = vector.scale = vector.zones = None
     seen = 0
     while True:
         ftype, fid = r.field(what)
@@ -460,7 +462,10 @@ def _decimal(raw: bytes, scale: int) -> decimal.Decimal:
         unscaled = int.from_bytes(raw, "big", signed=True)
         return decimal.Decimal(f"{unscaled}E{-scale}")
     if _DECIMAL_LITERAL.match(raw):
-        return decimal.Decimal(raw.decode("ascii"))
+        try:
+            return decimal.Decimal(raw.decode("ascii"))
+        except decimal.InvalidOperation:  # exponent beyond what decimal can represent
+            raise DataError(f"DECIMAL128 literal {raw[:40]!r} is out of range") from None
     raise DataError(f"DECIMAL128 value of {len(raw)} bytes is neither 16-byte binary nor a decimal literal")
 
 
