@@ -1,0 +1,511 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""C twin of ``e6driver/_decode.py``: Thrift Binary ``Chunk`` (spec §7) → Python values, same rules, same results.
+
+The validation rules are those of ``_decode``'s module docstring; every input gives the same values or the same
+exception class (``DataError``) under both implementations. The bytes are parsed in place from a
+``const unsigned char*``: each read checks the bytes left, so no input can read out of bounds. Hot paths build
+Python objects with the C API; rare values (decimal literals and 16-byte values beyond int64, zone names) reuse
+the Python helpers of ``_decode`` so both implementations agree by construction.
+"""
+from cpython.object cimport PyObject
+from cpython.datetime cimport import_datetime
+from cpython.exc cimport PyErr_Clear, PyErr_ExceptionMatches
+from cpython.list cimport PyList_New
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
+from libc.string cimport memchr, memcmp, memcpy
+
+import datetime
+import decimal
+
+from e6driver.errors import DataError
+from e6driver import _decode
+
+cdef extern from *:
+    """
+    #include <datetime.h>
+    /* Data union member -> element type of its list field 1 (0: not a list member) / of its scalar field 1. */
+    static const signed char E6_LIST_ELEMENT[19] = {0, 2, 8, 10, 10, 4, 4, 11, 0, 0, 0, 0, 0, 0, 0, 0, 10, 11, 0};
+    static const signed char E6_CONST_ELEMENT[19] = {0, 0, 0, 0, 0, 0, 0, 0, 2, 10, 3, 10, 4, 3, 10, 11, 0, 0, 11};
+    /* vector type -> allowed (non-constant, constant) member; 0: type not decodable. */
+    static const signed char E6_LIST_MEMBER[18] = {7, 1, 6, 5, 0, 2, 3, 7, 4, 16, 0, 7, 7, 7, 0, 16, 17, 3};
+    static const signed char E6_CONST_MEMBER[18] = {15, 8, 12, 12, 0, 11, 11, 15, 9, 14, 0, 15, 15, 15, 0, 14, 18, 11};
+    /* width of fixed-size Thrift types (0: variable or unknown) */
+    static int e6_fixed_width(int t) {
+        switch (t) { case 2: case 3: return 1; case 6: return 2; case 8: return 4; case 4: case 10: return 8; }
+        return 0;
+    }
+    static PyObject *e6_date(int y, int m, int d) {
+        return PyDateTimeAPI->Date_FromDate(y, m, d, PyDateTimeAPI->DateType);
+    }
+    static PyObject *e6_datetime(int y, int mo, int d, int h, int mi, int s, int us, PyObject *tz) {
+        return PyDateTimeAPI->DateTime_FromDateAndTime(y, mo, d, h, mi, s, us, tz, PyDateTimeAPI->DateTimeType);
+    }
+    static PyObject *e6_timedelta(int d, int s, int us) {
+        return PyDateTimeAPI->Delta_FromDelta(d, s, us, 1, PyDateTimeAPI->DeltaType);
+    }
+    static PyObject **e6_list_items(PyObject *o) { return ((PyListObject *)o)->ob_item; }
+    static PyObject **e6_tuple_items(PyObject *o) { return ((PyTupleObject *)o)->ob_item; }
+    static PyObject *e6_ref(PyObject *o) { Py_INCREF(o); return o; }
+    """
+    const signed char E6_LIST_ELEMENT[19]
+    const signed char E6_CONST_ELEMENT[19]
+    const signed char E6_LIST_MEMBER[18]
+    const signed char E6_CONST_MEMBER[18]
+    int e6_fixed_width(int t) noexcept nogil
+    PyObject* e6_date(int y, int m, int d)
+    PyObject* e6_datetime(int y, int mo, int d, int h, int mi, int s, int us, PyObject* tz)
+    PyObject* e6_timedelta(int d, int s, int us)
+    PyObject** e6_list_items(object o)
+    PyObject** e6_tuple_items(PyObject* o)
+    PyObject* e6_ref(PyObject* o)
+
+cdef extern from "Python.h":
+    PyObject* new_int "PyLong_FromLongLong"(long long v)
+    PyObject* new_float "PyFloat_FromDouble"(double v)
+    PyObject* new_utf8 "PyUnicode_DecodeUTF8"(const char* s, Py_ssize_t n, const char* errors)
+    PyObject* new_ascii "PyUnicode_DecodeASCII"(const char* s, Py_ssize_t n, const char* errors)
+    PyObject* new_bytes "PyBytes_FromStringAndSize"(const char* s, Py_ssize_t n)
+    PyObject* new_tuple "PyTuple_New"(Py_ssize_t n)
+    PyObject* call_one "PyObject_CallOneArg"(object callable, PyObject* arg)
+    void raw_decref "Py_DECREF"(PyObject* o)
+    void PyObject_GC_UnTrack(void* o)
+    PyObject* Py_True
+    PyObject* Py_False
+
+import_datetime()
+
+# Thrift binary type ids
+cdef enum:
+    T_STOP = 0
+    T_BOOL = 2
+    T_BYTE = 3
+    T_DOUBLE = 4
+    T_I16 = 6
+    T_I32 = 8
+    T_I64 = 10
+    T_STRING = 11
+    T_STRUCT = 12
+    T_MAP = 13
+    T_SET = 14
+    T_LIST = 15
+    MAX_DEPTH = 64
+
+# VectorType codes
+cdef enum:
+    BINARY, BOOLEAN, DOUBLE, FLOAT, INT96, INTEGER, LONG, STRING, DATE, DATETIME, TIMESTAMP, STRUCT, MAP, ARRAY, \
+        NULL_TYPE, TIMESTAMP_TZ, DECIMAL128, INTERVAL_DAY_SECOND, N_TYPES
+
+# Data union members with extra fields
+cdef enum:
+    M_TIME_CONST = 14
+    M_TIME = 16
+    M_DEC128 = 17
+    M_DEC128_CONST = 18
+
+cdef int64_t MICROS_PER_DAY = 86400000000
+cdef int64_t MIN_MICROS = -62135596800000000  # 0001-01-01T00:00:00Z
+cdef int64_t MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
+
+cdef PyObject* NONE = <PyObject*>None
+cdef PyObject* TRUE = Py_True
+cdef PyObject* FALSE = Py_False
+cdef object UTC = datetime.timezone.utc
+cdef object Decimal = decimal.Decimal
+cdef object TYPE_NAMES = _decode.TYPE_NAMES
+cdef object zone = _decode.zone  # cached tzinfo lookup for zone names
+cdef object decimal_fallback = _decode._decimal  # decimal literals and 16-byte values beyond int64
+
+
+# ---------------------------------------------------------------- bounds-checked reads
+
+cdef struct Reader:
+    const unsigned char* buf
+    Py_ssize_t pos
+    Py_ssize_t end
+    int column  # vector being read, -1 at chunk level (for messages)
+
+
+cdef inline uint32_t be_u32(const unsigned char* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | <uint32_t>p[3]
+
+
+cdef inline int64_t be_i64(const unsigned char* p) noexcept nogil:
+    return <int64_t>((<uint64_t>be_u32(p) << 32) | <uint64_t>be_u32(p + 4))
+
+
+cdef inline double be_double(const unsigned char* p) noexcept nogil:
+    cdef uint64_t bits = <uint64_t>be_i64(p)
+    cdef double value
+    memcpy(&value, &bits, 8)
+    return value
+
+
+cdef str where(Reader* r):
+    return "chunk" if r.column < 0 else f"vector {r.column}"
+
+
+cdef int malformed(Reader* r, str problem) except -1:
+    raise DataError(f"malformed chunk: {where(r)} {problem}")
+
+
+cdef Py_ssize_t short_read(Reader* r, int64_t n, const char* what) except -1:
+    raise DataError(f"malformed chunk: {where(r)} {what.decode()} needs {n} bytes at offset {r.pos}, "
+                    f"{r.end - r.pos} left")
+
+
+cdef inline Py_ssize_t need(Reader* r, int64_t n, const char* what) except -1:
+    """Claim ``n`` bytes; returns their offset."""
+    cdef Py_ssize_t pos = r.pos
+    if n < 0 or n > r.end - pos:
+        return short_read(r, n, what)
+    r.pos = pos + <Py_ssize_t>n
+    return pos
+
+
+cdef inline int read_byte(Reader* r, const char* what) except -1:
+    return r.buf[need(r, 1, what)]
+
+
+cdef inline int32_t read_i32(Reader* r, const char* what) except? -1:
+    return <int32_t>be_u32(r.buf + need(r, 4, what))
+
+
+cdef inline Py_ssize_t read_binary(Reader* r, Py_ssize_t* length, const char* what) except -1:
+    """Length-prefixed bytes; returns their offset and sets ``length``."""
+    cdef int32_t n = read_i32(r, what)
+    if n < 0:
+        malformed(r, f"{what.decode()} has negative length {n}")
+    length[0] = n
+    return need(r, n, what)
+
+
+cdef inline int read_field(Reader* r, int* fid, const char* what) except -1:
+    """Field header: returns the Thrift type (T_STOP ends the struct) and sets ``fid``."""
+    cdef int ftype = read_byte(r, what)
+    cdef const unsigned char* p
+    if ftype == T_STOP:
+        return T_STOP
+    p = r.buf + need(r, 2, what)
+    fid[0] = <int16_t>((p[0] << 8) | p[1])
+    return ftype
+
+
+cdef inline int expect(Reader* r, int ftype, int wanted, const char* what) except -1:
+    if ftype != wanted:
+        malformed(r, f"{what.decode()} has Thrift type {ftype}, expected {wanted}")
+    return 0
+
+
+cdef Py_ssize_t list_header(Reader* r, int element, const char* what) except -1:
+    """Header of a list whose elements must be ``element``; the count is checked against the bytes left."""
+    cdef int etype = read_byte(r, what)
+    cdef int64_t count = read_i32(r, what)
+    cdef int64_t minimum = e6_fixed_width(element)
+    if minimum == 0:
+        minimum = 1 if element == T_STRUCT else 4
+    if etype != element:
+        malformed(r, f"{what.decode()} has element type {etype}, expected {element}")
+    if count < 0:
+        malformed(r, f"{what.decode()} has negative element count {count}")
+    if count * minimum > r.end - r.pos:
+        malformed(r, f"{what.decode()} claims {count} elements but only {r.end - r.pos} bytes remain")
+    return <Py_ssize_t>count
+
+
+cdef int skip(Reader* r, int ftype, int depth) except -1:
+    """Skip one value of an unknown field, nesting at most MAX_DEPTH deep."""
+    cdef int inner, ktype, vtype, width, fid
+    cdef int64_t count, i
+    cdef Py_ssize_t length
+    if depth > MAX_DEPTH:
+        return malformed(r, f"nests deeper than {MAX_DEPTH} levels")
+    width = e6_fixed_width(ftype)
+    if width:
+        need(r, width, b"skipped value")
+    elif ftype == T_STRING:
+        read_binary(r, &length, b"skipped value")
+    elif ftype == T_STRUCT:
+        while True:
+            inner = read_field(r, &fid, b"skipped struct")
+            if inner == T_STOP:
+                return 0
+            skip(r, inner, depth + 1)
+    elif ftype == T_LIST or ftype == T_SET or ftype == T_MAP:
+        ktype = read_byte(r, b"skipped container")
+        vtype = read_byte(r, b"skipped container") if ftype == T_MAP else ktype
+        count = read_i32(r, b"skipped container")
+        if count < 0 or count > r.end - r.pos:
+            return malformed(r, f"skipped container has bad element count {count}")
+        if count == 0:
+            return 0
+        width = e6_fixed_width(ktype) + (e6_fixed_width(vtype) if ftype == T_MAP else 0)
+        if e6_fixed_width(ktype) and e6_fixed_width(vtype):  # fixed-width elements: one bounds check
+            if depth + 1 > MAX_DEPTH:
+                return malformed(r, f"nests deeper than {MAX_DEPTH} levels")
+            need(r, count * width, b"skipped container")
+            return 0
+        for i in range(count):
+            skip(r, ktype, depth + 1)
+            if ftype == T_MAP:
+                skip(r, vtype, depth + 1)
+    else:
+        malformed(r, f"has unknown Thrift type {ftype}")
+    return 0
+
+
+# ---------------------------------------------------------------- structure
+
+cdef class RawVector:
+    """One vector as read from the wire: offsets into the chunk bytes, nothing converted yet."""
+    cdef bint has_size, has_vtype, has_nulls, constant, has_values, has_scale, has_zones
+    cdef int32_t size, vtype, scale
+    cdef int member  # Data union member id, 0 = none
+    cdef Py_ssize_t nulls_pos, nulls_count
+    # list members: offset of the first element and count; string constants: offset and length
+    cdef Py_ssize_t values_pos, values_count
+    cdef int64_t const_int  # bool, byte and i64 constants
+    cdef double const_double
+    # timeData zoneData: offset of the first element and count; timeConstantData zoneData: offset and length
+    cdef Py_ssize_t zones_pos, zones_count
+
+
+cdef int read_member(Reader* r, RawVector v, int member) except -1:
+    cdef int fid = 0, ftype, list_element = E6_LIST_ELEMENT[member], const_element = E6_CONST_ELEMENT[member]
+    cdef Py_ssize_t i, count, length, pos
+    v.member = member
+    while True:
+        ftype = read_field(r, &fid, b"data member")
+        if ftype == T_STOP:
+            return 0
+        if fid == 1 and list_element:
+            expect(r, ftype, T_LIST, b"data list")
+            count = list_header(r, list_element, b"data list")
+            pos = r.pos
+            if list_element == T_STRING:
+                for i in range(count):
+                    read_binary(r, &length, b"data list element")
+            else:
+                need(r, <int64_t>count * e6_fixed_width(list_element), b"data list")
+            v.values_pos, v.values_count, v.has_values = pos, count, True
+        elif fid == 1 and const_element:
+            expect(r, ftype, const_element, b"constant")
+            if const_element == T_STRING:
+                v.values_pos = read_binary(r, &v.values_count, b"constant")
+            elif const_element == T_DOUBLE:
+                v.const_double = be_double(r.buf + need(r, 8, b"constant"))
+            elif const_element == T_I64:
+                v.const_int = be_i64(r.buf + need(r, 8, b"constant"))
+            elif const_element == T_BYTE:
+                v.const_int = <signed char>read_byte(r, b"constant")
+            else:
+                v.const_int = read_byte(r, b"constant")
+            v.has_values = True
+        elif fid == 2 and (member == M_DEC128 or member == M_DEC128_CONST):
+            expect(r, ftype, T_I32, b"decimal scale")
+            v.scale, v.has_scale = read_i32(r, b"decimal scale"), True
+        elif fid == 2 and member == M_TIME:
+            expect(r, ftype, T_LIST, b"zoneData")
+            count = list_header(r, T_STRING, b"zoneData")
+            pos = r.pos
+            for i in range(count):
+                read_binary(r, &length, b"zoneData element")
+            v.zones_pos, v.zones_count, v.has_zones = pos, count, True
+        elif fid == 2 and member == M_TIME_CONST:
+            expect(r, ftype, T_STRING, b"zoneData")
+            v.zones_pos, v.has_zones = read_binary(r, &v.zones_count, b"zoneData"), True
+        else:
+            skip(r, ftype, 0)
+
+
+cdef int read_data(Reader* r, RawVector v) except -1:
+    cdef int fid = 0, ftype, seen = 0
+    # a repeated Data field replaces the earlier one entirely
+    v.member, v.has_values, v.has_scale, v.has_zones = 0, False, False, False
+    while True:
+        ftype = read_field(r, &fid, b"data")
+        if ftype == T_STOP:
+            return 0
+        if 1 <= fid <= 18:
+            expect(r, ftype, T_STRUCT, b"data member")
+            seen += 1
+            if seen > 1:
+                malformed(r, "sets more than one Data union member")
+            read_member(r, v, fid)
+        else:
+            skip(r, ftype, 0)
+
+
+cdef RawVector read_vector(Reader* r):
+    cdef RawVector v = RawVector.__new__(RawVector)
+    cdef int fid = 0, ftype
+    while True:
+        ftype = read_field(r, &fid, b"field")
+        if ftype == T_STOP:
+            return v
+        if fid == 1:
+            expect(r, ftype, T_I32, b"size")
+            v.size, v.has_size = read_i32(r, b"size"), True
+        elif fid == 2:
+            expect(r, ftype, T_I32, b"vectorType")
+            v.vtype, v.has_vtype = read_i32(r, b"vectorType"), True
+        elif fid == 3:
+            expect(r, ftype, T_LIST, b"nullSet")
+            v.nulls_count = list_header(r, T_BOOL, b"nullSet")
+            v.nulls_pos, v.has_nulls = need(r, v.nulls_count, b"nullSet"), True
+        elif fid == 4:
+            expect(r, ftype, T_STRUCT, b"data")
+            read_data(r, v)
+        elif fid == 5:
+            expect(r, ftype, T_BOOL, b"isConstantVector")
+            v.constant = read_byte(r, b"isConstantVector") != 0
+        else:
+            skip(r, ftype, 0)
+
+
+cdef list read_chunk(const unsigned char* buf, Py_ssize_t length, int32_t* size_out):
+    """Parse a chunk into its raw vectors and row count, checking the structural rules."""
+    cdef Reader r
+    cdef int fid = 0, ftype
+    cdef bint has_size = False
+    cdef int32_t size = 0
+    cdef Py_ssize_t count, i
+    cdef list vectors = []
+    r.buf, r.pos, r.end, r.column = buf, 0, length, -1
+    while True:
+        ftype = read_field(&r, &fid, b"field")
+        if ftype == T_STOP:
+            break
+        if fid == 1:
+            expect(&r, ftype, T_I32, b"Chunk.size")
+            size, has_size = read_i32(&r, b"Chunk.size"), True
+        elif fid == 2:
+            expect(&r, ftype, T_LIST, b"vectors")
+            count = list_header(&r, T_STRUCT, b"vectors")
+            vectors = []
+            for i in range(count):
+                r.column = i
+                vectors.append(read_vector(&r))
+            r.column = -1
+        else:
+            skip(&r, ftype, 0)
+    if not has_size:
+        raise DataError("malformed chunk: Chunk.size is missing")
+    if size < 0:
+        raise DataError(f"malformed chunk: negative Chunk.size {size}")
+    for i in range(len(vectors)):
+        check_vector(vectors[i], buf, i, size)
+    size_out[0] = size
+    return vectors
+
+
+cdef inline bint all_null(RawVector v, const unsigned char* buf) noexcept:
+    if v.constant:
+        return v.nulls_count > 0 and buf[v.nulls_pos] != 0
+    return memchr(buf + v.nulls_pos, 0, v.nulls_count) == NULL
+
+
+cdef int check_vector(RawVector v, const unsigned char* buf, Py_ssize_t index, int32_t size) except -1:
+    cdef int32_t vtype = v.vtype
+    cdef int expected
+    if not v.has_vtype:
+        raise DataError(f"malformed chunk: column {index} has no vectorType")
+    if not (0 <= vtype < N_TYPES and (E6_LIST_MEMBER[vtype] or vtype == NULL_TYPE)):
+        name = TYPE_NAMES[vtype] if 0 <= vtype < N_TYPES else f"code {vtype}"
+        raise DataError(f"unsupported vector type {name} in column {index}")
+    col = f"column {index} ({TYPE_NAMES[vtype]})"
+    if not v.has_size or v.size != size:
+        raise DataError(f"malformed chunk: {col} has size {v.size if v.has_size else None}, chunk has {size} rows")
+    if not v.has_nulls:
+        raise DataError(f"malformed chunk: {col} has no nullSet")
+    if v.constant:
+        if size and v.nulls_count < 1:
+            raise DataError(f"malformed chunk: constant {col} has an empty nullSet")
+    elif v.nulls_count != size:
+        raise DataError(f"malformed chunk: {col} nullSet has {v.nulls_count} entries for {size} rows")
+    if vtype == NULL_TYPE:
+        return 0
+    expected = E6_CONST_MEMBER[vtype] if v.constant else E6_LIST_MEMBER[vtype]
+    if v.member == 0:
+        if size == 0 or all_null(v, buf):
+            return 0
+        raise DataError(f"malformed chunk: {col} has no data")
+    if v.member != expected:
+        raise DataError(f"malformed chunk: {col} carries Data member {v.member}, expected {expected}")
+    if not v.has_values:
+        if size == 0 or all_null(v, buf):
+            return 0
+        raise DataError(f"malformed chunk: {col} data has no values")
+    if not v.constant and v.values_count != size:
+        raise DataError(f"malformed chunk: {col} holds {v.values_count} values for {size} rows")
+    if vtype == DECIMAL128 and not v.has_scale and not all_null(v, buf):
+        raise DataError(f"malformed chunk: {col} has no decimal scale")
+    if vtype == TIMESTAMP_TZ and not v.constant and v.has_zones and v.zones_count != size:
+        raise DataError(f"malformed chunk: {col} zoneData has {v.zones_count} entries for {size} rows")
+    return 0
+
+
+include "_cvalues.pxi"
+
+
+# ---------------------------------------------------------------- public functions
+
+cdef list column_list(RawVector v, const unsigned char* buf, Py_ssize_t length, Py_ssize_t size,
+                      Py_ssize_t index):
+    cdef list column = PyList_New(size)  # items start NULL; the list frees whatever was filled on error
+    try:
+        fill_column(v, buf, buf + length, size, e6_list_items(column))
+    except DataError as exc:
+        message = str(exc)
+        if f"column {index}" in message:
+            raise
+        raise DataError(f"column {index} ({TYPE_NAMES[v.vtype]}): {message}") from None
+    return column
+
+
+def decode_chunk_columns(data):
+    """Row count and one list of Python values per column."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    cdef const unsigned char* buf = data
+    cdef int32_t size = 0
+    cdef list vectors = read_chunk(buf, len(data), &size)
+    return size, [column_list(vectors[i], buf, len(data), size, i) for i in range(len(vectors))]
+
+
+def decode_chunk(data):
+    """Rows of one chunk as tuples."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    cdef const unsigned char* buf = data
+    cdef int32_t size = 0
+    cdef list vectors = read_chunk(buf, len(data), &size)
+    cdef Py_ssize_t ncols = len(vectors), row, col
+    if ncols == 0:
+        return [()] * size
+    cdef list columns = [column_list(vectors[i], buf, len(data), size, i) for i in range(ncols)]
+    cdef list rows = PyList_New(size)
+    cdef PyObject** row_items = e6_list_items(rows)
+    cdef PyObject** cells
+    cdef PyObject*** column_items = <PyObject***>PyMem_Malloc(ncols * sizeof(PyObject**))
+    cdef PyObject* t
+    if column_items == NULL:
+        raise MemoryError()
+    try:
+        for col in range(ncols):
+            column_items[col] = e6_list_items(columns[col])
+        for row in range(size):
+            t = new_tuple(ncols)
+            if t == NULL:
+                raise MemoryError()
+            cells = e6_tuple_items(t)
+            for col in range(ncols):  # move each cell's reference from its column into the row
+                cells[col] = column_items[col][row]
+                column_items[col][row] = NULL
+            # Every cell is an atomic object (int, float, str, bytes, date, Decimal, ...), so the row can
+            # never be part of a cycle: untrack it now rather than let the collector scan and untrack it later.
+            PyObject_GC_UnTrack(t)
+            row_items[row] = t
+    finally:
+        PyMem_Free(column_items)
+    return rows
