@@ -70,3 +70,12 @@ def table(rows, headers) -> str:
     lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*map(str, r)) for r in rows]
     return "\n".join(lines)
+
+
+def machine_note() -> str:
+    """CPU count and load average, printed next to figures measured on a possibly shared machine."""
+    try:
+        load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    return f"{os.cpu_count()} CPUs, load average (1/5/15 min) {load}"
