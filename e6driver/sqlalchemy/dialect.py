@@ -1,15 +1,18 @@
-"""The SQLAlchemy dialect: URL → connect arguments, compilers, reflection through the engine's browsing RPCs."""
+"""The SQLAlchemy dialect: URL → connect arguments, capabilities, transactions; compilers and reflection
+live in :mod:`.compiler` and :mod:`.reflection`."""
 from __future__ import annotations
 
 import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 import sqlalchemy
-from sqlalchemy import exc, util
-from sqlalchemy.engine import default, reflection
-from sqlalchemy.sql import compiler
+from sqlalchemy import exc
+from sqlalchemy.engine import default
+from sqlalchemy.sql import sqltypes
 
-from .datatype import parse_type
+from .compiler import E6Compiler, E6DDLCompiler, E6IdentifierPreparer, E6TypeCompiler
+from .datatype import E6Numeric
+from .reflection import E6Reflection
 
 log = logging.getLogger(__name__)
 
@@ -40,51 +43,13 @@ URL_QUERY_ARGS = {
 }
 
 
-class E6IdentifierPreparer(compiler.IdentifierPreparer):
-    pass
+class E6ExecutionContext(default.DefaultExecutionContext):
+    def create_server_side_cursor(self):
+        # Every driver cursor streams its result chunk by chunk, holding only a few chunks in memory.
+        return self._dbapi_connection.cursor()
 
 
-class E6Compiler(compiler.SQLCompiler):
-    pass
-
-
-class E6TypeCompiler(compiler.GenericTypeCompiler):
-    # DDL spellings understood by the local engine (DuckDB).
-    def visit_E6_ARRAY(self, type_, **kw):
-        return f"{self.process(type_.item_type, **kw)}[]"
-
-    def visit_E6_MAP(self, type_, **kw):
-        return f"MAP({self.process(type_.key_type, **kw)}, {self.process(type_.value_type, **kw)})"
-
-    def visit_E6_STRUCT(self, type_, **kw):
-        fields = ", ".join(
-            f"{self.dialect.identifier_preparer.quote(name)} {self.process(t, **kw)}" for name, t in type_.fields
-        )
-        return f"STRUCT({fields})"
-
-    def visit_INTERVAL(self, type_, **kw):
-        return "INTERVAL"
-
-    def visit_TIMESTAMP(self, type_, **kw):
-        return "TIMESTAMP WITH TIME ZONE" if getattr(type_, "timezone", False) else "TIMESTAMP"
-
-    def visit_DATETIME(self, type_, **kw):
-        return self.visit_TIMESTAMP(type_, **kw)
-
-    def visit_BLOB(self, type_, **kw):
-        return "BLOB"
-
-    def visit_VARBINARY(self, type_, **kw):
-        return "BLOB"
-
-    def visit_BINARY(self, type_, **kw):
-        return "BLOB"
-
-    def visit_large_binary(self, type_, **kw):
-        return "BLOB"
-
-
-class E6Dialect(default.DefaultDialect):
+class E6Dialect(E6Reflection, default.DefaultDialect):
     name = "e6driver"
     driver = "e6driver"
     supports_statement_cache = True
@@ -95,11 +60,17 @@ class E6Dialect(default.DefaultDialect):
     supports_native_decimal = True
     supports_unicode_statements = True
     supports_unicode_binds = True
-    supports_sane_rowcount = False
-    supports_sane_multi_rowcount = False
+    supports_sane_rowcount = True
+    supports_sane_multi_rowcount = True
     supports_multivalues_insert = True
-    supports_default_values = False
+    supports_default_values = True
     supports_empty_insert = False
+    supports_server_side_cursors = True
+    insert_returning = True
+    update_returning = True
+    delete_returning = True
+    use_insertmanyvalues = True
+    use_insertmanyvalues_wo_returning = False  # plain executemany(): the driver already sends multi-row INSERTs
     supports_sequences = False
     supports_alter = False
     supports_comments = False
@@ -110,6 +81,9 @@ class E6Dialect(default.DefaultDialect):
 
     preparer = E6IdentifierPreparer
     statement_compiler = E6Compiler
+    ddl_compiler = E6DDLCompiler
+    execution_ctx_cls = E6ExecutionContext
+    colspecs = {sqltypes.Numeric: E6Numeric, sqltypes.Float: sqltypes.Float}
     if _SQLALCHEMY_2:
         type_compiler_cls = E6TypeCompiler
     else:  # pragma: no cover - SQLAlchemy 1.4
@@ -158,7 +132,7 @@ class E6Dialect(default.DefaultDialect):
         return True
 
     def is_disconnect(self, e, connection, cursor) -> bool:
-        dbapi = self.loaded_dbapi if _SQLALCHEMY_2 else self.dbapi
+        dbapi = self.dbapi
         if dbapi is None:
             return False
         if isinstance(e, dbapi.InterfaceError) and "closed" in str(e).lower():
@@ -197,101 +171,6 @@ class E6Dialect(default.DefaultDialect):
 
     def _get_default_schema_name(self, connection) -> Optional[str]:
         return getattr(self._driver_connection(connection), "database", None) or "main"
-
-    # ---- reflection through the engine's browsing RPCs
-    @staticmethod
-    def _driver_connection(connection):
-        return connection.connection.driver_connection
-
-    def _catalog(self, connection) -> Optional[str]:
-        driver_connection = self._driver_connection(connection)
-        return getattr(driver_connection, "catalog_name", None) or getattr(driver_connection, "catalog", None)
-
-    def _schema(self, connection, schema: Optional[str]) -> str:
-        return schema or self.default_schema_name or "main"
-
-    @reflection.cache
-    def get_schema_names(self, connection, **kw) -> List[str]:
-        return list(self._driver_connection(connection).get_schema_names(self._catalog(connection)))
-
-    @reflection.cache
-    def get_table_names(self, connection, schema=None, **kw) -> List[str]:
-        names = self._driver_connection(connection).get_tables(self._catalog(connection), self._schema(connection, schema))
-        views = set(self.get_view_names(connection, schema, **kw))
-        return [name for name in names if name not in views]
-
-    @reflection.cache
-    def get_view_names(self, connection, schema=None, **kw) -> List[str]:
-        # No browsing RPC separates views; engines with an information_schema answer, others have none to list.
-        dbapi = self.loaded_dbapi if _SQLALCHEMY_2 else self.dbapi
-        cursor = self._driver_connection(connection).cursor()
-        try:
-            cursor.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW' "
-                "AND table_schema = %(schema)s ORDER BY table_name",
-                {"schema": self._schema(connection, schema)},
-            )
-            return [row[0] for row in cursor.fetchall()]
-        except dbapi.ProgrammingError:
-            return []
-        finally:
-            cursor.close()
-
-    def has_table(self, connection, table_name, schema=None, **kw) -> bool:
-        names = self._driver_connection(connection).get_tables(self._catalog(connection), self._schema(connection, schema))
-        return table_name in names
-
-    def has_schema(self, connection, schema_name, **kw) -> bool:
-        return schema_name in self.get_schema_names(connection, **kw)
-
-    @reflection.cache
-    def get_columns(self, connection, table_name, schema=None, **kw) -> List[Dict[str, Any]]:
-        fields = self._driver_connection(connection).get_columns(
-            self._catalog(connection), self._schema(connection, schema), table_name
-        )
-        if not fields and not self.has_table(connection, table_name, schema):
-            raise exc.NoSuchTableError(table_name)
-        return [
-            {
-                "name": field["fieldName"],
-                "type": parse_type(field["fieldType"]),
-                "nullable": True,
-                "default": None,
-                "autoincrement": False,
-            }
-            for field in fields
-        ]
-
-    # Concepts the engine lacks reflect as empty, so BI tools and metadata.reflect() work.
-    def get_pk_constraint(self, connection, table_name, schema=None, **kw):
-        return {"constrained_columns": [], "name": None}
-
-    def get_foreign_keys(self, connection, table_name, schema=None, **kw):
-        return []
-
-    def get_indexes(self, connection, table_name, schema=None, **kw):
-        return []
-
-    def get_unique_constraints(self, connection, table_name, schema=None, **kw):
-        return []
-
-    def get_check_constraints(self, connection, table_name, schema=None, **kw):
-        return []
-
-    def get_table_comment(self, connection, table_name, schema=None, **kw):
-        return {"text": None}
-
-    def get_sequence_names(self, connection, schema=None, **kw):
-        return []
-
-    def get_temp_table_names(self, connection, schema=None, **kw):
-        return []
-
-    def get_temp_view_names(self, connection, schema=None, **kw):
-        return []
-
-    def get_view_definition(self, connection, view_name, schema=None, **kw):
-        raise exc.NotSupportedError(f"the engine does not expose view definitions ({view_name})")
 
 
 dialect = E6Dialect
