@@ -22,7 +22,8 @@ from mock_server.strategy import StrategyState, check_colour
 log = logging.getLogger(__name__)
 
 
-def switch_report(strategy: StrategyState, queries: QueryRegistry, switched: bool) -> admin_pb.SwitchStrategyResponse:
+def switch_report(strategy: StrategyState, queries: QueryRegistry,
+                  switched: bool) -> admin_pb.SwitchStrategyResponse:
     """The state after a switch request: active/retired colour, switch time, queries still draining."""
     active, retired, switched_at = strategy.snapshot()
     return admin_pb.SwitchStrategyResponse(

@@ -78,9 +78,9 @@ class StrategyState:
         with self._lock:
             if colour == self._active:
                 return False
-            self._retired, self._active = self._active, colour
+            retired, self._retired, self._active = self._active, self._active, colour
             self._switched_at = time.time()
-        log.info("strategy switched: %s is active, %s retired", colour, self._retired)
+        log.info("strategy switched: %s is active, %s retired", colour, retired)
         return True
 
     def colour_for(self, requested: Optional[str]) -> str:
