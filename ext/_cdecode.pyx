@@ -70,6 +70,7 @@ cdef extern from "Python.h":
     PyObject* call_one "PyObject_CallOneArg"(object callable, PyObject* arg)
     void raw_decref "Py_DECREF"(PyObject* o)
     void PyObject_GC_UnTrack(void* o)
+    void PyObject_GC_Track(void* o)
     PyObject* Py_True
     PyObject* Py_False
 
@@ -450,9 +451,22 @@ include "_cvalues.pxi"
 
 # ---------------------------------------------------------------- public functions
 
+cdef list unfilled_list(Py_ssize_t size):
+    """A list of ``size`` NULL items, hidden from the garbage collector (so from ``gc.get_objects()`` in a gc
+    callback or another thread) until ``filled`` shows it; freed safely whatever was stored if an error drops it."""
+    cdef list items = PyList_New(size)
+    PyObject_GC_UnTrack(<PyObject*>items)
+    return items
+
+
+cdef inline list filled(list items):
+    PyObject_GC_Track(<PyObject*>items)
+    return items
+
+
 cdef list column_list(RawVector v, const unsigned char* buf, Py_ssize_t length, Py_ssize_t size,
                       Py_ssize_t index):
-    cdef list column = PyList_New(size)  # items start NULL; the list frees whatever was filled on error
+    cdef list column = unfilled_list(size)
     try:
         fill_column(v, buf, buf + length, size, e6_list_items(column))
     except DataError as exc:
@@ -460,7 +474,7 @@ cdef list column_list(RawVector v, const unsigned char* buf, Py_ssize_t length, 
         if f"column {index}" in message:
             raise
         raise DataError(f"column {index} ({TYPE_NAMES[v.vtype]}): {message}") from None
-    return column
+    return filled(column)
 
 
 def decode_chunk_columns(data):
@@ -484,7 +498,7 @@ def decode_chunk(data):
     if ncols == 0:
         return [()] * size
     cdef list columns = [column_list(vectors[i], buf, len(data), size, i) for i in range(ncols)]
-    cdef list rows = PyList_New(size)
+    cdef list rows = unfilled_list(size)
     cdef PyObject** row_items = e6_list_items(rows)
     cdef PyObject** cells
     cdef PyObject*** column_items = <PyObject***>PyMem_Malloc(ncols * sizeof(PyObject**))
@@ -493,6 +507,7 @@ def decode_chunk(data):
         raise MemoryError()
     try:
         for col in range(ncols):
+            PyObject_GC_UnTrack(<PyObject*>columns[col])  # about to hold NULLs again as cells move out
             column_items[col] = e6_list_items(columns[col])
         for row in range(size):
             t = new_tuple(ncols)
@@ -508,4 +523,4 @@ def decode_chunk(data):
             row_items[row] = t
     finally:
         PyMem_Free(column_items)
-    return rows
+    return filled(rows)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime
 import decimal
 import math
+import os
+import subprocess
+import sys
+import textwrap
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -515,3 +519,34 @@ def test_skipping_nests_at_most_64_levels(decoder):
 def test_non_bytes_input_is_a_type_error(decoder):
     with pytest.raises(TypeError):
         decoder.decode_chunk("not bytes")
+
+
+GC_WALK = textwrap.dedent("""
+    import gc, importlib, sys
+    sys.path.insert(0, sys.argv[2])
+    from chunkbuilder import T_LONG, T_TIMESTAMP_TZ, chunk, vector
+    decoder = importlib.import_module(sys.argv[1])
+    rows = 3000
+    data = chunk(rows, [vector(T_TIMESTAMP_TZ, [i * 10**9 for i in range(rows)],
+                               zones=["Europe/London", "+05:30", "Asia/Tokyo"] * (rows // 3)),
+                        vector(T_LONG, list(range(rows)))])
+
+    def walk(phase, info):  # what any gc callback or other thread may do: look at every young list
+        if phase == "start":
+            for obj in gc.get_objects(0):
+                if type(obj) is list:
+                    for item in obj:
+                        pass
+
+    gc.callbacks.append(walk)
+    gc.set_threshold(50)
+    assert decoder.decode_chunk(data)[-1][1] == rows - 1
+    assert decoder.decode_chunk_columns(data)[1][1][-1] == rows - 1
+""")
+
+
+def test_half_built_results_are_invisible_to_the_garbage_collector(decoder):
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", GC_WALK, decoder.__name__, tests_dir], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
