@@ -130,6 +130,13 @@ cdef PyObject* decimal_value(const unsigned char* p, Py_ssize_t n, int32_t scale
         high = be_i64(p)
         low = be_i64(p + 8)
         if (high == 0 and low >= 0) or (high == -1 and low < 0):
+            if scale == 0:  # Decimal(int) is exact and the same value, exponent 0, as Decimal("<n>E0")
+                literal = new_int(low)
+                if literal == NULL:
+                    return NULL
+                result = call_one(Decimal, literal)
+                raw_decref(literal)
+                return result
             start = write_int(text + 48, -<int64_t>scale)  # "<unscaled>E<-scale>", as _decode builds it
             start -= 1
             start[0] = c'E'
