@@ -24,12 +24,6 @@ from e6driver import _decode
 cdef extern from *:
     """
     #include <datetime.h>
-    /* Data union member -> element type of its list field 1 (0: not a list member) / of its scalar field 1. */
-    static const signed char E6_LIST_ELEMENT[19] = {0, 2, 8, 10, 10, 4, 4, 11, 0, 0, 0, 0, 0, 0, 0, 0, 10, 11, 0};
-    static const signed char E6_CONST_ELEMENT[19] = {0, 0, 0, 0, 0, 0, 0, 0, 2, 10, 3, 10, 4, 3, 10, 11, 0, 0, 11};
-    /* vector type -> allowed (non-constant, constant) member; 0: type not decodable. */
-    static const signed char E6_LIST_MEMBER[18] = {7, 1, 6, 5, 0, 2, 3, 7, 4, 16, 0, 7, 7, 7, 0, 16, 17, 3};
-    static const signed char E6_CONST_MEMBER[18] = {15, 8, 12, 12, 0, 11, 11, 15, 9, 14, 0, 15, 15, 15, 0, 14, 18, 11};
     /* width of fixed-size Thrift types (0: variable or unknown) */
     static int e6_fixed_width(int t) {
         switch (t) { case 2: case 3: return 1; case 6: return 2; case 8: return 4; case 4: case 10: return 8; }
@@ -48,10 +42,6 @@ cdef extern from *:
     static PyObject **e6_tuple_items(PyObject *o) { return ((PyTupleObject *)o)->ob_item; }
     static PyObject *e6_ref(PyObject *o) { Py_INCREF(o); return o; }
     """
-    const signed char E6_LIST_ELEMENT[19]
-    const signed char E6_CONST_ELEMENT[19]
-    const signed char E6_LIST_MEMBER[18]
-    const signed char E6_CONST_MEMBER[18]
     int e6_fixed_width(int t) noexcept nogil
     PyObject* e6_date(int y, int m, int d)
     PyObject* e6_datetime(int y, int mo, int d, int h, int mi, int s, int us, PyObject* tz)
@@ -108,6 +98,31 @@ cdef int64_t MICROS_PER_DAY = 86400000000
 cdef int64_t MIN_MICROS = -62135596800000000  # 0001-01-01T00:00:00Z
 cdef int64_t MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 
+# Member tables, loaded from _decode's (their one source of truth), 0 where nothing applies:
+cdef int LIST_ELEMENT[19]  # Data union member -> element type of its list field 1
+cdef int CONST_ELEMENT[19]  # Data union member -> type of its scalar field 1
+cdef int LIST_MEMBER[N_TYPES]  # vector type -> its non-constant member (0: type not decodable)
+cdef int CONST_MEMBER[N_TYPES]  # vector type -> its constant member
+
+
+cdef int load_tables() except -1:
+    for member, element in _decode._LIST_ELEMENT.items():
+        LIST_ELEMENT[in_range(member, 19)] = element
+    for member, element in _decode._CONST_ELEMENT.items():
+        CONST_ELEMENT[in_range(member, 19)] = element
+    for vtype, (listed, constant) in _decode.ALLOWED_MEMBERS.items():
+        LIST_MEMBER[in_range(vtype, N_TYPES)], CONST_MEMBER[in_range(vtype, N_TYPES)] = listed, constant
+    return 0
+
+
+cdef int in_range(int index, int size) except -1:
+    if not 0 <= index < size:
+        raise ImportError(f"_decode's tables do not fit the C decoder's (index {index})")
+    return index
+
+
+load_tables()
+
 cdef PyObject* NONE = <PyObject*>None
 cdef PyObject* TRUE = Py_True
 cdef PyObject* FALSE = Py_False
@@ -138,7 +153,7 @@ cdef class RawVector:
 
 
 cdef int read_member(Reader* r, RawVector v, int member) except -1:
-    cdef int fid = 0, ftype, list_element = E6_LIST_ELEMENT[member], const_element = E6_CONST_ELEMENT[member]
+    cdef int fid = 0, ftype, list_element = LIST_ELEMENT[member], const_element = CONST_ELEMENT[member]
     cdef Py_ssize_t i, count, length, pos
     v.member = member
     while True:
@@ -277,7 +292,7 @@ cdef int check_vector(RawVector v, const unsigned char* buf, Py_ssize_t index, i
     cdef int expected
     if not v.has_vtype:
         raise DataError(f"malformed chunk: column {index} has no vectorType")
-    if not (0 <= vtype < N_TYPES and (E6_LIST_MEMBER[vtype] or vtype == NULL_TYPE)):
+    if not (0 <= vtype < N_TYPES and (LIST_MEMBER[vtype] or vtype == NULL_TYPE)):
         name = TYPE_NAMES[vtype] if 0 <= vtype < N_TYPES else f"code {vtype}"
         raise DataError(f"unsupported vector type {name} in column {index}")
     col = f"column {index} ({TYPE_NAMES[vtype]})"
@@ -292,7 +307,7 @@ cdef int check_vector(RawVector v, const unsigned char* buf, Py_ssize_t index, i
         raise DataError(f"malformed chunk: {col} nullSet has {v.nulls_count} entries for {size} rows")
     if vtype == NULL_TYPE:
         return 0
-    expected = E6_CONST_MEMBER[vtype] if v.constant else E6_LIST_MEMBER[vtype]
+    expected = CONST_MEMBER[vtype] if v.constant else LIST_MEMBER[vtype]
     if v.member == 0:
         if size == 0 or all_null(v, buf):
             return 0
