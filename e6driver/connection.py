@@ -36,6 +36,11 @@ _RESUME_LOCKS: Dict[str, threading.Lock] = {}
 _RESUME_LOCKS_GUARD = threading.Lock()
 
 
+def _dropped_by_transport(details: str) -> bool:
+    """CANCELLED without an engine message: the call was dropped (server shutting down), nobody cancelled."""
+    return details.strip().lower() in ("", "cancelled", "canceled", "channel closed!")
+
+
 class QueryHandle:
     """What every per-query call needs: the ids the server minted and the colour the query runs under."""
 
@@ -365,7 +370,7 @@ class Connection:
                         self._resume_cluster()
                         continue
                     raise errors.from_rpc_error(exc, rpc, query_id) from None
-                if code == "UNAVAILABLE":
+                if code == "UNAVAILABLE" or (code == "CANCELLED" and _dropped_by_transport(details)):
                     if query is None and time.monotonic() < connect_deadline:
                         waits += 1
                         self._backoff(waits)
@@ -373,6 +378,7 @@ class Connection:
                     raise self._replayable(exc, rpc, query_id)
                 if code == "NOT_FOUND" and query is not None:
                     raise self._replayable(exc, rpc, query_id)
+
                 raise errors.from_rpc_error(exc, rpc, query_id) from None
             announced = getattr(response, "new_strategy", None)
             if announced:

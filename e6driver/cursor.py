@@ -103,6 +103,7 @@ class Cursor:
         self._sql = ""
         self._deadline: Optional[float] = None
         self._cancelled: Optional[str] = None
+        self._generation = 0  # bumped by every (re)start of a query
 
     # ------------------------------------------------------------------ properties
     @property
@@ -220,6 +221,7 @@ class Cursor:
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
         live.stream = ChunkStream(_chunk_fetcher(connection, handle, self._deadline), connection.prefetch)
         self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
+        self._generation += 1
         return handle.query_id
 
     # ------------------------------------------------------------------ fetch
@@ -352,17 +354,19 @@ class Cursor:
 
     def fetchall(self) -> List[Row]:
         self._guard()
+        generation = self._generation
         out: List[Row] = self._rows[self._pos:] if self._pos else self._rows
-        self._delivered += len(out)
         self._rows, self._pos = [], 0
         try:
             while self._load():
+                if self._generation != generation:  # replayed: nothing was delivered, start over
+                    generation, out = self._generation, []
                 out.extend(self._rows)
-                self._delivered += len(self._rows)
                 self._rows = []
         except KeyboardInterrupt:
             self._abort()
             raise
+        self._delivered += len(out)
         return out
 
     def fetchall_buffer(self, query_id: Optional[str] = None) -> Iterator[List[Row]]:

@@ -1,0 +1,167 @@
+"""Chaos: 8 threads × 50 queries through one pool while the engine switches colour, expires sessions,
+suspends and resumes, and restarts. Every query either returns its exact checksum or — only when a restart
+cut it mid-delivery — fails with an OperationalError naming the query. Prints the tally."""
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from typing import List, Tuple
+
+import pytest
+
+import e6driver
+from e6driver import ConnectionPool, OperationalError, failover
+from mock_server.server import EngineServer
+
+USER, PASSWORD = "chaos", "chaos-secret"
+THREADS, QUERIES = 8, 50
+TABLE_ROWS = 400_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Engine:
+    """The server under test, restartable on the same port and data directory."""
+
+    def __init__(self, data_dir: str):
+        self.port = _free_port()
+        self.data_dir = data_dir
+        self.lock = threading.Lock()
+        self.server = self._start()
+
+    def _start(self) -> EngineServer:
+        srv = EngineServer("127.0.0.1", self.port, data_dir=self.data_dir, users={USER: PASSWORD},
+                           resume_seconds=0.5)
+        srv.start()
+        return srv
+
+    def restart(self) -> None:
+        with self.lock:
+            self.server.stop(0)
+            deadline = time.monotonic() + 15
+            while True:  # the port and the database file are released asynchronously by the old server
+                try:
+                    self.server = self._start()
+                    return
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+
+    def __getattr__(self, name):
+        return getattr(self.server, name)
+
+
+def _events(engine: Engine, log: List[Tuple[float, str]], started: float, errors: List[BaseException]) -> None:
+    try:
+        _run_events(engine, log, started)
+    except BaseException as exc:  # asserted by the test
+        errors.append(exc)
+
+
+def _run_events(engine: Engine, log: List[Tuple[float, str]], started: float) -> None:
+    colour = ["green", "blue"]
+    plan = [(0.4, "switch"), (0.9, "expire"), (1.4, "switch"), (2.0, "suspend"), (3.0, "resume"),
+            (3.5, "switch"), (4.2, "restart"), (5.0, "expire"), (5.6, "switch"), (6.4, "switch")]
+    switches = 0
+    for at, event in plan:
+        time.sleep(max(0.0, started + at - time.monotonic()))
+        if event == "switch":
+            engine.switch_strategy(colour[switches % 2])
+            switches += 1
+        elif event == "expire":
+            engine.expire_sessions()
+        elif event == "suspend":
+            engine.suspend()
+        elif event == "resume":
+            engine.resume()
+        elif event == "restart":
+            engine.restart()
+        log.append((round(time.monotonic() - started, 2), event))
+
+
+@pytest.mark.timeout(600)
+def test_pool_survives_chaos(tmp_path):
+    failover.REGISTRY.reset()
+    engine = Engine(str(tmp_path))
+    with e6driver.connect(host="127.0.0.1", port=engine.port, username=USER, password=PASSWORD) as setup:
+        setup.cursor().execute(f"CREATE TABLE chaos_t AS SELECT range AS i FROM range({TABLE_ROWS})")
+    pool = ConnectionPool(min_size=2, max_size=6, max_overflow=2, timeout=60, host="127.0.0.1",
+                          port=engine.port, username=USER, password=PASSWORD, connect_timeout=20,
+                          auto_resume=True, auto_resume_timeout=30)
+    tally: Counter = Counter()
+    wrong: List[str] = []
+    unexpected: List[BaseException] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(QUERIES):
+            limit = rng.choice([10, 1_000, 50_000, 200_000, TABLE_ROWS])
+            expected = (limit, limit * (limit - 1) // 2)
+            try:
+                with pool.get_connection_context() as conn:
+                    cursor = conn.cursor()
+                    cursor.execute("SELECT i FROM chaos_t WHERE i < %s ORDER BY i", (limit,))
+                    if rng.random() < 0.5:
+                        rows = cursor.fetchall()
+                        got = (len(rows), sum(r[0] for r in rows))
+                    else:  # rows reach the caller batch by batch: a restart can cut it mid-delivery
+                        count = total = 0
+                        batch = cursor.fetchmany(5_000)
+                        while batch:
+                            count += len(batch)
+                            total += sum(r[0] for r in batch)
+                            batch = cursor.fetchmany(5_000)
+                        got = (count, total)
+                    with lock:
+                        if got == expected:
+                            tally["exact"] += 1
+                        else:
+                            wrong.append(f"limit {limit}: got {got}, expected {expected}")
+            except OperationalError as exc:
+                with lock:
+                    if exc.query_id and exc.query_id in str(exc) and "delivered" in str(exc):
+                        tally["interrupted mid-delivery"] += 1
+                    else:
+                        unexpected.append(exc)
+            except BaseException as exc:  # collected; asserted below
+                with lock:
+                    unexpected.append(exc)
+            time.sleep(rng.random() * 0.05)
+
+    events: List[Tuple[float, str]] = []
+    chaos_errors: List[BaseException] = []
+    chaos = threading.Thread(target=_events, args=(engine, events, started, chaos_errors), daemon=True)
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(THREADS)]
+    chaos.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    chaos.join()
+    elapsed = time.monotonic() - started
+
+    # the pool ends healthy: a fresh checkout answers a real query
+    with pool.get_connection_context() as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT count(*) FROM chaos_t")
+        assert cursor.fetchall() == [(TABLE_ROWS,)]
+    stats = pool.get_statistics()
+    pool.close_all()
+    engine.server.stop(0)
+
+    assert chaos_errors == []
+    print(f"\nchaos tally after {elapsed:.1f} s: {dict(tally)}; events {events}; pool {stats}")
+    assert wrong == []
+    assert unexpected == [], [(repr(e), getattr(e, "details", None), getattr(e, "replayable", None)) for e in unexpected[:5]]
+    assert sum(tally.values()) == THREADS * QUERIES
+    assert [e for _, e in events].count("switch") == 5 and len(events) == 10
