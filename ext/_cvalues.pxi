@@ -8,12 +8,15 @@ cdef inline object steal(PyObject* o):
     return owned
 
 
-cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
-    """Python's ``a // b`` for ``b > 0``."""
-    cdef int64_t q = a / b
-    if a % b < 0:
-        q -= 1
-    return q
+cdef inline int64_t split_days(int64_t micros, int64_t* rest) noexcept nogil:
+    """Whole days (floored, as Python's ``//``) of ``micros``; ``rest`` gets the microseconds into the day.
+    Never overflows, even at the ends of int64."""
+    cdef int64_t days = micros / MICROS_PER_DAY
+    rest[0] = micros % MICROS_PER_DAY
+    if rest[0] < 0:
+        rest[0] += MICROS_PER_DAY
+        days -= 1
+    return days
 
 
 cdef inline void civil_from_days(int64_t days, int* year, int* month, int* day) noexcept nogil:
@@ -75,8 +78,7 @@ cdef PyObject* datetime_value(int64_t micros, PyObject* tz) except NULL:
     cdef int64_t days, rest, seconds
     if micros < MIN_MICROS or micros > MAX_MICROS:
         raise DataError(f"TIMESTAMP value {micros} µs is outside years 1-9999")
-    days = floor_div(micros, MICROS_PER_DAY)
-    rest = micros - days * MICROS_PER_DAY
+    days = split_days(micros, &rest)
     seconds = rest / 1000000
     civil_from_days(days, &y, &m, &d)
     return e6_datetime(y, m, d, <int>(seconds / 3600), <int>(seconds / 60 % 60), <int>(seconds % 60),
@@ -97,8 +99,8 @@ cdef object zone_of(const unsigned char* p, Py_ssize_t n):
 
 
 cdef PyObject* timedelta_value(int64_t micros) except NULL:
-    cdef int64_t days = floor_div(micros, MICROS_PER_DAY)
-    cdef int64_t rest = micros - days * MICROS_PER_DAY
+    cdef int64_t rest
+    cdef int64_t days = split_days(micros, &rest)
     return e6_timedelta(<int>days, <int>(rest / 1000000), <int>(rest % 1000000))
 
 
