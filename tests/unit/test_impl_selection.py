@@ -69,7 +69,7 @@ def test_missing_extension_falls_back_to_python_with_a_warning():
     result = run(BLOCK_C + REPORT, None)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["python", "e6driver._decode"]
-    assert "C decoder not available" in result.stderr
+    assert "C decoder" in result.stderr and "pure-Python" in result.stderr  # the warning, whatever its wording
 
 
 def test_forced_python_never_imports_the_extension():
