@@ -69,6 +69,9 @@ _CONST_ELEMENT = {M_BOOL_CONST: T_BOOL, M_DATE_CONST: T_I64, M_NULL_CONST: T_BYT
                   M_VARCHAR_CONST: T_STRING, M_DEC128_CONST: T_STRING}
 _UNPACK_CODE = {T_I32: "i", T_I64: "q", T_DOUBLE: "d", T_I16: "h", T_BYTE: "b"}
 
+# Constant vectors carry no per-row bytes, so a hostile chunk could otherwise claim 2**31 rows and make the
+# decoder allocate tens of GB. Engines send chunks of a few MiB (far fewer rows than this).
+MAX_CHUNK_ROWS = 1 << 24
 MICROS_PER_DAY = 86_400_000_000
 EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 MIN_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
@@ -353,6 +356,8 @@ def read_chunk(data: bytes, raw: bool = False) -> Tuple[int, List[RawVector]]:
         raise DataError("malformed chunk: Chunk.size is missing")
     if size < 0:
         raise DataError(f"malformed chunk: negative Chunk.size {size}")
+    if size > MAX_CHUNK_ROWS:
+        raise DataError(f"malformed chunk: Chunk.size {size} exceeds the limit of {MAX_CHUNK_ROWS} rows per chunk")
     for index, vector in enumerate(vectors):
         _check_vector(vector, index, size)
     return size, vectors

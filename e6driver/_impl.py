@@ -21,8 +21,9 @@ def _select() -> "tuple[str, ModuleType]":
             return "c", _cdecode
         except ImportError as exc:
             if wanted == "c":
-                raise ImportError(f"E6DRIVER_IMPL=c but the C decoder is not built: {exc}") from exc
-            log.warning("e6driver C decoder not available (%s); using the pure-Python decoder", exc)
+                raise ImportError(f"E6DRIVER_IMPL=c but the C decoder e6driver._cdecode is not built: {exc}") \
+                    from exc
+            log.warning("e6driver C decoder (e6driver._cdecode) is not built; using the pure-Python decoder")
     from . import _decode
     return "python", _decode
 

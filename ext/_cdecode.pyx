@@ -275,6 +275,9 @@ cdef list read_chunk(const unsigned char* buf, Py_ssize_t length, int32_t* size_
         raise DataError("malformed chunk: Chunk.size is missing")
     if size < 0:
         raise DataError(f"malformed chunk: negative Chunk.size {size}")
+    if size > _decode.MAX_CHUNK_ROWS:
+        raise DataError(f"malformed chunk: Chunk.size {size} exceeds the limit of {_decode.MAX_CHUNK_ROWS} rows "
+                        "per chunk")
     for i in range(len(vectors)):
         check_vector(vectors[i], buf, i, size)
     size_out[0] = size

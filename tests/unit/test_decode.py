@@ -550,3 +550,14 @@ def test_half_built_results_are_invisible_to_the_garbage_collector(decoder):
     result = subprocess.run([sys.executable, "-c", GC_WALK, decoder.__name__, tests_dir], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+
+
+def test_chunk_claiming_too_many_rows_is_refused_without_allocating(decoder):
+    from chunkbuilder import NUMERIC_CONST, T_LONG, chunk, vector
+    from e6driver._decode import MAX_CHUNK_ROWS
+
+    huge = chunk(2**31 - 1, [vector(T_LONG, [5], size=2**31 - 1, constant=True)])
+    with pytest.raises(DataError, match="rows per chunk"):
+        decoder.decode_chunk(huge)
+    at_limit = chunk(MAX_CHUNK_ROWS, [])
+    assert len(decoder.decode_chunk(at_limit)) == MAX_CHUNK_ROWS
