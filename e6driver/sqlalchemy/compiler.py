@@ -30,6 +30,10 @@ class E6Compiler(compiler.SQLCompiler):
         kw["asfrom"] = True
         return "USING " + ", ".join(t._compiler_dispatch(self, fromhints=from_hints, **kw) for t in extra_froms)
 
+    def visit_bitwise_xor_op_binary(self, binary, operator, **kw):
+        # "^" is exponentiation on the engine.
+        return f"xor({self.process(binary.left, **kw)}, {self.process(binary.right, **kw)})"
+
     def visit_regexp_match_op_binary(self, binary, operator, **kw):
         return self._regexp_call("regexp_matches", binary, "", kw)
 

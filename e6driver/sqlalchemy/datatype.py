@@ -6,12 +6,15 @@ unknown name raises ``ValueError`` so reflection never silently degrades to Null
 """
 from __future__ import annotations
 
+import datetime
 import decimal
 import json
 from typing import Callable, Dict, List, Optional, Tuple
 
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
+
+from e6driver import params
 
 
 _DOUBLE = getattr(sqltypes, "DOUBLE", sqltypes.FLOAT)  # SQLAlchemy 1.4 has no DOUBLE
@@ -62,16 +65,38 @@ class TIMESTAMP_TZ(sqltypes.TIMESTAMP):
         super().__init__(timezone=True)
 
 
-class INTERVAL(sqltypes.Interval):
-    """Day-second intervals; the driver already returns ``timedelta``, so no epoch arithmetic here."""
+class INTERVAL(sqltypes.NativeForEmulated, sqltypes._AbstractInterval):
+    """Native day-second intervals: the driver binds and returns ``timedelta`` (no epoch arithmetic).
+
+    The generic ``Interval`` adapts to this type, so interval arithmetic keeps its SQL meaning.
+    """
 
     __visit_name__ = "INTERVAL"
+    native = True
 
-    def bind_processor(self, dialect):
-        return None
+    def __init__(self, second_precision: Optional[int] = None, day_precision: Optional[int] = None):
+        self.second_precision = second_precision
+        self.day_precision = day_precision
 
-    def result_processor(self, dialect, coltype):
-        return None
+    @classmethod
+    def adapt_emulated_to_native(cls, interval, **kw):
+        return cls(second_precision=interval.second_precision, day_precision=interval.day_precision)
+
+    @property
+    def _type_affinity(self):
+        return sqltypes.Interval
+
+    def as_generic(self, allow_nulltype: bool = False):
+        return sqltypes.Interval(native=True, second_precision=self.second_precision,
+                                 day_precision=self.day_precision)
+
+    @property
+    def python_type(self):
+        return datetime.timedelta
+
+    def literal_processor(self, dialect):
+        # The driver's own literal for a timedelta, so literal and bound values are the same SQL.
+        return params.literal
 
 
 # cursor.description type codes of result columns that carry binary floats or exact decimals.

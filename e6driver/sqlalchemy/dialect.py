@@ -11,7 +11,7 @@ from sqlalchemy.engine import default
 from sqlalchemy.sql import sqltypes
 
 from .compiler import E6Compiler, E6DDLCompiler, E6IdentifierPreparer, E6TypeCompiler
-from .datatype import E6Numeric
+from .datatype import INTERVAL, E6Numeric
 from .reflection import E6Reflection
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     default_paramstyle = "pyformat"
     supports_native_boolean = True
     supports_native_decimal = True
+    supports_native_interval = True
     supports_unicode_statements = True
     supports_unicode_binds = True
     supports_sane_rowcount = True
@@ -83,7 +84,7 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     statement_compiler = E6Compiler
     ddl_compiler = E6DDLCompiler
     execution_ctx_cls = E6ExecutionContext
-    colspecs = {sqltypes.Numeric: E6Numeric, sqltypes.Float: sqltypes.Float}
+    colspecs = {sqltypes.Numeric: E6Numeric, sqltypes.Float: sqltypes.Float, sqltypes.Interval: INTERVAL}
     if _SQLALCHEMY_2:
         type_compiler_cls = E6TypeCompiler
     else:  # pragma: no cover - SQLAlchemy 1.4

@@ -126,13 +126,120 @@ class Requirements(SuiteRequirements):
         return exclusions.open()
 
     @property
-    def delete_from(self):
-        return exclusions.open()
-
-    @property
     def create_table_as(self):
         return exclusions.open()
 
     @property
     def table_ddl_if_exists(self):
         return exclusions.open()
+
+    @property
+    def delete_from(self):
+        return exclusions.open()
+
+    @property
+    def window_range(self):
+        return exclusions.closed()  # RANGE frames work, but the test expects unordered rows in table order
+
+    @property
+    def window_range_numeric(self):
+        return exclusions.closed()  # as window_range: parallel windowing does not keep table order
+
+    @property
+    def window_range_non_numeric(self):
+        return exclusions.closed()  # no RANGE frame over a DATE column with an INTERVAL offset
+
+    @property
+    def regexp_match(self):
+        return exclusions.open()
+
+    @property
+    def regexp_replace(self):
+        return exclusions.open()
+
+    @property
+    def supports_bitwise_or(self):
+        return exclusions.open()
+
+    @property
+    def supports_bitwise_and(self):
+        return exclusions.open()
+
+    @property
+    def supports_bitwise_not(self):
+        return exclusions.open()
+
+    @property
+    def supports_bitwise_xor(self):
+        return exclusions.open()
+
+    @property
+    def supports_bitwise_shift(self):
+        return exclusions.open()
+
+    @property
+    def table_value_constructor(self):
+        return exclusions.open()
+
+    @property
+    def ctes_with_values(self):
+        return exclusions.open()
+
+    @property
+    def create_or_replace_view(self):
+        return exclusions.open()
+
+    @property
+    def schema_create_delete(self):
+        return exclusions.open()
+
+    @property
+    def unicode_ddl(self):
+        return exclusions.open()
+
+    @property
+    def percent_schema_names(self):
+        # Left closed for a driver bug, not the engine: executemany() keeps "%%" in multi-row INSERT heads.
+        return exclusions.closed()
+
+    # ---- values
+    @property
+    def datetime_literals(self):
+        return exclusions.open()
+
+    @property
+    def datetime_timezone(self):
+        return exclusions.open()
+
+    @property
+    def datetime_historic(self):
+        return exclusions.open()
+
+    @property
+    def datetime_timezone_historic(self):
+        return exclusions.open()
+
+    @property
+    def date_historic(self):
+        return exclusions.open()
+
+    @property
+    def timestamp_microseconds(self):
+        return exclusions.open()
+
+    @property
+    def datetime_interval(self):
+        return exclusions.open()
+
+    @property
+    def infinity_floats(self):
+        return exclusions.open()
+
+    @property
+    def precision_numerics_many_significant_digits(self):
+        return exclusions.closed()  # stored exactly, but DECIMAL division is computed in DOUBLE
+
+    @property
+    def precision_numerics_retains_significant_digits(self):
+        return exclusions.open()
+
