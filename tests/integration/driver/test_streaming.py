@@ -121,3 +121,16 @@ def test_zero_column_statement_fetch_is_empty(cur):
     assert cur.description is None
     assert cur.fetchall() == []
     cur.execute("DROP TABLE stream_ddl")
+
+
+def test_rpc_timeout_bounds_each_call(connect, impl):
+    with connect(rpc_timeout=0.5) as conn:
+        cursor = conn.cursor()
+        started = time.monotonic()
+        with pytest.raises(OperationalError) as info:
+            cursor.execute("SELECT sum(range) FROM range(100000000000)")
+        assert info.value.grpc_code == "DEADLINE_EXCEEDED" and time.monotonic() - started < 5
+    with connect() as conn:  # the abandoned query was released: the engine answers promptly
+        cursor = conn.cursor()
+        cursor.execute("SELECT 1")
+        assert cursor.fetchall() == [(1,)]
