@@ -4,8 +4,20 @@ from __future__ import annotations
 from sqlalchemy.sql import compiler, sqltypes
 
 
+# Words the engine's parser keeps for itself (beyond SQLAlchemy's ANSI list): as bare identifiers they are
+# syntax errors (``at``, ``asof``, ``semi``...) or are read as types and functions (``map``, ``time``...).
+ENGINE_RESERVED_WORDS = frozenset("""
+    anti asof at bigint bit boolean by char character coalesce collation columns concurrently dec decimal describe
+    exists extract fetch float generated glob grouping grouping_id inout int integer interval lambda lateral map
+    national nchar none nullif numeric out overlay pivot pivot_longer pivot_wider position positional precision
+    qualify real returning row semi setof show smallint struct substring summarize tablesample time timestamp
+    treat trim try_cast tuple unpack unpivot values varchar variadic window with xmlattributes xmlconcat
+    xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable
+""".split())
+
+
 class E6IdentifierPreparer(compiler.IdentifierPreparer):
-    pass
+    reserved_words = compiler.RESERVED_WORDS | ENGINE_RESERVED_WORDS
 
 
 class E6Compiler(compiler.SQLCompiler):

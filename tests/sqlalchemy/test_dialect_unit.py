@@ -87,3 +87,15 @@ def test_only_autocommit_isolation():
     dialect.set_isolation_level(None, "AUTOCOMMIT")
     with pytest.raises(exc.ArgumentError):
         dialect.set_isolation_level(None, "SERIALIZABLE")
+
+
+def test_engine_keywords_are_quoted_as_identifiers():
+    t = sa.table("map", sa.column("at"), sa.column("asof"), sa.column("plain"))
+    sql = _compile(sa.select(t))
+    assert '"at"' in sql and '"asof"' in sql and '"map"' in sql and '"plain"' not in sql
+
+
+def test_standalone_offset_and_backslash_literals():
+    t = sa.table("t", sa.column("a"))
+    sql = _compile(sa.select(t.c.a).where(t.c.a == "x\\y").offset(3))
+    assert "LIMIT" not in sql and "OFFSET 3" in sql and "'x\\\\y'" in sql
