@@ -4,7 +4,6 @@ cut it mid-delivery — fails with an OperationalError naming the query. Prints 
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from collections import Counter
@@ -13,78 +12,11 @@ from typing import List, Tuple
 import pytest
 
 import e6driver
+from chaos_engine import PASSWORD, USER, Engine, events
 from e6driver import ConnectionPool, OperationalError, failover
-from mock_server.server import EngineServer
 
-USER, PASSWORD = "chaos", "chaos-secret"
 THREADS, QUERIES = 8, 50
 TABLE_ROWS = 400_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Engine:
-    """The server under test, restartable on the same port and data directory."""
-
-    def __init__(self, data_dir: str):
-        self.port = _free_port()
-        self.data_dir = data_dir
-        self.lock = threading.Lock()
-        self.server = self._start()
-
-    def _start(self) -> EngineServer:
-        srv = EngineServer("127.0.0.1", self.port, data_dir=self.data_dir, users={USER: PASSWORD},
-                           resume_seconds=0.5)
-        srv.start()
-        return srv
-
-    def restart(self) -> None:
-        with self.lock:
-            self.server.stop(0)
-            deadline = time.monotonic() + 15
-            while True:  # the port and the database file are released asynchronously by the old server
-                try:
-                    self.server = self._start()
-                    return
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-
-    def __getattr__(self, name):
-        return getattr(self.server, name)
-
-
-def _events(engine: Engine, log: List[Tuple[float, str]], started: float, errors: List[BaseException]) -> None:
-    try:
-        _run_events(engine, log, started)
-    except BaseException as exc:  # asserted by the test
-        errors.append(exc)
-
-
-def _run_events(engine: Engine, log: List[Tuple[float, str]], started: float) -> None:
-    colour = ["green", "blue"]
-    plan = [(0.4, "switch"), (0.9, "expire"), (1.4, "switch"), (2.0, "suspend"), (3.0, "resume"),
-            (3.5, "switch"), (4.2, "restart"), (5.0, "expire"), (5.6, "switch"), (6.4, "switch")]
-    switches = 0
-    for at, event in plan:
-        time.sleep(max(0.0, started + at - time.monotonic()))
-        if event == "switch":
-            engine.switch_strategy(colour[switches % 2])
-            switches += 1
-        elif event == "expire":
-            engine.expire_sessions()
-        elif event == "suspend":
-            engine.suspend()
-        elif event == "resume":
-            engine.resume()
-        elif event == "restart":
-            engine.restart()
-        log.append((round(time.monotonic() - started, 2), event))
 
 
 @pytest.mark.timeout(600)
@@ -138,9 +70,9 @@ def test_pool_survives_chaos(tmp_path):
                     unexpected.append(exc)
             time.sleep(rng.random() * 0.05)
 
-    events: List[Tuple[float, str]] = []
+    event_log: List[Tuple[float, str]] = []
     chaos_errors: List[BaseException] = []
-    chaos = threading.Thread(target=_events, args=(engine, events, started, chaos_errors), daemon=True)
+    chaos = threading.Thread(target=events, args=(engine, event_log, started, chaos_errors), daemon=True)
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(THREADS)]
     chaos.start()
     for thread in threads:
@@ -160,8 +92,8 @@ def test_pool_survives_chaos(tmp_path):
     engine.server.stop(0)
 
     assert chaos_errors == []
-    print(f"\nchaos tally after {elapsed:.1f} s: {dict(tally)}; events {events}; pool {stats}")
+    print(f"\nchaos tally after {elapsed:.1f} s: {dict(tally)}; events {event_log}; pool {stats}")
     assert wrong == []
     assert unexpected == [], [(repr(e), getattr(e, "details", None), getattr(e, "replayable", None)) for e in unexpected[:5]]
     assert sum(tally.values()) == THREADS * QUERIES
-    assert [e for _, e in events].count("switch") == 5 and len(events) == 10
+    assert [e for _, e in event_log].count("switch") == 5 and len(event_log) == 10
