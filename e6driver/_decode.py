@@ -16,9 +16,11 @@ Placeholders in NULL slots are never converted, so a NULL cannot fail decoding.
 from __future__ import annotations
 
 import datetime
+import array
 import decimal
 import re
 import struct
+import sys
 from functools import lru_cache
 from typing import Any, List, Optional, Tuple
 
@@ -211,6 +213,9 @@ def _read_list(r: _Reader, element: int, what: str, raw: bool = False) -> Any:
     count = r.list_header(what, element)
     if raw and element in (T_I32, T_I64, T_DOUBLE, T_BOOL):
         return FixedSlice(r.need(count * _FIXED_WIDTH[element], what), count, element)
+    if raw and element == T_STRING:
+        offsets, values, r.pos = string_buffers(r.buf, r.pos, count)
+        return StringSlice(offsets, values, count)
     if element == T_STRING:
         out = []
         append = out.append
@@ -224,6 +229,50 @@ def _read_list(r: _Reader, element: int, what: str, raw: bool = False) -> Any:
     pos = r.need(count * width, what)
     return list(struct.unpack_from(f">{count}{_UNPACK_CODE[element]}", r.buf, pos))
 
+
+def string_list_buffers(data: bytes, pos: int, count: int) -> Tuple[bytes, bytes, int]:
+    """Arrow buffers of a Thrift ``list<binary>`` body (``count`` items from ``pos``, after the list header):
+    ``(offsets, values, end)`` — little-endian int32 offsets (count + 1), the concatenated bytes, and the offset
+    just past the list."""
+    end = len(data)
+    if pos < 0 or count < 0 or pos > end:
+        raise DataError(f"malformed chunk: bad string list position {pos} / count {count}")
+    offsets = array.array("i", [0]) if count >= 0 else None
+    pieces = []
+    unpack = struct.unpack_from
+    total = 0
+    for i in range(count):
+        if end - pos < 4:
+            raise DataError(f"malformed chunk: string {i} length needs 4 bytes at offset {pos}, {end - pos} left")
+        n = unpack(">i", data, pos)[0]
+        if n < 0 or n > end - pos - 4:
+            raise DataError(f"malformed chunk: string {i} has length {n} at offset {pos}, {end - pos - 4} bytes "
+                            "left")
+        pieces.append(data[pos + 4:pos + 4 + n])
+        total += n
+        offsets.append(total) if total <= 2147483647 else None
+        pos += 4 + n
+    if total > 2147483647:
+        raise DataError("a string column of one chunk exceeds 2 GiB")
+    if sys.byteorder != "little":
+        offsets.byteswap()
+    return offsets.tobytes(), b"".join(pieces), pos
+
+
+class StringSlice:
+    """A list<binary> kept as Arrow buffers (columnar decoding): offsets, values, count."""
+
+    __slots__ = ("offsets", "data", "count")
+
+    def __init__(self, offsets: bytes, data: bytes, count: int):
+        self.offsets, self.data, self.count = offsets, data, count
+
+    def __len__(self) -> int:
+        return self.count
+
+
+# Set by e6driver._impl to the selected implementation's twin of string_list_buffers.
+string_buffers = string_list_buffers
 
 DECIMAL_SLICE = -16  # FixedSlice.element of a list<binary> whose every item is 16 bytes (stride 20)
 

@@ -29,5 +29,7 @@ def _select() -> "tuple[str, ModuleType]":
 
 
 IMPL, decoder = _select()
+_decode_module = __import__("e6driver._decode", fromlist=["string_buffers"])
+_decode_module.string_buffers = decoder.string_list_buffers  # columnar parsing uses the same implementation
 decode_chunk = decoder.decode_chunk
 decode_chunk_columns = decoder.decode_chunk_columns

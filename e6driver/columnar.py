@@ -52,14 +52,22 @@ def _fixed(buf: bytes, vector: d.RawVector) -> np.ndarray:
     return np.asarray(values, dtype=_NATIVE_DTYPE[vector.vtype])
 
 
-def _text_array(values: List[bytes], mask: Optional[np.ndarray], binary: bool) -> pa.Array:
-    array = pa.array(values, type=pa.binary(), mask=mask)
-    if binary:
-        return array
-    try:
-        return array.cast(pa.string())
-    except pa.ArrowInvalid as exc:
-        raise DataError(f"invalid UTF-8 in a text value: {exc}") from None
+def _text_array(values: Any, mask: Optional[np.ndarray], binary: bool) -> pa.Array:
+    """Arrow text from the offsets and bytes the parser left (no Python object per value)."""
+    validity = pa.array(~mask).buffers()[1] if mask is not None else None
+    if isinstance(values, d.StringSlice):
+        array = pa.Array.from_buffers(pa.binary() if binary else pa.string(), values.count,
+                                      [validity, pa.py_buffer(values.offsets), pa.py_buffer(values.data)])
+    else:
+        array = pa.array(values, type=pa.binary(), mask=mask)
+        if not binary:
+            array = array.cast(pa.binary()).view(pa.string())
+    if not binary:
+        try:
+            array.validate(full=True)
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"invalid UTF-8 in a text value: {exc}") from None
+    return array
 
 
 def _decimal_array(buf: bytes, values: Any, mask: Optional[np.ndarray], scale: int, size: int) -> pa.Array:

@@ -12,6 +12,7 @@ from cpython.datetime cimport import_datetime
 from cpython.exc cimport PyErr_Clear, PyErr_ExceptionMatches
 from cpython.list cimport PyList_New
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memchr, memcmp, memcpy
 
@@ -408,3 +409,47 @@ def decode_chunk(data):
     finally:
         PyMem_Free(column_items)
     return filled(rows)
+
+
+def string_list_buffers(data, Py_ssize_t pos, Py_ssize_t count):
+    """Arrow buffers of a Thrift ``list<binary>`` body (``count`` items from ``pos``, after the list header):
+    ``(offsets, values, end)`` — little-endian int32 offsets (count + 1), the concatenated bytes, and the
+    offset just past the list. Bounds-checked like every read here."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    cdef const unsigned char* buf = data
+    cdef Py_ssize_t end = len(data), p = pos, i
+    cdef int64_t total = 0
+    cdef int32_t n
+    if pos < 0 or count < 0 or pos > end:
+        raise DataError(f"malformed chunk: bad string list position {pos} / count {count}")
+    for i in range(count):
+        if end - p < 4:
+            raise DataError(f"malformed chunk: string {i} length needs 4 bytes at offset {p}, {end - p} left")
+        n = <int32_t>be_u32(buf + p)
+        if n < 0 or n > end - p - 4:
+            raise DataError(f"malformed chunk: string {i} has length {n} at offset {p}, {end - p - 4} bytes left")
+        total += n
+        p += 4 + n
+    if total > 2147483647:
+        raise DataError("a string column of one chunk exceeds 2 GiB")
+    offsets = PyBytes_FromStringAndSize(NULL, 4 * (count + 1))
+    values = PyBytes_FromStringAndSize(NULL, total)
+    cdef char* out_offsets = PyBytes_AS_STRING(offsets)
+    cdef char* out_values = PyBytes_AS_STRING(values)
+    cdef int32_t at = 0
+    cdef uint32_t le
+    p = pos
+    for i in range(count + 1):
+        le = <uint32_t>at  # little-endian int32 regardless of host order
+        out_offsets[4 * i] = <char>(le & 0xff)
+        out_offsets[4 * i + 1] = <char>((le >> 8) & 0xff)
+        out_offsets[4 * i + 2] = <char>((le >> 16) & 0xff)
+        out_offsets[4 * i + 3] = <char>((le >> 24) & 0xff)
+        if i == count:
+            break
+        n = <int32_t>be_u32(buf + p)
+        memcpy(out_values + at, buf + p + 4, n)
+        at += n
+        p += 4 + n
+    return offsets, values, p
