@@ -11,7 +11,7 @@ import decimal
 import math
 import re
 import uuid
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 from .errors import ProgrammingError
 
@@ -127,7 +127,3 @@ def prepare_operation(operation: str, params: Params = None) -> str:
     if not sql:
         raise ProgrammingError("empty statement")
     return sql
-
-
-def optional_literal(value: Optional[Any]) -> str:
-    return literal(value)
