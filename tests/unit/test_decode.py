@@ -553,7 +553,7 @@ def test_half_built_results_are_invisible_to_the_garbage_collector(decoder):
 
 
 def test_chunk_claiming_too_many_rows_is_refused_without_allocating(decoder):
-    from chunkbuilder import NUMERIC_CONST, T_LONG, chunk, vector
+    from chunkbuilder import T_LONG, chunk, vector
     from e6driver._decode import MAX_CHUNK_ROWS
 
     huge = chunk(2**31 - 1, [vector(T_LONG, [5], size=2**31 - 1, constant=True)])

@@ -1,6 +1,5 @@
 """Each blue-green rule of e6driver.failover, without a server."""
 import os
-import sys
 
 import pytest
 
