@@ -99,6 +99,30 @@ class INTERVAL(sqltypes.NativeForEmulated, sqltypes._AbstractInterval):
         return params.literal
 
 
+class _TypedLiteral:
+    """Literal rendering of dates and times as the driver binds them: ``DATE '…'``, ``TIMESTAMP '…'``, ``TIME '…'``."""
+
+    def literal_processor(self, dialect):
+        return params.literal
+
+
+class E6Date(_TypedLiteral, sqltypes.Date):
+    def literal_processor(self, dialect):
+        def process(value):
+            # A datetime given for a DATE is that day, as it is when stored.
+            return params.literal(value.date() if isinstance(value, datetime.datetime) else value)
+
+        return process
+
+
+class E6DateTime(_TypedLiteral, sqltypes.DateTime):
+    pass
+
+
+class E6Time(_TypedLiteral, sqltypes.Time):
+    pass
+
+
 # cursor.description type codes of result columns that carry binary floats or exact decimals.
 FLOAT_TYPE_CODES = frozenset({"FLOAT", "DOUBLE", "REAL"})
 DECIMAL_TYPE_CODES = frozenset({"DECIMAL", "DECIMAL128", "NUMERIC"})

@@ -11,7 +11,7 @@ from sqlalchemy.engine import default
 from sqlalchemy.sql import sqltypes
 
 from .compiler import E6Compiler, E6DDLCompiler, E6IdentifierPreparer, E6TypeCompiler
-from .datatype import INTERVAL, E6Numeric
+from .datatype import INTERVAL, E6Date, E6DateTime, E6Numeric, E6Time
 from .reflection import E6Reflection
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,10 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     statement_compiler = E6Compiler
     ddl_compiler = E6DDLCompiler
     execution_ctx_cls = E6ExecutionContext
-    colspecs = {sqltypes.Numeric: E6Numeric, sqltypes.Float: sqltypes.Float, sqltypes.Interval: INTERVAL}
+    colspecs = {
+        sqltypes.Numeric: E6Numeric, sqltypes.Float: sqltypes.Float, sqltypes.Interval: INTERVAL,
+        sqltypes.Date: E6Date, sqltypes.DateTime: E6DateTime, sqltypes.Time: E6Time,
+    }
     if _SQLALCHEMY_2:
         type_compiler_cls = E6TypeCompiler
     else:  # pragma: no cover - SQLAlchemy 1.4

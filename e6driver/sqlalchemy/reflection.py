@@ -17,7 +17,10 @@ from .datatype import parse_type
 
 
 class E6Reflection:
-    """Mixin of :class:`~e6driver.sqlalchemy.dialect.E6Dialect` with the ``get_*`` / ``has_*`` methods."""
+    """Mixin of :class:`~e6driver.sqlalchemy.dialect.E6Dialect` with the ``get_*`` / ``has_*`` methods.
+
+    Methods under ``@reflection.cache`` carry no annotations: SQLAlchemy 1.4's decorator cannot copy them.
+    """
 
     default_schema_name: Optional[str]
     dbapi: Any
@@ -26,7 +29,9 @@ class E6Reflection:
     # ---- plumbing
     @staticmethod
     def _driver_connection(connection):
-        return connection.connection.driver_connection
+        # SQLAlchemy 1.4 initialises the dialect on a Connection around the bare DB-API connection.
+        pooled = connection.connection
+        return getattr(pooled, "driver_connection", None) or pooled
 
     def _catalog(self, connection) -> Optional[str]:
         driver_connection = self._driver_connection(connection)
@@ -61,25 +66,25 @@ class E6Reflection:
 
     # ---- names
     @reflection.cache
-    def get_schema_names(self, connection, **kw) -> List[str]:
+    def get_schema_names(self, connection, **kw):
         return list(self._driver_connection(connection).get_schema_names(self._catalog(connection)))
 
     def has_schema(self, connection, schema_name, **kw) -> bool:
         return schema_name in self.get_schema_names(connection, **kw)
 
     @reflection.cache
-    def _relation_names(self, connection, schema=None, **kw) -> List[str]:
+    def _relation_names(self, connection, schema=None, **kw):
         """Tables and views of a schema, as the engine lists them."""
         return list(self._driver_connection(connection).get_tables(
             self._catalog(connection), self._schema(connection, schema)))
 
     @reflection.cache
-    def get_table_names(self, connection, schema=None, **kw) -> List[str]:
+    def get_table_names(self, connection, schema=None, **kw):
         views = set(self.get_view_names(connection, schema, **kw))
         return [name for name in self._relation_names(connection, schema, **kw) if name not in views]
 
     @reflection.cache
-    def get_view_names(self, connection, schema=None, **kw) -> List[str]:
+    def get_view_names(self, connection, schema=None, **kw):
         where, params = self._where_table_is_in(connection, schema)
         rows = self._information_schema(
             connection, f"SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW' AND {where} "
@@ -87,7 +92,7 @@ class E6Reflection:
         return [row[0] for row in rows or ()]
 
     @reflection.cache
-    def has_table(self, connection, table_name, schema=None, **kw) -> bool:
+    def has_table(self, connection, table_name, schema=None, **kw):
         return table_name in self._relation_names(connection, schema, **kw)
 
     def get_view_definition(self, connection, view_name, schema=None, **kw) -> str:
@@ -104,7 +109,7 @@ class E6Reflection:
 
     # ---- columns
     @reflection.cache
-    def get_columns(self, connection, table_name, schema=None, **kw) -> List[Dict[str, Any]]:
+    def get_columns(self, connection, table_name, schema=None, **kw):
         fields = self._driver_connection(connection).get_columns(
             self._catalog(connection), self._schema(connection, schema), table_name)
         if not fields and not self.has_table(connection, table_name, schema, **kw):
