@@ -1,8 +1,9 @@
 """SQLAlchemy's own compliance suite against the local engine, in a pytest session of its own.
 
-The suite's plugin takes over the pytest session it runs in, so it runs in a subprocess (rooted at
-tests/sqlalchemy/suite, whose pytest.ini and test.cfg point it at the dialect's Requirements) against an
-engine started here on an ephemeral port with its data in a temporary directory.
+The suite's plugin takes over the pytest session it runs in, so it runs in a subprocess against an engine
+started here on an ephemeral port with its data in a temporary directory. The subprocess runs in
+tests/sqlalchemy/suite, whose pytest.ini and test.cfg point the plugin at the dialect's Requirements
+(SQLAlchemy 2 finds test.cfg at the pytest rootdir, 1.4 in the working directory).
 """
 import os
 import re
@@ -14,7 +15,6 @@ import pytest
 
 from local_engine import engine_server, engine_url
 
-REPO = Path(__file__).resolve().parents[2]
 SUITE = Path(__file__).resolve().parent / "suite"
 OUTCOMES = ("passed", "skipped", "failed", "errors", "xfailed", "xpassed")
 
@@ -40,9 +40,9 @@ def test_suite_counts_parse_the_closing_line():
 @pytest.mark.timeout(600)
 def test_sqlalchemy_compliance_suite(tmp_path):
     with engine_server(str(tmp_path / "engine")) as server:
-        command = [sys.executable, "-m", "pytest", str(SUITE.relative_to(REPO)), "-p", "no:cacheprovider",
+        command = [sys.executable, "-m", "pytest", ".", "-p", "no:cacheprovider",
                    "--dburi", engine_url(server.address), "-q"]
-        completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540,
+        completed = subprocess.run(command, cwd=SUITE, capture_output=True, text=True, timeout=540,
                                    env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     output = completed.stdout + completed.stderr
     counts = suite_counts(output)
@@ -50,4 +50,4 @@ def test_sqlalchemy_compliance_suite(tmp_path):
     failures = [line for line in output.splitlines() if line.startswith(("FAILED", "ERROR"))]
     assert counts["failed"] == 0 and counts["errors"] == 0, "\n".join(failures) or output[-5000:]
     assert completed.returncode == 0, output[-5000:]
-    assert counts["passed"] > 400, counts  # the suite really ran against the engine
+    assert counts["passed"] > 300, counts  # the suite really ran (SQLAlchemy 1.4 has a smaller one)

@@ -9,6 +9,11 @@ import sqlalchemy as sa
 
 pd = pytest.importorskip("pandas")
 
+_PANDAS_VERSION = tuple(int(part) for part in pd.__version__.split(".")[:2])
+if _PANDAS_VERSION >= (2, 2) and int(sa.__version__.split(".")[0]) < 2:
+    pytest.skip("pandas 2.2+ works only with SQLAlchemy 2 (it takes a 1.4 engine for a DB-API connection)",
+                allow_module_level=True)
+
 import e6driver  # noqa: E402
 from local_engine import PASSWORD, USER  # noqa: E402
 

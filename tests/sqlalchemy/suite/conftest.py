@@ -16,6 +16,6 @@ def pytest_sessionstart(session):
     _sqla_sessionstart(session)
     from sqlalchemy.testing import config
 
-    with config.db.connect() as connection:
+    with config.db.begin() as connection:
         for schema in (config.test_schema, config.test_schema_2):
             connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
