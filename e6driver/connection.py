@@ -164,6 +164,14 @@ class Connection:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
+    @property
+    def objects(self) -> Any:
+        """The server's object stores: an :class:`e6driver.objects.ObjectStoreClient`, made on first use."""
+        if "_objects" not in self.__dict__:
+            from .objects import ObjectStoreClient
+            self.__dict__["_objects"] = ObjectStoreClient(self)
+        return self.__dict__["_objects"]
+
     # ------------------------------------------------------------------ official-client API
     @property
     def get_session_id(self) -> str:

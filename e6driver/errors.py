@@ -81,6 +81,14 @@ class PoolTimeout(OperationalError):
     """No pooled connection became available within the timeout."""
 
 
+class PermissionDeniedError(OperationalError):
+    """The user is authenticated but may not do this (e.g. no grant on an object-store bucket)."""
+
+
+class ObjectNotFoundError(ProgrammingError):
+    """The object-store bucket or object does not exist."""
+
+
 # gRPC status code name -> exception class (docs/engine-contract.md, "Errors").
 _BY_GRPC_CODE = {
     "INVALID_ARGUMENT": ProgrammingError,
@@ -90,7 +98,7 @@ _BY_GRPC_CODE = {
     "OUT_OF_RANGE": DataError,
     "CANCELLED": QueryCancelledError,
     "UNAUTHENTICATED": AuthenticationError,
-    "PERMISSION_DENIED": OperationalError,
+    "PERMISSION_DENIED": PermissionDeniedError,
     "UNIMPLEMENTED": NotSupportedError,
     "INTERNAL": InternalError,
     "UNAVAILABLE": OperationalError,
@@ -131,5 +139,5 @@ def from_rpc_error(rpc_error: BaseException, rpc: str, query_id: Optional[str] =
 __all__ = [
     "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError", "IntegrityError",
     "InternalError", "ProgrammingError", "NotSupportedError", "AuthenticationError", "QueryCancelledError",
-    "PoolTimeout", "from_rpc_error",
+    "PoolTimeout", "PermissionDeniedError", "ObjectNotFoundError", "from_rpc_error",
 ]

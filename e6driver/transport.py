@@ -87,6 +87,14 @@ class Transport:
             return self._cluster
 
     @property
+    def channel(self) -> grpc.Channel:
+        """The channel (opened if needed), for stubs of services other than the engine's."""
+        with self._lock:
+            if self._channel is None:
+                self._open()
+            return self._channel
+
+    @property
     def is_open(self) -> bool:
         return self._channel is not None
 

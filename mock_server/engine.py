@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import duckdb
 import pyarrow as pa
@@ -143,6 +143,8 @@ class Engine:
 
     def __init__(self, data_dir: Optional[str] = None, time_zone: str = "UTC") -> None:
         self.time_zone = time_zone
+        # Object-store catalog (mock_server.virtual_tables.VirtualTables), set by the server when enabled.
+        self.virtual: Optional[Any] = None
         self._lock = threading.Lock()
         self._con = duckdb.connect(":memory:")
         if data_dir:
@@ -154,6 +156,11 @@ class Engine:
         self._con.execute(f"USE {quote_identifier(DEFAULT_CATALOG)}")
         self._con.execute(f"SET GLOBAL TimeZone = {quote_literal(time_zone)}")
         log.info("engine ready: catalog %s at %s, TimeZone %s", DEFAULT_CATALOG, path, time_zone)
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The database connection every cursor derives from (to register filesystems on)."""
+        return self._con
 
     def close(self) -> None:
         with self._lock:
@@ -174,14 +181,35 @@ class Engine:
             raise errors.from_exception(exc) from exc
         return cur
 
-    def prepare(self, sql: str, catalog: str = "", schema: str = "") -> Tuple[Statement, float]:
-        """Rewrite, parse and bind ``sql``; returns the statement and the parse time in ms."""
-        started = time.perf_counter()
+    def _is_virtual(self, catalog: str) -> bool:
+        return self.virtual is not None and (catalog or "").lower() == self.virtual.catalog
+
+    def _open(self, sql: str, catalog: str, schema: str, user: str) -> Tuple[duckdb.DuckDBPyConnection, str]:
+        """A cursor for the request's location and ``sql`` rewritten for DuckDB (dialect, then object-store
+        references resolved for ``user``, their tables registered on the cursor)."""
         try:
             text = rewrite(sql)
         except Exception as exc:
             raise errors.from_exception(exc) from exc
+        tables: dict = {}
+        if self.virtual is not None:
+            rewritten = self.virtual.rewrite(text, user, catalog, schema)
+            text, tables = rewritten.sql, rewritten.tables
+        if self._is_virtual(catalog):
+            catalog, schema = "", ""
         cur = self.cursor(catalog, schema)
+        try:
+            for name, table in tables.items():
+                cur.register(name, table)
+        except Exception as exc:
+            cur.close()
+            raise errors.from_exception(exc) from exc
+        return cur, text
+
+    def prepare(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> Tuple[Statement, float]:
+        """Rewrite, parse and bind ``sql`` for ``user``; returns the statement and the parse time in ms."""
+        started = time.perf_counter()
+        cur, text = self._open(sql, catalog, schema, user)
         try:
             statement = Statement(cur, text, (catalog, schema))
         except Exception:
@@ -189,11 +217,11 @@ class Engine:
             raise
         return statement, (time.perf_counter() - started) * 1000.0
 
-    def explain(self, sql: str, catalog: str = "", schema: str = "") -> str:
+    def explain(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> str:
         """DuckDB's physical plan for the last statement of ``sql``."""
-        cur = self.cursor(catalog, schema)
+        cur, text = self._open(sql, catalog, schema, user)
         try:
-            statements = duckdb.extract_statements(rewrite(sql))
+            statements = duckdb.extract_statements(text)
             if not statements:
                 raise errors.invalid("empty SQL statement")
             rows = cur.execute("EXPLAIN " + statements[-1].query).fetchall()
@@ -203,11 +231,14 @@ class Engine:
         finally:
             cur.close()
 
-    def dry_run(self, sql: str, catalog: str = "", schema: str = "") -> dict:
+    def dry_run(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> dict:
         """Parse, and bind single queries, without executing anything."""
-        cur = self.cursor(catalog, schema)
         try:
-            statements = duckdb.extract_statements(rewrite(sql))
+            cur, text = self._open(sql, catalog, schema, user)
+        except errors.EngineError as exc:
+            return {"valid": False, "error": exc.message}
+        try:
+            statements = duckdb.extract_statements(text)
             report: dict = {"valid": True, "statements": [s.type.name for s in statements]}
             if len(statements) == 1 and statements[0].type.name == "SELECT":
                 rel = cur.sql(statements[0].query)
@@ -234,15 +265,22 @@ class Engine:
     def catalogs(self) -> List[Tuple[str, bool]]:
         rows = self._query("SELECT database_name FROM duckdb_databases() WHERE NOT internal "
                            "ORDER BY database_name", [])
-        return [(r[0], r[0] == DEFAULT_CATALOG) for r in rows if r[0] not in HIDDEN_CATALOGS]
+        found = [(r[0], r[0] == DEFAULT_CATALOG) for r in rows if r[0] not in HIDDEN_CATALOGS]
+        if self.virtual is not None:
+            found = sorted(found + [(self.virtual.catalog, False)])
+        return found
 
-    def schemas(self, catalog: str = "") -> List[str]:
+    def schemas(self, catalog: str = "", user: str = "") -> List[str]:
+        if self._is_virtual(catalog):
+            return self.virtual.schemas(user)
         rows = self._query("SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? AND schema_name "
                            "NOT IN ('information_schema', 'pg_catalog') ORDER BY schema_name",
                            [catalog or DEFAULT_CATALOG])
         return [r[0] for r in rows]
 
-    def tables(self, catalog: str = "", schema: str = "") -> List[str]:
+    def tables(self, catalog: str = "", schema: str = "", user: str = "") -> List[str]:
+        if self._is_virtual(catalog):
+            return self.virtual.tables(user, schema)
         params = [catalog or DEFAULT_CATALOG, schema or DEFAULT_SCHEMA]
         rows = self._query(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
@@ -250,8 +288,10 @@ class Engine:
             "AND NOT internal ORDER BY 1", params + params)
         return [r[0] for r in rows]
 
-    def columns(self, catalog: str, schema: str, table: str) -> List[Tuple[str, str]]:
+    def columns(self, catalog: str, schema: str, table: str, user: str = "") -> List[Tuple[str, str]]:
         """(name, getColumnsV2 type) per column; empty for an unknown table."""
+        if self._is_virtual(catalog):
+            return self.virtual.columns(user, schema, table)
         if table not in self.tables(catalog, schema):
             return []
         cur = self.cursor()

@@ -286,7 +286,7 @@ class QueryRegistry:
 
     def create(self, user: str, session_id: str, sql: str, catalog: str, schema: str,
                strategy: str = "") -> Query:
-        statement, parse_ms = self.engine.prepare(sql, catalog, schema)
+        statement, parse_ms = self.engine.prepare(sql, catalog, schema, user)
         query = Query(str(uuid.uuid4()), user, session_id, sql, statement, parse_ms,
                       self.engine.time_zone, self.queue_size, strategy)
         with self._lock:

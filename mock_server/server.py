@@ -9,7 +9,8 @@ from typing import Any, Mapping, Optional
 
 import grpc
 
-from e6driver._proto import cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6x_engine_pb2 as pb, e6x_engine_pb2_grpc
+from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_stores_pb2_grpc,
+                             e6x_engine_pb2 as pb, e6x_engine_pb2_grpc)
 from mock_server import errors
 from mock_server.admin_service import AdminServicer
 from mock_server.admission import AdmissionInterceptor
@@ -17,7 +18,9 @@ from mock_server.cluster import ClusterServicer, ClusterState
 from mock_server.engine import Engine
 from mock_server.queries import Query, QueryRegistry, explain_analyze_json
 from mock_server.sessions import SessionStore, bearer_token
+from mock_server.stores_service import ObjectStoreServicer, open_object_stores
 from mock_server.strategy import StrategyState, requested_colour
+from mock_server.virtual_tables import VirtualTables
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +171,7 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
     def explain(self, request: Any, context: grpc.ServicerContext) -> Any:
         query = self._query(request, context)
         with query.in_use():
-            plan = self.engine.explain(query.sql, *query.statement.location)
+            plan = self.engine.explain(query.sql, *query.statement.location, user=query.user)
         return pb.ExplainResponse(explain=plan, sessionId=request.sessionId)
 
     @_rpc
@@ -190,8 +193,8 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
     # ------------------------------------------------------------------ dry run
 
     def _dry_run(self, request: Any, catalog: str, context: grpc.ServicerContext) -> Any:
-        self._caller(request.sessionId, context)
-        report = self.engine.dry_run(request.queryString, catalog, request.schema)
+        user = self._caller(request.sessionId, context)
+        report = self.engine.dry_run(request.queryString, catalog, request.schema, user)
         return pb.DryRunResponse(dryrunValue=json.dumps(report))
 
     @_rpc
@@ -211,8 +214,8 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
 
     @_rpc
     def getSchemaNamesV2(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._caller(request.sessionId, context)
-        return pb.GetSchemaNamesResponse(schemas=self.engine.schemas(request.catalog),
+        user = self._caller(request.sessionId, context)
+        return pb.GetSchemaNamesResponse(schemas=self.engine.schemas(request.catalog, user),
                                          sessionId=request.sessionId)
 
     @_rpc
@@ -222,8 +225,8 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
 
     @_rpc
     def getTablesV2(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._caller(request.sessionId, context)
-        return pb.GetTablesResponse(tables=self.engine.tables(request.catalog, request.schema),
+        user = self._caller(request.sessionId, context)
+        return pb.GetTablesResponse(tables=self.engine.tables(request.catalog, request.schema, user),
                                     sessionId=request.sessionId)
 
     @_rpc
@@ -232,9 +235,9 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
         return pb.GetTablesResponse(tables=self.engine.tables("", request.schema), sessionId=request.sessionId)
 
     def _columns(self, request: Any, catalog: str, context: grpc.ServicerContext) -> Any:
-        self._caller(request.sessionId, context)
+        user = self._caller(request.sessionId, context)
         fields = [pb.GFieldInfo(fieldName=name, fieldType=type_name)
-                  for name, type_name in self.engine.columns(catalog, request.schema, request.table)]
+                  for name, type_name in self.engine.columns(catalog, request.schema, request.table, user)]
         return pb.GetColumnsResponse(fieldInfo=fields, sessionId=request.sessionId)
 
     @_rpc
@@ -272,6 +275,9 @@ class EngineServer:
         self.sessions = SessionStore(users, ttl=session_ttl)
         self.queries = QueryRegistry(self.engine, ttl=query_ttl)
         self.admin_user = admin_user if admin_user is not None else next(iter(self.sessions.users), "")
+        self.object_stores = open_object_stores(data_dir, self.sessions, self.admin_user)
+        self.engine.virtual = VirtualTables(self.object_stores)
+        self.object_stores.backend.register(self.engine.connection)
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
         self._stop = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
@@ -288,6 +294,8 @@ class EngineServer:
         e6driver_admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(self.sessions, self.strategy, self.cluster, self.queries, self.admin_user),
             self._server)
+        e6driver_stores_pb2_grpc.add_ObjectStoreServiceServicer_to_server(
+            ObjectStoreServicer(self.object_stores), self._server)
 
     @property
     def address(self) -> str:
@@ -321,6 +329,7 @@ class EngineServer:
         self.cluster.close()
         self.queries.close()
         self.engine.close()
+        self.object_stores.close()
         log.info("e6driver engine on %s stopped", self.address)
 
     # ------------------------------------------------------------------ admin operations

@@ -1,0 +1,338 @@
+"""Object stores of an e6driver engine (``conn.objects``): buckets, objects, grants and tree transfers.
+
+Calls go to ``ObjectStoreService`` (protos/e6driver_stores.proto) on the connection's channel, authenticated
+with the connection's user and password (or its session / bearer token). Content moves in chunks of
+``chunk_size`` bytes, each with a CRC-32; whole objects are checked against their MD5 (the etag) both ways.
+Errors are the driver's: :class:`~e6driver.errors.PermissionDeniedError` without a grant,
+:class:`~e6driver.errors.ObjectNotFoundError` for a missing bucket or object, ``ProgrammingError`` for a bad
+key or bucket name, ``DataError`` when content was damaged on the way.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import os
+import tempfile
+import time
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Union
+
+import grpc
+
+from . import errors
+from ._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
+
+CHUNK_SIZE = 1024 * 1024
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+_RETRY_CODES = ("UNAVAILABLE",)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # hex MD5 of the content
+    last_modified: datetime.datetime  # aware, UTC
+    content_type: str
+
+    @classmethod
+    def from_message(cls, msg: Any) -> "ObjectInfo":
+        return cls(msg.bucket, msg.key, msg.size, msg.etag,
+                   datetime.datetime.fromtimestamp(msg.last_modified, datetime.timezone.utc), msg.content_type)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    access: str  # read | write | admin
+
+
+def md5_file(path: Union[str, os.PathLike], chunk_size: int = CHUNK_SIZE) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_md5(etag: str) -> bool:
+    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
+
+
+def _error(exc: BaseException, rpc: str) -> errors.Error:
+    code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
+    if code == "NOT_FOUND":
+        return errors.ObjectNotFoundError(f"{details} [{code} in {rpc}]", grpc_code=code, details=details)
+    return errors.from_rpc_error(exc, rpc)
+
+
+class ObjectStoreClient:
+    """Buckets and objects of the connection's server; thread-safe (share it between threads)."""
+
+    def __init__(self, connection: Any, chunk_size: int = CHUNK_SIZE) -> None:
+        self._conn = connection
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _auth(self) -> st_pb.Auth:
+        conn = self._conn
+        if conn._username or conn._password:
+            return st_pb.Auth(user=conn._username, password=conn._password)
+        return st_pb.Auth(session_id=conn._session())
+
+    def _stub(self) -> st_grpc.ObjectStoreServiceStub:
+        self._conn._check_open()
+        return st_grpc.ObjectStoreServiceStub(self._conn._transport.channel)
+
+    def _invoke(self, rpc: str, call: Callable[[st_grpc.ObjectStoreServiceStub, list], Any]) -> Any:
+        """Run ``call(stub, metadata)``; an unreachable server is retried until ``connect_timeout``."""
+        deadline = time.monotonic() + self._conn.connect_timeout
+        attempt = 0
+        while True:
+            try:
+                return call(self._stub(), self._conn._metadata(None))
+            except grpc.RpcError as exc:
+                if errors.grpc_code_name(exc) in _RETRY_CODES and time.monotonic() < deadline:
+                    attempt += 1
+                    time.sleep(min(1.0, 0.05 * 2 ** min(attempt, 5)))
+                    continue
+                raise _error(exc, rpc) from None
+
+    # ------------------------------------------------------------------ buckets and grants
+
+    def create_bucket(self, bucket: str) -> bool:
+        """Create ``bucket`` (its creator owns it); False if it already existed (and you may write it)."""
+        return self._invoke("CreateBucket", lambda stub, md: stub.CreateBucket(
+            st_pb.CreateBucketRequest(auth=self._auth(), bucket=bucket), metadata=md)).created
+
+    def buckets(self) -> List[Bucket]:
+        """The buckets you may read, with your access to each."""
+        response = self._invoke("ListBuckets", lambda stub, md: stub.ListBuckets(
+            st_pb.ListBucketsRequest(auth=self._auth()), metadata=md))
+        return [Bucket(b.name, b.access) for b in response.buckets]
+
+    def grant(self, bucket: str, user: str, access: str = "read") -> str:
+        """Give ``user`` ``read`` or ``write`` access to ``bucket`` (``none`` revokes); bucket owner or admin."""
+        return self._invoke("Grant", lambda stub, md: stub.Grant(
+            st_pb.GrantRequest(auth=self._auth(), bucket=bucket, user=user, access=access), metadata=md)).access
+
+    def revoke(self, bucket: str, user: str) -> str:
+        return self.grant(bucket, user, "none")
+
+    # ------------------------------------------------------------------ objects
+
+    def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
+        """The object's description, or None when there is no such key."""
+        response = self._invoke("Stat", lambda stub, md: stub.Stat(
+            st_pb.StatRequest(auth=self._auth(), bucket=bucket, key=key), metadata=md))
+        return ObjectInfo.from_message(response.info) if response.exists else None
+
+    def list(self, bucket: str, prefix: str = "") -> List[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order."""
+        def call(stub: Any, md: list) -> List[ObjectInfo]:
+            pages = stub.List(st_pb.ListRequest(auth=self._auth(), bucket=bucket, prefix=prefix), metadata=md)
+            return [ObjectInfo.from_message(o) for page in pages for o in page.objects]
+        return self._invoke("List", call)
+
+    def delete(self, bucket: str, key: str) -> bool:
+        """Delete one object; False when it did not exist."""
+        return self._invoke("Delete", lambda stub, md: stub.Delete(
+            st_pb.DeleteRequest(auth=self._auth(), bucket=bucket, key=key), metadata=md)).deleted
+
+    def put(self, bucket: str, key: str, data: Union[bytes, bytearray, memoryview, BinaryIO],
+            content_type: str = "", if_absent: bool = False, progress: Optional[Progress] = None) -> ObjectInfo:
+        """Store ``data`` (bytes or a binary file object read to its end) as ``bucket/key``, atomically.
+        ``if_absent``: fail (ProgrammingError) instead of replacing an existing object."""
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            total = len(data)
+            opener: Callable[[], BinaryIO] = lambda: io.BytesIO(bytes(data))
+        else:
+            start = data.tell() if data.seekable() else None
+            total = -1
+            if start is not None:
+                total = data.seek(0, io.SEEK_END) - start
+                data.seek(start)
+
+            def opener() -> BinaryIO:
+                if start is not None:
+                    data.seek(start)
+                return data
+        return self._put(bucket, key, opener, total, content_type, if_absent, progress)
+
+    def put_file(self, bucket: str, key: str, path: Union[str, os.PathLike], content_type: str = "",
+                 if_absent: bool = False, progress: Optional[Progress] = None) -> ObjectInfo:
+        """Store the local file ``path`` as ``bucket/key``."""
+        total = os.path.getsize(path)
+        handles: List[BinaryIO] = []
+
+        def opener() -> BinaryIO:
+            for old in handles:
+                old.close()
+            handles.append(open(path, "rb"))
+            return handles[-1]
+        try:
+            return self._put(bucket, key, opener, total, content_type, if_absent, progress)
+        finally:
+            for handle in handles:
+                handle.close()
+
+    def _put(self, bucket: str, key: str, opener: Callable[[], BinaryIO], total: int, content_type: str,
+             if_absent: bool, progress: Optional[Progress]) -> ObjectInfo:
+        def call(stub: Any, md: list) -> ObjectInfo:
+            messages = self._put_messages(bucket, key, opener(), content_type, if_absent, total, progress)
+            return ObjectInfo.from_message(stub.Put(messages, metadata=md).info)
+        return self._invoke("Put", call)
+
+    def _put_messages(self, bucket: str, key: str, reader: BinaryIO, content_type: str, if_absent: bool,
+                      total: int, progress: Optional[Progress]) -> Iterator[st_pb.PutRequest]:
+        digest, offset = hashlib.md5(), 0
+        first: Optional[st_pb.PutRequest] = st_pb.PutRequest(
+            auth=self._auth(), bucket=bucket, key=key, content_type=content_type, if_absent=if_absent)
+        data = reader.read(self.chunk_size)
+        while True:
+            following = reader.read(self.chunk_size) if data else b""
+            message = first if first is not None else st_pb.PutRequest()
+            first = None
+            message.offset, message.data, message.crc32 = offset, data, zlib.crc32(data)
+            digest.update(data)
+            offset += len(data)
+            if not following:
+                message.last, message.md5 = True, digest.hexdigest()
+            yield message
+            if progress is not None:
+                progress(offset, total if total >= 0 else offset)
+            if not following:
+                return
+            data = following
+
+    def get(self, bucket: str, key: str, progress: Optional[Progress] = None) -> bytes:
+        """The content of ``bucket/key``."""
+        out = io.BytesIO()
+        self._get(bucket, key, lambda: out, progress)
+        return out.getvalue()
+
+    def get_file(self, bucket: str, key: str, path: Union[str, os.PathLike],
+                 progress: Optional[Progress] = None) -> ObjectInfo:
+        """Write ``bucket/key`` to the local file ``path`` (atomically: a temp file renamed into place)."""
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        handles: List[Any] = []
+
+        def opener() -> BinaryIO:
+            for old in handles:
+                old.close()
+                os.unlink(old.name)
+            handles.append(tempfile.NamedTemporaryFile(dir=directory, prefix=".e6get-", delete=False))
+            return handles[-1]
+        try:
+            info = self._get(bucket, key, opener, progress)
+            handles[-1].close()
+            os.replace(handles[-1].name, path)
+            handles.clear()
+            return info
+        finally:
+            for handle in handles:
+                handle.close()
+                os.unlink(handle.name)
+
+    def _get(self, bucket: str, key: str, opener: Callable[[], BinaryIO],
+             progress: Optional[Progress]) -> ObjectInfo:
+        def call(stub: Any, md: list) -> ObjectInfo:
+            sink = opener()
+            sink.seek(0)
+            sink.truncate()
+            digest, offset, info = hashlib.md5(), 0, None
+            for chunk in stub.Get(st_pb.GetRequest(auth=self._auth(), bucket=bucket, key=key,
+                                                   chunk_size=self.chunk_size), metadata=md):
+                if info is None:
+                    info = ObjectInfo.from_message(chunk.info)
+                if chunk.offset != offset or zlib.crc32(chunk.data) != chunk.crc32:
+                    raise errors.DataError(f"object {bucket}/{key}: damaged chunk at offset {chunk.offset}")
+                sink.write(chunk.data)
+                digest.update(chunk.data)
+                offset += len(chunk.data)
+                if progress is not None:
+                    progress(offset, info.size)
+            if info is None or offset != info.size:
+                raise errors.DataError(f"object {bucket}/{key}: received {offset} bytes, expected "
+                                       f"{info.size if info else '?'}")
+            if _is_md5(info.etag) and digest.hexdigest() != info.etag:
+                raise errors.DataError(f"object {bucket}/{key}: content does not match its etag")
+            sink.flush()
+            return info
+        return self._invoke("Get", call)
+
+    # ------------------------------------------------------------------ many at once
+
+    def upload(self, local_path: Union[str, os.PathLike], bucket: str, prefix: str = "", dry_run: bool = False,
+               overwrite: bool = False, progress: Union[bool, Progress] = True, workers: int = 4) -> Any:
+        """Upload a file or directory tree under ``prefix``; see :func:`e6driver.object_transfer.upload`."""
+        from .object_transfer import upload
+
+        return upload(self, local_path, bucket, prefix, dry_run=dry_run, overwrite=overwrite,
+                      progress=progress, workers=workers)
+
+    def download(self, bucket: str, prefix: str, local_path: Union[str, os.PathLike], dry_run: bool = False,
+                 overwrite: bool = False, progress: Union[bool, Progress] = True, workers: int = 4) -> Any:
+        """Download the objects under ``prefix`` into ``local_path``; see
+        :func:`e6driver.object_transfer.download`."""
+        from .object_transfer import download
+
+        return download(self, bucket, prefix, local_path, dry_run=dry_run, overwrite=overwrite,
+                        progress=progress, workers=workers)
+
+    def batch(self, workers: int = 8) -> "ObjectBatch":
+        """Queue puts, gets and deletes that run concurrently; leaving the block waits for all of them."""
+        return ObjectBatch(self, workers)
+
+
+class ObjectBatch:
+    """``with conn.objects.batch() as b: b.put(...); b.delete(...)`` — each call returns a Future.
+
+    On leaving the block every operation has finished; the first failure is raised (unless the block itself
+    raised), and the futures still tell each operation's result.
+    """
+
+    def __init__(self, client: ObjectStoreClient, workers: int = 8) -> None:
+        self.client = client
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="e6objects")
+        self.futures: List[Future] = []
+
+    def _submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        future = self._pool.submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
+
+    def put(self, bucket: str, key: str, data: Union[bytes, BinaryIO], **kwargs: Any) -> Future:
+        return self._submit(self.client.put, bucket, key, data, **kwargs)
+
+    def put_file(self, bucket: str, key: str, path: Union[str, os.PathLike], **kwargs: Any) -> Future:
+        return self._submit(self.client.put_file, bucket, key, path, **kwargs)
+
+    def get(self, bucket: str, key: str) -> Future:
+        return self._submit(self.client.get, bucket, key)
+
+    def get_file(self, bucket: str, key: str, path: Union[str, os.PathLike]) -> Future:
+        return self._submit(self.client.get_file, bucket, key, path)
+
+    def delete(self, bucket: str, key: str) -> Future:
+        return self._submit(self.client.delete, bucket, key)
+
+    def results(self) -> Dict[int, Any]:
+        return {i: f.result() for i, f in enumerate(self.futures)}
+
+    def __enter__(self) -> "ObjectBatch":
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self._pool.shutdown(wait=True)
+        if exc_type is None:
+            for future in self.futures:
+                error = future.exception()
+                if error is not None:
+                    raise error

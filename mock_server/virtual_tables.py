@@ -1,0 +1,264 @@
+"""Object-store buckets as SQL tables: references rewritten into DuckDB table functions before binding.
+
+Catalog ``objects`` has one schema per bucket. Two kinds of table name are understood there:
+
+* ``objects.<bucket>."$objects"`` — the bucket's listing (key, size, etag, last_modified, content_type),
+  handed to DuckDB as a registered Arrow table;
+* ``objects.<bucket>."<key or glob>"`` — the matching objects read with ``read_parquet``,
+  ``read_csv_auto`` or ``read_json_auto`` (by extension; ``.gz``/``.zst`` compressed variants too).
+  ``*`` and ``?`` stay within one ``/`` level, ``**`` crosses levels, ``[...]`` is a character class.
+
+Three-part names are rewritten anywhere outside literals and comments. When the request's catalog is
+``objects``, a quoted name right after ``FROM``/``JOIN`` may also leave out the catalog (``<bucket>."x"``)
+or, with the request's schema as bucket, the bucket too (``"x"``). The querying user must be able to read
+the bucket (PERMISSION_DENIED otherwise); the matched files are listed by the server, so DuckDB only ever
+sees explicit paths inside the bucket.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+
+import pyarrow as pa
+
+from mock_server import errors
+from mock_server.object_store import ObjectInfo, check_key
+from mock_server.sql_dialect import (_skip_block_comment, _skip_quoted_identifier, _skip_standard_literal,
+                                     quote_identifier, quote_literal)
+
+if TYPE_CHECKING:  # the service module imports this one
+    from mock_server.stores_service import ObjectStores
+
+CATALOG = "objects"
+LISTING = "$objects"
+LISTING_SCHEMA = pa.schema([
+    ("key", pa.string()), ("size", pa.int64()), ("etag", pa.string()),
+    ("last_modified", pa.timestamp("us", tz="UTC")), ("content_type", pa.string())])
+LISTING_COLUMNS = [("key", "string"), ("size", "bigint"), ("etag", "string"),
+                   ("last_modified", "timestamp_tz"), ("content_type", "string")]
+
+_READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
+_EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv",
+               ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+_COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_TABLE_KEYWORDS = ("FROM", "JOIN")
+_names = itertools.count(1)
+
+
+@dataclass
+class Rewritten:
+    sql: str
+    tables: Dict[str, pa.Table] = field(default_factory=dict)  # to register on the query's cursor
+
+
+@dataclass
+class _Token:
+    kind: str  # ident | qident | dot | other
+    text: str
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return self.text[1:-1].replace('""', '"') if self.kind == "qident" else self.text
+
+
+def _tokens(sql: str) -> List[_Token]:
+    """Identifiers, dots and everything else, skipping comments and literals (standard SQL after
+    :func:`mock_server.sql_dialect.rewrite`)."""
+    out: List[_Token] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            nl = sql.find("\n", i)
+            i = n if nl < 0 else nl + 1
+        elif sql.startswith("/*", i):
+            i = _skip_block_comment(sql, i)
+        elif ch == '"':
+            end = _skip_quoted_identifier(sql, i)
+            out.append(_Token("qident", sql[i:end], i, end))
+            i = end
+        elif ch == "'":
+            escaped = bool(out) and out[-1].kind == "ident" and out[-1].end == i and out[-1].text in "eE"
+            end = _skip_standard_literal(sql, i, backslash=escaped)
+            out.append(_Token("other", sql[i:end], i, end))
+            i = end
+        elif ch.isalpha() or ch == "_" or ord(ch) >= 0x80:
+            end = i + 1
+            while end < n and (sql[end].isalnum() or sql[end] in "_$" or ord(sql[end]) >= 0x80):
+                end += 1
+            out.append(_Token("ident", sql[i:end], i, end))
+            i = end
+        elif ch == ".":
+            out.append(_Token("dot", ".", i, i + 1))
+            i += 1
+        else:
+            out.append(_Token("other", ch, i, i + 1))
+            i += 1
+    return out
+
+
+def _is_ident(tokens: List[_Token], i: int) -> bool:
+    return 0 <= i < len(tokens) and tokens[i].kind in ("ident", "qident")
+
+
+def _is_dot(tokens: List[_Token], i: int) -> bool:
+    return 0 <= i < len(tokens) and tokens[i].kind == "dot"
+
+
+def _matches_catalog(token: _Token) -> bool:
+    return token.name.lower() == CATALOG if token.kind == "ident" else token.name == CATALOG
+
+
+def find_references(sql: str, catalog: str = "", schema: str = "") -> List[Tuple[int, int, str, str]]:
+    """(start, end, bucket, name) of every object-store table reference in ``sql``."""
+    tokens = _tokens(sql)
+    found = []
+    in_catalog = (catalog or "").lower() == CATALOG
+    i = 0
+    while i < len(tokens):
+        after_keyword = i > 0 and tokens[i - 1].kind == "ident" and tokens[i - 1].text.upper() in _TABLE_KEYWORDS
+        if (_is_ident(tokens, i) and _matches_catalog(tokens[i]) and not _is_dot(tokens, i - 1)
+                and _is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and _is_dot(tokens, i + 3)
+                and _is_ident(tokens, i + 4) and not _is_dot(tokens, i + 5)):
+            found.append((tokens[i].start, tokens[i + 4].end, tokens[i + 2].name, tokens[i + 4].name))
+            i += 5
+            continue
+        if in_catalog and after_keyword and _is_ident(tokens, i):
+            if (_is_dot(tokens, i + 1) and tokens[i + 2:i + 3] and tokens[i + 2].kind == "qident"
+                    and not _is_dot(tokens, i + 3)):
+                found.append((tokens[i].start, tokens[i + 2].end, tokens[i].name, tokens[i + 2].name))
+                i += 3
+                continue
+            if tokens[i].kind == "qident" and not _is_dot(tokens, i + 1) and schema:
+                found.append((tokens[i].start, tokens[i].end, schema, tokens[i].name))
+        i += 1
+    return found
+
+
+def glob_regex(pattern: str) -> "re.Pattern[str]":
+    """A regex for a key glob: ``*``/``?`` within a level, ``**`` across levels, ``[...]`` classes."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif ch == "*":
+            out.append("[^/]*")
+            i += 1
+        elif ch == "?":
+            out.append("[^/]")
+            i += 1
+        elif ch == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            negate = body.startswith("!")
+            body = re.escape(body[1:] if negate else body).replace(r"\-", "-")
+            out.append(f"[{'^' if negate else ''}{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(ch))
+            i += 1
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def literal_prefix(pattern: str) -> str:
+    """The part of a glob before its first wildcard (to list only what can match)."""
+    cut = min((pattern.find(c) for c in "*?[" if c in pattern), default=len(pattern))
+    return pattern[:cut]
+
+
+def file_format(keys: List[str], pattern: str) -> Tuple[str, Optional[str]]:
+    """(reader format, compression or None) from the pattern's extension, else from the matched keys."""
+    def of(name: str) -> Tuple[Optional[str], Optional[str]]:
+        lower = name.lower()
+        compression = None
+        for suffix, kind in _COMPRESSIONS.items():
+            if lower.endswith(suffix):
+                compression, lower = kind, lower[:-len(suffix)]
+                break
+        for suffix, kind in _EXTENSIONS.items():
+            if lower.endswith(suffix):
+                return kind, compression
+        return None, compression
+
+    found = of(pattern)
+    if found[0] is not None:
+        return found[0], found[1]
+    kinds = {of(k) for k in keys}
+    if len(kinds) == 1 and next(iter(kinds))[0] is not None:
+        return next(iter(kinds))  # type: ignore[return-value]
+    raise errors.invalid(f"cannot tell the file format of {pattern!r}: use a .parquet, .csv, .tsv, .json "
+                         "or .jsonl name (optionally .gz/.zst), or a glob matching one kind of file")
+
+
+def listing_table(objects: List[ObjectInfo]) -> pa.Table:
+    return pa.table({
+        "key": [o.key for o in objects], "size": [o.size for o in objects], "etag": [o.etag for o in objects],
+        "last_modified": [round(o.last_modified * 1_000_000) for o in objects],
+        "content_type": [o.content_type for o in objects]}, schema=LISTING_SCHEMA)
+
+
+class VirtualTables:
+    """Rewrites ``objects.<bucket>.<name>`` references for one user (see the module doc)."""
+
+    catalog = CATALOG
+
+    def __init__(self, stores: "ObjectStores") -> None:
+        self.stores = stores
+
+    def rewrite(self, sql: str, user: str, catalog: str = "", schema: str = "") -> Rewritten:
+        refs = find_references(sql, catalog, schema)
+        if not refs:
+            return Rewritten(sql)
+        out, tables, copied = [], {}, 0
+        for start, end, bucket, name in refs:
+            expression, table = self._resolve(user, bucket, name)
+            if table is not None:
+                tables[expression.strip('"')] = table
+            out.append(sql[copied:start])
+            out.append(expression)
+            copied = end
+        out.append(sql[copied:])
+        return Rewritten("".join(out), tables)
+
+    def _resolve(self, user: str, bucket: str, name: str) -> Tuple[str, Optional[pa.Table]]:
+        backend = self.stores.backend
+        self.stores.bucket(user, bucket)
+        if name == LISTING:
+            table = listing_table(list(backend.list(bucket)))
+            return quote_identifier(f"__e6_objects_{next(_names)}"), table
+        pattern = name
+        if literal_prefix(pattern) == pattern:  # one object
+            check_key(pattern)
+            info = backend.stat(bucket, pattern)
+            keys = [info.key] if info is not None else []
+        else:
+            if "\x00" in pattern or "\\" in pattern or pattern.startswith("/") or ".." in pattern.split("/"):
+                check_key(pattern)  # same rules (and message) as keys
+            regex = glob_regex(pattern)
+            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if regex.match(o.key)]
+        if not keys:
+            raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
+        kind, compression = file_format(keys, pattern)
+        paths = ", ".join(quote_literal(backend.sql_path(bucket, k)) for k in keys)
+        options = f", compression = {quote_literal(compression)}" if compression and kind != "parquet" else ""
+        return f"{_READERS[kind]}([{paths}]{options})", None
+
+    def schemas(self, user: str) -> List[str]:
+        return self.stores.visible_buckets(user)
+
+    def tables(self, user: str, bucket: str) -> List[str]:
+        return [LISTING] if bucket in self.stores.visible_buckets(user) else []
+
+    def columns(self, user: str, bucket: str, table: str) -> List[Tuple[str, str]]:
+        return list(LISTING_COLUMNS) if table in self.tables(user, bucket) else []
