@@ -1,32 +1,16 @@
-"""What SQLAlchemy's compliance suite may expect of an e6data-protocol engine.
+"""What SQLAlchemy's compliance suite may expect of an e6data-protocol engine (checked on the local engine).
 
-Each closure names the engine limit behind it; everything the engine does (CTEs, window functions, set
-operations, RETURNING, views, schemas, ...) stays open so the suite checks it. Used by the suite runner in
-tests/sqlalchemy/suite (``requirement_cls`` in its test.cfg).
+Only departures from ``SuiteRequirements`` are listed. A closure says why on its line: an engine limit, or a
+feature that works but whose suite test cannot see it. Everything the engine does is opened so the suite checks
+it. Transactions: the engine autocommits every statement; the defaults already close isolation levels,
+savepoints, two-phase commit and autocommit switching. Used by tests/sqlalchemy/suite (its test.cfg).
 """
 from sqlalchemy.testing import exclusions
 from sqlalchemy.testing.requirements import SuiteRequirements
 
 
 class Requirements(SuiteRequirements):
-    # ---- transactions: every statement autocommits on the engine
-    @property
-    def isolation_level(self):
-        return exclusions.closed()  # no transactions, so no isolation levels to switch between
-
-    @property
-    def savepoints(self):
-        return exclusions.closed()  # no transactions, hence no savepoints
-
-    @property
-    def two_phase_transactions(self):
-        return exclusions.closed()  # no transactions
-
-    @property
-    def fetch_rows_post_commit(self):
-        return exclusions.open()  # results stream independently of (no-op) commits
-
-    # ---- objects the engine has no notion of
+    # ---- closed: what the engine does not have
     @property
     def temporary_tables(self):
         return exclusions.closed()  # each statement runs in its own engine context; temp objects die with it
@@ -34,10 +18,6 @@ class Requirements(SuiteRequirements):
     @property
     def temp_table_reflection(self):
         return exclusions.closed()  # no temporary tables
-
-    @property
-    def temporary_views(self):
-        return exclusions.closed()  # no temporary views
 
     @property
     def autoincrement_insert(self):
@@ -48,41 +28,81 @@ class Requirements(SuiteRequirements):
         return exclusions.closed()  # no identity/serial/autoincrement columns
 
     @property
-    def empty_inserts(self):
-        return exclusions.closed()  # DEFAULT VALUES works, but the suite's tests need an autoincrement key
-
-    @property
-    def server_side_cursors(self):
-        return exclusions.closed()  # every cursor streams, but the suite only recognises drivers it names
-
-    # ---- reflection: the browsing RPCs report names and column types only
-    @property
     def primary_key_constraint_reflection(self):
-        return exclusions.closed()  # getColumns reports no keys
+        return exclusions.closed()  # the browsing RPCs report names and column types, no keys
 
     @property
     def foreign_key_constraint_reflection(self):
-        return exclusions.closed()  # no FK reflection through the browsing RPCs
+        return exclusions.closed()  # no foreign keys through the browsing RPCs (and none rendered in DDL)
 
     @property
     def index_reflection(self):
-        return exclusions.closed()  # no index reflection through the browsing RPCs
+        return exclusions.closed()  # no indexes through the browsing RPCs or information_schema
 
     @property
     def unique_constraint_reflection(self):
-        return exclusions.closed()  # no constraint reflection through the browsing RPCs
+        return exclusions.closed()  # no constraints through the browsing RPCs
+
+    @property
+    def string_length_reflection(self):  # our own, gates ungated suite tests in suite/test_suite.py
+        return exclusions.closed()  # string types carry no length: VARCHAR(52) is stored as VARCHAR
+
+    @property
+    def precision_numerics_many_significant_digits(self):
+        return exclusions.closed()  # stored exactly, but DECIMAL division is computed in DOUBLE
+
+    @property
+    def window_range_non_numeric(self):
+        return exclusions.closed()  # no RANGE frame over a DATE column with an INTERVAL offset
+
+    # ---- closed: works on the engine, but the suite's test cannot show it
+    @property
+    def empty_inserts(self):
+        return exclusions.closed()  # DEFAULT VALUES works; the tests insert into an autoincrement key
 
     @property
     def index_ddl_if_exists(self):
-        return exclusions.closed()  # CREATE/DROP INDEX IF [NOT] EXISTS work, but the test reads indexes back
+        return exclusions.closed()  # CREATE/DROP INDEX IF [NOT] EXISTS work; the tests read indexes back
 
     @property
-    def string_length_reflection(self):
-        return exclusions.closed()  # the engine's string types carry no length: VARCHAR(52) is VARCHAR
+    def server_side_cursors(self):
+        return exclusions.closed()  # every cursor streams; the tests recognise only drivers they name
 
-    # ---- SQL features the engine has
+    @property
+    def window_range(self):
+        return exclusions.closed()  # RANGE frames work; the test wants unordered rows in table order
+
+    @property
+    def window_range_numeric(self):
+        return exclusions.closed()  # as window_range: parallel windowing does not keep table order
+
+    @property
+    def percent_schema_names(self):
+        return exclusions.closed()  # driver bug: executemany() keeps "%%" in multi-row INSERT heads
+
+    # ---- open: SQL the engine has
     @property
     def views(self):
+        return exclusions.open()
+
+    @property
+    def create_or_replace_view(self):
+        return exclusions.open()
+
+    @property
+    def create_table_as(self):
+        return exclusions.open()
+
+    @property
+    def table_ddl_if_exists(self):
+        return exclusions.open()
+
+    @property
+    def schema_create_delete(self):
+        return exclusions.open()
+
+    @property
+    def unicode_ddl(self):
         return exclusions.open()
 
     @property
@@ -95,6 +115,14 @@ class Requirements(SuiteRequirements):
 
     @property
     def ctes_with_update_delete(self):
+        return exclusions.open()
+
+    @property
+    def ctes_with_values(self):
+        return exclusions.open()
+
+    @property
+    def table_value_constructor(self):
         return exclusions.open()
 
     @property
@@ -126,28 +154,8 @@ class Requirements(SuiteRequirements):
         return exclusions.open()
 
     @property
-    def create_table_as(self):
-        return exclusions.open()
-
-    @property
-    def table_ddl_if_exists(self):
-        return exclusions.open()
-
-    @property
     def delete_from(self):
         return exclusions.open()
-
-    @property
-    def window_range(self):
-        return exclusions.closed()  # RANGE frames work, but the test expects unordered rows in table order
-
-    @property
-    def window_range_numeric(self):
-        return exclusions.closed()  # as window_range: parallel windowing does not keep table order
-
-    @property
-    def window_range_non_numeric(self):
-        return exclusions.closed()  # no RANGE frame over a DATE column with an INTERVAL offset
 
     @property
     def regexp_match(self):
@@ -177,32 +185,7 @@ class Requirements(SuiteRequirements):
     def supports_bitwise_shift(self):
         return exclusions.open()
 
-    @property
-    def table_value_constructor(self):
-        return exclusions.open()
-
-    @property
-    def ctes_with_values(self):
-        return exclusions.open()
-
-    @property
-    def create_or_replace_view(self):
-        return exclusions.open()
-
-    @property
-    def schema_create_delete(self):
-        return exclusions.open()
-
-    @property
-    def unicode_ddl(self):
-        return exclusions.open()
-
-    @property
-    def percent_schema_names(self):
-        # Left closed for a driver bug, not the engine: executemany() keeps "%%" in multi-row INSERT heads.
-        return exclusions.closed()
-
-    # ---- values
+    # ---- open: values the engine and driver carry
     @property
     def datetime_literals(self):
         return exclusions.open()
@@ -236,10 +219,5 @@ class Requirements(SuiteRequirements):
         return exclusions.open()
 
     @property
-    def precision_numerics_many_significant_digits(self):
-        return exclusions.closed()  # stored exactly, but DECIMAL division is computed in DOUBLE
-
-    @property
     def precision_numerics_retains_significant_digits(self):
         return exclusions.open()
-
