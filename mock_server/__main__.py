@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="how long a suspended cluster takes to resume (default 2)")
     parser.add_argument("--time-zone", default="UTC", help="DuckDB TimeZone setting (default UTC)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument("--s3-endpoint", default=None,
+                        help="keep object stores on this S3-compatible endpoint (URL) instead of DATA_DIR/objects")
+    parser.add_argument("--s3-region", default=os.environ.get("AWS_REGION", "us-east-1"),
+                        help="S3 region (default $AWS_REGION or us-east-1)")
+    parser.add_argument("--s3-access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"),
+                        help="S3 access key (default $AWS_ACCESS_KEY_ID)")
+    parser.add_argument("--s3-secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                        help="S3 secret key (default $AWS_SECRET_ACCESS_KEY)")
     args = parser.parse_args(argv)
     if args.resume_seconds < 0:
         parser.error("--resume-seconds must be >= 0")
@@ -41,6 +50,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if len(users) != len(passwords):
         parser.error("give one --password per --user")
     args.users = dict(zip(users, passwords)) if users else dict(DEFAULT_USERS)
+    args.s3 = None
+    if args.s3_endpoint:
+        if not (args.s3_access_key and args.s3_secret_key):
+            parser.error("--s3-endpoint needs --s3-access-key and --s3-secret-key (or the AWS_* variables)")
+        args.s3 = {"endpoint": args.s3_endpoint, "region": args.s3_region,
+                   "access_key": args.s3_access_key, "secret_key": args.s3_secret_key}
     return args
 
 
@@ -50,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = EngineServer(args.host, args.port, data_dir=args.data_dir, users=args.users,
                           session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone,
-                          strategy=args.strategy, resume_seconds=args.resume_seconds)
+                          strategy=args.strategy, resume_seconds=args.resume_seconds, s3=args.s3)
     port = server.start()
     # The one machine-readable stdout line: tests and scripts parse the bound port from it.
     sys.stdout.write(f"e6driver-server listening on {args.host}:{port}\n")

@@ -259,13 +259,16 @@ class EngineServer:
     ``strategy`` is the blue-green colour active at start; ``resume_seconds`` how long a resume takes;
     ``admin_user`` (default: the first user) the only user allowed on AdminService. The admin operations
     are also methods here (:meth:`switch_strategy`, :meth:`suspend`, :meth:`resume`, :meth:`expire_sessions`).
+    ``s3`` (keys ``endpoint``, ``access_key``, ``secret_key``, optional ``region``) keeps the object stores
+    on an S3-compatible service instead of DATA_DIR/objects.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
                  users: Optional[Mapping[str, str]] = None, session_ttl: float = 3600.0,
                  query_ttl: float = 3600.0, max_workers: int = 64, time_zone: str = "UTC",
                  sweep_interval: Optional[float] = None, strategy: str = "blue",
-                 resume_seconds: float = 2.0, admin_user: Optional[str] = None) -> None:
+                 resume_seconds: float = 2.0, admin_user: Optional[str] = None,
+                 s3: Optional[Mapping[str, str]] = None) -> None:
         self.host = host
         self.requested_port = port
         self.port: Optional[int] = None
@@ -275,7 +278,7 @@ class EngineServer:
         self.sessions = SessionStore(users, ttl=session_ttl)
         self.queries = QueryRegistry(self.engine, ttl=query_ttl)
         self.admin_user = admin_user if admin_user is not None else next(iter(self.sessions.users), "")
-        self.object_stores = open_object_stores(data_dir, self.sessions, self.admin_user)
+        self.object_stores = open_object_stores(data_dir, self.sessions, self.admin_user, s3)
         self.engine.virtual = VirtualTables(self.object_stores)
         self.object_stores.backend.register(self.engine.connection)
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))

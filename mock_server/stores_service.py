@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import zlib
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import grpc
 
@@ -208,11 +208,17 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         return st_pb.GrantResponse(access=access)
 
 
-def open_object_stores(data_dir: Optional[str], sessions: SessionStore, admin_user: str) -> ObjectStores:
-    """The server's object stores: the directory DATA_DIR/objects (a temporary directory without
-    ``data_dir``), grants in DATA_DIR/object_grants.json (in memory without ``data_dir``)."""
-    if data_dir:
-        backend: ObjectBackend = LocalObjectBackend(os.path.join(data_dir, "objects"))
+def open_object_stores(data_dir: Optional[str], sessions: SessionStore, admin_user: str,
+                       s3: Optional[Mapping[str, str]] = None) -> ObjectStores:
+    """The server's object stores: on the S3-compatible service ``s3`` (endpoint, access_key, secret_key,
+    region) when given, else in DATA_DIR/objects (a temporary directory without ``data_dir``). Grants live
+    in DATA_DIR/object_grants.json (in memory without ``data_dir``)."""
+    if s3:
+        from mock_server.object_store_s3 import S3ObjectBackend
+
+        backend: ObjectBackend = S3ObjectBackend(spool_root=data_dir, **dict(s3))
+    elif data_dir:
+        backend = LocalObjectBackend(os.path.join(data_dir, "objects"))
     else:
         backend = LocalObjectBackend(tempfile.mkdtemp(prefix="e6objects-"), temporary=True)
     grants = BucketGrants(os.path.join(data_dir, "object_grants.json") if data_dir else None, admin_user)
