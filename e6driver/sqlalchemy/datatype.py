@@ -7,7 +7,6 @@ unknown name raises ``ValueError`` so reflection never silently degrades to Null
 from __future__ import annotations
 
 import datetime
-import decimal
 import json
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -97,68 +96,6 @@ class INTERVAL(sqltypes.NativeForEmulated, sqltypes._AbstractInterval):
     def literal_processor(self, dialect):
         # The driver's own literal for a timedelta, so literal and bound values are the same SQL.
         return params.literal
-
-
-class _TypedLiteral:
-    """Literal rendering of dates and times as the driver binds them: ``DATE '…'``, ``TIMESTAMP '…'``, ``TIME '…'``."""
-
-    def literal_processor(self, dialect):
-        return params.literal
-
-
-class E6Date(_TypedLiteral, sqltypes.Date):
-    def literal_processor(self, dialect):
-        def process(value):
-            # A datetime given for a DATE is that day, as it is when stored.
-            return params.literal(value.date() if isinstance(value, datetime.datetime) else value)
-
-        return process
-
-
-class E6DateTime(_TypedLiteral, sqltypes.DateTime):
-    pass
-
-
-class E6Time(_TypedLiteral, sqltypes.Time):
-    pass
-
-
-# cursor.description type codes of result columns that carry binary floats or exact decimals.
-FLOAT_TYPE_CODES = frozenset({"FLOAT", "DOUBLE", "REAL"})
-DECIMAL_TYPE_CODES = frozenset({"DECIMAL", "DECIMAL128", "NUMERIC"})
-
-
-class E6Numeric(sqltypes.Numeric):
-    """``Numeric`` that keeps its promise whatever the engine computes.
-
-    The engine answers some DECIMAL arithmetic (division, averages) with DOUBLE; ``asdecimal=True`` still gets
-    ``Decimal`` values, rounded to the type's scale. Binds of ``Decimal`` values written with a positive exponent
-    (``4E+8``) are expanded to plain digits, which the driver renders with the right precision.
-    """
-
-    def bind_processor(self, dialect):
-        def process(value):
-            if isinstance(value, decimal.Decimal) and value.is_finite() and value.as_tuple().exponent > 0:
-                return decimal.Decimal(format(value, "f"))
-            return value
-
-        return process
-
-    def result_processor(self, dialect, coltype):
-        if not self.asdecimal:
-            return super().result_processor(dialect, coltype)
-        if coltype in DECIMAL_TYPE_CODES:
-            return None
-        scale = self._effective_decimal_return_scale
-
-        def process(value):
-            if value is None or isinstance(value, decimal.Decimal):
-                return value
-            if isinstance(value, float):
-                return decimal.Decimal(f"{value:.{scale}f}")
-            return decimal.Decimal(value)
-
-        return process
 
 
 def _decimal(args: List[str]) -> TypeEngine:

@@ -8,10 +8,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import sqlalchemy
 from sqlalchemy import exc
 from sqlalchemy.engine import default
-from sqlalchemy.sql import sqltypes
 
 from .compiler import E6Compiler, E6DDLCompiler, E6IdentifierPreparer, E6TypeCompiler
-from .datatype import INTERVAL, E6Date, E6DateTime, E6Numeric, E6Time
+from .colspecs import COLSPECS
 from .reflection import E6Reflection
 
 log = logging.getLogger(__name__)
@@ -84,10 +83,7 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     statement_compiler = E6Compiler
     ddl_compiler = E6DDLCompiler
     execution_ctx_cls = E6ExecutionContext
-    colspecs = {
-        sqltypes.Numeric: E6Numeric, sqltypes.Float: sqltypes.Float, sqltypes.Interval: INTERVAL,
-        sqltypes.Date: E6Date, sqltypes.DateTime: E6DateTime, sqltypes.Time: E6Time,
-    }
+    colspecs = COLSPECS
     if _SQLALCHEMY_2:
         type_compiler_cls = E6TypeCompiler
     else:  # pragma: no cover - SQLAlchemy 1.4
