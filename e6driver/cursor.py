@@ -142,7 +142,7 @@ class Cursor:
         match = _INSERT_VALUES.match(operation.strip().rstrip(";"))
         total = 0
         if match:
-            head, row_template = match.group(1), match.group(2)
+            head, row_template = bind(match.group(1), ()), match.group(2)  # unescapes %% in the head
             batch: List[str] = []
             size = 0
             for params in params_list:

@@ -40,9 +40,10 @@ def _decimal_literal(value: decimal.Decimal) -> str:
     if not value.is_finite():
         raise ProgrammingError(f"Decimal parameter {value} has no SQL DECIMAL representation")
     text = format(value, "f")
-    digits = len(value.as_tuple().digits)
-    scale = max(0, -int(value.as_tuple().exponent))
-    precision = max(digits, scale, 1)
+    _, digits, exponent = value.as_tuple()
+    scale = max(0, -int(exponent))
+    integer_digits = len(digits) + int(exponent)  # digits left of the point (may be <= 0)
+    precision = max(integer_digits, 0) + scale or 1
     if precision > 38:  # beyond DECIMAL(38): let the engine parse the exact text as a wide numeric literal
         return text
     return f"CAST('{text}' AS DECIMAL({precision},{scale}))"

@@ -99,6 +99,14 @@ def test_executemany_inserts_every_row_and_counts(cur):
     cur.execute("DROP TABLE dbapi_many")
 
 
+def test_executemany_unescapes_percent_in_the_statement(cur):
+    cur.execute('CREATE OR REPLACE TABLE "pct%t" (a INTEGER)')
+    cur.executemany('INSERT INTO "pct%%t" VALUES (%s)', [(2,), (3,)])
+    cur.execute('SELECT sum(a) FROM "pct%t"')
+    assert cur.fetchall() == [(5,)]
+    cur.execute('DROP TABLE "pct%t"')
+
+
 def test_executemany_non_insert_runs_each(cur):
     cur.execute("CREATE OR REPLACE TABLE dbapi_upd (a INTEGER)")
     cur.execute("INSERT INTO dbapi_upd SELECT range FROM range(10)")

@@ -30,6 +30,7 @@ def test_any_text_round_trips(connect, text):
 @pytest.mark.parametrize("value", [
     0, -1, 2**63 - 1, -2**63, 1.25, -0.5, True, False, None,
     decimal.Decimal("12345678901234567890.123456789012345678"), decimal.Decimal("-0.01"),
+    decimal.Decimal("4E+8"),
     b"\x00\x01\xfe\xff'\\", b"",
     datetime.date(1, 1, 1), datetime.date(9999, 12, 31),
     datetime.datetime(2020, 2, 29, 23, 59, 59, 999999), datetime.time(12, 30, 0, 1),
