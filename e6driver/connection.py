@@ -172,6 +172,14 @@ class Connection:
             self.__dict__["_objects"] = ObjectStoreClient(self)
         return self.__dict__["_objects"]
 
+    @property
+    def datasets(self) -> Any:
+        """The server's versioned datasets: an :class:`e6driver.datasets.DatasetClient`, made on first use."""
+        if "_datasets" not in self.__dict__:
+            from .datasets import DatasetClient
+            self.__dict__["_datasets"] = DatasetClient(self)
+        return self.__dict__["_datasets"]
+
     # ------------------------------------------------------------------ official-client API
     @property
     def get_session_id(self) -> str:

@@ -14,20 +14,17 @@ import hashlib
 import io
 import os
 import tempfile
-import time
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Union
 
-import grpc
-
 from . import errors
 from ._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
+from ._service_client import ServiceClient
 
 CHUNK_SIZE = 1024 * 1024
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
-_RETRY_CODES = ("UNAVAILABLE",)
 
 
 @dataclass(frozen=True)
@@ -63,45 +60,12 @@ def _is_md5(etag: str) -> bool:
     return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
 
 
-def _error(exc: BaseException, rpc: str) -> errors.Error:
-    code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
-    if code == "NOT_FOUND":
-        return errors.ObjectNotFoundError(f"{details} [{code} in {rpc}]", grpc_code=code, details=details)
-    return errors.from_rpc_error(exc, rpc)
-
-
-class ObjectStoreClient:
+class ObjectStoreClient(ServiceClient):
     """Buckets and objects of the connection's server; thread-safe (share it between threads)."""
 
     def __init__(self, connection: Any, chunk_size: int = CHUNK_SIZE) -> None:
-        self._conn = connection
+        super().__init__(connection, st_grpc.ObjectStoreServiceStub)
         self.chunk_size = chunk_size
-
-    # ------------------------------------------------------------------ plumbing
-
-    def _auth(self) -> st_pb.Auth:
-        conn = self._conn
-        if conn._username or conn._password:
-            return st_pb.Auth(user=conn._username, password=conn._password)
-        return st_pb.Auth(session_id=conn._session())
-
-    def _stub(self) -> st_grpc.ObjectStoreServiceStub:
-        self._conn._check_open()
-        return st_grpc.ObjectStoreServiceStub(self._conn._transport.channel)
-
-    def _invoke(self, rpc: str, call: Callable[[st_grpc.ObjectStoreServiceStub, list], Any]) -> Any:
-        """Run ``call(stub, metadata)``; an unreachable server is retried until ``connect_timeout``."""
-        deadline = time.monotonic() + self._conn.connect_timeout
-        attempt = 0
-        while True:
-            try:
-                return call(self._stub(), self._conn._metadata(None))
-            except grpc.RpcError as exc:
-                if errors.grpc_code_name(exc) in _RETRY_CODES and time.monotonic() < deadline:
-                    attempt += 1
-                    time.sleep(min(1.0, 0.05 * 2 ** min(attempt, 5)))
-                    continue
-                raise _error(exc, rpc) from None
 
     # ------------------------------------------------------------------ buckets and grants
 

@@ -35,6 +35,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="how long a suspended cluster takes to resume (default 2)")
     parser.add_argument("--time-zone", default="UTC", help="DuckDB TimeZone setting (default UTC)")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument("--master-key-file", default=None,
+                        help="master key of dataset encryption (32 bytes; generated on first start; "
+                             "default DATA_DIR/master.key)")
     parser.add_argument("--s3-endpoint", default=None,
                         help="keep object stores on this S3-compatible endpoint (URL) instead of DATA_DIR/objects")
     parser.add_argument("--s3-region", default=os.environ.get("AWS_REGION", "us-east-1"),
@@ -65,7 +68,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = EngineServer(args.host, args.port, data_dir=args.data_dir, users=args.users,
                           session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone,
-                          strategy=args.strategy, resume_seconds=args.resume_seconds, s3=args.s3)
+                          strategy=args.strategy, resume_seconds=args.resume_seconds, s3=args.s3,
+                          master_key_file=args.master_key_file)
     port = server.start()
     # The one machine-readable stdout line: tests and scripts parse the bound port from it.
     sys.stdout.write(f"e6driver-server listening on {args.host}:{port}\n")

@@ -143,7 +143,7 @@ class Engine:
 
     def __init__(self, data_dir: Optional[str] = None, time_zone: str = "UTC") -> None:
         self.time_zone = time_zone
-        # Object-store catalog (mock_server.virtual_tables.VirtualTables), set by the server when enabled.
+        # Object-store/dataset catalogs (mock_server.virtual_tables.VirtualTables), set by the server.
         self.virtual: Optional[Any] = None
         self._lock = threading.Lock()
         self._con = duckdb.connect(":memory:")
@@ -182,7 +182,7 @@ class Engine:
         return cur
 
     def _is_virtual(self, catalog: str) -> bool:
-        return self.virtual is not None and (catalog or "").lower() == self.virtual.catalog
+        return self.virtual is not None and self.virtual.handles(catalog)
 
     def _open(self, sql: str, catalog: str, schema: str, user: str) -> Tuple[duckdb.DuckDBPyConnection, str]:
         """A cursor for the request's location and ``sql`` rewritten for DuckDB (dialect, then object-store
@@ -267,12 +267,12 @@ class Engine:
                            "ORDER BY database_name", [])
         found = [(r[0], r[0] == DEFAULT_CATALOG) for r in rows if r[0] not in HIDDEN_CATALOGS]
         if self.virtual is not None:
-            found = sorted(found + [(self.virtual.catalog, False)])
+            found += [(name, False) for name in self.virtual.catalogs]
         return found
 
     def schemas(self, catalog: str = "", user: str = "") -> List[str]:
         if self._is_virtual(catalog):
-            return self.virtual.schemas(user)
+            return self.virtual.schemas(catalog, user)
         rows = self._query("SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? AND schema_name "
                            "NOT IN ('information_schema', 'pg_catalog') ORDER BY schema_name",
                            [catalog or DEFAULT_CATALOG])
@@ -280,7 +280,7 @@ class Engine:
 
     def tables(self, catalog: str = "", schema: str = "", user: str = "") -> List[str]:
         if self._is_virtual(catalog):
-            return self.virtual.tables(user, schema)
+            return self.virtual.tables(catalog, user, schema)
         params = [catalog or DEFAULT_CATALOG, schema or DEFAULT_SCHEMA]
         rows = self._query(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
@@ -291,7 +291,7 @@ class Engine:
     def columns(self, catalog: str, schema: str, table: str, user: str = "") -> List[Tuple[str, str]]:
         """(name, getColumnsV2 type) per column; empty for an unknown table."""
         if self._is_virtual(catalog):
-            return self.virtual.columns(user, schema, table)
+            return self.virtual.columns(catalog, user, schema, table)
         if table not in self.tables(catalog, schema):
             return []
         cur = self.cursor()

@@ -9,8 +9,8 @@ from typing import Any, Mapping, Optional
 
 import grpc
 
-from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_stores_pb2_grpc,
-                             e6x_engine_pb2 as pb, e6x_engine_pb2_grpc)
+from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_datasets_pb2_grpc,
+                             e6driver_stores_pb2_grpc, e6x_engine_pb2 as pb, e6x_engine_pb2_grpc)
 from mock_server import errors
 from mock_server.admin_service import AdminServicer
 from mock_server.admission import AdmissionInterceptor
@@ -18,6 +18,7 @@ from mock_server.cluster import ClusterServicer, ClusterState
 from mock_server.engine import Engine
 from mock_server.queries import Query, QueryRegistry, explain_analyze_json
 from mock_server.sessions import SessionStore, bearer_token
+from mock_server.datasets_service import DatasetServicer, open_datasets
 from mock_server.stores_service import ObjectStoreServicer, open_object_stores
 from mock_server.strategy import StrategyState, requested_colour
 from mock_server.virtual_tables import VirtualTables
@@ -260,7 +261,8 @@ class EngineServer:
     ``admin_user`` (default: the first user) the only user allowed on AdminService. The admin operations
     are also methods here (:meth:`switch_strategy`, :meth:`suspend`, :meth:`resume`, :meth:`expire_sessions`).
     ``s3`` (keys ``endpoint``, ``access_key``, ``secret_key``, optional ``region``) keeps the object stores
-    on an S3-compatible service instead of DATA_DIR/objects.
+    on an S3-compatible service instead of DATA_DIR/objects. Datasets are encrypted under the master key in
+    ``master_key_file`` (default DATA_DIR/master.key, generated on first start).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
@@ -268,7 +270,7 @@ class EngineServer:
                  query_ttl: float = 3600.0, max_workers: int = 64, time_zone: str = "UTC",
                  sweep_interval: Optional[float] = None, strategy: str = "blue",
                  resume_seconds: float = 2.0, admin_user: Optional[str] = None,
-                 s3: Optional[Mapping[str, str]] = None) -> None:
+                 s3: Optional[Mapping[str, str]] = None, master_key_file: Optional[str] = None) -> None:
         self.host = host
         self.requested_port = port
         self.port: Optional[int] = None
@@ -279,7 +281,8 @@ class EngineServer:
         self.queries = QueryRegistry(self.engine, ttl=query_ttl)
         self.admin_user = admin_user if admin_user is not None else next(iter(self.sessions.users), "")
         self.object_stores = open_object_stores(data_dir, self.sessions, self.admin_user, s3)
-        self.engine.virtual = VirtualTables(self.object_stores)
+        self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
+        self.engine.virtual = VirtualTables(self.object_stores, self.datasets)
         self.object_stores.backend.register(self.engine.connection)
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
         self._stop = threading.Event()
@@ -299,6 +302,8 @@ class EngineServer:
             self._server)
         e6driver_stores_pb2_grpc.add_ObjectStoreServiceServicer_to_server(
             ObjectStoreServicer(self.object_stores), self._server)
+        e6driver_datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
+            DatasetServicer(self.datasets, self.object_stores), self._server)
 
     @property
     def address(self) -> str:
@@ -333,6 +338,7 @@ class EngineServer:
         self.queries.close()
         self.engine.close()
         self.object_stores.close()
+        self.datasets.close()
         log.info("e6driver engine on %s stopped", self.address)
 
     # ------------------------------------------------------------------ admin operations

@@ -1,4 +1,4 @@
-"""Object-store buckets as SQL tables: references rewritten into DuckDB table functions before binding.
+"""Object-store buckets and datasets as SQL tables: references rewritten before DuckDB binds the text.
 
 Catalog ``objects`` has one schema per bucket. Two kinds of table name are understood there:
 
@@ -13,6 +13,10 @@ Three-part names are rewritten anywhere outside literals and comments. When the 
 or, with the request's schema as bucket, the bucket too (``"x"``). The querying user must be able to read
 the bucket (PERMISSION_DENIED otherwise); the matched files are listed by the server, so DuckDB only ever
 sees explicit paths inside the bucket.
+
+Catalog ``datasets`` (when the server keeps datasets) has schema ``main`` with one table per readable
+dataset: ``datasets.main.<name>`` is the current version, ``datasets.main."<name>@<N>"`` version N; the
+decrypted version is registered on the query's cursor as an Arrow table.
 """
 from __future__ import annotations
 
@@ -29,9 +33,12 @@ from mock_server.sql_dialect import (_skip_block_comment, _skip_quoted_identifie
                                      quote_identifier, quote_literal)
 
 if TYPE_CHECKING:  # the service module imports this one
+    from mock_server.dataset_store import DatasetStore
     from mock_server.stores_service import ObjectStores
 
 CATALOG = "objects"
+DATASETS = "datasets"
+DATASET_SCHEMA = "main"
 LISTING = "$objects"
 LISTING_SCHEMA = pa.schema([
     ("key", pa.string()), ("size", pa.int64()), ("etag", pa.string()),
@@ -111,32 +118,36 @@ def _is_dot(tokens: List[_Token], i: int) -> bool:
     return 0 <= i < len(tokens) and tokens[i].kind == "dot"
 
 
-def _matches_catalog(token: _Token) -> bool:
-    return token.name.lower() == CATALOG if token.kind == "ident" else token.name == CATALOG
+def _catalog_of(token: _Token, catalogs: Tuple[str, ...]) -> Optional[str]:
+    name = token.name.lower() if token.kind == "ident" else token.name
+    return name if name in catalogs else None
 
 
-def find_references(sql: str, catalog: str = "", schema: str = "") -> List[Tuple[int, int, str, str]]:
-    """(start, end, bucket, name) of every object-store table reference in ``sql``."""
+def find_references(sql: str, catalog: str = "", schema: str = "",
+                    catalogs: Tuple[str, ...] = (CATALOG,)) -> List[Tuple[int, int, str, str, str]]:
+    """(start, end, catalog, schema, name) of every reference to a table of ``catalogs`` in ``sql``."""
     tokens = _tokens(sql)
     found = []
-    in_catalog = (catalog or "").lower() == CATALOG
+    current = (catalog or "").lower()
+    in_catalog = current in catalogs
     i = 0
     while i < len(tokens):
         after_keyword = i > 0 and tokens[i - 1].kind == "ident" and tokens[i - 1].text.upper() in _TABLE_KEYWORDS
-        if (_is_ident(tokens, i) and _matches_catalog(tokens[i]) and not _is_dot(tokens, i - 1)
+        named = _catalog_of(tokens[i], catalogs) if _is_ident(tokens, i) else None
+        if (named and not _is_dot(tokens, i - 1)
                 and _is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and _is_dot(tokens, i + 3)
                 and _is_ident(tokens, i + 4) and not _is_dot(tokens, i + 5)):
-            found.append((tokens[i].start, tokens[i + 4].end, tokens[i + 2].name, tokens[i + 4].name))
+            found.append((tokens[i].start, tokens[i + 4].end, named, tokens[i + 2].name, tokens[i + 4].name))
             i += 5
             continue
         if in_catalog and after_keyword and _is_ident(tokens, i):
             if (_is_dot(tokens, i + 1) and tokens[i + 2:i + 3] and tokens[i + 2].kind == "qident"
                     and not _is_dot(tokens, i + 3)):
-                found.append((tokens[i].start, tokens[i + 2].end, tokens[i].name, tokens[i + 2].name))
+                found.append((tokens[i].start, tokens[i + 2].end, current, tokens[i].name, tokens[i + 2].name))
                 i += 3
                 continue
             if tokens[i].kind == "qident" and not _is_dot(tokens, i + 1) and schema:
-                found.append((tokens[i].start, tokens[i].end, schema, tokens[i].name))
+                found.append((tokens[i].start, tokens[i].end, current, schema, tokens[i].name))
         i += 1
     return found
 
@@ -209,20 +220,26 @@ def listing_table(objects: List[ObjectInfo]) -> pa.Table:
 
 
 class VirtualTables:
-    """Rewrites ``objects.<bucket>.<name>`` references for one user (see the module doc)."""
+    """Rewrites ``objects.<bucket>.<name>`` (and ``datasets.main.<name>``) references for one user."""
 
-    catalog = CATALOG
-
-    def __init__(self, stores: "ObjectStores") -> None:
+    def __init__(self, stores: "ObjectStores", datasets: Optional["DatasetStore"] = None) -> None:
         self.stores = stores
+        self.datasets = datasets
+        self.catalogs: Tuple[str, ...] = (CATALOG, DATASETS) if datasets is not None else (CATALOG,)
+
+    def handles(self, catalog: str) -> bool:
+        return (catalog or "").lower() in self.catalogs
 
     def rewrite(self, sql: str, user: str, catalog: str = "", schema: str = "") -> Rewritten:
-        refs = find_references(sql, catalog, schema)
+        refs = find_references(sql, catalog, schema, self.catalogs)
         if not refs:
             return Rewritten(sql)
         out, tables, copied = [], {}, 0
-        for start, end, bucket, name in refs:
-            expression, table = self._resolve(user, bucket, name)
+        for start, end, where, bucket, name in refs:
+            if where == DATASETS:
+                expression, table = self._dataset(user, bucket, name)
+            else:
+                expression, table = self._resolve(user, bucket, name)
             if table is not None:
                 tables[expression.strip('"')] = table
             out.append(sql[copied:start])
@@ -254,11 +271,42 @@ class VirtualTables:
         options = f", compression = {quote_literal(compression)}" if compression and kind != "parquet" else ""
         return f"{_READERS[kind]}([{paths}]{options})", None
 
-    def schemas(self, user: str) -> List[str]:
+    def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, pa.Table]:
+        if schema != DATASET_SCHEMA:
+            raise errors.invalid(f"catalog {DATASETS} has only schema {DATASET_SCHEMA!r}, not {schema!r}")
+        base, _, version = name.partition("@")
+        if version and not version.isdigit():
+            raise errors.invalid(f"bad dataset version in {name!r}: use <name>@<number>")
+        _, table = self.datasets.read(user, base, int(version or 0))
+        return quote_identifier(f"__e6_dataset_{next(_names)}"), table
+
+    # ------------------------------------------------------------------ browsing
+
+    def schemas(self, catalog: str, user: str) -> List[str]:
+        if catalog.lower() == DATASETS:
+            return [DATASET_SCHEMA]
         return self.stores.visible_buckets(user)
 
-    def tables(self, user: str, bucket: str) -> List[str]:
-        return [LISTING] if bucket in self.stores.visible_buckets(user) else []
+    def tables(self, catalog: str, user: str, schema: str) -> List[str]:
+        if catalog.lower() == DATASETS:
+            if schema != DATASET_SCHEMA:
+                return []
+            return [info.name for info, _ in self.datasets.visible(user)]
+        return [LISTING] if schema in self.stores.visible_buckets(user) else []
 
-    def columns(self, user: str, bucket: str, table: str) -> List[Tuple[str, str]]:
-        return list(LISTING_COLUMNS) if table in self.tables(user, bucket) else []
+    def columns(self, catalog: str, user: str, schema: str, table: str) -> List[Tuple[str, str]]:
+        if table not in self.tables(catalog, user, schema):
+            return []
+        if catalog.lower() == DATASETS:
+            import duckdb
+
+            from mock_server.typemap import field_type_name
+
+            _, data = self.datasets.read(user, table)
+            con = duckdb.connect()
+            try:
+                relation = con.from_arrow(data.slice(0, 0))
+                return [(n, field_type_name(t)) for n, t in zip(relation.columns, relation.types)]
+            finally:
+                con.close()
+        return list(LISTING_COLUMNS)

@@ -1,0 +1,109 @@
+"""Envelope encryption of dataset versions: AES-256-GCM data keys wrapped by the server's master key.
+
+The master key is 32 random bytes in a file (``--master-key-file``, default DATA_DIR/master.key), created
+with mode 0600 on first start. Every version gets a fresh data key; the key is stored only wrapped
+(AES-256-GCM under the master key, bound to dataset and version as associated data).
+
+An encrypted file is ``MAGIC``, an 8-byte nonce prefix, then the plaintext in segments of ``SEGMENT`` bytes,
+each sealed with AES-256-GCM (nonce = prefix + 4-byte segment number; associated data = dataset, version,
+segment number and a last-segment flag), so files stream in bounded memory and a reordered, truncated or
+extended file fails to decrypt.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from typing import BinaryIO, Iterator, Tuple
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+MAGIC = b"E6DS\x01"
+SEGMENT = 4 * 1024 * 1024
+TAG = 16
+KEY_BYTES = 32
+
+
+class DecryptionError(ValueError):
+    """The file or key is not what was encrypted (wrong key, damaged or tampered content)."""
+
+
+def load_master_key(path: str) -> bytes:
+    """The master key in ``path``, generated (0600) when the file does not exist yet."""
+    try:
+        with open(path, "rb") as handle:
+            key = handle.read()
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        key = AESGCM.generate_key(bit_length=256)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return key
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"master key file {path} must hold exactly {KEY_BYTES} bytes, not {len(key)}")
+    return key
+
+
+def _context(dataset: str, version: int) -> bytes:
+    return f"{dataset}\x00{version}".encode()
+
+
+def new_data_key(master: bytes, dataset: str, version: int) -> Tuple[bytes, bytes]:
+    """(data key, wrapped data key = nonce + ciphertext)."""
+    key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(12)
+    return key, nonce + AESGCM(master).encrypt(nonce, key, _context(dataset, version))
+
+
+def unwrap_data_key(master: bytes, wrapped: bytes, dataset: str, version: int) -> bytes:
+    try:
+        return AESGCM(master).decrypt(wrapped[:12], wrapped[12:], _context(dataset, version))
+    except Exception:
+        raise DecryptionError(f"cannot unwrap the data key of {dataset} version {version} "
+                              "(wrong master key?)") from None
+
+
+def _aad(dataset: str, version: int, index: int, last: bool) -> bytes:
+    return _context(dataset, version) + struct.pack(">I?", index, last)
+
+
+def encrypt_to(out: BinaryIO, plaintext: bytes, key: bytes, dataset: str, version: int) -> None:
+    prefix = os.urandom(8)
+    cipher = AESGCM(key)
+    out.write(MAGIC + prefix)
+    count = max(1, -(-len(plaintext) // SEGMENT))
+    view = memoryview(plaintext)
+    for index in range(count):
+        piece = bytes(view[index * SEGMENT:(index + 1) * SEGMENT])
+        nonce = prefix + struct.pack(">I", index)
+        out.write(cipher.encrypt(nonce, piece, _aad(dataset, version, index, index == count - 1)))
+
+
+def decrypt_segments(source: BinaryIO, key: bytes, dataset: str, version: int) -> Iterator[bytes]:
+    """The plaintext, segment by segment; DecryptionError on any damage."""
+    head = source.read(len(MAGIC) + 8)
+    if len(head) != len(MAGIC) + 8 or not head.startswith(MAGIC):
+        raise DecryptionError("not an encrypted dataset file")
+    prefix = head[len(MAGIC):]
+    cipher = AESGCM(key)
+    index = 0
+    block = source.read(SEGMENT + TAG)
+    while True:
+        following = source.read(SEGMENT + TAG)
+        last = not following
+        try:
+            yield cipher.decrypt(prefix + struct.pack(">I", index), block,
+                                 _aad(dataset, version, index, last))
+        except Exception:
+            raise DecryptionError(f"segment {index} of {dataset} version {version} failed authentication") \
+                from None
+        if last:
+            return
+        block, index = following, index + 1
+
+
+def decrypt_file(path: str, key: bytes, dataset: str, version: int) -> bytes:
+    with open(path, "rb") as handle:
+        return b"".join(decrypt_segments(handle, key, dataset, version))

@@ -1,0 +1,298 @@
+"""Versioned datasets: Parquet (zstd) files encrypted per version, metadata in SQLite, grants, notifications.
+
+Layout under DATA_DIR: ``datasets.sqlite`` (metadata), ``datasets/<name>/v<N>.e6ds`` (encrypted versions),
+``datasets/.tmp`` (files being committed). A version is committed atomically: the encrypted file is written
+to ``.tmp``, decrypted again and compared (row count and SHA-256 of the Parquet bytes), fsynced and renamed
+into place; only then does one SQLite transaction record the version and queue a notification for every
+subscriber. A failure at any step leaves neither file nor metadata behind.
+
+Access: ``none`` < ``read`` < ``write``; the creator owns a dataset (write, may grant), the admin (first
+user) may do everything.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mock_server.dataset_crypto import (DecryptionError, decrypt_file, encrypt_to, load_master_key, new_data_key,
+                                        unwrap_data_key)
+from mock_server.errors import EngineError
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+LEVELS = ("none", "read", "write")
+ADMIN = "admin"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL,
+                                     version INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS versions (dataset TEXT NOT NULL, version INTEGER NOT NULL, file TEXT NOT NULL,
+                                     rows INTEGER NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
+                                     wrapped_key BLOB NOT NULL, created REAL NOT NULL, by TEXT NOT NULL,
+                                     PRIMARY KEY (dataset, version));
+CREATE TABLE IF NOT EXISTS grants (dataset TEXT NOT NULL, user TEXT NOT NULL, access TEXT NOT NULL,
+                                   PRIMARY KEY (dataset, user));
+CREATE TABLE IF NOT EXISTS subscriptions (dataset TEXT NOT NULL, user TEXT NOT NULL,
+                                          PRIMARY KEY (dataset, user));
+CREATE TABLE IF NOT EXISTS notifications (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL,
+                                          dataset TEXT NOT NULL, version INTEGER NOT NULL,
+                                          created REAL NOT NULL, by TEXT NOT NULL,
+                                          seen INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    owner: str
+    version: int
+    rows: int
+    bytes: int
+    created: float
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    dataset: str
+    version: int
+    created: float
+    by: str
+
+
+def _error(code: grpc.StatusCode, message: str) -> EngineError:
+    return EngineError(code, message)
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"invalid dataset name {name!r}: 1-63 characters of "
+                     "a-z, 0-9 and '_', not starting with a digit")
+    return name
+
+
+def read_table(data: bytes, fmt: str) -> pa.Table:
+    """An uploaded payload as an Arrow table."""
+    try:
+        if fmt in ("", "arrow"):
+            return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
+        if fmt == "parquet":
+            return pq.read_table(pa.BufferReader(data))
+        if fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            return pcsv.read_csv(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read the upload as {fmt or 'arrow'}: {exc}") \
+            from None
+    raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"unknown format {fmt!r}: use arrow, parquet or csv")
+
+
+class DatasetStore:
+    def __init__(self, data_dir: str, admin_user: str, master_key_file: Optional[str] = None) -> None:
+        self.root = os.path.join(data_dir, "datasets")
+        self._tmp = os.path.join(self.root, ".tmp")
+        os.makedirs(self._tmp, exist_ok=True)
+        self.admin_user = admin_user
+        self._master = load_master_key(master_key_file or os.path.join(data_dir, "master.key"))
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(os.path.join(data_dir, "datasets.sqlite"), check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ access
+
+    def _row(self, name: str) -> Optional[tuple]:
+        return self._db.execute("SELECT owner, version, created FROM datasets WHERE name = ?", (name,)).fetchone()
+
+    def access(self, user: str, name: str) -> str:
+        if user == self.admin_user:
+            return ADMIN
+        with self._lock:
+            row = self._row(name)
+            if row is not None and row[0] == user:
+                return "write"
+            grant = self._db.execute("SELECT access FROM grants WHERE dataset = ? AND user = ?",
+                                     (name, user)).fetchone()
+        return grant[0] if grant else "none"
+
+    def require(self, user: str, name: str, write: bool = False) -> None:
+        """PERMISSION_DENIED without access (also for a dataset that does not exist), NOT_FOUND for a
+        granted one that does not exist."""
+        access = self.access(user, check_name(name))
+        if access == "none" or (write and access == "read"):
+            raise _error(grpc.StatusCode.PERMISSION_DENIED, f"user {user!r} may not "
+                         f"{'write' if write else 'read'} dataset {name!r} (no grant)")
+        with self._lock:
+            if self._row(name) is None:
+                raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+
+    def grant(self, granter: str, name: str, grantee: str, level: str) -> str:
+        if level not in LEVELS:
+            raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"access must be one of {', '.join(LEVELS)}")
+        with self._lock:
+            row = self._row(check_name(name))
+            if granter != self.admin_user and (row is None or row[0] != granter):
+                raise _error(grpc.StatusCode.PERMISSION_DENIED,
+                             f"user {granter!r} may not grant access to dataset {name!r}")
+            if row is None:
+                raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+            if level == "none":
+                self._db.execute("DELETE FROM grants WHERE dataset = ? AND user = ?", (name, grantee))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO grants VALUES (?, ?, ?)", (name, grantee, level))
+        return self.access(grantee, name)
+
+    # ------------------------------------------------------------------ listing
+
+    def _info(self, name: str, version: int = 0) -> DatasetInfo:
+        with self._lock:
+            row = self._row(name)
+            if row is None:
+                raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+            wanted = version or row[1]
+            ver = self._db.execute("SELECT rows, bytes, created FROM versions WHERE dataset = ? AND version = ?",
+                                   (name, wanted)).fetchone()
+        if ver is None:
+            raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} has no version {wanted}")
+        return DatasetInfo(name, row[0], wanted, ver[0], ver[1], ver[2])
+
+    def visible(self, user: str) -> List[Tuple[DatasetInfo, str]]:
+        with self._lock:
+            names = [r[0] for r in self._db.execute("SELECT name FROM datasets WHERE version > 0 ORDER BY name")]
+        out = []
+        for name in names:
+            access = self.access(user, name)
+            if access != "none":
+                out.append((self._info(name), access))
+        return out
+
+    # ------------------------------------------------------------------ versions
+
+    def publish(self, user: str, name: str, table: pa.Table, create: bool) -> DatasetInfo:
+        """Store ``table`` as a new version (a new dataset when ``create``), atomically; see the module doc."""
+        check_name(name)
+        if not create:
+            self.require(user, name, write=True)
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer, compression="zstd")
+        parquet = buffer.getvalue().to_pybytes()
+        digest = hashlib.sha256(parquet).hexdigest()
+        with self._lock:
+            row = self._row(name)
+            if create and row is not None:
+                raise _error(grpc.StatusCode.ALREADY_EXISTS, f"dataset {name!r} already exists; update it")
+            version = (row[1] if row else 0) + 1
+            key, wrapped = new_data_key(self._master, name, version)
+            tmp = os.path.join(self._tmp, f"{name}.v{version}.{uuid.uuid4().hex}")
+            final_dir = os.path.join(self.root, name)
+            final = os.path.join(final_dir, f"v{version}.e6ds")
+            try:
+                with open(tmp, "wb") as out:
+                    encrypt_to(out, parquet, key, name, version)
+                    out.flush()
+                    os.fsync(out.fileno())
+                check = decrypt_file(tmp, key, name, version)
+                if hashlib.sha256(check).hexdigest() != digest or \
+                        pq.read_metadata(pa.BufferReader(check)).num_rows != table.num_rows:
+                    raise _error(grpc.StatusCode.DATA_LOSS, "encrypted version failed verification")
+                os.makedirs(final_dir, exist_ok=True)
+                os.replace(tmp, final)
+                _fsync_dir(final_dir)
+            except BaseException:
+                _unlink(tmp)
+                raise
+            now = time.time()
+            stored = os.path.getsize(final)
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                if row is None:
+                    self._db.execute("INSERT INTO datasets VALUES (?, ?, ?, 0)", (name, user, now))
+                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (name, version, final, table.num_rows, stored, digest, wrapped, now, user))
+                self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
+                self._db.execute("INSERT INTO notifications (user, dataset, version, created, by) "
+                                 "SELECT user, dataset, ?, ?, ? FROM subscriptions WHERE dataset = ?",
+                                 (version, now, user, name))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                _unlink(final)
+                raise
+        return DatasetInfo(name, row[0] if row else user, version, table.num_rows, stored, now)
+
+    def read(self, user: str, name: str, version: int = 0) -> Tuple[DatasetInfo, pa.Table]:
+        """A version (0 = current) as an Arrow table, after checking ``user`` may read it."""
+        self.require(user, name)
+        info = self._info(name, version)
+        with self._lock:
+            file, sha, wrapped = self._db.execute(
+                "SELECT file, sha256, wrapped_key FROM versions WHERE dataset = ? AND version = ?",
+                (name, info.version)).fetchone()
+        try:
+            key = unwrap_data_key(self._master, wrapped, name, info.version)
+            parquet = decrypt_file(file, key, name, info.version)
+        except (DecryptionError, OSError) as exc:
+            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} cannot be "
+                         f"read: {exc}") from None
+        if hashlib.sha256(parquet).hexdigest() != sha:
+            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} is damaged")
+        return info, pq.read_table(io.BytesIO(parquet))
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def subscribe(self, user: str, name: str, on: bool = True) -> bool:
+        self.require(user, name)
+        with self._lock:
+            if on:
+                self._db.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)", (name, user))
+            else:
+                self._db.execute("DELETE FROM subscriptions WHERE dataset = ? AND user = ?", (name, user))
+        return on
+
+    def poll(self, user: str, after: int = 0, acknowledge: bool = True) -> List[Notice]:
+        """Notifications for ``user`` with id > ``after`` (0: those not yet acknowledged), oldest first;
+        versions of datasets the user can no longer read are left out."""
+        with self._lock:
+            if after > 0:
+                rows = self._db.execute("SELECT id, dataset, version, created, by FROM notifications "
+                                        "WHERE user = ? AND id > ? ORDER BY id", (user, after)).fetchall()
+            else:
+                rows = self._db.execute("SELECT id, dataset, version, created, by FROM notifications "
+                                        "WHERE user = ? AND seen = 0 ORDER BY id", (user,)).fetchall()
+            if acknowledge and rows:
+                self._db.execute(f"UPDATE notifications SET seen = 1 WHERE user = ? AND id IN "
+                                 f"({','.join('?' * len(rows))})", (user, *[r[0] for r in rows]))
+        return [Notice(*r) for r in rows if self.access(user, r[1]) != "none"]
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

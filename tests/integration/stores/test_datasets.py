@@ -1,0 +1,138 @@
+"""Versioned datasets: encrypted at rest, atomic versions, SQL catalog `datasets`, grants, notifications."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import e6driver
+from e6driver.errors import PermissionDeniedError
+from mock_server import dataset_store
+from mock_server.server import EngineServer
+
+SECRET = "plaintext-marker-8f3a"
+
+
+def test_upload_download_and_versions(root, rows):
+    table = pa.table({"id": [1, 2, 3], "note": [SECRET, "b", "c"]})
+    info = root.datasets.upload("sales", table)
+    assert (info.name, info.version, info.rows, info.owner) == ("sales", 1, 3, "root")
+    assert root.datasets.download("sales").equals(table)
+    with pytest.raises(e6driver.ProgrammingError, match="already exists"):
+        root.datasets.upload("sales", table)
+    second = root.datasets.update("sales", pa.table({"id": [4], "note": ["d"]}))
+    assert second.version == 2 and second.rows == 1
+    assert root.datasets.download("sales").column("id").to_pylist() == [4]
+    assert root.datasets.download("sales", version=1).equals(table)
+    assert rows(root, "SELECT id FROM datasets.main.sales") == [(4,)]
+    assert rows(root, 'SELECT count(*) FROM datasets.main."sales@1"') == [(3,)]
+    assert rows(root, 'SELECT count(*) FROM "sales"', catalog_name="datasets", db_name="main") == [(1,)]
+    with pytest.raises(e6driver.errors.ObjectNotFoundError, match="no version 7"):
+        root.datasets.download("sales", version=7)
+    with pytest.raises(e6driver.ProgrammingError, match="invalid dataset name"):
+        root.datasets.upload("Bad-Name", table)
+
+
+def test_other_inputs(root, tmp_path):
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"x": [1.5, 2.5]})
+    assert root.datasets.upload("from_pandas", frame).rows == 2
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"y": [1, 2, 3]}), path)
+    assert root.datasets.upload("from_parquet", path).rows == 3
+    csv = tmp_path / "in.csv"
+    csv.write_text("a,b\n1,x\n2,y\n")
+    assert root.datasets.upload("from_csv", str(csv)).rows == 2
+    assert root.datasets.download("from_csv").column_names == ["a", "b"]
+
+
+def test_encrypted_at_rest(root, data_dir):
+    root.datasets.upload("secret_ds", pa.table({"s": [SECRET] * 100}))
+    key_file = os.path.join(data_dir, "master.key")
+    assert os.path.getsize(key_file) == 32
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    stored = open(os.path.join(data_dir, "datasets", "secret_ds", "v1.e6ds"), "rb").read()
+    assert SECRET.encode() not in stored and b"PAR1" not in stored
+    with open(os.path.join(data_dir, "datasets.sqlite"), "rb") as db:
+        assert SECRET.encode() not in db.read()
+
+
+def test_tampered_file_is_refused(root, data_dir):
+    root.datasets.upload("tamper", pa.table({"v": list(range(1000))}))
+    path = os.path.join(data_dir, "datasets", "tamper", "v1.e6ds")
+    original = open(path, "rb").read()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0x01
+    open(path, "wb").write(bytes(damaged))
+    try:
+        with pytest.raises(e6driver.DataError, match="failed authentication"):
+            root.datasets.download("tamper")
+    finally:
+        open(path, "wb").write(original)
+    assert root.datasets.download("tamper").num_rows == 1000
+
+
+def test_failed_verification_leaves_nothing_behind(root, data_dir, monkeypatch):
+    root.datasets.upload("atomic", pa.table({"v": [1]}))
+    monkeypatch.setattr(dataset_store, "decrypt_file", lambda *args: b"not what was written")
+    with pytest.raises(e6driver.DataError, match="failed verification"):
+        root.datasets.update("atomic", pa.table({"v": [2]}))
+    monkeypatch.undo()
+    assert os.listdir(os.path.join(data_dir, "datasets", ".tmp")) == []
+    assert os.listdir(os.path.join(data_dir, "datasets", "atomic")) == ["v1.e6ds"]
+    assert [d.version for d in root.datasets.list() if d.name == "atomic"] == [1]
+    assert root.datasets.update("atomic", pa.table({"v": [3]})).version == 2
+
+
+def test_grants_and_sql_permissions(root, alice, bob, rows):
+    alice.datasets.upload("alice_ds", pa.table({"v": [1, 2]}))
+    assert [d.name for d in bob.datasets.list()] == []
+    for call in (lambda: bob.datasets.download("alice_ds"), lambda: bob.datasets.subscribe("alice_ds"),
+                 lambda: bob.datasets.update("alice_ds", pa.table({"v": [0]})),
+                 lambda: bob.datasets.grant("alice_ds", "bob", "read"),
+                 lambda: rows(bob, "SELECT * FROM datasets.main.alice_ds")):
+        with pytest.raises(PermissionDeniedError):
+            call()
+    assert "alice_ds" not in bob.get_tables("datasets", "main")
+    assert alice.datasets.grant("alice_ds", "bob", "read") == "read"
+    assert rows(bob, "SELECT sum(v) FROM datasets.main.alice_ds") == [(3,)]
+    assert bob.get_columns("datasets", "main", "alice_ds") == [{"fieldName": "v", "fieldType": "bigint"}]
+    with pytest.raises(PermissionDeniedError):
+        bob.datasets.update("alice_ds", pa.table({"v": [0]}))
+    assert "alice_ds" in [d.name for d in root.datasets.list()]  # the admin sees everything
+
+
+def test_subscriptions_and_notifications(root, alice, bob):
+    root.datasets.upload("feed", pa.table({"v": [0]}))
+    root.datasets.grant("feed", "bob", "read")
+    assert bob.datasets.subscribe("feed") is True
+    assert bob.datasets.poll_notifications() == []
+    root.datasets.update("feed", pa.table({"v": [1]}))
+    root.datasets.update("feed", pa.table({"v": [2]}))
+    peek = bob.datasets.poll_notifications(acknowledge=False)
+    assert [(n.dataset, n.version, n.by) for n in peek] == [("feed", 2, "root"), ("feed", 3, "root")]
+    assert bob.datasets.poll_notifications() == peek
+    assert bob.datasets.poll_notifications() == []
+    assert bob.datasets.poll_notifications(after=peek[0].id) == peek[1:]  # history by id
+    assert alice.datasets.poll_notifications() == []
+    bob.datasets.unsubscribe("feed")
+    root.datasets.update("feed", pa.table({"v": [3]}))
+    assert bob.datasets.poll_notifications() == []
+
+
+def test_datasets_survive_restart_and_need_their_master_key(tmp_path):
+    users = {"root": "r"}
+    with EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users=users) as srv:
+        with e6driver.connect(host="127.0.0.1", port=srv.port, username="root", password="r") as conn:
+            conn.datasets.upload("kept", pa.table({"v": [7]}))
+    with EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users=users) as srv:
+        with e6driver.connect(host="127.0.0.1", port=srv.port, username="root", password="r") as conn:
+            assert conn.datasets.download("kept").column("v").to_pylist() == [7]
+    other_key = str(tmp_path / "other.key")
+    with EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users=users, master_key_file=other_key) as srv:
+        with e6driver.connect(host="127.0.0.1", port=srv.port, username="root", password="r") as conn:
+            with pytest.raises(e6driver.DataError, match="wrong master key"):
+                conn.datasets.download("kept")
