@@ -248,14 +248,21 @@ class Cursor:
             data = self._next_data()
             if data is None:
                 return False
-            size, columns = _impl.decode_chunk_columns(data)
-            if size and len(columns) != self._column_count:
-                raise DataError(f"chunk has {len(columns)} columns but the result has {self._column_count}")
-            for index in self._time_columns:
-                columns[index] = [_to_time(v) for v in columns[index]]
+            if self._time_columns:  # TIME travels as text: convert those columns before building rows
+                size, columns = _impl.decode_chunk_columns(data)
+                if size and len(columns) != self._column_count:
+                    raise DataError(f"chunk has {len(columns)} columns but the result has {self._column_count}")
+                for index in self._time_columns:
+                    columns[index] = [_to_time(v) for v in columns[index]]
+                rows = list(zip(*columns)) if columns else [()] * size
+            else:
+                rows = _impl.decode_chunk(data)
+                size = len(rows)
+                if size and len(rows[0]) != self._column_count:
+                    raise DataError(f"chunk has {len(rows[0])} columns but the result has {self._column_count}")
             if not size:
                 continue
-            self._rows = list(zip(*columns)) if columns else [()] * size
+            self._rows = rows
             self._pos = 0
             self._seen += size
             return True

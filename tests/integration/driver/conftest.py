@@ -17,6 +17,7 @@ def impl(request, monkeypatch) -> str:
     """Route the cursor's decoding through one implementation for this test."""
     module = decoder_module(request.param)
     monkeypatch.setattr(_impl, "decode_chunk_columns", module.decode_chunk_columns)
+    monkeypatch.setattr(_impl, "decode_chunk", module.decode_chunk)
     return request.param
 
 
