@@ -217,7 +217,7 @@ def _read_list(r: _Reader, element: int, what: str, raw: bool = False) -> Any:
         offsets, values, r.pos = string_buffers(r.buf, r.pos, count)
         return StringSlice(offsets, values, count)
     if element == T_STRING:
-        out = []
+        out: List[bytes] = []
         append = out.append
         for _ in range(count):
             append(r.binary(what))
@@ -237,7 +237,7 @@ def string_list_buffers(data: bytes, pos: int, count: int) -> Tuple[bytes, bytes
     end = len(data)
     if pos < 0 or count < 0 or pos > end:
         raise DataError(f"malformed chunk: bad string list position {pos} / count {count}")
-    offsets = array.array("i", [0]) if count >= 0 else None
+    offsets = array.array("i", [0])
     pieces = []
     unpack = struct.unpack_from
     total = 0
@@ -250,7 +250,8 @@ def string_list_buffers(data: bytes, pos: int, count: int) -> Tuple[bytes, bytes
                             "left")
         pieces.append(data[pos + 4:pos + 4 + n])
         total += n
-        offsets.append(total) if total <= 2147483647 else None
+        if total <= 2147483647:
+            offsets.append(total)
         pos += 4 + n
     if total > 2147483647:
         raise DataError("a string column of one chunk exceeds 2 GiB")
@@ -623,7 +624,7 @@ def vector_values(vector: RawVector, size: int) -> list:
         try:
             value = _convert_one(vector, vector.values, 0)
         except OverflowError:
-            raise DataError(f"constant {TYPE_NAMES[vector.vtype]} value out of range") from None
+            raise DataError(f"constant {TYPE_NAMES[vector.vtype or 0]} value out of range") from None
         return [value] * size
     return _convert_list(vector, vector.values, vector.nulls or b"")
 

@@ -17,7 +17,7 @@ def _select() -> "tuple[str, ModuleType]":
         raise ImportError(f"E6DRIVER_IMPL must be 'c' or 'python', not {wanted!r}")
     if wanted != "python":
         try:
-            from . import _cdecode
+            from . import _cdecode  # type: ignore[attr-defined]
             return "c", _cdecode
         except ImportError as exc:
             if wanted == "c":
@@ -29,7 +29,8 @@ def _select() -> "tuple[str, ModuleType]":
 
 
 IMPL, decoder = _select()
-_decode_module = __import__("e6driver._decode", fromlist=["string_buffers"])
-_decode_module.string_buffers = decoder.string_list_buffers  # columnar parsing uses the same implementation
+from . import _decode as _python_decoder  # noqa: E402
+
+_python_decoder.string_buffers = decoder.string_list_buffers  # columnar parsing uses the same implementation
 decode_chunk = decoder.decode_chunk
 decode_chunk_columns = decoder.decode_chunk_columns

@@ -45,11 +45,11 @@ def _mask(vector: d.RawVector, size: int) -> Optional[np.ndarray]:
 
 
 def _fixed(buf: bytes, vector: d.RawVector) -> np.ndarray:
-    values = vector.values
+    values, vtype = vector.values, int(vector.vtype or 0)
     if isinstance(values, d.FixedSlice):
-        raw = np.frombuffer(buf, dtype=_FIXED_DTYPE[vector.vtype], count=values.count, offset=values.offset)
-        return raw.astype(_NATIVE_DTYPE[vector.vtype])
-    return np.asarray(values, dtype=_NATIVE_DTYPE[vector.vtype])
+        raw = np.frombuffer(buf, dtype=_FIXED_DTYPE[vtype], count=values.count, offset=values.offset)
+        return raw.astype(_NATIVE_DTYPE[vtype])
+    return np.asarray(values, dtype=_NATIVE_DTYPE[vtype])
 
 
 def _text_array(values: Any, mask: Optional[np.ndarray], binary: bool) -> pa.Array:
@@ -81,8 +81,8 @@ def _decimal_array(buf: bytes, values: Any, mask: Optional[np.ndarray], scale: i
         joined = b"".join(v if len(v) == 16 else bytes(16) for v in values)
         little = np.frombuffer(joined, dtype=np.uint8).reshape(size, 16)[:, ::-1].copy()
         return pa.Array.from_buffers(kind, size, [validity, pa.py_buffer(little.tobytes())])
-    rows = [None if mask is not None and mask[i] else d._decimal(v, scale) for i, v in enumerate(values)]
-    return pa.array(rows, type=kind)
+    decimals = [None if mask is not None and mask[i] else d._decimal(v, scale) for i, v in enumerate(values)]
+    return pa.array(decimals, type=kind)
 
 
 def vector_array(buf: bytes, vector: d.RawVector, size: int, column: Column) -> pa.Array:

@@ -407,7 +407,7 @@ class Connection:
         return self._call(rpc, make_request, timeout=timeout, deadline=deadline, with_colour=True)
 
     @staticmethod
-    def _replayable(exc: BaseException, rpc: str, query_id: Optional[str]) -> Error:
+    def _replayable(exc: BaseException, rpc: str, query_id: Optional[str]) -> errors.Error:
         error = errors.from_rpc_error(exc, rpc, query_id)
         error.replayable = True  # type: ignore[attr-defined]
         return error
@@ -420,7 +420,8 @@ class Connection:
             credentials = dict(user=self._username, password=self._password)
             resumed = False
             while time.monotonic() < deadline:
-                colour = (self._strategy.candidates() or [None])[0]
+                candidates = self._strategy.candidates()
+                colour = candidates[0] if candidates else None
                 try:
                     status = self._transport.cluster.status(
                         cluster_pb2.ClusterStatusRequest(**credentials), metadata=self._metadata(colour),

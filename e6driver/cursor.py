@@ -203,15 +203,15 @@ class Cursor:
         live = self._live = _LiveQuery(handle)
         self._finalizer = weakref.finalize(self, _release_abandoned, weakref.ref(connection), live)
         self._finalizer.atexit = False
-        triple = dict(queryId=handle.query_id, engineIP=handle.engine_ip)
+        query_id, engine_ip = handle.query_id, handle.engine_ip
         if catalog:
             connection._call("executeStatementV2", lambda session: pb.ExecuteStatementV2Request(
-                sessionId=session, **triple), query=handle, deadline=self._deadline)
+                sessionId=session, queryId=query_id, engineIP=engine_ip), query=handle, deadline=self._deadline)
         else:
             connection._call("executeStatement", lambda session: pb.ExecuteStatementRequest(
-                sessionId=session, **triple), query=handle, deadline=self._deadline)
+                sessionId=session, queryId=query_id, engineIP=engine_ip), query=handle, deadline=self._deadline)
         meta = connection._call("getResultMetadata", lambda session: pb.GetResultMetadataRequest(
-            sessionId=session, **triple), query=handle, deadline=self._deadline)
+            sessionId=session, queryId=query_id, engineIP=engine_ip), query=handle, deadline=self._deadline)
         metadata = parse_result_metadata(meta.resultMetaData)
         self._rowcount = metadata.row_count
         self._column_count = len(metadata.columns)

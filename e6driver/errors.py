@@ -1,7 +1,8 @@
 """The PEP 249 exception hierarchy and the one mapping from gRPC statuses to it.
 
 Every error the driver raises is one of these; raw ``grpc.RpcError``s never reach the caller. Errors raised for
-an RPC keep its gRPC code name, details and the query id, and survive pickling (for multiprocessing users).
+an RPC keep its gRPC code name, details and the query id, and survive pickling (for multiprocessing users),
+together with any attribute a subclass adds (``RateLimitError.retry_after``).
 """
 from __future__ import annotations
 
@@ -24,15 +25,19 @@ class Error(Exception):
         self.query_id = query_id
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild, (type(self), self.message, self.grpc_code, self.details, self.query_id))
+        extra = {k: v for k, v in vars(self).items() if k not in _BASE_FIELDS}
+        return (_rebuild, (type(self), self.message, self.grpc_code, self.details, self.query_id), extra or None)
 
     def __str__(self) -> str:
         return self.message
 
 
+_BASE_FIELDS = frozenset(("message", "grpc_code", "details", "query_id"))
+
+
 def _rebuild(cls: type, message: str, grpc_code: Optional[str], details: Optional[str],
              query_id: Optional[str]) -> "Error":
-    error = cls.__new__(cls)
+    error: Error = Exception.__new__(cls)
     Error.__init__(error, message, grpc_code=grpc_code, details=details, query_id=query_id)
     return error
 
@@ -89,6 +94,26 @@ class ObjectNotFoundError(ProgrammingError):
     """The object-store bucket or object does not exist."""
 
 
+class DatasetNotFoundError(ProgrammingError):
+    """The dataset, or the requested version of it, does not exist."""
+
+
+class RateLimitError(OperationalError):
+    """The server refused the call for now; ``retry_after`` is how many seconds to wait (None if not told)."""
+
+    def __init__(self, message: str = "", *, retry_after: Optional[float] = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.retry_after = retry_after
+
+
+class UploadError(OperationalError):
+    """An upload did not reach the server intact (connection lost, chunk or checksum mismatch)."""
+
+
+class DownloadError(OperationalError):
+    """A download did not arrive intact (connection lost, chunk out of order, checksum mismatch, truncated)."""
+
+
 # gRPC status code name -> exception class (docs/engine-contract.md, "Errors").
 _BY_GRPC_CODE = {
     "INVALID_ARGUMENT": ProgrammingError,
@@ -126,18 +151,46 @@ def grpc_details(rpc_error: BaseException) -> str:
         return ""
 
 
-def from_rpc_error(rpc_error: BaseException, rpc: str, query_id: Optional[str] = None) -> Error:
-    """The driver error for a failed RPC: class by status code, message naming the call and the query."""
+def grpc_trailer(rpc_error: BaseException, key: str) -> Optional[str]:
+    """The value of trailing-metadata entry ``key`` of a failed call, if any."""
+    trailers = getattr(rpc_error, "trailing_metadata", None)
+    try:
+        for name, value in (trailers() if callable(trailers) else None) or ():
+            if name == key:
+                return value.decode() if isinstance(value, bytes) else value
+    except Exception:  # no status, or a channel-level failure
+        pass
+    return None
+
+
+def retry_after(rpc_error: BaseException) -> Optional[float]:
+    """The server's ``retry-after`` hint (seconds) of a failed call, if it gave a valid one."""
+    value = grpc_trailer(rpc_error, "retry-after")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+def from_rpc_error(rpc_error: BaseException, rpc: str, query_id: Optional[str] = None,
+                   cls: Optional[type] = None) -> Error:
+    """The driver error for a failed RPC: class by status code (or ``cls``), message naming the call and the
+    query. RESOURCE_EXHAUSTED with a ``retry-after`` trailer is a :class:`RateLimitError`."""
     code = grpc_code_name(rpc_error)
     details = grpc_details(rpc_error)
-    cls = _BY_GRPC_CODE.get(code, OperationalError)
     where = f"{rpc} (query {query_id})" if query_id else rpc
     message = f"{details or code} [{code} in {where}]"
+    wait = retry_after(rpc_error) if code == "RESOURCE_EXHAUSTED" else None
+    if cls is None and wait is not None:
+        return RateLimitError(message, retry_after=wait, grpc_code=code, details=details, query_id=query_id)
+    cls = cls or _BY_GRPC_CODE.get(code, OperationalError)
     return cls(message, grpc_code=code, details=details, query_id=query_id)
 
 
 __all__ = [
     "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError", "IntegrityError",
     "InternalError", "ProgrammingError", "NotSupportedError", "AuthenticationError", "QueryCancelledError",
-    "PoolTimeout", "PermissionDeniedError", "ObjectNotFoundError", "from_rpc_error",
+    "PoolTimeout", "PermissionDeniedError", "ObjectNotFoundError", "DatasetNotFoundError", "RateLimitError",
+    "UploadError", "DownloadError", "from_rpc_error",
 ]
