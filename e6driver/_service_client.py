@@ -12,17 +12,18 @@ from ._proto import e6driver_stores_pb2 as st_pb
 _RETRY_CODES = ("UNAVAILABLE",)
 
 
-def rpc_error(exc: BaseException, rpc: str) -> errors.Error:
-    """The driver error for a failed call; NOT_FOUND becomes ObjectNotFoundError."""
-    code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
-    if code == "NOT_FOUND":
-        return errors.ObjectNotFoundError(f"{details} [{code} in {rpc}]", grpc_code=code, details=details)
+def rpc_error(exc: BaseException, rpc: str, not_found: type = errors.ObjectNotFoundError) -> errors.Error:
+    """The driver error for a failed call; NOT_FOUND becomes ``not_found`` (what the service stores)."""
+    if errors.grpc_code_name(exc) == "NOT_FOUND":
+        return errors.from_rpc_error(exc, rpc, cls=not_found)
     return errors.from_rpc_error(exc, rpc)
 
 
 class ServiceClient:
     """Authenticates like the connection (user + password, else its session or bearer token) and maps
     errors to the driver's; an unreachable server is retried until the connection's ``connect_timeout``."""
+
+    not_found_error: type = errors.ObjectNotFoundError
 
     def __init__(self, connection: Any, stub_class: Callable[[grpc.Channel], Any]) -> None:
         self._conn = connection
@@ -50,4 +51,7 @@ class ServiceClient:
                     attempt += 1
                     time.sleep(min(1.0, 0.05 * 2 ** min(attempt, 5)))
                     continue
-                raise rpc_error(exc, rpc) from None
+                raise self._error(exc, rpc) from None
+
+    def _error(self, exc: grpc.RpcError, rpc: str) -> errors.Error:
+        return rpc_error(exc, rpc, self.not_found_error)

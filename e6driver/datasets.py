@@ -4,20 +4,32 @@ Every upload is a new version, stored encrypted by the server and readable in SQ
 ``datasets.main.<name>`` (current) or ``datasets.main."<name>@<N>"``. Needs pyarrow. Data may be a
 ``pyarrow.Table`` or ``RecordBatch``, a pandas ``DataFrame``, or the path of a ``.parquet``, ``.csv`` or
 ``.arrow``/``.arrows`` (IPC stream) file.
+
+Errors: :class:`~e6driver.errors.DatasetNotFoundError` for a missing dataset or version,
+``PermissionDeniedError`` without a grant, :class:`~e6driver.errors.RateLimitError` (``retry_after``) over the
+server's transfer rate limit, :class:`~e6driver.errors.UploadError` / :class:`~e6driver.errors.DownloadError`
+when the bytes did not travel intact (connection lost, chunk out of order, checksum mismatch), ``DataError``
+when the stored version itself is damaged or cannot be decrypted.
 """
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Tuple
+
+import grpc
 
 from . import errors
 from ._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc as ds_grpc
 from ._service_client import ServiceClient
 
 CHUNK_SIZE = 1024 * 1024
+TRANSFER_ERROR = "e6-transfer-error"  # trailer the server puts on failures of the transfer itself
+_BROKEN_TRANSFER = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED")
+_TRANSFER_ERRORS = {"Upload": errors.UploadError, "Download": errors.DownloadError}
 
 
 @dataclass(frozen=True)
@@ -72,9 +84,19 @@ def _payload(data: Any) -> Tuple[bytes, str]:
 
 
 class DatasetClient(ServiceClient):
+    not_found_error = errors.DatasetNotFoundError
+
     def __init__(self, connection: Any, chunk_size: int = CHUNK_SIZE) -> None:
         super().__init__(connection, ds_grpc.DatasetServiceStub)
         self.chunk_size = chunk_size
+
+    def _error(self, exc: grpc.RpcError, rpc: str) -> errors.Error:
+        """Failures of an upload's or download's transfer become UploadError / DownloadError."""
+        transfer = _TRANSFER_ERRORS.get(rpc)
+        if transfer is not None and (errors.grpc_trailer(exc, TRANSFER_ERROR) is not None
+                                     or errors.grpc_code_name(exc) in _BROKEN_TRANSFER):
+            return errors.from_rpc_error(exc, rpc, cls=transfer)
+        return super()._error(exc, rpc)
 
     def list(self) -> List[DatasetInfo]:
         """The datasets you may read, with their current version."""
@@ -92,6 +114,7 @@ class DatasetClient(ServiceClient):
 
     def _upload(self, name: str, data: Any, create: bool) -> DatasetInfo:
         payload, fmt = _payload(data)
+        digest = hashlib.sha256(payload).digest()
 
         def messages() -> Iterator[ds_pb.UploadRequest]:
             offset = 0
@@ -102,6 +125,8 @@ class DatasetClient(ServiceClient):
                 if offset == 0:
                     msg.auth.CopyFrom(self._auth())
                     msg.name, msg.format, msg.create = name, fmt, create
+                if msg.last:
+                    msg.sha256 = digest
                 yield msg
                 offset += len(piece)
                 if msg.last:
@@ -115,16 +140,25 @@ class DatasetClient(ServiceClient):
         import pyarrow as pa
 
         def call(stub: Any, md: list) -> bytes:
-            parts, offset = [], 0
+            parts, offset, total = [], 0, None
             for chunk in stub.Download(ds_pb.DownloadRequest(auth=self._auth(), name=name, version=version),
                                        metadata=md):
                 if chunk.offset != offset or zlib.crc32(chunk.data) != chunk.crc32:
-                    raise errors.DataError(f"dataset {name}: damaged chunk at offset {chunk.offset}")
+                    raise errors.DownloadError(f"dataset {name}: damaged chunk at offset {chunk.offset}")
+                if total is None:
+                    total = chunk.total
                 parts.append(chunk.data)
                 offset += len(chunk.data)
+            if total is None or offset != total:
+                raise errors.DownloadError(f"dataset {name}: download ended after {offset} of {total} bytes")
             return b"".join(parts)
 
-        return pa.ipc.open_stream(pa.BufferReader(self._invoke("Download", call))).read_all()
+        payload = self._invoke("Download", call)
+        try:
+            return pa.ipc.open_stream(pa.BufferReader(payload)).read_all()
+        except pa.ArrowInvalid as exc:
+            raise errors.DownloadError(f"dataset {name}: the downloaded bytes are not an Arrow stream: {exc}") \
+                from None
 
     def subscribe(self, name: str) -> bool:
         """Be notified (see :meth:`poll_notifications`) of every new version of ``name``."""

@@ -38,6 +38,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--master-key-file", default=None,
                         help="master key of dataset encryption (32 bytes; generated on first start; "
                              "default DATA_DIR/master.key)")
+    parser.add_argument("--dataset-rate-limit", type=float, default=0.0,
+                        help="dataset uploads + downloads per second per user (bursts of max(1, RATE)); "
+                             "0 = no limit (default)")
     parser.add_argument("--s3-endpoint", default=None,
                         help="keep object stores on this S3-compatible endpoint (URL) instead of DATA_DIR/objects")
     parser.add_argument("--s3-region", default=os.environ.get("AWS_REGION", "us-east-1"),
@@ -49,6 +52,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.resume_seconds < 0:
         parser.error("--resume-seconds must be >= 0")
+    if args.dataset_rate_limit < 0:
+        parser.error("--dataset-rate-limit must be >= 0")
     users, passwords = args.user or [], args.password or []
     if len(users) != len(passwords):
         parser.error("give one --password per --user")
@@ -69,7 +74,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     server = EngineServer(args.host, args.port, data_dir=args.data_dir, users=args.users,
                           session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone,
                           strategy=args.strategy, resume_seconds=args.resume_seconds, s3=args.s3,
-                          master_key_file=args.master_key_file)
+                          master_key_file=args.master_key_file,
+                          dataset_rate_limit=args.dataset_rate_limit or None)
     port = server.start()
     # The one machine-readable stdout line: tests and scripts parse the bound port from it.
     sys.stdout.write(f"e6driver-server listening on {args.host}:{port}\n")

@@ -3,10 +3,12 @@
 Authentication is the object stores' (:meth:`mock_server.stores_service.ObjectStores.caller`); storage,
 encryption, grants and notifications are :class:`mock_server.dataset_store.DatasetStore`'s. Uploads arrive
 as CRC-checked chunks of an Arrow IPC stream, a Parquet file or a CSV file; downloads leave as CRC-checked
-chunks of an Arrow IPC stream.
+chunks of an Arrow IPC stream. Transfer failures are marked with the trailer ``e6-transfer-error``; with a
+``rate_limit``, a user over it gets RESOURCE_EXHAUSTED and a ``retry-after`` trailer (seconds).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -20,12 +22,20 @@ import pyarrow as pa
 from e6driver._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc
 from mock_server import errors
 from mock_server.dataset_store import DatasetInfo, DatasetStore, check_name, read_table
-from mock_server.object_store import data_loss
+from mock_server.rate_limit import RateLimiter
 from mock_server.stores_service import ObjectStores, _streaming
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+TRANSFER_ERROR = "e6-transfer-error"
+RETRY_AFTER = "retry-after"
+
+
+def transfer_failure(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> errors.EngineError:
+    """An error of the transfer itself (not of the data or the request), marked for the client."""
+    context.set_trailing_metadata(((TRANSFER_ERROR, "1"),))
+    return errors.EngineError(code, message)
 
 
 def info_message(info: DatasetInfo, access: str = "") -> ds_pb.DatasetInfo:
@@ -34,9 +44,18 @@ def info_message(info: DatasetInfo, access: str = "") -> ds_pb.DatasetInfo:
 
 
 class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
-    def __init__(self, store: DatasetStore, stores: ObjectStores) -> None:
+    def __init__(self, store: DatasetStore, stores: ObjectStores, rate_limit: Optional[float] = None) -> None:
         self.store = store
         self.stores = stores
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+
+    def _admit(self, user: str, context: grpc.ServicerContext) -> None:
+        """RESOURCE_EXHAUSTED (with ``retry-after``) when ``user`` is over the transfer rate limit."""
+        wait = self.limiter.acquire(user) if self.limiter is not None else 0.0
+        if wait > 0:
+            context.set_trailing_metadata(((RETRY_AFTER, f"{wait:.3f}"),))
+            raise errors.EngineError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"user {user!r} is over the dataset "
+                                     f"transfer rate limit; retry after {wait:.1f} s")
 
     @errors.rpc_method
     def List(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -49,21 +68,27 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
         if first is None:
             raise errors.invalid("empty upload stream")
         user = self.stores.caller(first.auth, context)
+        self._admit(user, context)
         name = check_name(first.name)
         if not first.create:
             self.store.require(user, name, write=True)
         data, message = bytearray(), first
         while True:
             if message.offset != len(data):
-                raise data_loss(f"chunk at offset {message.offset} arrived when {len(data)} bytes were received")
+                raise transfer_failure(context, grpc.StatusCode.DATA_LOSS, f"chunk at offset {message.offset} "
+                                       f"arrived when {len(data)} bytes were received")
             if zlib.crc32(message.data) != message.crc32:
-                raise data_loss(f"checksum mismatch in the chunk at offset {message.offset}")
+                raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
+                                       f"checksum mismatch in the chunk at offset {message.offset}")
             data += message.data
             if message.last:
                 break
             message = next(request_iterator, None)
             if message is None:
-                raise errors.EngineError(grpc.StatusCode.ABORTED, "upload ended without its last chunk")
+                raise transfer_failure(context, grpc.StatusCode.ABORTED, "upload ended without its last chunk")
+        if message.sha256 and hashlib.sha256(data).digest() != message.sha256:
+            raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
+                                   f"SHA-256 mismatch: the {len(data)} bytes received are not those sent")
         table = read_table(bytes(data), first.format)
         info = self.store.publish(user, name, table, create=first.create)
         log.info("dataset %s version %d (%d rows) by %s", name, info.version, info.rows, user)
@@ -72,6 +97,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
     @_streaming
     def Download(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         user = self.stores.caller(request.auth, context)
+        self._admit(user, context)
         info, table = self.store.read(user, request.name, request.version)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -83,6 +109,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
             chunk = ds_pb.DownloadChunk(offset=offset, data=piece, crc32=zlib.crc32(piece))
             if offset == 0:
                 chunk.info.CopyFrom(info_message(info, self.store.access(user, info.name)))
+                chunk.total = len(payload)
             yield chunk
             offset += len(piece)
             if offset >= len(payload):

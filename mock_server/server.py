@@ -262,7 +262,8 @@ class EngineServer:
     are also methods here (:meth:`switch_strategy`, :meth:`suspend`, :meth:`resume`, :meth:`expire_sessions`).
     ``s3`` (keys ``endpoint``, ``access_key``, ``secret_key``, optional ``region``) keeps the object stores
     on an S3-compatible service instead of DATA_DIR/objects. Datasets are encrypted under the master key in
-    ``master_key_file`` (default DATA_DIR/master.key, generated on first start).
+    ``master_key_file`` (default DATA_DIR/master.key, generated on first start). ``dataset_rate_limit`` caps
+    each user's dataset uploads + downloads per second (bursts of ``max(1, rate)``; None: no limit).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
@@ -270,7 +271,8 @@ class EngineServer:
                  query_ttl: float = 3600.0, max_workers: int = 64, time_zone: str = "UTC",
                  sweep_interval: Optional[float] = None, strategy: str = "blue",
                  resume_seconds: float = 2.0, admin_user: Optional[str] = None,
-                 s3: Optional[Mapping[str, str]] = None, master_key_file: Optional[str] = None) -> None:
+                 s3: Optional[Mapping[str, str]] = None, master_key_file: Optional[str] = None,
+                 dataset_rate_limit: Optional[float] = None) -> None:
         self.host = host
         self.requested_port = port
         self.port: Optional[int] = None
@@ -303,7 +305,7 @@ class EngineServer:
         e6driver_stores_pb2_grpc.add_ObjectStoreServiceServicer_to_server(
             ObjectStoreServicer(self.object_stores), self._server)
         e6driver_datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
-            DatasetServicer(self.datasets, self.object_stores), self._server)
+            DatasetServicer(self.datasets, self.object_stores, dataset_rate_limit), self._server)
 
     @property
     def address(self) -> str:

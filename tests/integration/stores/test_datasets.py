@@ -30,7 +30,7 @@ def test_upload_download_and_versions(root, rows):
     assert rows(root, "SELECT id FROM datasets.main.sales") == [(4,)]
     assert rows(root, 'SELECT count(*) FROM datasets.main."sales@1"') == [(3,)]
     assert rows(root, 'SELECT count(*) FROM "sales"', catalog_name="datasets", db_name="main") == [(1,)]
-    with pytest.raises(e6driver.errors.ObjectNotFoundError, match="no version 7"):
+    with pytest.raises(e6driver.DatasetNotFoundError, match="no version 7"):
         root.datasets.download("sales", version=7)
     with pytest.raises(e6driver.ProgrammingError, match="invalid dataset name"):
         root.datasets.upload("Bad-Name", table)
