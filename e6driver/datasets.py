@@ -10,15 +10,20 @@ Errors: :class:`~e6driver.errors.DatasetNotFoundError` for a missing dataset or 
 server's transfer rate limit, :class:`~e6driver.errors.UploadError` / :class:`~e6driver.errors.DownloadError`
 when the bytes did not travel intact (connection lost, chunk out of order, checksum mismatch), ``DataError``
 when the stored version itself is damaged or cannot be decrypted.
+
+Uploads are resumable: a connection lost mid-upload is retried (until the connection's ``connect_timeout``)
+from the last byte the server acknowledged, and an ``UploadError`` carries the ``upload_id`` to continue with
+later, e.g. after a server restart: ``conn.datasets.update(name, data, upload_id=exc.upload_id)``.
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
 import os
+import uuid
 import zlib
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import grpc
 
@@ -104,27 +109,41 @@ class DatasetClient(ServiceClient):
             ds_pb.ListDatasetsRequest(auth=self._auth()), metadata=md))
         return [DatasetInfo.from_message(d) for d in response.datasets]
 
-    def upload(self, name: str, data: Any) -> DatasetInfo:
-        """Create dataset ``name`` with ``data`` as version 1 (ProgrammingError if it exists)."""
-        return self._upload(name, data, create=True)
+    def upload(self, name: str, data: Any, upload_id: Optional[str] = None) -> DatasetInfo:
+        """Create dataset ``name`` with ``data`` as version 1 (ProgrammingError if it exists).
 
-    def update(self, name: str, data: Any) -> DatasetInfo:
-        """Publish ``data`` as the next version of ``name`` (write access needed); subscribers are notified."""
-        return self._upload(name, data, create=False)
+        ``upload_id`` continues an interrupted upload of the same data: pass the ``upload_id`` of the
+        :class:`~e6driver.errors.UploadError` it raised (also on a new connection, after a server restart)."""
+        return self._upload(name, data, True, upload_id)
 
-    def _upload(self, name: str, data: Any, create: bool) -> DatasetInfo:
+    def update(self, name: str, data: Any, upload_id: Optional[str] = None) -> DatasetInfo:
+        """Publish ``data`` as the next version of ``name`` (write access needed); subscribers are notified.
+        ``upload_id`` as in :meth:`upload`."""
+        return self._upload(name, data, False, upload_id)
+
+    def upload_status(self, upload_id: str) -> Optional[int]:
+        """Bytes the server kept of your interrupted upload ``upload_id`` (None: it has no such upload)."""
+        status = self._invoke("UploadStatus", lambda stub, md: stub.UploadStatus(
+            ds_pb.UploadStatusRequest(auth=self._auth(), upload_id=upload_id), metadata=md))
+        return status.offset if status.found else None
+
+    def _upload(self, name: str, data: Any, create: bool, upload_id: Optional[str]) -> DatasetInfo:
+        """One resumable upload: a retry after a lost connection continues at the server's offset."""
         payload, fmt = _payload(data)
         digest = hashlib.sha256(payload).digest()
+        resume = upload_id is not None
+        upload_id = upload_id or uuid.uuid4().hex
 
-        def messages() -> Iterator[ds_pb.UploadRequest]:
-            offset = 0
+        def messages(offset: int) -> Iterator[ds_pb.UploadRequest]:
+            first = True
             while True:
                 piece = payload[offset:offset + self.chunk_size]
                 msg = ds_pb.UploadRequest(offset=offset, data=piece, crc32=zlib.crc32(piece),
                                           last=offset + len(piece) >= len(payload))
-                if offset == 0:
+                if first:
                     msg.auth.CopyFrom(self._auth())
-                    msg.name, msg.format, msg.create = name, fmt, create
+                    msg.name, msg.format, msg.create, msg.upload_id = name, fmt, create, upload_id
+                    first = False
                 if msg.last:
                     msg.sha256 = digest
                 yield msg
@@ -132,7 +151,24 @@ class DatasetClient(ServiceClient):
                 if msg.last:
                     return
 
-        response = self._invoke("Upload", lambda stub, md: stub.Upload(messages(), metadata=md))
+        def call(stub: Any, md: list) -> Any:
+            nonlocal resume
+            offset = 0
+            if resume:
+                status = stub.UploadStatus(ds_pb.UploadStatusRequest(auth=self._auth(), upload_id=upload_id),
+                                           metadata=md)
+                offset = status.offset if status.found else 0
+                if offset > len(payload):
+                    raise errors.UploadError(f"upload {upload_id} holds {offset} bytes: more than the "
+                                             f"{len(payload)} of this data")
+            resume = True
+            return stub.Upload(messages(offset), metadata=md)
+
+        try:
+            response = self._invoke("Upload", call)
+        except errors.UploadError as exc:
+            exc.upload_id = upload_id
+            raise
         return DatasetInfo.from_message(response.info)
 
     def download(self, name: str, version: int = 0) -> Any:

@@ -107,7 +107,12 @@ class RateLimitError(OperationalError):
 
 
 class UploadError(OperationalError):
-    """An upload did not reach the server intact (connection lost, chunk or checksum mismatch)."""
+    """An upload did not reach the server intact (connection lost, chunk or checksum mismatch).
+    ``upload_id`` continues it: ``datasets.update(name, data, upload_id=...)`` (None if not resumable)."""
+
+    def __init__(self, message: str = "", *, upload_id: Optional[str] = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.upload_id = upload_id
 
 
 class DownloadError(OperationalError):

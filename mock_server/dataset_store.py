@@ -1,10 +1,12 @@
 """Versioned datasets: Parquet (zstd) files encrypted per version, metadata in SQLite, grants, notifications.
 
 Layout under DATA_DIR: ``datasets.sqlite`` (metadata), ``datasets/<name>/v<N>.e6ds`` (encrypted versions),
-``datasets/.tmp`` (files being committed). A version is committed atomically: the encrypted file is written
-to ``.tmp``, decrypted again and compared (row count and SHA-256 of the Parquet bytes), fsynced and renamed
+``datasets/.tmp`` (files being committed), ``datasets/.uploads`` (uploads in progress, see
+:mod:`mock_server.dataset_uploads`). A version is committed atomically: the encrypted file is written to
+``.tmp``, decrypted again and compared (row count and SHA-256 of the Parquet bytes), fsynced and renamed
 into place; only then does one SQLite transaction record the version and queue a notification for every
-subscriber. A failure at any step leaves neither file nor metadata behind.
+subscriber. A failure at any step leaves neither file nor metadata behind; after a crash, opening the store
+removes what a commit left half done (files in ``.tmp``, version files SQLite does not record).
 
 Access: ``none`` < ``read`` < ``write``; the creator owns a dataset (write, may grant), the admin (first
 user) may do everything.
@@ -28,11 +30,15 @@ import pyarrow.parquet as pq
 
 from mock_server.dataset_crypto import (DecryptionError, decrypt_file, encrypt_to, load_master_key, new_data_key,
                                         unwrap_data_key)
+from mock_server.dataset_uploads import UploadSpool
 from mock_server.errors import EngineError
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 LEVELS = ("none", "read", "write")
 ADMIN = "admin"
+# Crash tests only: seconds to wait between moving a version file into place and recording it in SQLite.
+COMMIT_PAUSE_ENV = "E6DRIVER_TEST_DATASET_COMMIT_PAUSE"
+_VERSION_FILE = re.compile(r"^v(\d+)\.e6ds$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL,
@@ -112,6 +118,22 @@ class DatasetStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._recover()
+        self.uploads = UploadSpool(os.path.join(self.root, ".uploads"))
+
+    def _recover(self) -> None:
+        """Remove the leftovers of commits a crash interrupted (see the module doc)."""
+        for entry in os.listdir(self._tmp):
+            _unlink(os.path.join(self._tmp, entry))
+        recorded = {(d, v) for d, v in self._db.execute("SELECT dataset, version FROM versions")}
+        for name in os.listdir(self.root):
+            folder = os.path.join(self.root, name)
+            if name.startswith(".") or not os.path.isdir(folder):
+                continue
+            for entry in os.listdir(folder):
+                match = _VERSION_FILE.match(entry)
+                if match and (name, int(match.group(1))) not in recorded:
+                    _unlink(os.path.join(folder, entry))
 
     def close(self) -> None:
         with self._lock:
@@ -219,6 +241,9 @@ class DatasetStore:
             except BaseException:
                 _unlink(tmp)
                 raise
+            pause = float(os.environ.get(COMMIT_PAUSE_ENV) or 0)
+            if pause > 0:
+                time.sleep(pause)
             now = time.time()
             stored = os.path.getsize(final)
             try:

@@ -3,7 +3,8 @@
 Authentication is the object stores' (:meth:`mock_server.stores_service.ObjectStores.caller`); storage,
 encryption, grants and notifications are :class:`mock_server.dataset_store.DatasetStore`'s. Uploads arrive
 as CRC-checked chunks of an Arrow IPC stream, a Parquet file or a CSV file; downloads leave as CRC-checked
-chunks of an Arrow IPC stream. Transfer failures are marked with the trailer ``e6-transfer-error``; with a
+chunks of an Arrow IPC stream. Uploads are spooled to disk and, given an ``upload_id``, resumable
+(:mod:`mock_server.dataset_uploads`). Transfer failures are marked with the trailer ``e6-transfer-error``; with a
 ``rate_limit``, a user over it gets RESOURCE_EXHAUSTED and a ``retry-after`` trailer (seconds).
 """
 from __future__ import annotations
@@ -72,27 +73,40 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
         name = check_name(first.name)
         if not first.create:
             self.store.require(user, name, write=True)
-        data, message = bytearray(), first
-        while True:
-            if message.offset != len(data):
-                raise transfer_failure(context, grpc.StatusCode.DATA_LOSS, f"chunk at offset {message.offset} "
-                                       f"arrived when {len(data)} bytes were received")
-            if zlib.crc32(message.data) != message.crc32:
+        upload = self.store.uploads.open(user, first.upload_id, name, first.format, first.create)
+        keep = bool(first.upload_id)  # a resumable upload keeps what arrived until its last chunk did
+        try:
+            message = first
+            while True:
+                if message.offset != upload.size:
+                    raise transfer_failure(context, grpc.StatusCode.DATA_LOSS, f"chunk at offset {message.offset}"
+                                           f" arrived when {upload.size} bytes were received")
+                if zlib.crc32(message.data) != message.crc32:
+                    raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
+                                           f"checksum mismatch in the chunk at offset {message.offset}")
+                upload.append(message.data)
+                if message.last:
+                    break
+                message = next(request_iterator, None)
+                if message is None:
+                    raise transfer_failure(context, grpc.StatusCode.ABORTED, "upload ended without its last chunk")
+            keep = False
+            data = upload.read()
+            if message.sha256 and hashlib.sha256(data).digest() != message.sha256:
                 raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
-                                       f"checksum mismatch in the chunk at offset {message.offset}")
-            data += message.data
-            if message.last:
-                break
-            message = next(request_iterator, None)
-            if message is None:
-                raise transfer_failure(context, grpc.StatusCode.ABORTED, "upload ended without its last chunk")
-        if message.sha256 and hashlib.sha256(data).digest() != message.sha256:
-            raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
-                                   f"SHA-256 mismatch: the {len(data)} bytes received are not those sent")
-        table = read_table(bytes(data), first.format)
-        info = self.store.publish(user, name, table, create=first.create)
+                                       f"SHA-256 mismatch: the {len(data)} bytes received are not those sent")
+            table = read_table(data, first.format)
+            info = self.store.publish(user, name, table, create=first.create)
+        finally:
+            upload.close(discard=not keep)
         log.info("dataset %s version %d (%d rows) by %s", name, info.version, info.rows, user)
         return ds_pb.UploadResponse(info=info_message(info, self.store.access(user, name)))
+
+    @errors.rpc_method
+    def UploadStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.stores.caller(request.auth, context)
+        offset = self.store.uploads.offset(user, request.upload_id)
+        return ds_pb.UploadStatusResponse(found=offset is not None, offset=offset or 0)
 
     @_streaming
     def Download(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:

@@ -26,6 +26,8 @@ def test_classes_and_pickling():
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is e6driver.RateLimitError
     assert (copy.retry_after, copy.grpc_code, copy.details, str(copy)) == (1.25, "RESOURCE_EXHAUSTED", "d", "slow down")
+    upload = pickle.loads(pickle.dumps(e6driver.UploadError("broken", upload_id="ab" * 16)))
+    assert type(upload) is e6driver.UploadError and upload.upload_id == "ab" * 16
 
 
 def test_missing_dataset_and_version(root):
@@ -61,7 +63,7 @@ def test_damaged_chunks_are_transfer_errors(root, monkeypatch):
     monkeypatch.setattr(datasets_module, "zlib", BadCrc)
     with pytest.raises(e6driver.UploadError, match="checksum mismatch") as info:
         root.datasets.update("wire", TABLE)
-    assert info.value.grpc_code == "DATA_LOSS"
+    assert info.value.grpc_code == "DATA_LOSS" and len(info.value.upload_id) == 32
     with pytest.raises(e6driver.DownloadError, match="damaged chunk"):
         root.datasets.download("wire")
     monkeypatch.undo()
