@@ -1,4 +1,13 @@
-"""DuckDB behind the e6data protocol: one database, catalogs, per-query cursors and statement kinds."""
+"""DuckDB behind the e6data protocol: one database, catalogs, per-query cursors and statement kinds.
+
+User SQL never reaches the server's file system: right after catalog ``local`` is attached, DuckDB's
+``enable_external_access`` is switched off for good (DuckDB refuses to switch it back on while the database
+runs). File functions (``read_csv``, ``read_parquet``, ``glob``, ``read_text``, ``FROM 'file'``...),
+``COPY``, ``ATTACH``, ``EXPORT``/``IMPORT``, ``INSTALL`` and replacement scans of Python objects all fail
+with PERMISSION_DENIED; the attached database, its writes and DuckDB's temporary spill files keep working.
+Object-store and dataset tables are read by the server and registered on the query's cursor instead
+(:mod:`mock_server.virtual_tables`), after the user's grants are checked.
+"""
 from __future__ import annotations
 
 import logging
@@ -155,12 +164,8 @@ class Engine:
         self._con.execute(f"ATTACH {quote_literal(path)} AS {quote_identifier(DEFAULT_CATALOG)}")
         self._con.execute(f"USE {quote_identifier(DEFAULT_CATALOG)}")
         self._con.execute(f"SET GLOBAL TimeZone = {quote_literal(time_zone)}")
+        self._con.execute("SET enable_external_access = false")  # see the module's docstring
         log.info("engine ready: catalog %s at %s, TimeZone %s", DEFAULT_CATALOG, path, time_zone)
-
-    @property
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        """The database connection every cursor derives from (to register filesystems on)."""
-        return self._con
 
     def close(self) -> None:
         with self._lock:

@@ -87,6 +87,9 @@ def from_exception(exc: BaseException) -> EngineError:
         code = grpc.StatusCode.OUT_OF_RANGE
     elif isinstance(exc, (duckdb.ConstraintException, duckdb.IntegrityError)):
         code = grpc.StatusCode.FAILED_PRECONDITION
+    elif isinstance(exc, duckdb.PermissionException):  # external access is off (mock_server.engine)
+        code = grpc.StatusCode.PERMISSION_DENIED
+        message += "; SQL cannot use the server's files: read objects through catalog objects"
     elif isinstance(exc, duckdb.ProgrammingError):
         code = grpc.StatusCode.INVALID_ARGUMENT
     elif isinstance(exc, duckdb.InterruptException):

@@ -19,11 +19,14 @@ import threading
 import uuid
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, List, Optional
+from typing import TYPE_CHECKING, BinaryIO, Iterator, List, Optional
 
 import grpc
 
 from mock_server.errors import EngineError
+
+if TYPE_CHECKING:
+    import pyarrow.fs
 
 READ_CHUNK = 1024 * 1024
 MAX_KEY_BYTES = 1024
@@ -167,12 +170,13 @@ class ObjectBackend:
         """Objects whose key starts with ``prefix``, in key order."""
         raise NotImplementedError
 
-    def sql_path(self, bucket: str, key: str) -> str:
-        """The path DuckDB reads the object from."""
+    def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
+        """The Arrow filesystem SQL reads objects through (:mod:`mock_server.object_scan`)."""
         raise NotImplementedError
 
-    def register(self, connection: object) -> None:
-        """Make :meth:`sql_path` paths readable by a DuckDB connection (a filesystem to register)."""
+    def arrow_path(self, bucket: str, key: str) -> str:
+        """The object's path on :meth:`arrow_filesystem`."""
+        raise NotImplementedError
 
     def close(self) -> None:
         pass
@@ -314,7 +318,12 @@ class LocalObjectBackend(ObjectBackend):
                     continue  # deleted meanwhile
                 yield self._info(bucket, key, stat)
 
-    def sql_path(self, bucket: str, key: str) -> str:
+    def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
+        import pyarrow.fs
+
+        return pyarrow.fs.LocalFileSystem()
+
+    def arrow_path(self, bucket: str, key: str) -> str:
         return self._path(bucket, key)
 
     def close(self) -> None:

@@ -1,10 +1,10 @@
 """The S3-compatible object-store backend: buckets and objects on an S3 endpoint (AWS, SeaweedFS, MinIO...).
 
-The store API goes through botocore (the client boto3 wraps); SQL reads go through s3fs, registered into
-DuckDB as an fsspec filesystem, so ``s3://bucket/key`` paths need no DuckDB extension. A put is spooled and
-verified locally first (:class:`mock_server.object_store.Upload`), then sent in one PutObject with its
-Content-MD5 (the endpoint checks it) and the hex MD5 in the object's metadata, which stays the etag even
-where the endpoint's own ETag is not an MD5.
+The store API goes through botocore (the client boto3 wraps); SQL reads go through s3fs, wrapped as a
+pyarrow filesystem for the Arrow datasets of :mod:`mock_server.object_scan` (DuckDB itself touches no
+files). A put is spooled and verified locally first (:class:`mock_server.object_store.Upload`), then sent
+in one PutObject with its Content-MD5 (the endpoint checks it) and the hex MD5 in the object's metadata,
+which stays the etag even where the endpoint's own ETag is not an MD5.
 """
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class S3ObjectBackend(ObjectBackend):
 
         self.endpoint, self.region = endpoint, region
         self._access_key, self._secret_key = access_key, secret_key
+        self._filesystem: Any = None  # see arrow_filesystem
         config = botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3},
                                         max_pool_connections=32)
         self._client = botocore.session.get_session().create_client(
@@ -145,17 +146,21 @@ class S3ObjectBackend(ObjectBackend):
                 yield ObjectInfo(bucket, key, int(item["Size"]), _etag(item.get("ETag", "")),
                                  _unix(item["LastModified"]), guess_content_type(key))
 
-    def sql_path(self, bucket: str, key: str) -> str:
-        return f"s3://{bucket}/{key}"
+    def arrow_filesystem(self) -> Any:
+        """s3fs (one instance, made on first use) wrapped as an Arrow filesystem."""
+        if self._filesystem is None:
+            import pyarrow.fs
+            import s3fs
 
-    def register(self, connection: Any) -> None:
-        import s3fs
+            s3 = s3fs.S3FileSystem(
+                key=self._access_key, secret=self._secret_key, endpoint_url=self.endpoint,
+                client_kwargs={"region_name": self.region}, use_listings_cache=False, skip_instance_cache=True,
+                config_kwargs={"s3": {"addressing_style": "path"}})
+            self._filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(s3))
+        return self._filesystem
 
-        filesystem = s3fs.S3FileSystem(
-            key=self._access_key, secret=self._secret_key, endpoint_url=self.endpoint,
-            client_kwargs={"region_name": self.region}, use_listings_cache=False, skip_instance_cache=True,
-            config_kwargs={"s3": {"addressing_style": "path"}})
-        connection.register_filesystem(filesystem)
+    def arrow_path(self, bucket: str, key: str) -> str:
+        return f"{bucket}/{key}"
 
     def close(self) -> None:
         self._client.close()

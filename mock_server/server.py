@@ -285,7 +285,6 @@ class EngineServer:
         self.object_stores = open_object_stores(data_dir, self.sessions, self.admin_user, s3)
         self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
         self.engine.virtual = VirtualTables(self.object_stores, self.datasets)
-        self.object_stores.backend.register(self.engine.connection)
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
         self._stop = threading.Event()
         self._sweeper: Optional[threading.Thread] = None

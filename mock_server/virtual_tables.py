@@ -4,15 +4,16 @@ Catalog ``objects`` has one schema per bucket. Two kinds of table name are under
 
 * ``objects.<bucket>."$objects"`` — the bucket's listing (key, size, etag, last_modified, content_type),
   handed to DuckDB as a registered Arrow table;
-* ``objects.<bucket>."<key or glob>"`` — the matching objects read with ``read_parquet``,
-  ``read_csv_auto`` or ``read_json_auto`` (by extension; ``.gz``/``.zst`` compressed variants too).
-  ``*`` and ``?`` stay within one ``/`` level, ``**`` crosses levels, ``[...]`` is a character class.
+* ``objects.<bucket>."<key or glob>"`` — the matching objects read by the server as one Arrow dataset
+  (Parquet, CSV, TSV) or table (JSON), by extension, ``.gz``/``.zst`` compressed variants too (see
+  :mod:`mock_server.object_scan`), registered on the query's cursor. ``*`` and ``?`` stay within one
+  ``/`` level, ``**`` crosses levels, ``[...]`` is a character class.
 
 Three-part names are rewritten anywhere outside literals and comments. When the request's catalog is
 ``objects``, a quoted name right after ``FROM``/``JOIN`` may also leave out the catalog (``<bucket>."x"``)
 or, with the request's schema as bucket, the bucket too (``"x"``). The querying user must be able to read
-the bucket (PERMISSION_DENIED otherwise); the matched files are listed by the server, so DuckDB only ever
-sees explicit paths inside the bucket.
+the bucket (PERMISSION_DENIED otherwise); the matched files are listed and read by the server, DuckDB
+(whose own file access is off) only scans the registered dataset.
 
 Catalog ``datasets`` (when the server keeps datasets) has schema ``main`` with one table per readable
 dataset: ``datasets.main.<name>`` is the current version, ``datasets.main."<name>@<N>"`` version N; the
@@ -23,14 +24,15 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import pyarrow as pa
 
 from mock_server import errors
+from mock_server.object_scan import object_data
 from mock_server.object_store import ObjectInfo, check_key
 from mock_server.sql_dialect import (_skip_block_comment, _skip_quoted_identifier, _skip_standard_literal,
-                                     quote_identifier, quote_literal)
+                                     quote_identifier)
 
 if TYPE_CHECKING:  # the service module imports this one
     from mock_server.dataset_store import DatasetStore
@@ -46,8 +48,7 @@ LISTING_SCHEMA = pa.schema([
 LISTING_COLUMNS = [("key", "string"), ("size", "bigint"), ("etag", "string"),
                    ("last_modified", "timestamp_tz"), ("content_type", "string")]
 
-_READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
-_EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv",
+_EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
                ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 _COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _TABLE_KEYWORDS = ("FROM", "JOIN")
@@ -57,7 +58,7 @@ _names = itertools.count(1)
 @dataclass
 class Rewritten:
     sql: str
-    tables: Dict[str, pa.Table] = field(default_factory=dict)  # to register on the query's cursor
+    tables: Dict[str, Any] = field(default_factory=dict)  # Arrow tables/datasets to register on the cursor
 
 
 @dataclass
@@ -189,7 +190,8 @@ def literal_prefix(pattern: str) -> str:
 
 
 def file_format(keys: List[str], pattern: str) -> Tuple[str, Optional[str]]:
-    """(reader format, compression or None) from the pattern's extension, else from the matched keys."""
+    """(format: parquet, csv, tsv or json; compression or None) from the pattern's extension, else from the
+    matched keys."""
     def of(name: str) -> Tuple[Optional[str], Optional[str]]:
         lower = name.lower()
         compression = None
@@ -240,15 +242,14 @@ class VirtualTables:
                 expression, table = self._dataset(user, bucket, name)
             else:
                 expression, table = self._resolve(user, bucket, name)
-            if table is not None:
-                tables[expression.strip('"')] = table
+            tables[expression.strip('"')] = table
             out.append(sql[copied:start])
             out.append(expression)
             copied = end
         out.append(sql[copied:])
         return Rewritten("".join(out), tables)
 
-    def _resolve(self, user: str, bucket: str, name: str) -> Tuple[str, Optional[pa.Table]]:
+    def _resolve(self, user: str, bucket: str, name: str) -> Tuple[str, Any]:
         backend = self.stores.backend
         self.stores.bucket(user, bucket)
         if name == LISTING:
@@ -267,9 +268,9 @@ class VirtualTables:
         if not keys:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
         kind, compression = file_format(keys, pattern)
-        paths = ", ".join(quote_literal(backend.sql_path(bucket, k)) for k in keys)
-        options = f", compression = {quote_literal(compression)}" if compression and kind != "parquet" else ""
-        return f"{_READERS[kind]}([{paths}]{options})", None
+        data = object_data(backend.arrow_filesystem(), [backend.arrow_path(bucket, k) for k in keys],
+                           kind, compression)
+        return quote_identifier(f"__e6_files_{next(_names)}"), data
 
     def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, pa.Table]:
         if schema != DATASET_SCHEMA:

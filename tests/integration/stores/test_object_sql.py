@@ -76,6 +76,17 @@ def test_json_and_compressed_json(loaded, root, rows):
     assert rows(root, f'SELECT sum(id) FROM objects."{BUCKET}"."json/more.json.gz"') == [(10,)]
 
 
+def test_json_array_tsv_and_filtered_parquet(loaded, root, rows):
+    records = [{"id": 1, "tag": "x"}, {"id": 2, "tag": "y"}]
+    loaded.put(BUCKET, "arrays/a.json", json.dumps(records, indent=2).encode())
+    sql = f'SELECT id, tag FROM objects."{BUCKET}"."arrays/a.json" ORDER BY id'
+    assert rows(root, sql) == [(1, "x"), (2, "y")]
+    loaded.put(BUCKET, "tsv/t.tsv", b"id\tname\n7\tq\n")
+    assert rows(root, f'SELECT id, name FROM objects."{BUCKET}"."tsv/t.tsv"') == [(7, "q")]
+    sql = f'SELECT count(*), sum(v) FROM objects."{BUCKET}"."logs/**/*.parquet" WHERE month > 1'
+    assert rows(root, sql) == [(4, 106)]
+
+
 def test_join_alias_and_bare_names(loaded, root, rows):
     sql = (f'SELECT l.month, c.name FROM objects."{BUCKET}"."logs/2024/01.parquet" AS l '
            f'JOIN objects."{BUCKET}"."csv/a.csv" c ON l.v = c.id ORDER BY 2')

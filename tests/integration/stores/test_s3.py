@@ -176,6 +176,8 @@ def test_grants_apply_on_s3(conns):
         bob.objects.get(BUCKET, "private/x.csv")
     with pytest.raises(PermissionDeniedError):
         _rows(bob, f'SELECT * FROM objects."{BUCKET}"."private/x.csv"')
+    with pytest.raises(PermissionDeniedError):  # DuckDB itself reaches no file system, S3 included
+        _rows(bob, f"SELECT * FROM read_csv('s3://{BUCKET}/private/x.csv')")
     root.objects.grant(BUCKET, "bob", "read")
     assert _rows(bob, f'SELECT * FROM objects."{BUCKET}"."private/x.csv"') == [(1,)]
     root.objects.revoke(BUCKET, "bob")
