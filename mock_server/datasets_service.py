@@ -75,6 +75,8 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
             self.store.require(user, name, write=True)
         upload = self.store.uploads.open(user, first.upload_id, name, first.format, first.create)
         keep = bool(first.upload_id)  # a resumable upload keeps what arrived until its last chunk did
+        if upload.size:
+            log.info("upload %s of dataset %s by %s continues at byte %d", upload.id, name, user, upload.size)
         try:
             message = first
             while True:

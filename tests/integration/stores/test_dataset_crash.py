@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,11 +29,13 @@ BIG = pa.table({"v": np.random.default_rng(7).integers(0, 1 << 60, 4_000_000)}) 
 class Server:
     """``python -m mock_server`` in a subprocess on DATA_DIR."""
 
-    def __init__(self, data_dir: str, env: Optional[Dict[str, str]] = None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mock_server", "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir,
-             "--user", USER, "--password", PASSWORD, "--log-level", "WARNING"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, **(env or {})})
+    def __init__(self, data_dir: str, env: Optional[Dict[str, str]] = None, port: int = 0) -> None:
+        self.log = f"{data_dir}.server-{time.monotonic_ns()}.log"  # beside DATA_DIR, not in it
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mock_server", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
+                 data_dir, "--user", USER, "--password", PASSWORD],
+                stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **(env or {})})
         line = self.proc.stdout.readline()
         assert line.startswith("e6driver-server listening on "), line
         self.port = int(line.rsplit(":", 1)[1])
@@ -54,8 +57,8 @@ class Server:
 def servers(tmp_path) -> Iterator[Any]:
     started = []
 
-    def start(env: Optional[Dict[str, str]] = None) -> Server:
-        started.append(Server(str(tmp_path), env))
+    def start(env: Optional[Dict[str, str]] = None, port: int = 0) -> Server:
+        started.append(Server(str(tmp_path / "data"), env, port))
         return started[-1]
 
     yield start
@@ -99,18 +102,21 @@ def assert_only_version(conn: e6driver.Connection, version: int, table: pa.Table
     assert os.listdir(os.path.join(root, ".tmp")) == []
 
 
-def test_kill_mid_upload_then_resume(servers, tmp_path):
-    data_dir = str(tmp_path)
+def received(data_dir: str) -> int:
+    """Bytes of uploads in progress the server has spooled."""
     uploads = os.path.join(data_dir, "datasets", ".uploads")
+    return sum(os.path.getsize(os.path.join(uploads, f)) for f in os.listdir(uploads) if f.endswith(".part"))
 
-    def received() -> int:
-        return sum(os.path.getsize(os.path.join(uploads, f)) for f in os.listdir(uploads) if f.endswith(".part"))
+
+def test_kill_mid_upload_then_resume(servers, tmp_path):
+    data_dir = str(tmp_path / "data")
+    uploads = os.path.join(data_dir, "datasets", ".uploads")
 
     first = servers()
     with first.connect(connect_timeout=0.5) as conn:
         conn.datasets.upload("ledger", SMALL)
         upload = in_thread(lambda: conn.datasets.update("ledger", BIG))
-        wait_for(lambda: received() > 4 * 1024 * 1024, "the server to spool 4 MiB")
+        wait_for(lambda: received(data_dir) > 4 * 1024 * 1024, "the server to spool 4 MiB")
         first.kill()
         upload["thread"].join(15)
     error = upload.get("error")
@@ -129,8 +135,27 @@ def test_kill_mid_upload_then_resume(servers, tmp_path):
     assert os.listdir(uploads) == []
 
 
+def test_upload_continues_by_itself_when_the_server_comes_back(servers, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data_dir = str(tmp_path / "data")
+    first = servers(port=port)
+    with first.connect(connect_timeout=20) as conn:
+        conn.datasets.upload("ledger", SMALL)
+        upload = in_thread(lambda: conn.datasets.update("ledger", BIG))
+        wait_for(lambda: received(data_dir) > 4 * 1024 * 1024, "the server to spool 4 MiB")
+        first.kill()
+        second = servers(port=port)
+        upload["thread"].join(20)
+        assert upload.get("result") is not None, upload
+        assert upload["result"].version == 2 and conn.datasets.download("ledger").equals(BIG)
+    with open(second.log) as log:
+        assert "continues at byte" in log.read()  # the rest was sent, not everything again
+
+
 def test_kill_mid_commit(servers, tmp_path):
-    data_dir = str(tmp_path)
+    data_dir = str(tmp_path / "data")
     version_2 = os.path.join(data_dir, "datasets", "ledger", "v2.e6ds")
     first = servers()
     with first.connect() as conn:

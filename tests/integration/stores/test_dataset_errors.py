@@ -90,3 +90,10 @@ def test_rate_limit_per_user():
             assert root.datasets.download("limited").equals(TABLE)
             with pytest.raises(e6driver.RateLimitError):
                 root.datasets.update("limited", TABLE)
+
+
+def test_rate_limit_flag():
+    from mock_server.__main__ import parse_args
+
+    assert parse_args([]).dataset_rate_limit == 0.0  # off by default
+    assert parse_args(["--dataset-rate-limit", "2.5"]).dataset_rate_limit == 2.5
