@@ -39,7 +39,21 @@ URL_QUERY_ARGS = {
     "connect_timeout": ("connect_timeout", float),
     "rpc_timeout": ("rpc_timeout", float),
     "query_timeout": ("query_timeout", float),
+    "auto_resume_timeout": ("auto_resume_timeout", float),
+    "prefetch": ("prefetch", int),
+    "require_fastbinary": ("require_fastbinary", _as_bool),
+    "enable_result_batch_v2": ("enable_result_batch_v2", _as_bool),
+    "access_token": ("access_token", str),
+    "scheme": ("scheme", str),
 }
+GRPC_OPTION_PREFIX = "grpc."  # e.g. ?grpc.keepalive_time_ms=10000 or ?grpc.grpc_prepare_timeout=60
+
+
+def _option_value(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 class E6ExecutionContext(default.DefaultExecutionContext):
@@ -112,6 +126,12 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
         if url.database:
             kwargs["database"] = url.database
         for key, value in url.query.items():
+            if key.startswith(GRPC_OPTION_PREFIX) and len(key) > len(GRPC_OPTION_PREFIX):
+                if isinstance(value, tuple):
+                    raise exc.ArgumentError(f"URL option {key!r} given more than once")
+                name = key[len(GRPC_OPTION_PREFIX):]
+                kwargs.setdefault("grpc_options", {})[name] = _option_value(value)
+                continue
             if key not in URL_QUERY_ARGS:
                 raise exc.ArgumentError(
                     f"unknown e6driver URL option {key!r}; known options: {', '.join(sorted(URL_QUERY_ARGS))}"

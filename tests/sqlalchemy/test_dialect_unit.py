@@ -99,3 +99,23 @@ def test_standalone_offset_and_backslash_literals():
     t = sa.table("t", sa.column("a"))
     sql = _compile(sa.select(t.c.a).where(t.c.a == "x\\y").offset(3))
     assert "LIMIT" not in sql and "OFFSET 3" in sql and "'x\\\\y'" in sql
+
+
+def test_every_connect_option_is_reachable_from_the_url():
+    import inspect
+
+    import e6driver
+
+    _, kwargs = _args("e6driver://u:p@h:1/db?catalog=c&prefetch=4&auto_resume_timeout=9&require_fastbinary=false"
+                      "&enable_result_batch_v2=true&access_token=t&scheme=e6data"
+                      "&grpc.keepalive_time_ms=10000&grpc.grpc_prepare_timeout=60&grpc.lb_policy_name=pick_first")
+    assert kwargs["prefetch"] == 4 and kwargs["auto_resume_timeout"] == 9.0
+    assert kwargs["require_fastbinary"] is False and kwargs["enable_result_batch_v2"] is True
+    assert kwargs["grpc_options"] == {"keepalive_time_ms": 10000, "grpc_prepare_timeout": 60,
+                                      "lb_policy_name": "pick_first"}
+    from e6driver.sqlalchemy.dialect import URL_QUERY_ARGS
+    reachable = {argument for argument, _ in URL_QUERY_ARGS.values()} | {"host", "port", "username", "password",
+                                                                         "database", "grpc_options"}
+    parameters = set(inspect.signature(e6driver.Connection).parameters)
+    oauth_flow = {"client_id", "client_secret", "token_url", "oauth_scope", "client_auth_method"}  # not supported
+    assert parameters - oauth_flow <= reachable
