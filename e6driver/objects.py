@@ -48,6 +48,20 @@ class Bucket:
     access: str  # read | write | admin
 
 
+@dataclass(frozen=True)
+class ObjectTable:
+    """A named table ``objects.<bucket>.<name>`` over the objects under ``pattern`` (prefix or glob)."""
+    bucket: str
+    name: str
+    pattern: str
+    format: str  # parquet | csv | tsv | json, or "" (from the file names)
+    owner: str
+
+    @classmethod
+    def from_message(cls, msg: Any) -> "ObjectTable":
+        return cls(msg.bucket, msg.name, msg.pattern, msg.format, msg.owner)
+
+
 def md5_file(path: Union[str, os.PathLike], chunk_size: int = CHUNK_SIZE) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as handle:
@@ -87,6 +101,29 @@ class ObjectStoreClient(ServiceClient):
 
     def revoke(self, bucket: str, user: str) -> str:
         return self.grant(bucket, user, "none")
+
+    # ------------------------------------------------------------------ named tables
+
+    def register_table(self, bucket: str, name: str, prefix_or_glob: str, format: Optional[str] = None,
+                       replace: bool = False) -> ObjectTable:
+        """Make ``SELECT ... FROM objects.<bucket>.<name>`` read the objects under a key prefix (or matching a
+        glob: ``*``/``?`` within a level, ``**`` across levels), as ``format`` (parquet, csv, tsv, json;
+        None: from the file names). Needs write access to the bucket; whoever may read the bucket sees the
+        table. ``replace``: replace a table of that name instead of failing (ProgrammingError)."""
+        return ObjectTable.from_message(self._invoke("RegisterTable", lambda stub, md: stub.RegisterTable(
+            st_pb.RegisterTableRequest(auth=self._auth(), bucket=bucket, name=name, pattern=prefix_or_glob,
+                                       format=format or "", replace=replace), metadata=md)).table)
+
+    def drop_table(self, bucket: str, name: str) -> bool:
+        """Forget a named table (the objects stay); False when there was none. Needs write access."""
+        return self._invoke("DropTable", lambda stub, md: stub.DropTable(
+            st_pb.DropTableRequest(auth=self._auth(), bucket=bucket, name=name), metadata=md)).dropped
+
+    def tables(self, bucket: str) -> List[ObjectTable]:
+        """The named tables of ``bucket``, by name."""
+        response = self._invoke("ListTables", lambda stub, md: stub.ListTables(
+            st_pb.ListTablesRequest(auth=self._auth(), bucket=bucket), metadata=md))
+        return [ObjectTable.from_message(t) for t in response.tables]
 
     # ------------------------------------------------------------------ objects
 

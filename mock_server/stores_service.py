@@ -19,6 +19,7 @@ import grpc
 from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc
 from mock_server import errors
 from mock_server.object_grants import BucketGrants
+from mock_server.object_tables import NamedTable, NamedTables, check_table_name
 from mock_server.object_store import (READ_CHUNK, LocalObjectBackend, ObjectBackend, ObjectInfo, Upload, check_bucket,
                                       check_key, guess_content_type, not_found)
 from mock_server.sessions import SessionStore, bearer_token
@@ -53,10 +54,12 @@ def info_message(info: ObjectInfo) -> st_pb.ObjectInfo:
 class ObjectStores:
     """Backend + grants + users: what both the gRPC service and SQL virtual tables consult."""
 
-    def __init__(self, backend: ObjectBackend, grants: BucketGrants, sessions: SessionStore) -> None:
+    def __init__(self, backend: ObjectBackend, grants: BucketGrants, sessions: SessionStore,
+                 tables: Optional[NamedTables] = None) -> None:
         self.backend = backend
         self.grants = grants
         self.sessions = sessions
+        self.tables = tables if tables is not None else NamedTables(None)
 
     def caller(self, auth: Any, context: Optional[grpc.ServicerContext] = None) -> str:
         if auth.user or auth.password:
@@ -207,12 +210,45 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         log.info("%s set %s's access to bucket %s: %s", user, request.user, bucket, access)
         return st_pb.GrantResponse(access=access)
 
+    @errors.rpc_method
+    def RegisterTable(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.stores.caller(request.auth, context)
+        bucket = self._bucket(user, request.bucket, write=True)
+        check_table_name(request.name)
+        pattern = request.pattern
+        check_key(pattern.rstrip("/") or pattern)  # a prefix may end with '/'
+        table = self.stores.tables.register(
+            NamedTable(bucket, request.name, pattern, request.format.lower(), user), replace=request.replace)
+        log.info("table objects.%s.%s over %r registered by %s", bucket, table.name, pattern, user)
+        return st_pb.RegisterTableResponse(table=_table_message(table))
+
+    @errors.rpc_method
+    def DropTable(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.stores.caller(request.auth, context)
+        bucket = self._bucket(user, request.bucket, write=True)
+        dropped = self.stores.tables.drop(bucket, request.name)
+        if dropped:
+            log.info("table objects.%s.%s dropped by %s", bucket, request.name, user)
+        return st_pb.DropTableResponse(dropped=dropped)
+
+    @errors.rpc_method
+    def ListTables(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.stores.caller(request.auth, context)
+        bucket = self._bucket(user, request.bucket)
+        return st_pb.ListTablesResponse(tables=[_table_message(t) for t in self.stores.tables.in_bucket(bucket)])
+
+
+def _table_message(table: NamedTable) -> st_pb.TableInfo:
+    return st_pb.TableInfo(bucket=table.bucket, name=table.name, pattern=table.pattern, format=table.format,
+                           owner=table.owner)
+
 
 def open_object_stores(data_dir: Optional[str], sessions: SessionStore, admin_user: str,
                        s3: Optional[Mapping[str, str]] = None) -> ObjectStores:
     """The server's object stores: on the S3-compatible service ``s3`` (endpoint, access_key, secret_key,
     region) when given, else in DATA_DIR/objects (a temporary directory without ``data_dir``). Grants live
-    in DATA_DIR/object_grants.json (in memory without ``data_dir``)."""
+    in DATA_DIR/object_grants.json, named tables in DATA_DIR/object_tables.json (in memory without
+    ``data_dir``)."""
     if s3:
         from mock_server.object_store_s3 import S3ObjectBackend
 
@@ -222,4 +258,5 @@ def open_object_stores(data_dir: Optional[str], sessions: SessionStore, admin_us
     else:
         backend = LocalObjectBackend(tempfile.mkdtemp(prefix="e6objects-"), temporary=True)
     grants = BucketGrants(os.path.join(data_dir, "object_grants.json") if data_dir else None, admin_user)
-    return ObjectStores(backend, grants, sessions)
+    tables = NamedTables(os.path.join(data_dir, "object_tables.json") if data_dir else None)
+    return ObjectStores(backend, grants, sessions, tables)

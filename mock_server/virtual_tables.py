@@ -7,7 +7,10 @@ Catalog ``objects`` has one schema per bucket. Two kinds of table name are under
 * ``objects.<bucket>."<key or glob>"`` — the matching objects read by the server as one Arrow dataset
   (Parquet, CSV, TSV) or table (JSON), by extension, ``.gz``/``.zst`` compressed variants too (see
   :mod:`mock_server.object_scan`), registered on the query's cursor. ``*`` and ``?`` stay within one
-  ``/`` level, ``**`` crosses levels, ``[...]`` is a character class.
+  ``/`` level, ``**`` crosses levels, ``[...]`` is a character class;
+* ``objects.<bucket>.<name>`` where ``name`` is a table registered on the bucket
+  (:mod:`mock_server.object_tables`): the objects under its prefix (or matching its glob) read the same way,
+  in its format if it has one. A registered name wins over an object key spelled the same.
 
 Three-part names are rewritten anywhere outside literals and comments. When the request's catalog is
 ``objects``, a quoted name right after ``FROM``/``JOIN`` may also leave out the catalog (``<bucket>."x"``)
@@ -22,6 +25,7 @@ decrypted version is registered on the query's cursor as an Arrow table.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
@@ -37,6 +41,8 @@ from mock_server.sql_dialect import (_skip_block_comment, _skip_quoted_identifie
 if TYPE_CHECKING:  # the service module imports this one
     from mock_server.dataset_store import DatasetStore
     from mock_server.stores_service import ObjectStores
+
+log = logging.getLogger(__name__)
 
 CATALOG = "objects"
 DATASETS = "datasets"
@@ -189,25 +195,33 @@ def literal_prefix(pattern: str) -> str:
     return pattern[:cut]
 
 
-def file_format(keys: List[str], pattern: str) -> Tuple[str, Optional[str]]:
-    """(format: parquet, csv, tsv or json; compression or None) from the pattern's extension, else from the
-    matched keys."""
-    def of(name: str) -> Tuple[Optional[str], Optional[str]]:
-        lower = name.lower()
-        compression = None
-        for suffix, kind in _COMPRESSIONS.items():
-            if lower.endswith(suffix):
-                compression, lower = kind, lower[:-len(suffix)]
-                break
-        for suffix, kind in _EXTENSIONS.items():
-            if lower.endswith(suffix):
-                return kind, compression
-        return None, compression
+def _kind_of(name: str) -> Tuple[Optional[str], Optional[str]]:
+    """(format or None, compression or None) from a file name's extensions."""
+    lower = name.lower()
+    compression = None
+    for suffix, kind in _COMPRESSIONS.items():
+        if lower.endswith(suffix):
+            compression, lower = kind, lower[:-len(suffix)]
+            break
+    for suffix, kind in _EXTENSIONS.items():
+        if lower.endswith(suffix):
+            return kind, compression
+    return None, compression
 
-    found = of(pattern)
+
+def file_format(keys: List[str], pattern: str, kind: str = "") -> Tuple[str, Optional[str]]:
+    """(format: parquet, csv, tsv or json; compression or None) from the pattern's extension, else from the
+    matched keys; ``kind`` (a named table's format) fixes the format, the keys still tell the compression."""
+    if kind:
+        compressions = {_kind_of(k)[1] for k in keys}
+        if len(compressions) > 1:
+            raise errors.invalid(f"objects matching {pattern!r} mix compressions: "
+                                 f"{sorted(c or 'none' for c in compressions)}")
+        return kind, next(iter(compressions))
+    found = _kind_of(pattern)
     if found[0] is not None:
         return found[0], found[1]
-    kinds = {of(k) for k in keys}
+    kinds = {_kind_of(k) for k in keys}
     if len(kinds) == 1 and next(iter(kinds))[0] is not None:
         return next(iter(kinds))  # type: ignore[return-value]
     raise errors.invalid(f"cannot tell the file format of {pattern!r}: use a .parquet, .csv, .tsv, .json "
@@ -250,13 +264,21 @@ class VirtualTables:
         return Rewritten("".join(out), tables)
 
     def _resolve(self, user: str, bucket: str, name: str) -> Tuple[str, Any]:
-        backend = self.stores.backend
         self.stores.bucket(user, bucket)
         if name == LISTING:
-            table = listing_table(list(backend.list(bucket)))
+            table = listing_table(list(self.stores.backend.list(bucket)))
             return quote_identifier(f"__e6_objects_{next(_names)}"), table
-        pattern = name
-        if literal_prefix(pattern) == pattern:  # one object
+        return quote_identifier(f"__e6_files_{next(_names)}"), self._files(bucket, name)
+
+    def _files(self, bucket: str, name: str) -> Any:
+        """The data of ``objects.<bucket>.<name>`` (access already checked): a named table's objects, else
+        the object or glob ``name``."""
+        backend = self.stores.backend
+        named = self.stores.tables.get(bucket, name) or self.stores.tables.get(bucket, name.lower())
+        pattern, kind = (named.pattern, named.format) if named is not None else (name, "")
+        if named is not None and literal_prefix(pattern) == pattern:  # a prefix: every object under it
+            keys = [o.key for o in backend.list(bucket, pattern) if not o.key.endswith("/")]
+        elif literal_prefix(pattern) == pattern:  # one object
             check_key(pattern)
             info = backend.stat(bucket, pattern)
             keys = [info.key] if info is not None else []
@@ -267,10 +289,9 @@ class VirtualTables:
             keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if regex.match(o.key)]
         if not keys:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
-        kind, compression = file_format(keys, pattern)
-        data = object_data(backend.arrow_filesystem(), [backend.arrow_path(bucket, k) for k in keys],
+        kind, compression = file_format(keys, pattern, kind)
+        return object_data(backend.arrow_filesystem(), [backend.arrow_path(bucket, k) for k in keys],
                            kind, compression)
-        return quote_identifier(f"__e6_files_{next(_names)}"), data
 
     def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, pa.Table]:
         if schema != DATASET_SCHEMA:
@@ -293,21 +314,35 @@ class VirtualTables:
             if schema != DATASET_SCHEMA:
                 return []
             return [info.name for info, _ in self.datasets.visible(user)]
-        return [LISTING] if schema in self.stores.visible_buckets(user) else []
+        if schema not in self.stores.visible_buckets(user):
+            return []
+        return [LISTING] + [t.name for t in self.stores.tables.in_bucket(schema)]
 
     def columns(self, catalog: str, user: str, schema: str, table: str) -> List[Tuple[str, str]]:
+        """(name, getColumnsV2 type); empty for an unknown table or one whose objects cannot be read."""
         if table not in self.tables(catalog, user, schema):
             return []
         if catalog.lower() == DATASETS:
-            import duckdb
-
-            from mock_server.typemap import field_type_name
-
             _, data = self.datasets.read(user, table)
-            con = duckdb.connect()
-            try:
-                relation = con.from_arrow(data.slice(0, 0))
-                return [(n, field_type_name(t)) for n, t in zip(relation.columns, relation.types)]
-            finally:
-                con.close()
-        return list(LISTING_COLUMNS)
+            return _column_types(data.schema)
+        if table == LISTING:
+            return list(LISTING_COLUMNS)
+        try:
+            return _column_types(self._files(schema, table).schema)
+        except errors.EngineError as exc:  # no objects yet, or unreadable ones: nothing to describe
+            log.info("no columns for objects.%s.%s: %s", schema, table, exc.message)
+            return []
+
+
+def _column_types(schema: pa.Schema) -> List[Tuple[str, str]]:
+    """(name, getColumnsV2 type) of an Arrow schema as DuckDB sees it (same names as for local tables)."""
+    import duckdb
+
+    from mock_server.typemap import field_type_name
+
+    con = duckdb.connect()
+    try:
+        relation = con.from_arrow(schema.empty_table())
+        return [(n, field_type_name(t)) for n, t in zip(relation.columns, relation.types)]
+    finally:
+        con.close()
