@@ -28,7 +28,7 @@ import itertools
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import pyarrow as pa
 
@@ -130,10 +130,23 @@ def _catalog_of(token: _Token, catalogs: Tuple[str, ...]) -> Optional[str]:
     return name if name in catalogs else None
 
 
-def find_references(sql: str, catalog: str = "", schema: str = "",
-                    catalogs: Tuple[str, ...] = (CATALOG,)) -> List[Tuple[int, int, str, str, str]]:
-    """(start, end, catalog, schema, name) of every reference to a table of ``catalogs`` in ``sql``."""
+def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tuple[str, ...] = (CATALOG,),
+                    known: Optional[Callable[[str, str, str], bool]] = None) -> List[Tuple[int, int, str, str, str]]:
+    """(start, end, catalog, schema, name) of every reference to a table of ``catalogs`` in ``sql``.
+
+    Relative names (request's catalog in ``catalogs``, right after FROM/JOIN) count when quoted, or, unquoted,
+    when ``known(catalog, schema, name)`` says such a table exists (a registered table or a dataset: what
+    SQLAlchemy writes) and the text defines no CTE of that name, so that CTE and local names stay DuckDB's."""
+    def is_known(schema_name: str, j: int) -> bool:
+        if tokens[j].kind == "qident":
+            return True
+        followed = tokens[j + 1].text if j + 1 < len(tokens) else ""
+        return (known is not None and followed not in (".", "(") and tokens[j].name.lower() not in defined
+                and known(current, schema_name, tokens[j].name))
+
     tokens = _tokens(sql)
+    defined = {t.name.lower() for t, as_, paren in zip(tokens, tokens[1:], tokens[2:])  # CTEs: `name AS (`
+               if t.kind == "ident" and as_.text.upper() == "AS" and paren.text == "("}
     found = []
     current = (catalog or "").lower()
     in_catalog = current in catalogs
@@ -148,12 +161,12 @@ def find_references(sql: str, catalog: str = "", schema: str = "",
             i += 5
             continue
         if in_catalog and after_keyword and _is_ident(tokens, i):
-            if (_is_dot(tokens, i + 1) and tokens[i + 2:i + 3] and tokens[i + 2].kind == "qident"
-                    and not _is_dot(tokens, i + 3)):
+            if (_is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and not _is_dot(tokens, i + 3)
+                    and is_known(tokens[i].name, i + 2)):
                 found.append((tokens[i].start, tokens[i + 2].end, current, tokens[i].name, tokens[i + 2].name))
                 i += 3
                 continue
-            if tokens[i].kind == "qident" and not _is_dot(tokens, i + 1) and schema:
+            if not _is_dot(tokens, i + 1) and schema and is_known(schema, i):
                 found.append((tokens[i].start, tokens[i].end, current, schema, tokens[i].name))
         i += 1
     return found
@@ -228,6 +241,36 @@ def file_format(keys: List[str], pattern: str, kind: str = "") -> Tuple[str, Opt
                          "or .jsonl name (optionally .gz/.zst), or a glob matching one kind of file")
 
 
+_AFTER_FROM = re.compile(r"(?i)\b(?:FROM|JOIN)\s*\Z")
+_NEXT_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_$]*|\")?")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_keywords: List[frozenset] = []
+
+
+def _not_aliases() -> frozenset:
+    """Words that cannot be a bare table alias in DuckDB (reserved and type/function keywords)."""
+    if not _keywords:
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            _keywords.append(frozenset(r[0].upper() for r in con.execute(
+                "SELECT keyword_name FROM duckdb_keywords() "
+                "WHERE keyword_category IN ('reserved', 'type_function')").fetchall()))
+        finally:
+            con.close()
+    return _keywords[0]
+
+
+def _needs_alias(sql: str, start: int, end: int, name: str) -> bool:
+    """Whether a table reference right after FROM/JOIN with a plain name (a dataset or registered table) has
+    no alias of its own: it then keeps its name as alias, so ``SELECT sales.id FROM sales`` binds."""
+    if not _PLAIN_NAME.match(name) or not _AFTER_FROM.search(sql, 0, start):
+        return False
+    word = _NEXT_WORD.match(sql, end).group(1)
+    return word is None or (word != '"' and word.upper() in _not_aliases())
+
+
 def listing_table(objects: List[ObjectInfo]) -> pa.Table:
     return pa.table({
         "key": [o.key for o in objects], "size": [o.size for o in objects], "etag": [o.etag for o in objects],
@@ -247,7 +290,7 @@ class VirtualTables:
         return (catalog or "").lower() in self.catalogs
 
     def rewrite(self, sql: str, user: str, catalog: str = "", schema: str = "") -> Rewritten:
-        refs = find_references(sql, catalog, schema, self.catalogs)
+        refs = find_references(sql, catalog, schema, self.catalogs, lambda c, s, n: self._known(user, c, s, n))
         if not refs:
             return Rewritten(sql)
         out, tables, copied = [], {}, 0
@@ -259,9 +302,17 @@ class VirtualTables:
             tables[expression.strip('"')] = table
             out.append(sql[copied:start])
             out.append(expression)
+            if _needs_alias(sql, start, end, name):
+                out.append(" AS " + quote_identifier(name))
             copied = end
         out.append(sql[copied:])
         return Rewritten("".join(out), tables)
+
+    def _known(self, user: str, catalog: str, schema: str, name: str) -> bool:
+        """Whether an unquoted relative name is one of this catalog's tables (else it stays DuckDB's)."""
+        if catalog == DATASETS:
+            return schema == DATASET_SCHEMA and name.lower() in self.tables(catalog, user, schema)
+        return self.stores.tables.get(schema, name.lower()) is not None
 
     def _resolve(self, user: str, bucket: str, name: str) -> Tuple[str, Any]:
         self.stores.bucket(user, bucket)

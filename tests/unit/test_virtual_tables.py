@@ -36,6 +36,21 @@ def test_relative_names_only_in_the_catalog_and_after_from_or_join():
     assert names("WITH t AS (SELECT 1) SELECT * FROM t", "objects", "logs") == []  # bare: a CTE
 
 
+def test_unquoted_relative_names_only_when_the_catalog_knows_them():
+    def known(catalog, schema, name):
+        return (catalog, schema, name) in {("datasets", "main", "sales"), ("objects", "b", "events")}
+
+    def found(sql, catalog, schema):
+        return [(c, s, n) for _, _, c, s, n in find_references(sql, catalog, schema, BOTH, known)]
+
+    assert found("SELECT sales.id FROM sales JOIN t ON true", "datasets", "main") == [("datasets", "main", "sales")]
+    assert found("SELECT * FROM b.events, other", "objects", "x") == [("objects", "b", "events")]
+    assert found("WITH t AS (SELECT 1) SELECT * FROM t", "datasets", "main") == []
+    assert found("WITH sales AS (SELECT 1) SELECT * FROM sales", "datasets", "main") == []  # the CTE wins
+    assert found("SELECT * FROM sales(1)", "datasets", "main") == []  # a function call
+    assert found("SELECT * FROM sales", "local", "main") == []
+
+
 @pytest.mark.parametrize("pattern, matches, misses", [
     ("logs/*.csv", ["logs/a.csv"], ["logs/x/a.csv", "logs/a.csv.gz", "other/a.csv"]),
     ("logs/**/*.csv", ["logs/a.csv", "logs/x/y/a.csv"], ["logs/a.json"]),
