@@ -14,17 +14,18 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Sequence
 
 USER, PASSWORD = "bench", "bench-secret"
 
 
 @contextlib.contextmanager
-def engine_server(data_dir: str) -> Iterator[int]:
-    """Start ``python -m mock_server`` on an ephemeral loopback port; yield the port; stop it."""
+def engine_server(data_dir: str, extra_args: Sequence[str] = ()) -> Iterator[int]:
+    """Start ``python -m mock_server`` (plus ``extra_args``) on an ephemeral loopback port; yield the port;
+    stop it."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "mock_server", "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir,
-         "--user", USER, "--password", PASSWORD],
+         "--user", USER, "--password", PASSWORD, *extra_args],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -1,29 +1,42 @@
-"""Object-store transfer rate against the local engine server (in its own process), vs a plain file copy.
+"""Object-store and dataset speed against the local engine server (in its own process), with baselines.
 
-    python bench/stores.py [--mb 200] [--rounds 3]
+    python bench/stores.py [--mb 200] [--rounds 3] [--files 1000] [--file-kb 64] [--rows 10000000] [--no-s3]
 
-One file of random bytes is uploaded with ``conn.objects.put_file`` and downloaded with ``get_file`` (1 MiB
-chunks, CRC-32 per chunk, MD5 of the whole object on both ends), best of ``--rounds``; the baseline is
-``shutil.copyfile`` of the same file on the same disk (page cache warm for both). The server stores objects
-in a temporary data directory on the same disk.
+Every figure is the best of ``--rounds``; each client runs in a fresh process, the engine in another.
+
+1. One ``--mb`` MiB file of random bytes: ``conn.objects.put_file``/``get_file`` (1 MiB chunks, CRC-32 per
+   chunk, MD5 of the whole object on both ends) vs ``shutil.copyfile`` on the same disk (page cache warm).
+2. A tree of ``--files`` files of ``--file-kb`` KiB: ``conn.objects.upload``/``download`` (4 workers, one Put
+   or Get per file, each round under a new prefix so every file moves) vs ``shutil.copytree``.
+3. The same ``--mb`` MiB file on SeaweedFS (``weed mini``): through the engine configured with
+   ``--s3-endpoint`` (driver → engine → S3: the engine spools and checks a put, then sends one PutObject) vs
+   boto3's ``upload_file``/``download_file`` straight to SeaweedFS (its default transfer manager: 8 MiB
+   multipart parts, 10 threads).
+4. ``SELECT count(*), sum(x) FROM datasets.main.<name>`` over an encrypted dataset of ``--rows`` rows (x int64,
+   y double) vs DuckDB in the client process reading the same table from a plain zstd Parquet file. The engine
+   decrypts and decodes the whole version (both columns) per query; in-process DuckDB reads only column x.
+   MB/s counts the table's in-memory Arrow size.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import tempfile
+from typing import Dict, List, Tuple
 
 from _harness import PASSWORD, USER, engine_server, machine_note, run_client, table
 
-CLIENT = """
+_CONNECT = """
 import os, shutil, time
 import e6driver
 conn = e6driver.connect(host="127.0.0.1", port={port}, username="{user}", password="{password}")
 store = conn.objects
+"""
+
+SINGLE = _CONNECT + """
 store.create_bucket("bench")
 src, work = {src!r}, {work!r}
-size = os.path.getsize(src)
-best = {{"upload": 1e9, "download": 1e9, "copy": 1e9}}
+best = {{"copy": 1e9, "upload": 1e9, "download": 1e9}}
 for _ in range({rounds}):
     t = time.perf_counter(); shutil.copyfile(src, os.path.join(work, "copy.bin"))
     best["copy"] = min(best["copy"], time.perf_counter() - t)
@@ -32,32 +45,133 @@ for _ in range({rounds}):
     t = time.perf_counter(); store.get_file("bench", "big.bin", os.path.join(work, "down.bin"))
     best["download"] = min(best["download"], time.perf_counter() - t)
     os.unlink(os.path.join(work, "copy.bin")); os.unlink(os.path.join(work, "down.bin"))
-print(json.dumps({{"size": size, **best, "rss": peak_rss_mb()}}))
+print(json.dumps({{"bytes": os.path.getsize(src), **best, "rss": peak_rss_mb()}}))
 """
+
+TREE = _CONNECT + """
+store.create_bucket("bench")
+src, work = {src!r}, {work!r}
+files = [os.path.join(d, f) for d, _, names in os.walk(src) for f in names]
+best = {{"copytree": 1e9, "upload": 1e9, "download": 1e9}}
+for r in range({rounds}):
+    copy, down = os.path.join(work, f"copy{{r}}"), os.path.join(work, f"down{{r}}")
+    t = time.perf_counter(); shutil.copytree(src, copy)
+    best["copytree"] = min(best["copytree"], time.perf_counter() - t)
+    t = time.perf_counter(); up = store.upload(src, "bench", prefix=f"tree{{r}}", progress=False)
+    best["upload"] = min(best["upload"], time.perf_counter() - t)
+    t = time.perf_counter(); got = store.download("bench", f"tree{{r}}", down, progress=False)
+    best["download"] = min(best["download"], time.perf_counter() - t)
+    moved = sum(len(names) for _, _, names in os.walk(down))
+    assert moved == len(files) == len(up.files) == len(got.files), (moved, len(files))
+    shutil.rmtree(copy); shutil.rmtree(down)
+print(json.dumps({{"bytes": sum(os.path.getsize(f) for f in files), "files": len(files), **best}}))
+"""
+
+S3 = _CONNECT + """
+import boto3
+s3 = boto3.client("s3", endpoint_url={endpoint!r}, region_name="us-east-1", aws_access_key_id={key!r},
+                  aws_secret_access_key={secret!r})
+s3.create_bucket(Bucket="bench-boto3")
+store.create_bucket("bench-e6")
+src, work = {src!r}, {work!r}
+down = os.path.join(work, "down.bin")
+best = {{"boto3 upload": 1e9, "boto3 download": 1e9, "upload": 1e9, "download": 1e9}}
+for _ in range({rounds}):
+    t = time.perf_counter(); s3.upload_file(src, "bench-boto3", "big.bin")
+    best["boto3 upload"] = min(best["boto3 upload"], time.perf_counter() - t)
+    t = time.perf_counter(); s3.download_file("bench-boto3", "big.bin", down)
+    best["boto3 download"] = min(best["boto3 download"], time.perf_counter() - t)
+    os.unlink(down)
+    t = time.perf_counter(); store.put_file("bench-e6", "big.bin", src)
+    best["upload"] = min(best["upload"], time.perf_counter() - t)
+    t = time.perf_counter(); store.get_file("bench-e6", "big.bin", down)
+    best["download"] = min(best["download"], time.perf_counter() - t)
+    os.unlink(down)
+print(json.dumps({{"bytes": os.path.getsize(src), **best}}))
+"""
+
+SCAN = _CONNECT + """
+import duckdb, numpy as np, pyarrow as pa, pyarrow.parquet as pq
+rng = np.random.default_rng(7)
+data = pa.table({{"x": rng.integers(0, 1_000_000, {rows}), "y": rng.random({rows})}})
+conn.datasets.upload("scan_bench", data)
+path = os.path.join({work!r}, "plain.parquet")
+pq.write_table(data, path, compression="zstd")
+local = duckdb.connect()
+cur = conn.cursor()
+best, answers = {{"duckdb": 1e9, "engine": 1e9}}, set()
+for _ in range({rounds}):
+    t = time.perf_counter()
+    answers.add(tuple(int(v) for v in local.execute("SELECT count(*), sum(x) FROM read_parquet(?)", [path]).fetchone()))
+    best["duckdb"] = min(best["duckdb"], time.perf_counter() - t)
+    t = time.perf_counter()
+    cur.execute("SELECT count(*), sum(x) FROM datasets.main.scan_bench")
+    answers.add(tuple(int(v) for v in cur.fetchone()))
+    best["engine"] = min(best["engine"], time.perf_counter() - t)
+assert len(answers) == 1, answers
+print(json.dumps({{"bytes": data.nbytes, "parquet": os.path.getsize(path), **best}}))
+"""
+
+
+def _rows(out: Dict[str, float], baseline: str, label: str, names: List[Tuple[str, str]]) -> List[tuple]:
+    mb = out["bytes"] / 1e6
+    return [(label, shown, f"{out[key]:.3f}", f"{mb / out[key]:.0f}", f"{out[baseline] / out[key]:.2f}")
+            for key, shown in names]
+
+
+def _random_file(path: str, size: int) -> None:
+    with open(path, "wb") as handle:
+        for start in range(0, size, 1024 * 1024):
+            handle.write(os.urandom(min(1024 * 1024, size - start)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=int, default=200, help="file size in MB (default 200)")
+    parser.add_argument("--mb", type=int, default=200, help="single file size in MiB (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, best reported (default 3)")
+    parser.add_argument("--files", type=int, default=1000, help="files in the tree (default 1000)")
+    parser.add_argument("--file-kb", type=int, default=64, help="size of each tree file in KiB (default 64)")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="dataset rows (default 10,000,000)")
+    parser.add_argument("--no-s3", action="store_true", help="skip the SeaweedFS/boto3 comparison")
     args = parser.parse_args()
+    rows: List[tuple] = []
     with tempfile.TemporaryDirectory(prefix="e6bench-") as tmp:
         src = os.path.join(tmp, "src.bin")
-        with open(src, "wb") as handle:
-            for _ in range(args.mb):
-                handle.write(os.urandom(1024 * 1024))
+        _random_file(src, args.mb * 1024 * 1024)
+        tree = os.path.join(tmp, "tree")
+        for number in range(args.files):
+            folder = os.path.join(tree, f"d{number // 100:02d}")
+            os.makedirs(folder, exist_ok=True)
+            _random_file(os.path.join(folder, f"f{number:04d}.bin"), args.file_kb * 1024)
         work = os.path.join(tmp, "work")
         os.makedirs(work)
-        data_dir = os.path.join(tmp, "data")
-        with engine_server(data_dir) as port:
-            out = run_client(CLIENT.format(port=port, user=USER, password=PASSWORD, src=src, work=work,
-                                           rounds=args.rounds))
-    mb = out["size"] / 1e6
-    rows = [(name, f"{out[name]:.3f}", f"{mb / out[name]:.0f}", f"{out['copy'] / out[name]:.2f}")
-            for name in ("copy", "upload", "download")]
-    print(f"{args.mb} MiB file, best of {args.rounds}; {machine_note()}")
-    print(table(rows, ["operation", "seconds", "MB/s", "x copy speed"]))
-    print(f"client peak RSS {out['rss']:.0f} MB")
+        common = {"user": USER, "password": PASSWORD, "rounds": args.rounds, "work": work}
+        with engine_server(os.path.join(tmp, "data")) as port:
+            single = run_client(SINGLE.format(port=port, src=src, **common))
+            rows += _rows(single, "copy", f"{args.mb} MiB file, local disk", [
+                ("copy", "shutil.copyfile"), ("upload", "objects.put_file"), ("download", "objects.get_file")])
+            trees = run_client(TREE.format(port=port, src=tree, **common))
+            rows += _rows(trees, "copytree", f"{trees['files']} x {args.file_kb} KiB tree", [
+                ("copytree", "shutil.copytree"), ("upload", "objects.upload"), ("download", "objects.download")])
+            scan = run_client(SCAN.format(port=port, rows=args.rows, **common))
+            rows += _rows(scan, "duckdb", f"{args.rows:,} rows, sum(x)", [
+                ("duckdb", "in-process DuckDB, plain Parquet"), ("engine", "SQL on encrypted dataset")])
+        if not args.no_s3:
+            from _seaweed import ACCESS_KEY, SECRET_KEY, seaweed
+
+            with seaweed(os.path.join(tmp, "seaweed")) as endpoint:
+                s3_args = ["--s3-endpoint", endpoint, "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
+                with engine_server(os.path.join(tmp, "data-s3"), s3_args) as port:
+                    s3 = run_client(S3.format(port=port, src=src, endpoint=endpoint, key=ACCESS_KEY,
+                                              secret=SECRET_KEY, **common))
+            rows += _rows(s3, "boto3 upload", f"{args.mb} MiB file, SeaweedFS", [
+                ("boto3 upload", "boto3 upload_file"), ("upload", "objects.put_file via engine")])
+            rows += _rows(s3, "boto3 download", f"{args.mb} MiB file, SeaweedFS", [
+                ("boto3 download", "boto3 download_file"), ("download", "objects.get_file via engine")])
+    print(f"best of {args.rounds}; {machine_note()}")
+    print(table(rows, ["case", "operation", "seconds", "MB/s", "x baseline"]))
+    print(f"single-file client peak RSS {single['rss']:.0f} MB; dataset Parquet (zstd) {scan['parquet'] / 1e6:.0f} MB"
+          f", Arrow {scan['bytes'] / 1e6:.0f} MB")
 
 
 if __name__ == "__main__":
