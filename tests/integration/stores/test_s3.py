@@ -169,6 +169,20 @@ def test_sql_reads_through_s3fs(conns):
     assert _rows(root, f'SELECT id FROM objects."{BUCKET}"."sql/c/a.csv"') == [(5,)]
 
 
+def test_named_table_on_s3(conns):
+    store, root, bob = conns["root"].objects, conns["root"], conns["bob"]
+    store.put(BUCKET, "named/a.csv", b"id,name\n1,x\n")
+    store.put(BUCKET, "named/b.csv", b"id,name\n2,y\n")
+    store.register_table(BUCKET, "people", "named/")
+    assert _rows(root, f'SELECT count(*), max(name) FROM objects."{BUCKET}".people') == [(2, "y")]
+    assert "people" in root.get_tables("objects", BUCKET)
+    assert {c["fieldName"]: c["fieldType"] for c in root.get_columns("objects", BUCKET, "people")} == {
+        "id": "bigint", "name": "string"}
+    with pytest.raises(PermissionDeniedError):
+        _rows(bob, f'SELECT * FROM objects."{BUCKET}".people')
+    assert store.drop_table(BUCKET, "people")
+
+
 def test_grants_apply_on_s3(conns):
     root, bob = conns["root"], conns["bob"]
     root.objects.put(BUCKET, "private/x.csv", b"n\n1\n")
