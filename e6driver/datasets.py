@@ -1,7 +1,9 @@
 """Versioned datasets of an e6driver engine (``conn.datasets``): publish, fetch, subscribe, grant.
 
 Every upload is a new version, stored encrypted by the server and readable in SQL as
-``datasets.main.<name>`` (current) or ``datasets.main."<name>@<N>"``. Needs pyarrow. Data may be a
+``datasets.<owner>.<name>`` or ``datasets.main.<name>`` (current) or ``datasets.main."<name>@<N>"``;
+``datasets.information.datasets`` lists the metadata. A dataset has an id (a UUID) and a name: every method
+taking a ``dataset`` accepts either. Needs pyarrow. Data may be a
 ``pyarrow.Table`` or ``RecordBatch``, a pandas ``DataFrame``, or the path of a ``.parquet``, ``.csv`` or
 ``.arrow``/``.arrows`` (IPC stream) file.
 
@@ -17,13 +19,16 @@ later, e.g. after a server restart: ``conn.datasets.update(name, data, upload_id
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
+import io
 import os
+import tempfile
 import uuid
 import zlib
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Tuple
 
 import grpc
 
@@ -32,34 +37,47 @@ from ._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc a
 from ._service_client import ServiceClient
 
 CHUNK_SIZE = 1024 * 1024
+MAX_WAIT = 60.0  # the server's cap on a long poll (seconds)
 TRANSFER_ERROR = "e6-transfer-error"  # trailer the server puts on failures of the transfer itself
 _BROKEN_TRANSFER = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED")
 _TRANSFER_ERRORS = {"Upload": errors.UploadError, "Download": errors.DownloadError}
+
+
+def _time(seconds: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
     owner: str
-    version: int
+    version: int  # the version described: the current one unless you asked for another
     rows: int
-    bytes: int  # stored (encrypted) size
-    created: datetime.datetime
-    access: str
+    bytes: int  # stored (encrypted) size of that version
+    created: datetime.datetime  # the dataset's creation
+    access: str  # yours: read | write | admin
+    id: str = ""  # UUID
+    description: str = ""
+    freshness: str = ""  # hourly | daily | weekly | monthly | "" (unset)
+    versions: int = 0  # stored versions
+    checksum: str = ""  # "sha256:<hex>" of that version's Parquet bytes (before encryption)
+    updated: Optional[datetime.datetime] = None  # that version's publication
 
     @classmethod
     def from_message(cls, msg: Any) -> "DatasetInfo":
-        return cls(msg.name, msg.owner, msg.version, msg.rows, msg.bytes,
-                   datetime.datetime.fromtimestamp(msg.created, datetime.timezone.utc), msg.access)
+        return cls(msg.name, msg.owner, msg.version, msg.rows, msg.bytes, _time(msg.created), msg.access,
+                   msg.id, msg.description, msg.freshness, msg.versions, msg.checksum, _time(msg.updated))
 
 
 @dataclass(frozen=True)
 class Notification:
     id: int
-    dataset: str
+    dataset: str  # name
     version: int
     created: datetime.datetime
     by: str
+    dataset_id: str = ""
+    path: Optional[str] = None  # the downloaded file, with ``poll_notifications(auto_download=True)``
 
 
 def _payload(data: Any) -> Tuple[bytes, str]:
@@ -109,17 +127,22 @@ class DatasetClient(ServiceClient):
             ds_pb.ListDatasetsRequest(auth=self._auth()), metadata=md))
         return [DatasetInfo.from_message(d) for d in response.datasets]
 
-    def upload(self, name: str, data: Any, upload_id: Optional[str] = None) -> DatasetInfo:
-        """Create dataset ``name`` with ``data`` as version 1 (ProgrammingError if it exists).
+    def upload(self, name: str, data: Any, description: str = "", freshness: Optional[str] = None,
+               upload_id: Optional[str] = None) -> DatasetInfo:
+        """Create dataset ``name`` with ``data`` as version 1 (ProgrammingError if it exists); the returned
+        info carries its new ``id``. ``freshness`` says how often new versions are expected (``hourly``,
+        ``daily``, ``weekly``, ``monthly``).
 
         ``upload_id`` continues an interrupted upload of the same data: pass the ``upload_id`` of the
         :class:`~e6driver.errors.UploadError` it raised (also on a new connection, after a server restart)."""
-        return self._upload(name, data, True, upload_id)
+        return self._upload(name, data, True, upload_id, description, freshness or "")
 
-    def update(self, name: str, data: Any, upload_id: Optional[str] = None) -> DatasetInfo:
-        """Publish ``data`` as the next version of ``name`` (write access needed); subscribers are notified.
-        ``upload_id`` as in :meth:`upload`."""
-        return self._upload(name, data, False, upload_id)
+    def update(self, dataset: str, data: Any, description: Optional[str] = None,
+               freshness: Optional[str] = None, upload_id: Optional[str] = None) -> DatasetInfo:
+        """Publish ``data`` as the next version of ``dataset`` (id or name; write access needed); subscribers
+        are notified. A ``description`` or ``freshness`` given replaces the dataset's. ``upload_id`` as in
+        :meth:`upload`."""
+        return self._upload(dataset, data, False, upload_id, description or "", freshness or "")
 
     def upload_status(self, upload_id: str) -> Optional[int]:
         """Bytes the server kept of your interrupted upload ``upload_id`` (None: it has no such upload)."""
@@ -127,7 +150,8 @@ class DatasetClient(ServiceClient):
             ds_pb.UploadStatusRequest(auth=self._auth(), upload_id=upload_id), metadata=md))
         return status.offset if status.found else None
 
-    def _upload(self, name: str, data: Any, create: bool, upload_id: Optional[str]) -> DatasetInfo:
+    def _upload(self, name: str, data: Any, create: bool, upload_id: Optional[str], description: str,
+                freshness: str) -> DatasetInfo:
         """One resumable upload: a retry after a lost connection continues at the server's offset."""
         payload, fmt = _payload(data)
         digest = hashlib.sha256(payload).digest()
@@ -143,6 +167,7 @@ class DatasetClient(ServiceClient):
                 if first:
                     msg.auth.CopyFrom(self._auth())
                     msg.name, msg.format, msg.create, msg.upload_id = name, fmt, create, upload_id
+                    msg.description, msg.freshness = description, freshness
                     first = False
                 if msg.last:
                     msg.sha256 = digest
@@ -171,51 +196,99 @@ class DatasetClient(ServiceClient):
             raise
         return DatasetInfo.from_message(response.info)
 
-    def download(self, name: str, version: int = 0) -> Any:
-        """Version ``version`` (0: the current one) as a ``pyarrow.Table``."""
+    def download(self, dataset: str, output_path: Optional[str] = None, version: int = 0,
+                 progress_callback: Optional[Callable[[int, int], None]] = None) -> Any:
+        """Version ``version`` (0: the current one) of ``dataset`` (id or name): a ``pyarrow.Table``, or, with
+        ``output_path``, written there as an Arrow IPC stream file (complete or not at all: through a
+        temporary file in the same folder, renamed) and the path returned. ``progress_callback(bytes_done,
+        bytes_total)`` is called after every chunk received."""
         import pyarrow as pa
 
-        def call(stub: Any, md: list) -> bytes:
-            parts, offset, total = [], 0, None
-            for chunk in stub.Download(ds_pb.DownloadRequest(auth=self._auth(), name=name, version=version),
-                                       metadata=md):
-                if chunk.offset != offset or zlib.crc32(chunk.data) != chunk.crc32:
-                    raise errors.DownloadError(f"dataset {name}: damaged chunk at offset {chunk.offset}")
-                if total is None:
-                    total = chunk.total
-                parts.append(chunk.data)
-                offset += len(chunk.data)
-            if total is None or offset != total:
-                raise errors.DownloadError(f"dataset {name}: download ended after {offset} of {total} bytes")
-            return b"".join(parts)
-
-        payload = self._invoke("Download", call)
+        if isinstance(output_path, int) and not isinstance(output_path, bool):  # download(name, 2): old order
+            output_path, version = None, output_path
+        if output_path is not None:
+            return self._download_to(dataset, os.fspath(output_path), version, progress_callback)
+        sink = io.BytesIO()
+        self._invoke("Download", lambda stub, md: self._receive(stub, md, dataset, version, sink,
+                                                               progress_callback))
         try:
-            return pa.ipc.open_stream(pa.BufferReader(payload)).read_all()
+            return pa.ipc.open_stream(pa.BufferReader(sink.getvalue())).read_all()
         except pa.ArrowInvalid as exc:
-            raise errors.DownloadError(f"dataset {name}: the downloaded bytes are not an Arrow stream: {exc}") \
+            raise errors.DownloadError(f"dataset {dataset}: the downloaded bytes are not an Arrow stream: {exc}") \
                 from None
 
-    def subscribe(self, name: str) -> bool:
-        """Be notified (see :meth:`poll_notifications`) of every new version of ``name``."""
+    def _download_to(self, dataset: str, path: str, version: int,
+                     progress: Optional[Callable[[int, int], None]]) -> str:
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self._invoke("Download", lambda stub, md: self._receive(stub, md, dataset, version, out, progress))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return path
+
+    def _receive(self, stub: Any, md: list, dataset: str, version: int, sink: BinaryIO,
+                 progress: Optional[Callable[[int, int], None]]) -> None:
+        """One Download stream into ``sink`` (rewound first: a retried call starts over)."""
+        sink.seek(0)
+        sink.truncate()
+        offset, total = 0, None
+        for chunk in stub.Download(ds_pb.DownloadRequest(auth=self._auth(), name=dataset, version=version),
+                                   metadata=md):
+            if chunk.offset != offset or zlib.crc32(chunk.data) != chunk.crc32:
+                raise errors.DownloadError(f"dataset {dataset}: damaged chunk at offset {chunk.offset}")
+            if total is None:
+                total = chunk.total
+            sink.write(chunk.data)
+            offset += len(chunk.data)
+            if progress is not None:
+                progress(offset, total)
+        if total is None or offset != total:
+            raise errors.DownloadError(f"dataset {dataset}: download ended after {offset} of {total} bytes")
+
+    def subscribe(self, dataset: str) -> bool:
+        """Be notified (see :meth:`poll_notifications`) of every new version of ``dataset`` (id or name)."""
         return self._invoke("Subscribe", lambda stub, md: stub.Subscribe(
-            ds_pb.SubscribeRequest(auth=self._auth(), name=name), metadata=md)).subscribed
+            ds_pb.SubscribeRequest(auth=self._auth(), name=dataset), metadata=md)).subscribed
 
-    def unsubscribe(self, name: str) -> None:
+    def unsubscribe(self, dataset: str) -> None:
         self._invoke("Subscribe", lambda stub, md: stub.Subscribe(
-            ds_pb.SubscribeRequest(auth=self._auth(), name=name, unsubscribe=True), metadata=md))
+            ds_pb.SubscribeRequest(auth=self._auth(), name=dataset, unsubscribe=True), metadata=md))
 
-    def poll_notifications(self, after: int = 0, acknowledge: bool = True) -> List[Notification]:
-        """New versions of subscribed datasets, oldest first: those not yet acknowledged (or, with
-        ``after``, those with a larger id). ``acknowledge`` marks them seen."""
+    def poll_notifications(self, max_messages: int = 10, wait_time: float = 20.0, auto_download: bool = False,
+                           output_dir: Optional[str] = None, *, after: int = 0,
+                           acknowledge: bool = True) -> List[Notification]:
+        """New versions of subscribed datasets, oldest first, at most ``max_messages`` (0: all): those not yet
+        acknowledged (or, with ``after``, those with a larger id). A long poll: with none pending, the server
+        holds the call until one arrives or ``wait_time`` seconds pass (at most 60; 0 returns at once).
+        ``acknowledge`` marks them seen. With ``auto_download``, each notified version is downloaded into
+        ``output_dir`` (default: the current directory) as ``<name>@<version>.arrows`` (an Arrow IPC stream)
+        and the notification's ``path`` names the file."""
+        wait = min(max(float(wait_time), 0.0), MAX_WAIT)
         response = self._invoke("Poll", lambda stub, md: stub.Poll(
-            ds_pb.PollRequest(auth=self._auth(), after=after, acknowledge=acknowledge), metadata=md))
-        return [Notification(n.id, n.dataset, n.version,
-                             datetime.datetime.fromtimestamp(n.created, datetime.timezone.utc), n.by)
-                for n in response.notifications]
+            ds_pb.PollRequest(auth=self._auth(), after=after, acknowledge=acknowledge,
+                              max_messages=max_messages, wait_time=wait), metadata=md))
+        notices = [Notification(n.id, n.dataset, n.version, _time(n.created), n.by, n.dataset_id)
+                   for n in response.notifications]
+        if auto_download:
+            folder = os.fspath(output_dir) if output_dir is not None else os.getcwd()
+            os.makedirs(folder, exist_ok=True)
+            notices = [dataclasses.replace(n, path=self.download(
+                n.dataset_id or n.dataset, os.path.join(folder, f"{n.dataset}@{n.version}.arrows"), n.version))
+                for n in notices]
+        return notices
 
-    def grant(self, name: str, user: str, access: str = "read") -> str:
-        """Give ``user`` ``read`` or ``write`` access (``none`` revokes); dataset owner or admin only."""
+    def grant(self, dataset: str, user: str, access: str = "read") -> str:
+        """Give ``user`` ``read`` or ``write`` access to ``dataset`` (id or name; ``none`` revokes); dataset
+        owner or admin only."""
         return self._invoke("Grant", lambda stub, md: stub.Grant(
-            ds_pb.DatasetGrantRequest(auth=self._auth(), name=name, user=user, access=access),
+            ds_pb.DatasetGrantRequest(auth=self._auth(), name=dataset, user=user, access=access),
             metadata=md)).access

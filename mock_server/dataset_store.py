@@ -9,7 +9,9 @@ subscriber. A failure at any step leaves neither file nor metadata behind; after
 removes what a commit left half done (files in ``.tmp``, version files SQLite does not record).
 
 Access: ``none`` < ``read`` < ``write``; the creator owns a dataset (write, may grant), the admin (first
-user) may do everything.
+user) may do everything. A dataset has a name and a UUID (``id``); every method taking a dataset accepts
+either (:meth:`DatasetStore.resolve`). :meth:`DatasetStore.poll` long-polls: it waits on a condition that
+every published version signals.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import grpc
 import pyarrow as pa
@@ -39,10 +41,17 @@ ADMIN = "admin"
 # Crash tests only: seconds to wait between moving a version file into place and recording it in SQLite.
 COMMIT_PAUSE_ENV = "E6DRIVER_TEST_DATASET_COMMIT_PAUSE"
 _VERSION_FILE = re.compile(r"^v(\d+)\.e6ds$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+FRESHNESS = ("hourly", "daily", "weekly", "monthly")
+MAX_WAIT = 60.0  # seconds a poll may wait for a notification
+# Columns added after the first release; an older datasets.sqlite gets them on open.
+_ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
+                  ("freshness", "TEXT NOT NULL DEFAULT ''"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL,
-                                     version INTEGER NOT NULL DEFAULT 0);
+                                     version INTEGER NOT NULL DEFAULT 0, id TEXT,
+                                     description TEXT NOT NULL DEFAULT '', freshness TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS versions (dataset TEXT NOT NULL, version INTEGER NOT NULL, file TEXT NOT NULL,
                                      rows INTEGER NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
                                      wrapped_key BLOB NOT NULL, created REAL NOT NULL, by TEXT NOT NULL,
@@ -62,10 +71,16 @@ CREATE TABLE IF NOT EXISTS notifications (id INTEGER PRIMARY KEY AUTOINCREMENT, 
 class DatasetInfo:
     name: str
     owner: str
-    version: int
+    version: int  # the version described (the current one unless asked for another)
     rows: int
-    bytes: int
-    created: float
+    bytes: int  # stored (encrypted) size of that version
+    created: float  # the dataset's creation
+    id: str = ""
+    description: str = ""
+    freshness: str = ""
+    versions: int = 0  # stored versions
+    checksum: str = ""  # sha256:<hex> of the version's Parquet bytes
+    updated: float = 0.0  # the version's publication
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,7 @@ class Notice:
     version: int
     created: float
     by: str
+    dataset_id: str = ""
 
 
 def _error(code: grpc.StatusCode, message: str) -> EngineError:
@@ -86,6 +102,13 @@ def check_name(name: str) -> str:
         raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"invalid dataset name {name!r}: 1-63 characters of "
                      "a-z, 0-9 and '_', not starting with a digit")
     return name
+
+
+def check_freshness(freshness: str) -> str:
+    if freshness and freshness not in FRESHNESS:
+        raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"invalid freshness {freshness!r}: use one of "
+                     f"{', '.join(FRESHNESS)} (or leave it empty)")
+    return freshness
 
 
 def read_table(data: bytes, fmt: str) -> pa.Table:
@@ -113,13 +136,25 @@ class DatasetStore:
         self.admin_user = admin_user
         self._master = load_master_key(master_key_file or os.path.join(data_dir, "master.key"))
         self._lock = threading.RLock()
+        self._published = threading.Condition(self._lock)  # notified on every new version and on close
+        self._closed = False
         self._db = sqlite3.connect(os.path.join(data_dir, "datasets.sqlite"), check_same_thread=False,
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._recover()
         self.uploads = UploadSpool(os.path.join(self.root, ".uploads"))
+
+    def _migrate(self) -> None:
+        """Columns an older store lacks, and an id for every dataset created before ids existed."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(datasets)")}
+        for column, kind in _ADDED_COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE datasets ADD COLUMN {column} {kind}")
+        for (name,) in self._db.execute("SELECT name FROM datasets WHERE id IS NULL").fetchall():
+            self._db.execute("UPDATE datasets SET id = ? WHERE name = ?", (str(uuid.uuid4()), name))
 
     def _recover(self) -> None:
         """Remove the leftovers of commits a crash interrupted (see the module doc)."""
@@ -137,12 +172,26 @@ class DatasetStore:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            self._published.notify_all()
             self._db.close()
 
     # ------------------------------------------------------------------ access
 
     def _row(self, name: str) -> Optional[tuple]:
-        return self._db.execute("SELECT owner, version, created FROM datasets WHERE name = ?", (name,)).fetchone()
+        """(owner, version, created, id, description, freshness) of dataset ``name``, or None."""
+        return self._db.execute("SELECT owner, version, created, id, description, freshness FROM datasets "
+                                "WHERE name = ?", (name,)).fetchone()
+
+    def resolve(self, dataset: str) -> str:
+        """The name of ``dataset``, given as its name or its id (NOT_FOUND for an unknown id)."""
+        if _UUID.match(dataset or ""):
+            with self._lock:
+                row = self._db.execute("SELECT name FROM datasets WHERE id = ?", (dataset,)).fetchone()
+            if row is None:
+                raise _error(grpc.StatusCode.NOT_FOUND, f"no dataset has id {dataset!r}")
+            return row[0]
+        return check_name(dataset)
 
     def access(self, user: str, name: str) -> str:
         if user == self.admin_user:
@@ -155,22 +204,25 @@ class DatasetStore:
                                      (name, user)).fetchone()
         return grant[0] if grant else "none"
 
-    def require(self, user: str, name: str, write: bool = False) -> None:
-        """PERMISSION_DENIED without access (also for a dataset that does not exist), NOT_FOUND for a
-        granted one that does not exist."""
-        access = self.access(user, check_name(name))
+    def require(self, user: str, name: str, write: bool = False) -> str:
+        """The name of dataset ``name`` (a name or id) after checking access: PERMISSION_DENIED without it
+        (also for a dataset that does not exist), NOT_FOUND for a granted one that does not exist."""
+        name = self.resolve(name)
+        access = self.access(user, name)
         if access == "none" or (write and access == "read"):
             raise _error(grpc.StatusCode.PERMISSION_DENIED, f"user {user!r} may not "
                          f"{'write' if write else 'read'} dataset {name!r} (no grant)")
         with self._lock:
             if self._row(name) is None:
                 raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+        return name
 
     def grant(self, granter: str, name: str, grantee: str, level: str) -> str:
         if level not in LEVELS:
             raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"access must be one of {', '.join(LEVELS)}")
+        name = self.resolve(name)
         with self._lock:
-            row = self._row(check_name(name))
+            row = self._row(name)
             if granter != self.admin_user and (row is None or row[0] != granter):
                 raise _error(grpc.StatusCode.PERMISSION_DENIED,
                              f"user {granter!r} may not grant access to dataset {name!r}")
@@ -190,11 +242,13 @@ class DatasetStore:
             if row is None:
                 raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
             wanted = version or row[1]
-            ver = self._db.execute("SELECT rows, bytes, created FROM versions WHERE dataset = ? AND version = ?",
-                                   (name, wanted)).fetchone()
+            ver = self._db.execute("SELECT rows, bytes, created, sha256 FROM versions "
+                                   "WHERE dataset = ? AND version = ?", (name, wanted)).fetchone()
+            count = self._db.execute("SELECT count(*) FROM versions WHERE dataset = ?", (name,)).fetchone()[0]
         if ver is None:
             raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} has no version {wanted}")
-        return DatasetInfo(name, row[0], wanted, ver[0], ver[1], ver[2])
+        return DatasetInfo(name, row[0], wanted, ver[0], ver[1], row[2], id=row[3], description=row[4],
+                           freshness=row[5], versions=count, checksum=f"sha256:{ver[3]}", updated=ver[2])
 
     def visible(self, user: str) -> List[Tuple[DatasetInfo, str]]:
         with self._lock:
@@ -208,11 +262,12 @@ class DatasetStore:
 
     # ------------------------------------------------------------------ versions
 
-    def publish(self, user: str, name: str, table: pa.Table, create: bool) -> DatasetInfo:
-        """Store ``table`` as a new version (a new dataset when ``create``), atomically; see the module doc."""
-        check_name(name)
-        if not create:
-            self.require(user, name, write=True)
+    def publish(self, user: str, name: str, table: pa.Table, create: bool, description: str = "",
+                freshness: str = "") -> DatasetInfo:
+        """Store ``table`` as a new version (a new dataset when ``create``), atomically; see the module doc.
+        ``description`` and ``freshness`` are set on create, replaced on a new version when not empty."""
+        name = check_name(name) if create else self.require(user, name, write=True)
+        check_freshness(freshness)
         buffer = pa.BufferOutputStream()
         pq.write_table(table, buffer, compression="zstd")
         parquet = buffer.getvalue().to_pybytes()
@@ -249,7 +304,13 @@ class DatasetStore:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 if row is None:
-                    self._db.execute("INSERT INTO datasets VALUES (?, ?, ?, 0)", (name, user, now))
+                    self._db.execute("INSERT INTO datasets (name, owner, created, version, id, description, "
+                                     "freshness) VALUES (?, ?, ?, 0, ?, ?, ?)",
+                                     (name, user, now, str(uuid.uuid4()), description, freshness))
+                else:
+                    for column, value in (("description", description), ("freshness", freshness)):
+                        if value:
+                            self._db.execute(f"UPDATE datasets SET {column} = ? WHERE name = ?", (value, name))
                 self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                  (name, version, final, table.num_rows, stored, digest, wrapped, now, user))
                 self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
@@ -261,11 +322,12 @@ class DatasetStore:
                 self._db.execute("ROLLBACK")
                 _unlink(final)
                 raise
-        return DatasetInfo(name, row[0] if row else user, version, table.num_rows, stored, now)
+            self._published.notify_all()
+            return self._info(name, version)
 
     def read(self, user: str, name: str, version: int = 0) -> Tuple[DatasetInfo, pa.Table]:
         """A version (0 = current) as an Arrow table, after checking ``user`` may read it."""
-        self.require(user, name)
+        name = self.require(user, name)
         info = self._info(name, version)
         with self._lock:
             file, sha, wrapped = self._db.execute(
@@ -284,7 +346,7 @@ class DatasetStore:
     # ------------------------------------------------------------------ subscriptions
 
     def subscribe(self, user: str, name: str, on: bool = True) -> bool:
-        self.require(user, name)
+        name = self.require(user, name)
         with self._lock:
             if on:
                 self._db.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)", (name, user))
@@ -292,20 +354,28 @@ class DatasetStore:
                 self._db.execute("DELETE FROM subscriptions WHERE dataset = ? AND user = ?", (name, user))
         return on
 
-    def poll(self, user: str, after: int = 0, acknowledge: bool = True) -> List[Notice]:
-        """Notifications for ``user`` with id > ``after`` (0: those not yet acknowledged), oldest first;
-        versions of datasets the user can no longer read are left out."""
+    def poll(self, user: str, after: int = 0, acknowledge: bool = True, max_messages: int = 0,
+             wait: float = 0.0, alive: Optional[Callable[[], bool]] = None) -> List[Notice]:
+        """Notifications for ``user`` with id > ``after`` (0: those not yet acknowledged), oldest first, at most
+        ``max_messages`` (0: all); versions of datasets the user can no longer read are left out. With none to
+        return, waits up to ``wait`` seconds (at most :data:`MAX_WAIT`) for a version to be published, while
+        ``alive()`` (the caller still listening) holds."""
+        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
+        query = ("SELECT n.id, n.dataset, n.version, n.created, n.by, d.id FROM notifications n "
+                 "JOIN datasets d ON d.name = n.dataset WHERE n.user = ? AND "
+                 + ("n.id > ?" if after > 0 else "n.seen = 0 AND ? = 0") + " ORDER BY n.id"
+                 + (f" LIMIT {int(max_messages)}" if max_messages > 0 else ""))
         with self._lock:
-            if after > 0:
-                rows = self._db.execute("SELECT id, dataset, version, created, by FROM notifications "
-                                        "WHERE user = ? AND id > ? ORDER BY id", (user, after)).fetchall()
-            else:
-                rows = self._db.execute("SELECT id, dataset, version, created, by FROM notifications "
-                                        "WHERE user = ? AND seen = 0 ORDER BY id", (user,)).fetchall()
-            if acknowledge and rows:
-                self._db.execute(f"UPDATE notifications SET seen = 1 WHERE user = ? AND id IN "
-                                 f"({','.join('?' * len(rows))})", (user, *[r[0] for r in rows]))
-        return [Notice(*r) for r in rows if self.access(user, r[1]) != "none"]
+            while True:
+                rows = self._db.execute(query, (user, max(after, 0))).fetchall()
+                if acknowledge and rows:
+                    self._db.execute(f"UPDATE notifications SET seen = 1 WHERE user = ? AND id IN "
+                                     f"({','.join('?' * len(rows))})", (user, *[r[0] for r in rows]))
+                notices = [Notice(*r) for r in rows if self.access(user, r[1]) != "none"]
+                remaining = deadline - time.monotonic()
+                if notices or remaining <= 0 or self._closed or (alive is not None and not alive()):
+                    return notices
+                self._published.wait(min(remaining, 1.0))
 
 
 def _unlink(path: str) -> None:

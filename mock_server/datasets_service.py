@@ -5,7 +5,9 @@ encryption, grants and notifications are :class:`mock_server.dataset_store.Datas
 as CRC-checked chunks of an Arrow IPC stream, a Parquet file or a CSV file; downloads leave as CRC-checked
 chunks of an Arrow IPC stream. Uploads are spooled to disk and, given an ``upload_id``, resumable
 (:mod:`mock_server.dataset_uploads`). Transfer failures are marked with the trailer ``e6-transfer-error``; with a
-``rate_limit``, a user over it gets RESOURCE_EXHAUSTED and a ``retry-after`` trailer (seconds).
+``rate_limit``, a user over it gets RESOURCE_EXHAUSTED and a ``retry-after`` trailer (seconds). A dataset is
+named by its name or its id in every request. Poll is a long poll: it holds the call (a worker thread) until
+a notification arrives or ``wait_time`` passes (at most 60 s).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import pyarrow as pa
 
 from e6driver._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc
 from mock_server import errors
-from mock_server.dataset_store import DatasetInfo, DatasetStore, check_name, read_table
+from mock_server.dataset_store import DatasetInfo, DatasetStore, check_freshness, check_name, read_table
 from mock_server.rate_limit import RateLimiter
 from mock_server.stores_service import ObjectStores, _streaming
 
@@ -41,7 +43,9 @@ def transfer_failure(context: grpc.ServicerContext, code: grpc.StatusCode, messa
 
 def info_message(info: DatasetInfo, access: str = "") -> ds_pb.DatasetInfo:
     return ds_pb.DatasetInfo(name=info.name, owner=info.owner, version=info.version, rows=info.rows,
-                             bytes=info.bytes, created=info.created, access=access)
+                             bytes=info.bytes, created=info.created, access=access, id=info.id,
+                             description=info.description, freshness=info.freshness, versions=info.versions,
+                             checksum=info.checksum, updated=info.updated)
 
 
 class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
@@ -70,9 +74,8 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
             raise errors.invalid("empty upload stream")
         user = self.stores.caller(first.auth, context)
         self._admit(user, context)
-        name = check_name(first.name)
-        if not first.create:
-            self.store.require(user, name, write=True)
+        name = check_name(first.name) if first.create else self.store.require(user, first.name, write=True)
+        check_freshness(first.freshness)
         upload = self.store.uploads.open(user, first.upload_id, name, first.format, first.create)
         keep = bool(first.upload_id)  # a resumable upload keeps what arrived until its last chunk did
         if upload.size:
@@ -98,7 +101,8 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
                 raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
                                        f"SHA-256 mismatch: the {len(data)} bytes received are not those sent")
             table = read_table(data, first.format)
-            info = self.store.publish(user, name, table, create=first.create)
+            info = self.store.publish(user, name, table, create=first.create, description=first.description,
+                                      freshness=first.freshness)
         finally:
             upload.close(discard=not keep)
         log.info("dataset %s version %d (%d rows) by %s", name, info.version, info.rows, user)
@@ -140,9 +144,11 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
     @errors.rpc_method
     def Poll(self, request: Any, context: grpc.ServicerContext) -> Any:
         user = self.stores.caller(request.auth, context)
-        notices = self.store.poll(user, request.after, request.acknowledge)
+        notices = self.store.poll(user, request.after, request.acknowledge, request.max_messages,
+                                  request.wait_time, context.is_active)
         return ds_pb.PollResponse(notifications=[
-            ds_pb.Notification(id=n.id, dataset=n.dataset, version=n.version, created=n.created, by=n.by)
+            ds_pb.Notification(id=n.id, dataset=n.dataset, version=n.version, created=n.created, by=n.by,
+                               dataset_id=n.dataset_id)
             for n in notices])
 
     @errors.rpc_method

@@ -20,7 +20,9 @@ the bucket (PERMISSION_DENIED otherwise); the matched files are listed and read 
 
 Catalog ``datasets`` (when the server keeps datasets) has schema ``main`` with one table per readable
 dataset: ``datasets.main.<name>`` is the current version, ``datasets.main."<name>@<N>"`` version N; the
-decrypted version is registered on the query's cursor as an Arrow table.
+decrypted version is registered on the query's cursor as an Arrow table. The same tables appear under their
+owner's schema (``datasets.<owner>.<name>``), and ``datasets.information.datasets`` lists the metadata of
+the readable datasets (:data:`METADATA_SCHEMA`).
 """
 from __future__ import annotations
 
@@ -47,6 +49,14 @@ log = logging.getLogger(__name__)
 CATALOG = "objects"
 DATASETS = "datasets"
 DATASET_SCHEMA = "main"
+INFORMATION = "information"  # schema of the datasets' metadata table
+METADATA_TABLE = "datasets"
+METADATA_SCHEMA = pa.schema([
+    ("id", pa.string()), ("name", pa.string()), ("namespace", pa.string()), ("owner", pa.string()),
+    ("description", pa.string()), ("freshness", pa.string()), ("version", pa.int32()),
+    ("versions", pa.int32()), ("rows", pa.int64()), ("bytes", pa.int64()), ("checksum", pa.string()),
+    ("created", pa.timestamp("us", tz="UTC")), ("updated", pa.timestamp("us", tz="UTC")),
+    ("access", pa.string())])
 LISTING = "$objects"
 LISTING_SCHEMA = pa.schema([
     ("key", pa.string()), ("size", pa.int64()), ("etag", pa.string()),
@@ -271,6 +281,21 @@ def _needs_alias(sql: str, start: int, end: int, name: str) -> bool:
     return word is None or (word != '"' and word.upper() in _not_aliases())
 
 
+def metadata_table(visible: List[Tuple[Any, str]]) -> pa.Table:
+    """``datasets.information.datasets``: one row per (DatasetInfo, access) of the datasets a user may read;
+    ``namespace`` is the schema the dataset is addressed in besides ``main`` (its owner)."""
+    infos = [i for i, _ in visible]
+    return pa.table({
+        "id": [i.id for i in infos], "name": [i.name for i in infos], "namespace": [i.owner for i in infos],
+        "owner": [i.owner for i in infos], "description": [i.description for i in infos],
+        "freshness": [i.freshness for i in infos], "version": [i.version for i in infos],
+        "versions": [i.versions for i in infos], "rows": [i.rows for i in infos],
+        "bytes": [i.bytes for i in infos], "checksum": [i.checksum for i in infos],
+        "created": [round(i.created * 1_000_000) for i in infos],
+        "updated": [round(i.updated * 1_000_000) for i in infos], "access": [a for _, a in visible]},
+        schema=METADATA_SCHEMA)
+
+
 def listing_table(objects: List[ObjectInfo]) -> pa.Table:
     return pa.table({
         "key": [o.key for o in objects], "size": [o.size for o in objects], "etag": [o.etag for o in objects],
@@ -311,7 +336,7 @@ class VirtualTables:
     def _known(self, user: str, catalog: str, schema: str, name: str) -> bool:
         """Whether an unquoted relative name is one of this catalog's tables (else it stays DuckDB's)."""
         if catalog == DATASETS:
-            return schema == DATASET_SCHEMA and name.lower() in self.tables(catalog, user, schema)
+            return name.lower() in self.tables(catalog, user, schema)
         return self.stores.tables.get(schema, name.lower()) is not None
 
     def _resolve(self, user: str, bucket: str, name: str) -> Tuple[str, Any]:
@@ -345,26 +370,35 @@ class VirtualTables:
                            kind, compression)
 
     def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, pa.Table]:
-        if schema != DATASET_SCHEMA:
-            raise errors.invalid(f"catalog {DATASETS} has only schema {DATASET_SCHEMA!r}, not {schema!r}")
+        """``datasets.<schema>.<name>``: schema ``main`` or the dataset's owner, or the metadata table."""
+        if schema == INFORMATION:
+            if name != METADATA_TABLE:
+                raise errors.invalid(f"schema {DATASETS}.{INFORMATION} has only table {METADATA_TABLE!r}")
+            table = metadata_table(self.datasets.visible(user))
+            return quote_identifier(f"__e6_dataset_metadata_{next(_names)}"), table
         base, _, version = name.partition("@")
         if version and not version.isdigit():
             raise errors.invalid(f"bad dataset version in {name!r}: use <name>@<number>")
-        _, table = self.datasets.read(user, base, int(version or 0))
+        info, table = self.datasets.read(user, base, int(version or 0))
+        if schema != DATASET_SCHEMA and schema != info.owner:
+            raise errors.invalid(f"dataset {base!r} is not in schema {schema!r}: use {DATASETS}.{DATASET_SCHEMA}"
+                                 f" or {DATASETS}.<owner>")
         return quote_identifier(f"__e6_dataset_{next(_names)}"), table
 
     # ------------------------------------------------------------------ browsing
 
     def schemas(self, catalog: str, user: str) -> List[str]:
         if catalog.lower() == DATASETS:
-            return [DATASET_SCHEMA]
+            owners = sorted({info.owner for info, _ in self.datasets.visible(user)} - {DATASET_SCHEMA, INFORMATION})
+            return [INFORMATION, DATASET_SCHEMA] + owners
         return self.stores.visible_buckets(user)
 
     def tables(self, catalog: str, user: str, schema: str) -> List[str]:
         if catalog.lower() == DATASETS:
-            if schema != DATASET_SCHEMA:
-                return []
-            return [info.name for info, _ in self.datasets.visible(user)]
+            if schema == INFORMATION:
+                return [METADATA_TABLE]
+            return [info.name for info, _ in self.datasets.visible(user)
+                    if schema in (DATASET_SCHEMA, info.owner)]
         if schema not in self.stores.visible_buckets(user):
             return []
         return [LISTING] + [t.name for t in self.stores.tables.in_bucket(schema)]
@@ -373,6 +407,8 @@ class VirtualTables:
         """(name, getColumnsV2 type); empty for an unknown table or one whose objects cannot be read."""
         if table not in self.tables(catalog, user, schema):
             return []
+        if catalog.lower() == DATASETS and schema == INFORMATION:
+            return _column_types(METADATA_SCHEMA)
         if catalog.lower() == DATASETS:
             _, data = self.datasets.read(user, table)
             return _column_types(data.schema)

@@ -109,18 +109,18 @@ def test_subscriptions_and_notifications(root, alice, bob):
     root.datasets.upload("feed", pa.table({"v": [0]}))
     root.datasets.grant("feed", "bob", "read")
     assert bob.datasets.subscribe("feed") is True
-    assert bob.datasets.poll_notifications() == []
+    assert bob.datasets.poll_notifications(wait_time=0) == []
     root.datasets.update("feed", pa.table({"v": [1]}))
     root.datasets.update("feed", pa.table({"v": [2]}))
-    peek = bob.datasets.poll_notifications(acknowledge=False)
+    peek = bob.datasets.poll_notifications(wait_time=0, acknowledge=False)
     assert [(n.dataset, n.version, n.by) for n in peek] == [("feed", 2, "root"), ("feed", 3, "root")]
-    assert bob.datasets.poll_notifications() == peek
-    assert bob.datasets.poll_notifications() == []
-    assert bob.datasets.poll_notifications(after=peek[0].id) == peek[1:]  # history by id
-    assert alice.datasets.poll_notifications() == []
+    assert bob.datasets.poll_notifications(wait_time=0) == peek
+    assert bob.datasets.poll_notifications(wait_time=0) == []
+    assert bob.datasets.poll_notifications(wait_time=0, after=peek[0].id) == peek[1:]  # history by id
+    assert alice.datasets.poll_notifications(wait_time=0) == []
     bob.datasets.unsubscribe("feed")
     root.datasets.update("feed", pa.table({"v": [3]}))
-    assert bob.datasets.poll_notifications() == []
+    assert bob.datasets.poll_notifications(wait_time=0) == []
 
 
 def test_datasets_survive_restart_and_need_their_master_key(tmp_path):

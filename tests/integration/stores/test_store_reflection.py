@@ -64,7 +64,7 @@ def test_datasets_catalog_reflects_datasets(server, dataset):
     engine = _engine(server, "alice", "main", "datasets")
     try:
         inspector = inspect(engine)
-        assert inspector.get_schema_names() == ["main"]
+        assert set(inspector.get_schema_names()) == {"information", "main", "alice"}  # metadata, all, by owner
         assert dataset in inspector.get_table_names()
         columns = {c["name"]: c["type"] for c in inspector.get_columns(dataset)}
         assert list(columns) == ["order_id", "customer", "total", "placed"]
