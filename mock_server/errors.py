@@ -71,6 +71,10 @@ def not_executed(query_id: str) -> EngineError:
     return EngineError(grpc.StatusCode.FAILED_PRECONDITION, f"query {query_id} has not been executed")
 
 
+def shutting_down() -> EngineError:
+    return EngineError(grpc.StatusCode.UNAVAILABLE, "the engine is shutting down")
+
+
 def invalid(message: str) -> EngineError:
     return EngineError(grpc.StatusCode.INVALID_ARGUMENT, sanitize(message))
 

@@ -283,6 +283,7 @@ class QueryRegistry:
         self.queue_size = queue_size
         self._lock = threading.Lock()
         self._queries: Dict[str, Query] = {}
+        self._closed = False
 
     def create(self, user: str, session_id: str, sql: str, catalog: str, schema: str,
                strategy: str = "") -> Query:
@@ -290,7 +291,12 @@ class QueryRegistry:
         query = Query(str(uuid.uuid4()), user, session_id, sql, statement, parse_ms,
                       self.engine.time_zone, self.queue_size, strategy)
         with self._lock:
-            self._queries[query.id] = query
+            closed = self._closed
+            if not closed:
+                self._queries[query.id] = query
+        if closed:  # prepared while the server stopped: its cursor would keep the database file open
+            query.clear()
+            raise errors.shutting_down()
         log.debug("prepared %s for %s: %.200s", query.id, user, sql)
         return query
 
@@ -325,7 +331,9 @@ class QueryRegistry:
         return len(stale)
 
     def close(self) -> None:
+        """Clear every query and refuse new ones (the server is stopping)."""
         with self._lock:
+            self._closed = True
             ids = list(self._queries)
         for qid in ids:
             self.remove(qid)

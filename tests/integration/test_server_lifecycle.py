@@ -184,3 +184,21 @@ def test_cluster_status_is_active(channel):
 
 def test_health_check(stub):
     stub.healthCheck(pb.HealthCheckRequest())
+
+
+def test_a_query_prepared_while_stopping_is_refused_and_releases_its_cursor(tmp_path):
+    import pytest
+
+    from mock_server import errors
+    from mock_server.server import EngineServer
+
+    srv = EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users={"u": "p"})
+    srv.start()
+    srv.queries.close()  # the server is stopping; a prepare still in flight must not register a live query
+    with pytest.raises(errors.EngineError) as info:
+        srv.queries.create("u", "s", "SELECT 1", "", "")
+    assert info.value.code.name == "UNAVAILABLE"
+    srv.stop(0)
+    again = EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users={"u": "p"})  # the database file is free
+    again.start()
+    again.stop(0)
