@@ -55,13 +55,8 @@ def _fixed(buf: bytes, vector: d.RawVector) -> np.ndarray:
 def _text_array(values: Any, mask: Optional[np.ndarray], binary: bool) -> pa.Array:
     """Arrow text from the offsets and bytes the parser left (no Python object per value)."""
     validity = pa.array(~mask).buffers()[1] if mask is not None else None
-    if isinstance(values, d.StringSlice):
-        array = pa.Array.from_buffers(pa.binary() if binary else pa.string(), values.count,
-                                      [validity, pa.py_buffer(values.offsets), pa.py_buffer(values.data)])
-    else:
-        array = pa.array(values, type=pa.binary(), mask=mask)
-        if not binary:
-            array = array.cast(pa.binary()).view(pa.string())
+    array = pa.Array.from_buffers(pa.binary() if binary else pa.string(), values.count,
+                                  [validity, pa.py_buffer(values.offsets), pa.py_buffer(values.data)])
     if not binary:
         try:
             array.validate(full=True)

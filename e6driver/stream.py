@@ -85,7 +85,3 @@ class ChunkStream:
                     break
             if thread is not threading.current_thread():
                 thread.join(wait)
-
-    @property
-    def producer_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO, Iterator, List, Optional
 
 import grpc
 
+from e6driver.objects import md5_file
 from mock_server.errors import EngineError
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ class LocalObjectBackend(ObjectBackend):
             pass
         if meta.get("size") != stat.st_size or meta.get("mtime_ns") != stat.st_mtime_ns:
             # Written behind the store's back (or the sidecar is missing): describe it afresh.
-            meta = {"etag": _md5_file(self._path(bucket, key)),
+            meta = {"etag": md5_file(self._path(bucket, key)),
                     "content_type": meta.get("content_type") or guess_content_type(key)}
             self._write_meta(ObjectInfo(bucket, key, stat.st_size, meta["etag"], stat.st_mtime,
                                         meta["content_type"]), stat.st_mtime_ns)
@@ -340,14 +341,6 @@ def _walk_keys(directory: str, head: str) -> Iterator[str]:
         prefix = "/".join(([head] if head else []) + parts)
         for name in filenames:
             yield f"{prefix}/{name}" if prefix else name
-
-
-def _md5_file(path: str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(READ_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: str) -> None:

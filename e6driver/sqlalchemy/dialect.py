@@ -143,12 +143,9 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
         return [], kwargs
 
     def do_ping(self, dbapi_connection) -> bool:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
-        finally:
-            cursor.close()
+        from e6driver.pool import default_check
+
+        default_check(dbapi_connection)  # a real round trip; raises when the server does not answer
         return True
 
     def is_disconnect(self, e, connection, cursor) -> bool:

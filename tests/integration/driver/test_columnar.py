@@ -26,12 +26,6 @@ FROM range({rows}) t(i) ORDER BY i
 """
 
 
-def _normalise(value):
-    if isinstance(value, datetime.timedelta):
-        return value
-    return value
-
-
 @pytest.mark.parametrize("rows", [0, 1, 30000])
 def test_arrow_table_equals_rows(cur, rows):
     cur.execute(MIX.format(rows=rows))
