@@ -16,27 +16,25 @@ Placeholders in NULL slots are never converted, so a NULL cannot fail decoding.
 from __future__ import annotations
 
 import datetime
-import array
 import decimal
 import re
 import struct
-import sys
 from functools import lru_cache
 from typing import Any, List, Optional, Tuple
 
 from .errors import DataError
+from ._thrift import (  # noqa: F401 - string_list_buffers is part of this module's API (twin of _cdecode's)
+    FIXED_WIDTH, T_BOOL, T_BYTE, T_DOUBLE, T_I32, T_I64, T_LIST, T_STOP, T_STRING, T_STRUCT, Reader,
+    string_list_buffers,
+)
+from .types import VectorType
 
-# Thrift binary type ids
-T_STOP, T_BOOL, T_BYTE, T_DOUBLE, T_I16, T_I32, T_I64, T_STRING, T_STRUCT, T_MAP, T_SET, T_LIST = \
-    0, 2, 3, 4, 6, 8, 10, 11, 12, 13, 14, 15
-_FIXED_WIDTH = {T_BOOL: 1, T_BYTE: 1, T_DOUBLE: 8, T_I16: 2, T_I32: 4, T_I64: 8}
-_MAX_DEPTH = 64
-
-# VectorType codes (e6driver.types.VectorType; literal here to keep the hot path free of enum lookups)
+# VectorType codes as plain ints (the hot path compares ints, not enum members); TYPE_NAMES[code] is the name.
 BINARY, BOOLEAN, DOUBLE, FLOAT, INT96, INTEGER, LONG, STRING, DATE, DATETIME, TIMESTAMP, STRUCT, MAP, ARRAY, \
-    NULL, TIMESTAMP_TZ, DECIMAL128, INTERVAL_DAY_SECOND = range(18)
-TYPE_NAMES = ("BINARY", "BOOLEAN", "DOUBLE", "FLOAT", "INT96", "INTEGER", "LONG", "STRING", "DATE", "DATETIME",
-              "TIMESTAMP", "STRUCT", "MAP", "ARRAY", "NULL", "TIMESTAMP_TZ", "DECIMAL128", "INTERVAL_DAY_SECOND")
+    NULL, TIMESTAMP_TZ, DECIMAL128, INTERVAL_DAY_SECOND = (int(VectorType[name]) for name in (
+        "BINARY", "BOOLEAN", "DOUBLE", "FLOAT", "INT96", "INTEGER", "LONG", "STRING", "DATE", "DATETIME",
+        "TIMESTAMP", "STRUCT", "MAP", "ARRAY", "NULL", "TIMESTAMP_TZ", "DECIMAL128", "INTERVAL_DAY_SECOND"))
+TYPE_NAMES = tuple(VectorType(code).name for code in range(len(VectorType)))
 
 # Data union member ids
 M_BOOL, M_INT32, M_INT64, M_DATE, M_FLOAT32, M_FLOAT64, M_VARCHAR, M_BOOL_CONST, M_DATE_CONST, M_NULL_CONST, \
@@ -69,7 +67,6 @@ _LIST_ELEMENT = {M_BOOL: T_BOOL, M_INT32: T_I32, M_INT64: T_I64, M_DATE: T_I64, 
 _CONST_ELEMENT = {M_BOOL_CONST: T_BOOL, M_DATE_CONST: T_I64, M_NULL_CONST: T_BYTE, M_NUMERIC_CONST: T_I64,
                   M_DOUBLE_CONST: T_DOUBLE, M_INTERVAL_CONST: T_BYTE, M_TIME_CONST: T_I64,
                   M_VARCHAR_CONST: T_STRING, M_DEC128_CONST: T_STRING}
-_UNPACK_CODE = {T_I32: "i", T_I64: "q", T_DOUBLE: "d", T_I16: "h", T_BYTE: "b"}
 
 # Constant vectors carry no per-row bytes, so a hostile chunk could otherwise claim 2**31 rows and make the
 # decoder allocate tens of GB. Engines send chunks of a few MiB (far fewer rows than this).
@@ -83,102 +80,6 @@ _EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _ONE_MICRO = datetime.timedelta(microseconds=1)
 _OFFSET_ZONE = re.compile(r"([+-])(\d{2}):(\d{2})\Z")
 _DECIMAL_LITERAL = re.compile(rb"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
-
-
-class _Reader:
-    """Bounds-checked reads over one buffer. Every failure is a DataError naming what was being read."""
-
-    __slots__ = ("buf", "pos", "end")
-
-    def __init__(self, buf: bytes):
-        self.buf = buf
-        self.pos = 0
-        self.end = len(buf)
-
-    def need(self, n: int, what: str) -> int:
-        pos = self.pos
-        if n < 0 or pos + n > self.end:
-            raise DataError(f"malformed chunk: {what} needs {n} bytes at offset {pos}, "
-                            f"{self.end - pos} left")
-        self.pos = pos + n
-        return pos
-
-    def byte(self, what: str) -> int:
-        return self.buf[self.need(1, what)]
-
-    def i16(self, what: str) -> int:
-        return struct.unpack_from(">h", self.buf, self.need(2, what))[0]
-
-    def i32(self, what: str) -> int:
-        return struct.unpack_from(">i", self.buf, self.need(4, what))[0]
-
-    def i64(self, what: str) -> int:
-        return struct.unpack_from(">q", self.buf, self.need(8, what))[0]
-
-    def double(self, what: str) -> float:
-        return struct.unpack_from(">d", self.buf, self.need(8, what))[0]
-
-    def binary(self, what: str) -> bytes:
-        n = self.i32(what)
-        if n < 0:
-            raise DataError(f"malformed chunk: negative length {n} for {what}")
-        pos = self.need(n, what)
-        return self.buf[pos:pos + n]
-
-    def field(self, what: str) -> Tuple[int, int]:
-        ftype = self.byte(what)
-        if ftype == T_STOP:
-            return T_STOP, 0
-        return ftype, self.i16(what)
-
-    def list_header(self, what: str, element: int) -> int:
-        etype = self.byte(what)
-        count = self.i32(what)
-        if etype != element:
-            raise DataError(f"malformed chunk: {what} has element type {etype}, expected {element}")
-        if count < 0:
-            raise DataError(f"malformed chunk: negative element count {count} in {what}")
-        minimum = _FIXED_WIDTH.get(element, 1 if element == T_STRUCT else 4)
-        if count * minimum > self.end - self.pos:
-            raise DataError(f"malformed chunk: {what} claims {count} elements but only "
-                            f"{self.end - self.pos} bytes remain")
-        return count
-
-    def skip(self, ftype: int, what: str, depth: int = 0) -> None:
-        if depth > _MAX_DEPTH:
-            raise DataError(f"malformed chunk: nesting deeper than {_MAX_DEPTH} in {what}")
-        width = _FIXED_WIDTH.get(ftype)
-        if width is not None:
-            self.need(width, what)
-        elif ftype == T_STRING:
-            self.binary(what)
-        elif ftype == T_STRUCT:
-            while True:
-                inner, _ = self.field(what)
-                if inner == T_STOP:
-                    return
-                self.skip(inner, what, depth + 1)
-        elif ftype in (T_LIST, T_SET):
-            etype = self.byte(what)
-            count = self.i32(what)
-            if count < 0 or count > self.end - self.pos:
-                raise DataError(f"malformed chunk: bad element count {count} in {what}")
-            for _ in range(count):
-                self.skip(etype, what, depth + 1)
-        elif ftype == T_MAP:
-            ktype, vtype = self.byte(what), self.byte(what)
-            count = self.i32(what)
-            if count < 0 or count > self.end - self.pos:
-                raise DataError(f"malformed chunk: bad entry count {count} in {what}")
-            for _ in range(count):
-                self.skip(ktype, what, depth + 1)
-                self.skip(vtype, what, depth + 1)
-        else:
-            raise DataError(f"malformed chunk: unknown Thrift type {ftype} in {what}")
-
-    def expect(self, ftype: int, wanted: int, what: str) -> None:
-        if ftype != wanted:
-            raise DataError(f"malformed chunk: {what} has Thrift type {ftype}, expected {wanted}")
 
 
 class RawVector:
@@ -209,55 +110,14 @@ class FixedSlice:
         return self.count
 
 
-def _read_list(r: _Reader, element: int, what: str, raw: bool = False) -> Any:
+def _read_list(r: Reader, element: int, what: str, raw: bool = False) -> Any:
     count = r.list_header(what, element)
     if raw and element in (T_I32, T_I64, T_DOUBLE, T_BOOL):
-        return FixedSlice(r.need(count * _FIXED_WIDTH[element], what), count, element)
+        return FixedSlice(r.need(count * FIXED_WIDTH[element], what), count, element)
     if raw and element == T_STRING:
         offsets, values, r.pos = string_buffers(r.buf, r.pos, count)
         return StringSlice(offsets, values, count)
-    if element == T_STRING:
-        out: List[bytes] = []
-        append = out.append
-        for _ in range(count):
-            append(r.binary(what))
-        return out
-    if element == T_BOOL:
-        pos = r.need(count, what)
-        return list(r.buf[pos:pos + count])
-    width = _FIXED_WIDTH[element]
-    pos = r.need(count * width, what)
-    return list(struct.unpack_from(f">{count}{_UNPACK_CODE[element]}", r.buf, pos))
-
-
-def string_list_buffers(data: bytes, pos: int, count: int) -> Tuple[bytes, bytes, int]:
-    """Arrow buffers of a Thrift ``list<binary>`` body (``count`` items from ``pos``, after the list header):
-    ``(offsets, values, end)`` — little-endian int32 offsets (count + 1), the concatenated bytes, and the offset
-    just past the list."""
-    end = len(data)
-    if pos < 0 or count < 0 or pos > end:
-        raise DataError(f"malformed chunk: bad string list position {pos} / count {count}")
-    offsets = array.array("i", [0])
-    pieces = []
-    unpack = struct.unpack_from
-    total = 0
-    for i in range(count):
-        if end - pos < 4:
-            raise DataError(f"malformed chunk: string {i} length needs 4 bytes at offset {pos}, {end - pos} left")
-        n = unpack(">i", data, pos)[0]
-        if n < 0 or n > end - pos - 4:
-            raise DataError(f"malformed chunk: string {i} has length {n} at offset {pos}, {end - pos - 4} bytes "
-                            "left")
-        pieces.append(data[pos + 4:pos + 4 + n])
-        total += n
-        if total <= 2147483647:
-            offsets.append(total)
-        pos += 4 + n
-    if total > 2147483647:
-        raise DataError("a string column of one chunk exceeds 2 GiB")
-    if sys.byteorder != "little":
-        offsets.byteswap()
-    return offsets.tobytes(), b"".join(pieces), pos
+    return r.list_body(element, count, what)
 
 
 class StringSlice:
@@ -278,7 +138,7 @@ string_buffers = string_list_buffers
 DECIMAL_SLICE = -16  # FixedSlice.element of a list<binary> whose every item is 16 bytes (stride 20)
 
 
-def _read_decimal_list_raw(r: _Reader, what: str) -> Any:
+def _read_decimal_list_raw(r: Reader, what: str) -> Any:
     """A list<binary> of 16-byte decimals as one FixedSlice when every length prefix is 16, else a list."""
     start = r.pos
     count = r.list_header(what, T_STRING)
@@ -292,20 +152,7 @@ def _read_decimal_list_raw(r: _Reader, what: str) -> Any:
     return _read_list(r, T_STRING, what)
 
 
-def _read_scalar(r: _Reader, ftype: int, what: str) -> Any:
-    if ftype == T_BOOL or ftype == T_BYTE:
-        value = r.byte(what)
-        return value - 256 if ftype == T_BYTE and value > 127 else value
-    if ftype == T_I64:
-        return r.i64(what)
-    if ftype == T_DOUBLE:
-        return r.double(what)
-    if ftype == T_STRING:
-        return r.binary(what)
-    raise DataError(f"malformed chunk: unexpected Thrift type {ftype} for {what}")
-
-
-def _read_member(r: _Reader, vector: RawVector, member: int, what: str, raw: bool) -> None:
+def _read_member(r: Reader, vector: RawVector, member: int, what: str, raw: bool) -> None:
     """Read one Data union member struct into ``vector``; unknown fields are skipped."""
     vector.member = member
     list_element = _LIST_ELEMENT.get(member)
@@ -322,7 +169,7 @@ def _read_member(r: _Reader, vector: RawVector, member: int, what: str, raw: boo
                 vector.values = _read_list(r, list_element, what, raw)
         elif fid == 1 and const_element is not None:
             r.expect(ftype, const_element, what)
-            vector.values = _read_scalar(r, const_element, what)
+            vector.values = r.scalar(const_element, what)
         elif fid == 2 and member in (M_DEC128, M_DEC128_CONST):
             r.expect(ftype, T_I32, what)
             vector.scale = r.i32(what)
@@ -336,7 +183,7 @@ def _read_member(r: _Reader, vector: RawVector, member: int, what: str, raw: boo
             r.skip(ftype, what)
 
 
-def _read_data(r: _Reader, vector: RawVector, what: str, raw: bool) -> None:
+def _read_data(r: Reader, vector: RawVector, what: str, raw: bool) -> None:
     # A repeated Data field replaces the earlier one entirely (Thrift semantics); nothing of it may linger.
     vector.member = vector.values = vector.scale = vector.zones = None
     seen = 0
@@ -354,7 +201,7 @@ def _read_data(r: _Reader, vector: RawVector, what: str, raw: bool) -> None:
             r.skip(ftype, what)
 
 
-def _read_vector(r: _Reader, index: int, raw: bool) -> RawVector:
+def _read_vector(r: Reader, index: int, raw: bool) -> RawVector:
     what = f"vector {index}"
     vector = RawVector()
     while True:
@@ -386,7 +233,7 @@ def read_chunk(data: bytes, raw: bool = False) -> Tuple[int, List[RawVector]]:
     """Parse a chunk into its row count and raw vectors, checking the structural rules of the module doc.
 
     With ``raw``, fixed-width lists stay in the buffer as ``FixedSlice``s for columnar decoding."""
-    r = _Reader(bytes(data) if not isinstance(data, bytes) else data)
+    r = Reader(bytes(data) if not isinstance(data, bytes) else data)
     size: Optional[int] = None
     vectors: List[RawVector] = []
     while True:
