@@ -67,26 +67,17 @@ cdef extern from "Python.h":
 
 import_datetime()
 
-# Thrift binary type ids
-cdef enum:
-    T_STOP = 0
-    T_BOOL = 2
-    T_BYTE = 3
-    T_DOUBLE = 4
-    T_I16 = 6
-    T_I32 = 8
-    T_I64 = 10
-    T_STRING = 11
-    T_STRUCT = 12
-    T_MAP = 13
-    T_SET = 14
-    T_LIST = 15
-    MAX_DEPTH = 64
-
-# VectorType codes
+# VectorType codes: C constants for speed; e6driver.types.VectorType is their definition, and
+# tests/unit/test_decoder_constants.py holds each of them to it through VECTOR_TYPES.
 cdef enum:
     BINARY, BOOLEAN, DOUBLE, FLOAT, INT96, INTEGER, LONG, STRING, DATE, DATETIME, TIMESTAMP, STRUCT, MAP, ARRAY, \
         NULL_TYPE, TIMESTAMP_TZ, DECIMAL128, INTERVAL_DAY_SECOND, N_TYPES
+VECTOR_TYPES = {
+    "BINARY": BINARY, "BOOLEAN": BOOLEAN, "DOUBLE": DOUBLE, "FLOAT": FLOAT, "INT96": INT96, "INTEGER": INTEGER,
+    "LONG": LONG, "STRING": STRING, "DATE": DATE, "DATETIME": DATETIME, "TIMESTAMP": TIMESTAMP, "STRUCT": STRUCT,
+    "MAP": MAP, "ARRAY": ARRAY, "NULL": NULL_TYPE, "TIMESTAMP_TZ": TIMESTAMP_TZ, "DECIMAL128": DECIMAL128,
+    "INTERVAL_DAY_SECOND": INTERVAL_DAY_SECOND,
+}
 
 # Data union members with extra fields
 cdef enum:
@@ -98,6 +89,9 @@ cdef enum:
 cdef int64_t MICROS_PER_DAY = 86400000000
 cdef int64_t MIN_MICROS = -62135596800000000  # 0001-01-01T00:00:00Z
 cdef int64_t MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
+# The other C constants that twin _decode's, by _decode's names (checked by the same test).
+CONSTANTS = {"M_TIME_CONST": M_TIME_CONST, "M_TIME": M_TIME, "M_DEC128": M_DEC128, "M_DEC128_CONST": M_DEC128_CONST,
+             "MICROS_PER_DAY": MICROS_PER_DAY, "MIN_MICROS": MIN_MICROS, "MAX_MICROS": MAX_MICROS}
 
 # Member tables, loaded from _decode's (their one source of truth), 0 where nothing applies:
 cdef int LIST_ELEMENT[19]  # Data union member -> element type of its list field 1

@@ -1,6 +1,27 @@
 # Bounds-checked Thrift Binary reads for _cdecode.pyx (included there). Every read claims its bytes with
 # need(), so no input can read past the buffer; failures raise DataError naming what was being read.
 
+# Thrift binary type ids
+cdef enum:
+    T_STOP = 0
+    T_BOOL = 2
+    T_BYTE = 3
+    T_DOUBLE = 4
+    T_I16 = 6
+    T_I32 = 8
+    T_I64 = 10
+    T_STRING = 11
+    T_STRUCT = 12
+    T_MAP = 13
+    T_SET = 14
+    T_LIST = 15
+    MAX_DEPTH = 64
+# The same ids as Python values, checked against e6driver/_thrift.py by tests/unit/test_decoder_constants.py.
+THRIFT_TYPES = {"T_STOP": T_STOP, "T_BOOL": T_BOOL, "T_BYTE": T_BYTE, "T_DOUBLE": T_DOUBLE, "T_I16": T_I16,
+                "T_I32": T_I32, "T_I64": T_I64, "T_STRING": T_STRING, "T_STRUCT": T_STRUCT, "T_MAP": T_MAP,
+                "T_SET": T_SET, "T_LIST": T_LIST, "MAX_DEPTH": MAX_DEPTH}
+
+
 cdef struct Reader:
     const unsigned char* buf
     Py_ssize_t pos
