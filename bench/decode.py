@@ -3,8 +3,8 @@
     python bench/decode.py [--rows 200000] [--chunk-rows 8192] [--repeat 3]
 
 The mixed 8-column table of bench/e2e.py (10% NULLs per column) is written as Thrift ``Chunk`` bytes twice: by
-our engine's encoder (``mock_server.encode``) and by the official client's own generated Thrift types, and the two
-are compared byte for byte. Each decoder then runs over the engine's bytes, rows kept as ``fetchall()`` keeps
+our engine's encoder (``mock_server.query.encode``) and by the official client's own generated Thrift types, and
+the two are compared byte for byte. Each decoder then runs over the engine's bytes, rows kept as ``fetchall()`` keeps
 them: ``--repeat`` rounds in which every run takes its turn in a fresh interpreter (one untimed warm-up pass, one
 timed pass), best pass reported, so load from elsewhere on a shared machine falls on all runs alike.
 References: DuckDB's in-process ``fetchall()`` of the same table and the floor ``zip(*columns)`` over ready
@@ -27,8 +27,8 @@ from e2e import MIX_SQL
 
 ENCODE_OURS = """
 import pickle, duckdb
-from mock_server.encode import column_types, encode_chunk
-from mock_server.metadata import build_metadata
+from mock_server.query.encode import column_types, encode_chunk
+from mock_server.query.metadata import build_metadata
 con = duckdb.connect({db!r})
 con.execute({create!r})
 reader = con.sql("SELECT * FROM mix").to_arrow_reader({chunk_rows})

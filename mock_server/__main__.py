@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from mock_server.server import EngineServer
 from mock_server.sessions import DEFAULT_USERS
-from mock_server.strategy import COLOURS
+from mock_server.control.bluegreen import COLOURS
 
 log = logging.getLogger("mock_server")
 

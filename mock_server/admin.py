@@ -26,7 +26,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=10.0, help="RPC deadline in seconds (default 10)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     switch = commands.add_parser("switch-strategy", help="make a blue-green colour active")
-    # The server validates the colour (mock_server.strategy is the one place that knows the colours).
+    # The server validates the colour (mock_server.control.bluegreen is the one place that knows the colours).
     switch.add_argument("strategy", metavar="blue|green", help="colour to make active")
     commands.add_parser("suspend", help="suspend the cluster (calls get 'status: 503')")
     commands.add_parser("resume", help="resume a suspended cluster")

@@ -4,13 +4,10 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import duckdb
 import grpc
-
-from mock_server.encode import EncodeError
-from mock_server.sql_dialect import DialectError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +30,13 @@ class EngineError(Exception):
         self.message = message
 
 
+class CodedError(Exception):
+    """Base of the errors a module raises without building an :class:`EngineError`; ``code`` is the status
+    :func:`from_exception` answers with (so this module need not know the modules that raise them)."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
 def rpc_method(method: Callable) -> Callable:
     """Decorate a servicer method: EngineErrors (and unexpected failures) become gRPC status codes."""
 
@@ -46,6 +50,22 @@ def rpc_method(method: Callable) -> Callable:
             log.exception("%s failed", method.__name__)
             failure = EngineError(grpc.StatusCode.INTERNAL, sanitize(str(exc)))
         context.abort(failure.code, failure.message)
+
+    return wrapper
+
+
+def rpc_stream(method: Callable) -> Callable:
+    """:func:`rpc_method` for server-streaming methods: errors raised while iterating abort the stream."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from method(self, request, context)
+        except EngineError as exc:
+            context.abort(exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("%s failed", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, sanitize(str(exc)))
 
     return wrapper
 
@@ -80,18 +100,18 @@ def invalid(message: str) -> EngineError:
 
 
 def from_exception(exc: BaseException) -> EngineError:
-    """Map a DuckDB (or encoder) exception to an :class:`EngineError`."""
+    """Map a DuckDB exception (or a :class:`CodedError`) to an :class:`EngineError`."""
     if isinstance(exc, EngineError):
         return exc
     message = sanitize(str(exc) or type(exc).__name__)
-    if isinstance(exc, EncodeError):
-        code = grpc.StatusCode.OUT_OF_RANGE
+    if isinstance(exc, CodedError):
+        code = exc.code
     elif isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException,
                         duckdb.InvalidInputException, duckdb.DataError)):
         code = grpc.StatusCode.OUT_OF_RANGE
     elif isinstance(exc, (duckdb.ConstraintException, duckdb.IntegrityError)):
         code = grpc.StatusCode.FAILED_PRECONDITION
-    elif isinstance(exc, duckdb.PermissionException):  # external access is off (mock_server.engine)
+    elif isinstance(exc, duckdb.PermissionException):  # external access is off (mock_server.query.engine)
         code = grpc.StatusCode.PERMISSION_DENIED
         message += "; SQL cannot use the server's files: read objects through catalog objects"
     elif isinstance(exc, duckdb.ProgrammingError):
@@ -100,8 +120,6 @@ def from_exception(exc: BaseException) -> EngineError:
         code = grpc.StatusCode.CANCELLED
     elif isinstance(exc, duckdb.NotSupportedError):
         code = grpc.StatusCode.UNIMPLEMENTED
-    elif isinstance(exc, DialectError):
-        code = grpc.StatusCode.INVALID_ARGUMENT
     else:
         code = grpc.StatusCode.INTERNAL
     return EngineError(code, message)

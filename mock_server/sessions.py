@@ -67,6 +67,18 @@ class SessionStore:
                 return user
         raise errors.bad_credentials()
 
+    def caller(self, auth: Any, metadata: Optional[Iterable[Tuple[str, Any]]] = None) -> str:
+        """The user a store call acts for: its ``auth`` message's user + password, else its session id, else
+        the bearer token in the call's ``metadata`` (the object and dataset services share this rule)."""
+        if auth.user or auth.password:
+            return self.verify(auth.user, auth.password)
+        if auth.session_id:
+            return self.resolve(auth.session_id)
+        token = bearer_token(metadata)
+        if token is not None:
+            return self.user_for_token(token)
+        raise errors.bad_credentials()
+
     def lookup(self, session_id: str) -> Optional[str]:
         """User of a live session (and mark it used), else None."""
         if not session_id:

@@ -1,13 +1,12 @@
 """In-process engine server, raw gRPC stubs, and an independent reader for result chunks.
 
-The chunk reader here is deliberately separate from mock_server.encode: it follows the Thrift Binary
-layout of spec §7 byte by byte, so encoder and reader cannot share a mistake.
+The chunk reader here is deliberately separate from mock_server.query.encode: it follows the Thrift Binary
+layout of spec §7 byte by byte (tests/thrift_reader.py), so encoder and reader cannot share a mistake.
 """
 from __future__ import annotations
 
 import datetime
 import decimal
-import struct
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import grpc
@@ -16,53 +15,14 @@ import pytest
 from e6driver._proto import e6x_engine_pb2 as pb
 from e6driver._proto import e6x_engine_pb2_grpc
 from mock_server.server import EngineServer
+from thrift_reader import read_struct
 
 USER, PASSWORD = "alice", "alice-token"
 OTHER_USER, OTHER_PASSWORD = "bob", "bob-token"
 EPOCH = datetime.datetime(1970, 1, 1)
 
 
-# ------------------------------------------------------------------ Thrift Binary reader (test-only)
-
-def _read(buf: bytes, pos: int, ttype: int) -> Tuple[Any, int]:
-    if ttype == 2:
-        return buf[pos] != 0, pos + 1
-    if ttype == 3:
-        return struct.unpack_from(">b", buf, pos)[0], pos + 1
-    if ttype == 4:
-        return struct.unpack_from(">d", buf, pos)[0], pos + 8
-    if ttype == 6:
-        return struct.unpack_from(">h", buf, pos)[0], pos + 2
-    if ttype == 8:
-        return struct.unpack_from(">i", buf, pos)[0], pos + 4
-    if ttype == 10:
-        return struct.unpack_from(">q", buf, pos)[0], pos + 8
-    if ttype == 11:
-        (length,) = struct.unpack_from(">i", buf, pos)
-        return bytes(buf[pos + 4:pos + 4 + length]), pos + 4 + length
-    if ttype == 12:
-        return read_struct(buf, pos)
-    if ttype == 15:
-        elem, count = struct.unpack_from(">bi", buf, pos)
-        pos += 5
-        items = []
-        for _ in range(count):
-            item, pos = _read(buf, pos, elem)
-            items.append(item)
-        return items, pos
-    raise AssertionError(f"unexpected thrift type {ttype} at {pos}")
-
-
-def read_struct(buf: bytes, pos: int = 0) -> Tuple[Dict[int, Any], int]:
-    fields: Dict[int, Any] = {}
-    while True:
-        ttype = buf[pos]
-        pos += 1
-        if ttype == 0:
-            return fields, pos
-        (fid,) = struct.unpack_from(">h", buf, pos)
-        fields[fid], pos = _read(buf, pos + 2, ttype)
-
+# ------------------------------------------------------------------ result chunks, read independently
 
 def vector_values(vector: Dict[int, Any]) -> List[Any]:
     """Python values of one decoded Vector struct (dense data + nullSet)."""

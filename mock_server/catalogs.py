@@ -1,0 +1,429 @@
+"""Object-store buckets and datasets as SQL tables: references rewritten before DuckDB binds the text.
+
+Catalog ``objects`` has one schema per bucket. Two kinds of table name are understood there:
+
+* ``objects.<bucket>."$objects"`` — the bucket's listing (key, size, etag, last_modified, content_type),
+  handed to DuckDB as a registered Arrow table;
+* ``objects.<bucket>."<key or glob>"`` — the matching objects read by the server as one Arrow dataset
+  (Parquet, CSV, TSV) or table (JSON), by extension, ``.gz``/``.zst`` compressed variants too (see
+  :mod:`mock_server.objects.scan`), registered on the query's cursor. ``*`` and ``?`` stay within one
+  ``/`` level, ``**`` crosses levels, ``[...]`` is a character class;
+* ``objects.<bucket>.<name>`` where ``name`` is a table registered on the bucket
+  (:mod:`mock_server.objects.tables`): the objects under its prefix (or matching its glob) read the same way,
+  in its format if it has one. A registered name wins over an object key spelled the same.
+
+Three-part names are rewritten anywhere outside literals and comments. When the request's catalog is
+``objects``, a quoted name right after ``FROM``/``JOIN`` may also leave out the catalog (``<bucket>."x"``)
+or, with the request's schema as bucket, the bucket too (``"x"``). The querying user must be able to read
+the bucket (PERMISSION_DENIED otherwise); the matched files are listed and read by the server, DuckDB
+(whose own file access is off) only scans the registered dataset.
+
+Catalog ``datasets`` (when the server keeps datasets) has schema ``main`` with one table per readable
+dataset: ``datasets.main.<name>`` is the current version, ``datasets.main."<name>@<N>"`` version N; the
+decrypted version is registered on the query's cursor as an Arrow table. The same tables appear under their
+owner's schema (``datasets.<owner>.<name>``), and ``datasets.information.datasets`` lists the metadata of
+the readable datasets (:data:`METADATA_SCHEMA`).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import duckdb
+import pyarrow as pa
+
+from mock_server import errors
+from mock_server.datasets.store import DatasetStore
+from mock_server.objects.buckets import ObjectStores
+from mock_server.objects.scan import object_data
+from mock_server.objects.store import ObjectInfo, check_key
+from mock_server.query.sql_dialect import (quote_identifier, skip_block_comment, skip_quoted_identifier,
+                                           skip_standard_literal)
+from mock_server.query.typemap import field_type_name
+
+log = logging.getLogger(__name__)
+
+CATALOG = "objects"
+DATASETS = "datasets"
+DATASET_SCHEMA = "main"
+INFORMATION = "information"  # schema of the datasets' metadata table
+METADATA_TABLE = "datasets"
+METADATA_SCHEMA = pa.schema([
+    ("id", pa.string()), ("name", pa.string()), ("namespace", pa.string()), ("owner", pa.string()),
+    ("description", pa.string()), ("freshness", pa.string()), ("version", pa.int32()),
+    ("versions", pa.int32()), ("rows", pa.int64()), ("bytes", pa.int64()), ("checksum", pa.string()),
+    ("created", pa.timestamp("us", tz="UTC")), ("updated", pa.timestamp("us", tz="UTC")),
+    ("access", pa.string())])
+LISTING = "$objects"
+LISTING_SCHEMA = pa.schema([
+    ("key", pa.string()), ("size", pa.int64()), ("etag", pa.string()),
+    ("last_modified", pa.timestamp("us", tz="UTC")), ("content_type", pa.string())])
+LISTING_COLUMNS = [("key", "string"), ("size", "bigint"), ("etag", "string"),
+                   ("last_modified", "timestamp_tz"), ("content_type", "string")]
+
+_EXTENSIONS = {".parquet": "parquet", ".parq": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
+               ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+_COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+_TABLE_KEYWORDS = ("FROM", "JOIN")
+_names = itertools.count(1)
+
+
+@dataclass
+class Rewritten:
+    sql: str
+    tables: Dict[str, Any] = field(default_factory=dict)  # Arrow tables/datasets to register on the cursor
+
+
+@dataclass
+class _Token:
+    kind: str  # ident | qident | dot | other
+    text: str
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return self.text[1:-1].replace('""', '"') if self.kind == "qident" else self.text
+
+
+def _tokens(sql: str) -> List[_Token]:
+    """Identifiers, dots and everything else, skipping comments and literals (standard SQL after
+    :func:`mock_server.query.sql_dialect.rewrite`)."""
+    out: List[_Token] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            nl = sql.find("\n", i)
+            i = n if nl < 0 else nl + 1
+        elif sql.startswith("/*", i):
+            i = skip_block_comment(sql, i)
+        elif ch == '"':
+            end = skip_quoted_identifier(sql, i)
+            out.append(_Token("qident", sql[i:end], i, end))
+            i = end
+        elif ch == "'":
+            escaped = bool(out) and out[-1].kind == "ident" and out[-1].end == i and out[-1].text in "eE"
+            end = skip_standard_literal(sql, i, backslash=escaped)
+            out.append(_Token("other", sql[i:end], i, end))
+            i = end
+        elif ch.isalpha() or ch == "_" or ord(ch) >= 0x80:
+            end = i + 1
+            while end < n and (sql[end].isalnum() or sql[end] in "_$" or ord(sql[end]) >= 0x80):
+                end += 1
+            out.append(_Token("ident", sql[i:end], i, end))
+            i = end
+        elif ch == ".":
+            out.append(_Token("dot", ".", i, i + 1))
+            i += 1
+        else:
+            out.append(_Token("other", ch, i, i + 1))
+            i += 1
+    return out
+
+
+def _is_ident(tokens: List[_Token], i: int) -> bool:
+    return 0 <= i < len(tokens) and tokens[i].kind in ("ident", "qident")
+
+
+def _is_dot(tokens: List[_Token], i: int) -> bool:
+    return 0 <= i < len(tokens) and tokens[i].kind == "dot"
+
+
+def _catalog_of(token: _Token, catalogs: Tuple[str, ...]) -> Optional[str]:
+    name = token.name.lower() if token.kind == "ident" else token.name
+    return name if name in catalogs else None
+
+
+def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tuple[str, ...] = (CATALOG,),
+                    known: Optional[Callable[[str, str, str], bool]] = None) -> List[Tuple[int, int, str, str, str]]:
+    """(start, end, catalog, schema, name) of every reference to a table of ``catalogs`` in ``sql``.
+
+    Relative names (request's catalog in ``catalogs``, right after FROM/JOIN) count when quoted, or, unquoted,
+    when ``known(catalog, schema, name)`` says such a table exists (a registered table or a dataset: what
+    SQLAlchemy writes) and the text defines no CTE of that name, so that CTE and local names stay DuckDB's."""
+    def is_known(schema_name: str, j: int) -> bool:
+        if tokens[j].kind == "qident":
+            return True
+        followed = tokens[j + 1].text if j + 1 < len(tokens) else ""
+        return (known is not None and followed not in (".", "(") and tokens[j].name.lower() not in defined
+                and known(current, schema_name, tokens[j].name))
+
+    tokens = _tokens(sql)
+    defined = {t.name.lower() for t, as_, paren in zip(tokens, tokens[1:], tokens[2:])  # CTEs: `name AS (`
+               if t.kind == "ident" and as_.text.upper() == "AS" and paren.text == "("}
+    found = []
+    current = (catalog or "").lower()
+    in_catalog = current in catalogs
+    i = 0
+    while i < len(tokens):
+        after_keyword = i > 0 and tokens[i - 1].kind == "ident" and tokens[i - 1].text.upper() in _TABLE_KEYWORDS
+        named = _catalog_of(tokens[i], catalogs) if _is_ident(tokens, i) else None
+        if (named and not _is_dot(tokens, i - 1)
+                and _is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and _is_dot(tokens, i + 3)
+                and _is_ident(tokens, i + 4) and not _is_dot(tokens, i + 5)):
+            found.append((tokens[i].start, tokens[i + 4].end, named, tokens[i + 2].name, tokens[i + 4].name))
+            i += 5
+            continue
+        if in_catalog and after_keyword and _is_ident(tokens, i):
+            if (_is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and not _is_dot(tokens, i + 3)
+                    and is_known(tokens[i].name, i + 2)):
+                found.append((tokens[i].start, tokens[i + 2].end, current, tokens[i].name, tokens[i + 2].name))
+                i += 3
+                continue
+            if not _is_dot(tokens, i + 1) and schema and is_known(schema, i):
+                found.append((tokens[i].start, tokens[i].end, current, schema, tokens[i].name))
+        i += 1
+    return found
+
+
+def glob_regex(pattern: str) -> "re.Pattern[str]":
+    """A regex for a key glob: ``*``/``?`` within a level, ``**`` across levels, ``[...]`` classes."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif ch == "*":
+            out.append("[^/]*")
+            i += 1
+        elif ch == "?":
+            out.append("[^/]")
+            i += 1
+        elif ch == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            negate = body.startswith("!")
+            body = re.escape(body[1:] if negate else body).replace(r"\-", "-")
+            out.append(f"[{'^' if negate else ''}{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(ch))
+            i += 1
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def literal_prefix(pattern: str) -> str:
+    """The part of a glob before its first wildcard (to list only what can match)."""
+    cut = min((pattern.find(c) for c in "*?[" if c in pattern), default=len(pattern))
+    return pattern[:cut]
+
+
+def _kind_of(name: str) -> Tuple[Optional[str], Optional[str]]:
+    """(format or None, compression or None) from a file name's extensions."""
+    lower = name.lower()
+    compression = None
+    for suffix, kind in _COMPRESSIONS.items():
+        if lower.endswith(suffix):
+            compression, lower = kind, lower[:-len(suffix)]
+            break
+    for suffix, kind in _EXTENSIONS.items():
+        if lower.endswith(suffix):
+            return kind, compression
+    return None, compression
+
+
+def file_format(keys: List[str], pattern: str, kind: str = "") -> Tuple[str, Optional[str]]:
+    """(format: parquet, csv, tsv or json; compression or None) from the pattern's extension, else from the
+    matched keys; ``kind`` (a named table's format) fixes the format, the keys still tell the compression."""
+    if kind:
+        compressions = {_kind_of(k)[1] for k in keys}
+        if len(compressions) > 1:
+            raise errors.invalid(f"objects matching {pattern!r} mix compressions: "
+                                 f"{sorted(c or 'none' for c in compressions)}")
+        return kind, next(iter(compressions))
+    found = _kind_of(pattern)
+    if found[0] is not None:
+        return found[0], found[1]
+    kinds = {_kind_of(k) for k in keys}
+    if len(kinds) == 1 and next(iter(kinds))[0] is not None:
+        return next(iter(kinds))  # type: ignore[return-value]
+    raise errors.invalid(f"cannot tell the file format of {pattern!r}: use a .parquet, .csv, .tsv, .json "
+                         "or .jsonl name (optionally .gz/.zst), or a glob matching one kind of file")
+
+
+_AFTER_FROM = re.compile(r"(?i)\b(?:FROM|JOIN)\s*\Z")
+_NEXT_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_$]*|\")?")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_keywords: List[frozenset] = []
+
+
+def _not_aliases() -> frozenset:
+    """Words that cannot be a bare table alias in DuckDB (reserved and type/function keywords)."""
+    if not _keywords:
+        con = duckdb.connect()
+        try:
+            _keywords.append(frozenset(r[0].upper() for r in con.execute(
+                "SELECT keyword_name FROM duckdb_keywords() "
+                "WHERE keyword_category IN ('reserved', 'type_function')").fetchall()))
+        finally:
+            con.close()
+    return _keywords[0]
+
+
+def _needs_alias(sql: str, start: int, end: int, name: str) -> bool:
+    """Whether a table reference right after FROM/JOIN with a plain name (a dataset or registered table) has
+    no alias of its own: it then keeps its name as alias, so ``SELECT sales.id FROM sales`` binds."""
+    if not _PLAIN_NAME.match(name) or not _AFTER_FROM.search(sql, 0, start):
+        return False
+    word = _NEXT_WORD.match(sql, end).group(1)
+    return word is None or (word != '"' and word.upper() in _not_aliases())
+
+
+def metadata_table(visible: List[Tuple[Any, str]]) -> pa.Table:
+    """``datasets.information.datasets``: one row per (DatasetInfo, access) of the datasets a user may read;
+    ``namespace`` is the schema the dataset is addressed in besides ``main`` (its owner)."""
+    infos = [i for i, _ in visible]
+    return pa.table({
+        "id": [i.id for i in infos], "name": [i.name for i in infos], "namespace": [i.owner for i in infos],
+        "owner": [i.owner for i in infos], "description": [i.description for i in infos],
+        "freshness": [i.freshness for i in infos], "version": [i.version for i in infos],
+        "versions": [i.versions for i in infos], "rows": [i.rows for i in infos],
+        "bytes": [i.bytes for i in infos], "checksum": [i.checksum for i in infos],
+        "created": [round(i.created * 1_000_000) for i in infos],
+        "updated": [round(i.updated * 1_000_000) for i in infos], "access": [a for _, a in visible]},
+        schema=METADATA_SCHEMA)
+
+
+def listing_table(objects: List[ObjectInfo]) -> pa.Table:
+    return pa.table({
+        "key": [o.key for o in objects], "size": [o.size for o in objects], "etag": [o.etag for o in objects],
+        "last_modified": [round(o.last_modified * 1_000_000) for o in objects],
+        "content_type": [o.content_type for o in objects]}, schema=LISTING_SCHEMA)
+
+
+class StoreCatalogs:
+    """Rewrites ``objects.<bucket>.<name>`` (and ``datasets.main.<name>``) references for one user."""
+
+    def __init__(self, stores: ObjectStores, datasets: Optional[DatasetStore] = None) -> None:
+        self.stores = stores
+        self.datasets = datasets
+        self.catalogs: Tuple[str, ...] = (CATALOG, DATASETS) if datasets is not None else (CATALOG,)
+
+    def handles(self, catalog: str) -> bool:
+        return (catalog or "").lower() in self.catalogs
+
+    def rewrite(self, sql: str, user: str, catalog: str = "", schema: str = "") -> Rewritten:
+        refs = find_references(sql, catalog, schema, self.catalogs, lambda c, s, n: self._known(user, c, s, n))
+        if not refs:
+            return Rewritten(sql)
+        out, tables, copied = [], {}, 0
+        for start, end, where, bucket, name in refs:
+            if where == DATASETS:
+                expression, table = self._dataset(user, bucket, name)
+            else:
+                expression, table = self._resolve(user, bucket, name)
+            tables[expression.strip('"')] = table
+            out.append(sql[copied:start])
+            out.append(expression)
+            if _needs_alias(sql, start, end, name):
+                out.append(" AS " + quote_identifier(name))
+            copied = end
+        out.append(sql[copied:])
+        return Rewritten("".join(out), tables)
+
+    def _known(self, user: str, catalog: str, schema: str, name: str) -> bool:
+        """Whether an unquoted relative name is one of this catalog's tables (else it stays DuckDB's)."""
+        if catalog == DATASETS:
+            return name.lower() in self.tables(catalog, user, schema)
+        return self.stores.tables.get(schema, name.lower()) is not None
+
+    def _resolve(self, user: str, bucket: str, name: str) -> Tuple[str, Any]:
+        self.stores.bucket(user, bucket)
+        if name == LISTING:
+            table = listing_table(list(self.stores.backend.list(bucket)))
+            return quote_identifier(f"__e6_objects_{next(_names)}"), table
+        return quote_identifier(f"__e6_files_{next(_names)}"), self._files(bucket, name)
+
+    def _files(self, bucket: str, name: str) -> Any:
+        """The data of ``objects.<bucket>.<name>`` (access already checked): a named table's objects, else
+        the object or glob ``name``."""
+        backend = self.stores.backend
+        named = self.stores.tables.get(bucket, name) or self.stores.tables.get(bucket, name.lower())
+        pattern, kind = (named.pattern, named.format) if named is not None else (name, "")
+        if named is not None and literal_prefix(pattern) == pattern:  # a prefix: every object under it
+            keys = [o.key for o in backend.list(bucket, pattern) if not o.key.endswith("/")]
+        elif literal_prefix(pattern) == pattern:  # one object
+            check_key(pattern)
+            info = backend.stat(bucket, pattern)
+            keys = [info.key] if info is not None else []
+        else:
+            if "\x00" in pattern or "\\" in pattern or pattern.startswith("/") or ".." in pattern.split("/"):
+                check_key(pattern)  # same rules (and message) as keys
+            regex = glob_regex(pattern)
+            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if regex.match(o.key)]
+        if not keys:
+            raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
+        kind, compression = file_format(keys, pattern, kind)
+        return object_data(backend.arrow_filesystem(), [backend.arrow_path(bucket, k) for k in keys],
+                           kind, compression)
+
+    def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, pa.Table]:
+        """``datasets.<schema>.<name>``: schema ``main`` or the dataset's owner, or the metadata table."""
+        if schema == INFORMATION:
+            if name != METADATA_TABLE:
+                raise errors.invalid(f"schema {DATASETS}.{INFORMATION} has only table {METADATA_TABLE!r}")
+            table = metadata_table(self.datasets.visible(user))
+            return quote_identifier(f"__e6_dataset_metadata_{next(_names)}"), table
+        base, _, version = name.partition("@")
+        if version and not version.isdigit():
+            raise errors.invalid(f"bad dataset version in {name!r}: use <name>@<number>")
+        info, table = self.datasets.read(user, base, int(version or 0))
+        if schema != DATASET_SCHEMA and schema != info.owner:
+            raise errors.invalid(f"dataset {base!r} is not in schema {schema!r}: use {DATASETS}.{DATASET_SCHEMA}"
+                                 f" or {DATASETS}.<owner>")
+        return quote_identifier(f"__e6_dataset_{next(_names)}"), table
+
+    # ------------------------------------------------------------------ browsing
+
+    def schemas(self, catalog: str, user: str) -> List[str]:
+        if catalog.lower() == DATASETS:
+            owners = sorted({info.owner for info, _ in self.datasets.visible(user)} - {DATASET_SCHEMA, INFORMATION})
+            return [INFORMATION, DATASET_SCHEMA] + owners
+        return self.stores.visible_buckets(user)
+
+    def tables(self, catalog: str, user: str, schema: str) -> List[str]:
+        if catalog.lower() == DATASETS:
+            if schema == INFORMATION:
+                return [METADATA_TABLE]
+            return [info.name for info, _ in self.datasets.visible(user)
+                    if schema in (DATASET_SCHEMA, info.owner)]
+        if schema not in self.stores.visible_buckets(user):
+            return []
+        return [LISTING] + [t.name for t in self.stores.tables.in_bucket(schema)]
+
+    def columns(self, catalog: str, user: str, schema: str, table: str) -> List[Tuple[str, str]]:
+        """(name, getColumnsV2 type); empty for an unknown table or one whose objects cannot be read."""
+        if table not in self.tables(catalog, user, schema):
+            return []
+        if catalog.lower() == DATASETS and schema == INFORMATION:
+            return _column_types(METADATA_SCHEMA)
+        if catalog.lower() == DATASETS:
+            _, data = self.datasets.read(user, table)
+            return _column_types(data.schema)
+        if table == LISTING:
+            return list(LISTING_COLUMNS)
+        try:
+            return _column_types(self._files(schema, table).schema)
+        except errors.EngineError as exc:  # no objects yet, or unreadable ones: nothing to describe
+            log.info("no columns for objects.%s.%s: %s", schema, table, exc.message)
+            return []
+
+
+def _column_types(schema: pa.Schema) -> List[Tuple[str, str]]:
+    """(name, getColumnsV2 type) of an Arrow schema as DuckDB sees it (same names as for local tables)."""
+    con = duckdb.connect()
+    try:
+        relation = con.from_arrow(schema.empty_table())
+        return [(n, field_type_name(t)) for n, t in zip(relation.columns, relation.types)]
+    finally:
+        con.close()

@@ -1,0 +1,157 @@
+"""DatasetService (protos/e6driver_datasets.proto): versioned encrypted datasets over gRPC.
+
+Authentication is the engine's users' (:meth:`mock_server.sessions.SessionStore.caller`); storage,
+encryption, grants and notifications are :class:`mock_server.datasets.store.DatasetStore`'s. Uploads arrive
+as CRC-checked chunks of an Arrow IPC stream, a Parquet file or a CSV file; downloads leave as CRC-checked
+chunks of an Arrow IPC stream. Uploads are spooled to disk and, given an ``upload_id``, resumable
+(:mod:`mock_server.datasets.uploads`). Transfer failures are marked with the trailer ``e6-transfer-error``; with a
+``rate_limit``, a user over it gets RESOURCE_EXHAUSTED and a ``retry-after`` trailer (seconds). A dataset is
+named by its name or its id in every request. Poll is a long poll: it holds the call (a worker thread) until
+a notification arrives or ``wait_time`` passes (at most 60 s).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import zlib
+from typing import Any, Iterator, Optional
+
+import grpc
+import pyarrow as pa
+
+from e6driver._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc
+from mock_server import errors
+from mock_server.datasets.store import DatasetInfo, DatasetStore, check_freshness, check_name, read_table
+from mock_server.datasets.rate_limit import RateLimiter
+from mock_server.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+TRANSFER_ERROR = "e6-transfer-error"
+RETRY_AFTER = "retry-after"
+
+
+def transfer_failure(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> errors.EngineError:
+    """An error of the transfer itself (not of the data or the request), marked for the client."""
+    context.set_trailing_metadata(((TRANSFER_ERROR, "1"),))
+    return errors.EngineError(code, message)
+
+
+def info_message(info: DatasetInfo, access: str = "") -> ds_pb.DatasetInfo:
+    return ds_pb.DatasetInfo(name=info.name, owner=info.owner, version=info.version, rows=info.rows,
+                             bytes=info.bytes, created=info.created, access=access, id=info.id,
+                             description=info.description, freshness=info.freshness, versions=info.versions,
+                             checksum=info.checksum, updated=info.updated)
+
+
+class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
+    def __init__(self, store: DatasetStore, sessions: SessionStore, rate_limit: Optional[float] = None) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+
+    def _admit(self, user: str, context: grpc.ServicerContext) -> None:
+        """RESOURCE_EXHAUSTED (with ``retry-after``) when ``user`` is over the transfer rate limit."""
+        wait = self.limiter.acquire(user) if self.limiter is not None else 0.0
+        if wait > 0:
+            context.set_trailing_metadata(((RETRY_AFTER, f"{wait:.3f}"),))
+            raise errors.EngineError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"user {user!r} is over the dataset "
+                                     f"transfer rate limit; retry after {wait:.1f} s")
+
+    @errors.rpc_method
+    def List(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        return ds_pb.ListDatasetsResponse(datasets=[info_message(i, a) for i, a in self.store.visible(user)])
+
+    @errors.rpc_method
+    def Upload(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        first = next(request_iterator, None)
+        if first is None:
+            raise errors.invalid("empty upload stream")
+        user = self.sessions.caller(first.auth, context.invocation_metadata())
+        self._admit(user, context)
+        name = check_name(first.name) if first.create else self.store.require(user, first.name, write=True)
+        check_freshness(first.freshness)
+        upload = self.store.uploads.open(user, first.upload_id, name, first.format, first.create)
+        keep = bool(first.upload_id)  # a resumable upload keeps what arrived until its last chunk did
+        if upload.size:
+            log.info("upload %s of dataset %s by %s continues at byte %d", upload.id, name, user, upload.size)
+        try:
+            message = first
+            while True:
+                if message.offset != upload.size:
+                    raise transfer_failure(context, grpc.StatusCode.DATA_LOSS, f"chunk at offset {message.offset}"
+                                           f" arrived when {upload.size} bytes were received")
+                if zlib.crc32(message.data) != message.crc32:
+                    raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
+                                           f"checksum mismatch in the chunk at offset {message.offset}")
+                upload.append(message.data)
+                if message.last:
+                    break
+                message = next(request_iterator, None)
+                if message is None:
+                    raise transfer_failure(context, grpc.StatusCode.ABORTED, "upload ended without its last chunk")
+            keep = False
+            data = upload.read()
+            if message.sha256 and hashlib.sha256(data).digest() != message.sha256:
+                raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
+                                       f"SHA-256 mismatch: the {len(data)} bytes received are not those sent")
+            table = read_table(data, first.format)
+            info = self.store.publish(user, name, table, create=first.create, description=first.description,
+                                      freshness=first.freshness)
+        finally:
+            upload.close(discard=not keep)
+        log.info("dataset %s version %d (%d rows) by %s", name, info.version, info.rows, user)
+        return ds_pb.UploadResponse(info=info_message(info, self.store.access(user, name)))
+
+    @errors.rpc_method
+    def UploadStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        offset = self.store.uploads.offset(user, request.upload_id)
+        return ds_pb.UploadStatusResponse(found=offset is not None, offset=offset or 0)
+
+    @errors.rpc_stream
+    def Download(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        self._admit(user, context)
+        info, table = self.store.read(user, request.name, request.version)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        payload = memoryview(sink.getvalue().to_pybytes())
+        offset = 0
+        while True:
+            piece = bytes(payload[offset:offset + CHUNK])
+            chunk = ds_pb.DownloadChunk(offset=offset, data=piece, crc32=zlib.crc32(piece))
+            if offset == 0:
+                chunk.info.CopyFrom(info_message(info, self.store.access(user, info.name)))
+                chunk.total = len(payload)
+            yield chunk
+            offset += len(piece)
+            if offset >= len(payload):
+                return
+
+    @errors.rpc_method
+    def Subscribe(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        return ds_pb.SubscribeResponse(subscribed=self.store.subscribe(user, request.name,
+                                                                       not request.unsubscribe))
+
+    @errors.rpc_method
+    def Poll(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        notices = self.store.poll(user, request.after, request.acknowledge, request.max_messages,
+                                  request.wait_time, context.is_active)
+        return ds_pb.PollResponse(notifications=[
+            ds_pb.Notification(id=n.id, dataset=n.dataset, version=n.version, created=n.created, by=n.by,
+                               dataset_id=n.dataset_id)
+            for n in notices])
+
+    @errors.rpc_method
+    def Grant(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        if request.user not in self.sessions.users:
+            raise errors.invalid(f"unknown user {request.user!r}")
+        return ds_pb.DatasetGrantResponse(access=self.store.grant(user, request.name, request.user,
+                                                                  request.access))

@@ -1,0 +1,408 @@
+"""Versioned datasets: Parquet (zstd) files encrypted per version, metadata in SQLite, grants, notifications.
+
+Layout under DATA_DIR: ``datasets.sqlite`` (metadata), ``datasets/<name>/v<N>.e6ds`` (encrypted versions),
+``datasets/.tmp`` (files being committed), ``datasets/.uploads`` (uploads in progress, see
+:mod:`mock_server.datasets.uploads`). A version is committed atomically: the encrypted file is written to
+``.tmp``, decrypted again and compared (row count and SHA-256 of the Parquet bytes), fsynced and renamed
+into place; only then does one SQLite transaction record the version and queue a notification for every
+subscriber. A failure at any step leaves neither file nor metadata behind; after a crash, opening the store
+removes what a commit left half done (files in ``.tmp``, version files SQLite does not record).
+
+Access: ``none`` < ``read`` < ``write``; the creator owns a dataset (write, may grant), the admin (first
+user) may do everything. A dataset has a name and a UUID (``id``); every method taking a dataset accepts
+either (:meth:`DatasetStore.resolve`). :meth:`DatasetStore.poll` long-polls: it waits on a condition that
+every published version signals.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mock_server.datasets.crypto import (DecryptionError, decrypt_file, encrypt_to, load_master_key, new_data_key,
+                                        unwrap_data_key)
+from mock_server.datasets.uploads import UploadSpool
+from mock_server.errors import EngineError
+from mock_server.files import fsync_dir
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+LEVELS = ("none", "read", "write")
+ADMIN = "admin"
+# Crash tests only: seconds to wait between moving a version file into place and recording it in SQLite.
+COMMIT_PAUSE_ENV = "E6DRIVER_TEST_DATASET_COMMIT_PAUSE"
+_VERSION_FILE = re.compile(r"^v(\d+)\.e6ds$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+FRESHNESS = ("hourly", "daily", "weekly", "monthly")
+MAX_WAIT = 60.0  # seconds a poll may wait for a notification
+# Columns added after the first release; an older datasets.sqlite gets them on open.
+_ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
+                  ("freshness", "TEXT NOT NULL DEFAULT ''"))
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL,
+                                     version INTEGER NOT NULL DEFAULT 0, id TEXT,
+                                     description TEXT NOT NULL DEFAULT '', freshness TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS versions (dataset TEXT NOT NULL, version INTEGER NOT NULL, file TEXT NOT NULL,
+                                     rows INTEGER NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
+                                     wrapped_key BLOB NOT NULL, created REAL NOT NULL, by TEXT NOT NULL,
+                                     PRIMARY KEY (dataset, version));
+CREATE TABLE IF NOT EXISTS grants (dataset TEXT NOT NULL, user TEXT NOT NULL, access TEXT NOT NULL,
+                                   PRIMARY KEY (dataset, user));
+CREATE TABLE IF NOT EXISTS subscriptions (dataset TEXT NOT NULL, user TEXT NOT NULL,
+                                          PRIMARY KEY (dataset, user));
+CREATE TABLE IF NOT EXISTS notifications (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL,
+                                          dataset TEXT NOT NULL, version INTEGER NOT NULL,
+                                          created REAL NOT NULL, by TEXT NOT NULL,
+                                          seen INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    owner: str
+    version: int  # the version described (the current one unless asked for another)
+    rows: int
+    bytes: int  # stored (encrypted) size of that version
+    created: float  # the dataset's creation
+    id: str = ""
+    description: str = ""
+    freshness: str = ""
+    versions: int = 0  # stored versions
+    checksum: str = ""  # sha256:<hex> of the version's Parquet bytes
+    updated: float = 0.0  # the version's publication
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    dataset: str
+    version: int
+    created: float
+    by: str
+    dataset_id: str = ""
+
+
+def _error(code: grpc.StatusCode, message: str) -> EngineError:
+    return EngineError(code, message)
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name or ""):
+        raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"invalid dataset name {name!r}: 1-63 characters of "
+                     "a-z, 0-9 and '_', not starting with a digit")
+    return name
+
+
+def check_freshness(freshness: str) -> str:
+    if freshness and freshness not in FRESHNESS:
+        raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"invalid freshness {freshness!r}: use one of "
+                     f"{', '.join(FRESHNESS)} (or leave it empty)")
+    return freshness
+
+
+def read_table(data: bytes, fmt: str) -> pa.Table:
+    """An uploaded payload as an Arrow table."""
+    try:
+        if fmt in ("", "arrow"):
+            return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
+        if fmt == "parquet":
+            return pq.read_table(pa.BufferReader(data))
+        if fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            return pcsv.read_csv(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read the upload as {fmt or 'arrow'}: {exc}") \
+            from None
+    raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"unknown format {fmt!r}: use arrow, parquet or csv")
+
+
+class DatasetStore:
+    def __init__(self, data_dir: str, admin_user: str, master_key_file: Optional[str] = None) -> None:
+        self.root = os.path.join(data_dir, "datasets")
+        self._tmp = os.path.join(self.root, ".tmp")
+        os.makedirs(self._tmp, exist_ok=True)
+        self.admin_user = admin_user
+        self._master = load_master_key(master_key_file or os.path.join(data_dir, "master.key"))
+        self._lock = threading.RLock()
+        self._published = threading.Condition(self._lock)  # notified on every new version and on close
+        self._closed = False
+        self._db = sqlite3.connect(os.path.join(data_dir, "datasets.sqlite"), check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._migrate()
+        self._recover()
+        self.uploads = UploadSpool(os.path.join(self.root, ".uploads"))
+
+    def _migrate(self) -> None:
+        """Columns an older store lacks, and an id for every dataset created before ids existed."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(datasets)")}
+        for column, kind in _ADDED_COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE datasets ADD COLUMN {column} {kind}")
+        for (name,) in self._db.execute("SELECT name FROM datasets WHERE id IS NULL").fetchall():
+            self._db.execute("UPDATE datasets SET id = ? WHERE name = ?", (str(uuid.uuid4()), name))
+
+    def _recover(self) -> None:
+        """Remove the leftovers of commits a crash interrupted (see the module doc)."""
+        for entry in os.listdir(self._tmp):
+            _unlink(os.path.join(self._tmp, entry))
+        recorded = {(d, v) for d, v in self._db.execute("SELECT dataset, version FROM versions")}
+        for name in os.listdir(self.root):
+            folder = os.path.join(self.root, name)
+            if name.startswith(".") or not os.path.isdir(folder):
+                continue
+            for entry in os.listdir(folder):
+                match = _VERSION_FILE.match(entry)
+                if match and (name, int(match.group(1))) not in recorded:
+                    _unlink(os.path.join(folder, entry))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._published.notify_all()
+            self._db.close()
+
+    # ------------------------------------------------------------------ access
+
+    def _row(self, name: str) -> Optional[tuple]:
+        """(owner, version, created, id, description, freshness) of dataset ``name``, or None."""
+        return self._db.execute("SELECT owner, version, created, id, description, freshness FROM datasets "
+                                "WHERE name = ?", (name,)).fetchone()
+
+    def resolve(self, dataset: str) -> str:
+        """The name of ``dataset``, given as its name or its id (NOT_FOUND for an unknown id)."""
+        if _UUID.match(dataset or ""):
+            with self._lock:
+                row = self._db.execute("SELECT name FROM datasets WHERE id = ?", (dataset,)).fetchone()
+            if row is None:
+                raise _error(grpc.StatusCode.NOT_FOUND, f"no dataset has id {dataset!r}")
+            return row[0]
+        return check_name(dataset)
+
+    def access(self, user: str, name: str) -> str:
+        if user == self.admin_user:
+            return ADMIN
+        with self._lock:
+            row = self._row(name)
+            if row is not None and row[0] == user:
+                return "write"
+            grant = self._db.execute("SELECT access FROM grants WHERE dataset = ? AND user = ?",
+                                     (name, user)).fetchone()
+        return grant[0] if grant else "none"
+
+    def require(self, user: str, name: str, write: bool = False) -> str:
+        """The name of dataset ``name`` (a name or id) after checking access: PERMISSION_DENIED without it
+        (also for a dataset that does not exist), NOT_FOUND for a granted one that does not exist."""
+        name = self.resolve(name)
+        access = self.access(user, name)
+        if access == "none" or (write and access == "read"):
+            raise _error(grpc.StatusCode.PERMISSION_DENIED, f"user {user!r} may not "
+                         f"{'write' if write else 'read'} dataset {name!r} (no grant)")
+        with self._lock:
+            if self._row(name) is None:
+                raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+        return name
+
+    def grant(self, granter: str, name: str, grantee: str, level: str) -> str:
+        if level not in LEVELS:
+            raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"access must be one of {', '.join(LEVELS)}")
+        name = self.resolve(name)
+        with self._lock:
+            row = self._row(name)
+            if granter != self.admin_user and (row is None or row[0] != granter):
+                raise _error(grpc.StatusCode.PERMISSION_DENIED,
+                             f"user {granter!r} may not grant access to dataset {name!r}")
+            if row is None:
+                raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+            if level == "none":
+                self._db.execute("DELETE FROM grants WHERE dataset = ? AND user = ?", (name, grantee))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO grants VALUES (?, ?, ?)", (name, grantee, level))
+        return self.access(grantee, name)
+
+    # ------------------------------------------------------------------ listing
+
+    def _info(self, name: str, version: int = 0) -> DatasetInfo:
+        with self._lock:
+            row = self._row(name)
+            if row is None:
+                raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+            wanted = version or row[1]
+            ver = self._db.execute("SELECT rows, bytes, created, sha256 FROM versions "
+                                   "WHERE dataset = ? AND version = ?", (name, wanted)).fetchone()
+            count = self._db.execute("SELECT count(*) FROM versions WHERE dataset = ?", (name,)).fetchone()[0]
+        if ver is None:
+            raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} has no version {wanted}")
+        return DatasetInfo(name, row[0], wanted, ver[0], ver[1], row[2], id=row[3], description=row[4],
+                           freshness=row[5], versions=count, checksum=f"sha256:{ver[3]}", updated=ver[2])
+
+    def visible(self, user: str) -> List[Tuple[DatasetInfo, str]]:
+        with self._lock:
+            names = [r[0] for r in self._db.execute("SELECT name FROM datasets WHERE version > 0 ORDER BY name")]
+        out = []
+        for name in names:
+            access = self.access(user, name)
+            if access != "none":
+                out.append((self._info(name), access))
+        return out
+
+    # ------------------------------------------------------------------ versions
+
+    def publish(self, user: str, name: str, table: pa.Table, create: bool, description: str = "",
+                freshness: str = "") -> DatasetInfo:
+        """Store ``table`` as a new version (a new dataset when ``create``), atomically; see the module doc.
+        ``description`` and ``freshness`` are set on create, replaced on a new version when not empty."""
+        name = check_name(name) if create else self.require(user, name, write=True)
+        check_freshness(freshness)
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer, compression="zstd")
+        parquet = buffer.getvalue().to_pybytes()
+        digest = hashlib.sha256(parquet).hexdigest()
+        with self._lock:
+            row = self._row(name)
+            if create and row is not None:
+                raise _error(grpc.StatusCode.ALREADY_EXISTS, f"dataset {name!r} already exists; update it")
+            version = (row[1] if row else 0) + 1
+            key, wrapped = new_data_key(self._master, name, version)
+            tmp = os.path.join(self._tmp, f"{name}.v{version}.{uuid.uuid4().hex}")
+            final_dir = os.path.join(self.root, name)
+            final = os.path.join(final_dir, f"v{version}.e6ds")
+            try:
+                with open(tmp, "wb") as out:
+                    encrypt_to(out, parquet, key, name, version)
+                    out.flush()
+                    os.fsync(out.fileno())
+                check = decrypt_file(tmp, key, name, version)
+                if hashlib.sha256(check).hexdigest() != digest or \
+                        pq.read_metadata(pa.BufferReader(check)).num_rows != table.num_rows:
+                    raise _error(grpc.StatusCode.DATA_LOSS, "encrypted version failed verification")
+                os.makedirs(final_dir, exist_ok=True)
+                os.replace(tmp, final)
+                fsync_dir(final_dir)
+            except BaseException:
+                _unlink(tmp)
+                raise
+            pause = float(os.environ.get(COMMIT_PAUSE_ENV) or 0)
+            if pause > 0:
+                time.sleep(pause)
+            now = time.time()
+            stored = os.path.getsize(final)
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                if row is None:
+                    self._db.execute("INSERT INTO datasets (name, owner, created, version, id, description, "
+                                     "freshness) VALUES (?, ?, ?, 0, ?, ?, ?)",
+                                     (name, user, now, str(uuid.uuid4()), description, freshness))
+                else:
+                    for column, value in (("description", description), ("freshness", freshness)):
+                        if value:
+                            self._db.execute(f"UPDATE datasets SET {column} = ? WHERE name = ?", (value, name))
+                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (name, version, final, table.num_rows, stored, digest, wrapped, now, user))
+                self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
+                self._db.execute("INSERT INTO notifications (user, dataset, version, created, by) "
+                                 "SELECT user, dataset, ?, ?, ? FROM subscriptions WHERE dataset = ?",
+                                 (version, now, user, name))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                _unlink(final)
+                raise
+            self._published.notify_all()
+            return self._info(name, version)
+
+    def read(self, user: str, name: str, version: int = 0) -> Tuple[DatasetInfo, pa.Table]:
+        """A version (0 = current) as an Arrow table, after checking ``user`` may read it."""
+        name = self.require(user, name)
+        info = self._info(name, version)
+        with self._lock:
+            file, sha, wrapped = self._db.execute(
+                "SELECT file, sha256, wrapped_key FROM versions WHERE dataset = ? AND version = ?",
+                (name, info.version)).fetchone()
+        try:
+            key = unwrap_data_key(self._master, wrapped, name, info.version)
+            parquet = decrypt_file(file, key, name, info.version)
+        except (DecryptionError, OSError) as exc:
+            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} cannot be "
+                         f"read: {exc}") from None
+        if hashlib.sha256(parquet).hexdigest() != sha:
+            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} is damaged")
+        return info, pq.read_table(io.BytesIO(parquet))
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def subscribe(self, user: str, name: str, on: bool = True) -> bool:
+        name = self.require(user, name)
+        with self._lock:
+            if on:
+                self._db.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)", (name, user))
+            else:
+                self._db.execute("DELETE FROM subscriptions WHERE dataset = ? AND user = ?", (name, user))
+        return on
+
+    def poll(self, user: str, after: int = 0, acknowledge: bool = True, max_messages: int = 0,
+             wait: float = 0.0, alive: Optional[Callable[[], bool]] = None) -> List[Notice]:
+        """Notifications for ``user`` with id > ``after`` (0: those not yet acknowledged), oldest first, at most
+        ``max_messages`` (0: all); versions of datasets the user can no longer read are left out. With none to
+        return, waits up to ``wait`` seconds (at most :data:`MAX_WAIT`) for a version to be published, while
+        ``alive()`` (the caller still listening) holds."""
+        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
+        query = ("SELECT n.id, n.dataset, n.version, n.created, n.by, d.id FROM notifications n "
+                 "JOIN datasets d ON d.name = n.dataset WHERE n.user = ? AND "
+                 + ("n.id > ?" if after > 0 else "n.seen = 0 AND ? = 0") + " ORDER BY n.id"
+                 + (f" LIMIT {int(max_messages)}" if max_messages > 0 else ""))
+        with self._lock:
+            while True:
+                rows = self._db.execute(query, (user, max(after, 0))).fetchall()
+                if acknowledge and rows:
+                    self._db.execute(f"UPDATE notifications SET seen = 1 WHERE user = ? AND id IN "
+                                     f"({','.join('?' * len(rows))})", (user, *[r[0] for r in rows]))
+                notices = [Notice(*r) for r in rows if self.access(user, r[1]) != "none"]
+                remaining = deadline - time.monotonic()
+                if notices or remaining <= 0 or self._closed or (alive is not None and not alive()):
+                    return notices
+                self._published.wait(min(remaining, 1.0))
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class TemporaryDatasetStore(DatasetStore):
+    """A dataset store in a temporary directory (a server without ``data_dir``), removed on close."""
+
+    def __init__(self, admin_user: str, master_key_file: Optional[str] = None) -> None:
+        self._dir = tempfile.mkdtemp(prefix="e6datasets-")
+        super().__init__(self._dir, admin_user, master_key_file)
+
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def open_datasets(data_dir: Optional[str], admin_user: str, master_key_file: Optional[str] = None) -> DatasetStore:
+    """Datasets under DATA_DIR (a temporary directory without ``data_dir``)."""
+    if data_dir:
+        os.makedirs(data_dir, exist_ok=True)
+        return DatasetStore(data_dir, admin_user, master_key_file)
+    return TemporaryDatasetStore(admin_user, master_key_file)

@@ -1,0 +1,166 @@
+"""The S3-compatible object-store backend: buckets and objects on an S3 endpoint (AWS, SeaweedFS, MinIO...).
+
+The store API goes through botocore (the client boto3 wraps); SQL reads go through s3fs, wrapped as a
+pyarrow filesystem for the Arrow datasets of :mod:`mock_server.objects.scan` (DuckDB itself touches no
+files). A put is spooled and verified locally first (:class:`mock_server.objects.store.Upload`), then sent
+in one PutObject with its Content-MD5 (the endpoint checks it) and the hex MD5 in the object's metadata,
+which stays the etag even where the endpoint's own ETag is not an MD5.
+"""
+from __future__ import annotations
+
+import base64
+import calendar
+import logging
+import os
+import tempfile
+from typing import Any, Iterator, List, Optional
+
+import grpc
+
+from mock_server.errors import EngineError
+from mock_server.objects.store import READ_CHUNK, ObjectBackend, ObjectInfo, Upload, guess_content_type, not_found
+
+log = logging.getLogger(__name__)
+
+MD5_META = "md5"  # x-amz-meta-md5
+
+
+def _missing(exc: Exception) -> bool:
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status == 404 or code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
+
+
+def _unix(moment: Any) -> float:
+    return calendar.timegm(moment.utctimetuple()) + moment.microsecond / 1e6
+
+
+def _etag(raw: str) -> str:
+    return (raw or "").strip('"')
+
+
+class S3ObjectBackend(ObjectBackend):
+    """Buckets are the endpoint's buckets. ``spool_root`` holds uploads being received (default: temp)."""
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1",
+                 spool_root: Optional[str] = None) -> None:
+        import botocore.config
+        import botocore.session
+
+        self.endpoint, self.region = endpoint, region
+        self._access_key, self._secret_key = access_key, secret_key
+        self._filesystem: Any = None  # see arrow_filesystem
+        config = botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3},
+                                        max_pool_connections=32)
+        self._client = botocore.session.get_session().create_client(
+            "s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key, config=config)
+        if spool_root:
+            self._spool = os.path.join(spool_root, "objects-spool")
+            os.makedirs(self._spool, exist_ok=True)
+        else:
+            self._spool = tempfile.mkdtemp(prefix="e6spool-")
+        log.info("object stores on S3 endpoint %s (region %s)", endpoint, region)
+
+    def spool_dir(self) -> str:
+        return self._spool
+
+    def create_bucket(self, bucket: str) -> bool:
+        if self.bucket_exists(bucket):
+            return False
+        kwargs: dict = {"Bucket": bucket}
+        if self.region and self.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            self._client.create_bucket(**kwargs)
+        except self._client.exceptions.BucketAlreadyOwnedByYou:
+            return False
+        return True
+
+    def buckets(self) -> List[str]:
+        return sorted(b["Name"] for b in self._client.list_buckets().get("Buckets", []))
+
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            self._client.head_bucket(Bucket=bucket)
+            return True
+        except Exception as exc:  # botocore ClientError
+            if _missing(exc):
+                return False
+            raise
+
+    def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
+               if_absent: bool = False) -> ObjectInfo:
+        if not self.bucket_exists(bucket):
+            raise not_found(bucket)
+        if if_absent and self.stat(bucket, key) is not None:
+            raise EngineError(grpc.StatusCode.ALREADY_EXISTS, f"object {key!r} already exists")
+        with open(upload.path, "rb") as body:
+            self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                                    ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
+                                    Metadata={MD5_META: md5})
+        info = self.stat(bucket, key)
+        if info is None:
+            raise EngineError(grpc.StatusCode.INTERNAL, f"object {key!r} vanished right after its put")
+        return info
+
+    def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
+        try:
+            head = self._client.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if _missing(exc):
+                return None
+            raise
+        etag = head.get("Metadata", {}).get(MD5_META) or _etag(head.get("ETag", ""))
+        return ObjectInfo(bucket, key, int(head["ContentLength"]), etag, _unix(head["LastModified"]),
+                          head.get("ContentType") or guess_content_type(key))
+
+    def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        try:
+            body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
+        except Exception as exc:
+            if _missing(exc):
+                raise not_found(bucket, key) from None
+            raise
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def delete(self, bucket: str, key: str) -> bool:
+        if self.stat(bucket, key) is None:
+            return False
+        self._client.delete_object(Bucket=bucket, Key=key)
+        return True
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        if not self.bucket_exists(bucket):
+            raise not_found(bucket)
+        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith("/"):
+                    continue  # a "directory marker" some tools create
+                yield ObjectInfo(bucket, key, int(item["Size"]), _etag(item.get("ETag", "")),
+                                 _unix(item["LastModified"]), guess_content_type(key))
+
+    def arrow_filesystem(self) -> Any:
+        """s3fs (one instance, made on first use) wrapped as an Arrow filesystem."""
+        if self._filesystem is None:
+            import pyarrow.fs
+            import s3fs
+
+            s3 = s3fs.S3FileSystem(
+                key=self._access_key, secret=self._secret_key, endpoint_url=self.endpoint,
+                client_kwargs={"region_name": self.region}, use_listings_cache=False, skip_instance_cache=True,
+                config_kwargs={"s3": {"addressing_style": "path"}})
+            self._filesystem = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(s3))
+        return self._filesystem
+
+    def arrow_path(self, bucket: str, key: str) -> str:
+        return f"{bucket}/{key}"
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,104 @@
+"""Object-store files as Arrow data: how catalog ``objects`` hands permitted files to DuckDB.
+
+DuckDB runs with external access disabled (no file system from SQL, see :mod:`mock_server.query.engine`), so the
+engine reads the objects itself, on the backend's Arrow filesystem, from the paths the catalog already
+resolved and checked, and registers the result on the query's cursor:
+
+* Parquet and CSV/TSV: a lazy :func:`pyarrow.dataset.dataset`; DuckDB scans it with projection (and, for
+  Parquet, filter) pushdown. CSV files are seen through :class:`_RenamedFiles`, whose names carry the
+  compression suffix pyarrow recognises (``.gz``, ``.zstd``; pyarrow alone would miss ``.zst``), so
+  decompression stays native. CSV files need a header row and ``,`` (``.tsv``: tab) as delimiter.
+* JSON: read whole into an Arrow table while the query is prepared (pyarrow's JSON scanner can stall
+  when DuckDB pulls it from another thread over a Python-level file such as s3fs's). Both JSON lines and
+  a top-level JSON array of objects are accepted.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.json as pjson
+
+from mock_server import errors
+
+_SUFFIXES = {"gzip": ".gz", "zstd": ".zstd"}  # what pyarrow's datasets detect
+_WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
+
+
+def object_data(filesystem: pafs.FileSystem, paths: List[str], kind: str, compression: Optional[str]) -> Any:
+    """A dataset (parquet, csv, tsv) or table (json) over ``paths`` on ``filesystem``."""
+    try:
+        if kind == "parquet":
+            return ds.dataset(paths, format="parquet", filesystem=filesystem)
+        if kind == "json":
+            return _json_table(filesystem, paths, compression)
+        files: Dict[str, str] = {}
+        suffix = _SUFFIXES[compression] if compression else ""
+        for number, path in enumerate(paths):
+            base = path.rsplit(".", 1)[0] if compression else path
+            files[f"{number}/{base.lstrip('/')}{suffix}"] = path
+        delimiter = "\t" if kind == "tsv" else ","
+        file_format = ds.CsvFileFormat(parse_options=pcsv.ParseOptions(delimiter=delimiter))
+        return ds.dataset(list(files), format=file_format,
+                          filesystem=pafs.PyFileSystem(_RenamedFiles(filesystem, files)))
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise errors.invalid(f"cannot read the objects as {kind}: {exc}") from exc
+
+
+def _json_table(filesystem: pafs.FileSystem, paths: List[str], compression: Optional[str]) -> pa.Table:
+    tables = []
+    for path in paths:
+        with filesystem.open_input_stream(path, compression=compression) as stream:
+            data = stream.read()
+        if data.lstrip(_WHITESPACE).startswith(b"["):
+            records = json.loads(data.decode("utf-8-sig"))
+            data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+        tables.append(pjson.read_json(pa.BufferReader(data)))
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+class _RenamedFiles(pafs.FileSystemHandler):
+    """A read-only view of some files of ``base``: ``files`` maps each name in the view to its path."""
+
+    def __init__(self, base: pafs.FileSystem, files: Dict[str, str]) -> None:
+        self._base, self._files = base, files
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def get_type_name(self) -> str:
+        return "e6-object-files"
+
+    def normalize_path(self, path: str) -> str:
+        return path
+
+    def get_file_info(self, paths: List[str]) -> List[pafs.FileInfo]:
+        return [pafs.FileInfo(p, pafs.FileType.File if p in self._files else pafs.FileType.NotFound)
+                for p in paths]
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> List[pafs.FileInfo]:
+        raise NotImplementedError("object views cannot be listed")
+
+    def _read_only(self, *args: object, **kwargs: object) -> None:
+        raise PermissionError("object views are read-only")
+
+    create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = delete_file = _read_only
+    move = copy_file = open_output_stream = open_append_stream = _read_only
+
+    def _path(self, name: str) -> str:
+        if name not in self._files:
+            raise FileNotFoundError(name)
+        return self._files[name]
+
+    def open_input_stream(self, path: str) -> pa.NativeFile:
+        return self._base.open_input_stream(self._path(path), compression=None)  # decoded by the dataset
+
+    def open_input_file(self, path: str) -> pa.NativeFile:
+        return self._base.open_input_file(self._path(path))

@@ -1,0 +1,189 @@
+"""ObjectStoreService (protos/e6driver_stores.proto): buckets and objects over gRPC.
+
+Every call authenticates (user + password, a session id, or a bearer token) with the engine's users, then
+checks the caller's access to the bucket (:mod:`mock_server.objects.grants`) before touching the backend
+(:mod:`mock_server.objects.store`). Content travels in chunks, each with a CRC-32; a put also checks the
+whole object's MD5 when the client sends it, and commits only a complete, verified object.
+"""
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import Any, Iterator
+
+import grpc
+
+from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc
+from mock_server import errors
+from mock_server.objects.buckets import ObjectStores
+from mock_server.objects.store import (READ_CHUNK, ObjectInfo, Upload, check_bucket, check_key, guess_content_type,
+                                       not_found)
+from mock_server.objects.tables import NamedTable, check_table_name
+from mock_server.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+
+LIST_PAGE = 1000
+MAX_CHUNK = 8 * 1024 * 1024
+
+
+def info_message(info: ObjectInfo) -> st_pb.ObjectInfo:
+    return st_pb.ObjectInfo(bucket=info.bucket, key=info.key, size=info.size, etag=info.etag,
+                            last_modified=info.last_modified, content_type=info.content_type)
+
+
+class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
+    def __init__(self, stores: ObjectStores, sessions: SessionStore) -> None:
+        self.stores = stores
+        self.sessions = sessions
+        self.backend = stores.backend
+        self.grants = stores.grants
+
+    def _bucket(self, user: str, bucket: str, write: bool = False) -> str:
+        return self.stores.bucket(user, bucket, write)
+
+    @errors.rpc_method
+    def Put(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        first = next(request_iterator, None)
+        if first is None:
+            raise errors.invalid("empty put stream")
+        key = check_key(first.key)
+        user = self.sessions.caller(first.auth, context.invocation_metadata())
+        bucket = self._bucket(user, first.bucket, write=True)
+        content_type = first.content_type or guess_content_type(key)
+        upload = Upload(self.backend.spool_dir())
+        try:
+            message, md5 = first, ""
+            while True:
+                if len(message.data) or message.crc32:
+                    upload.write(message.offset, message.data, message.crc32)
+                if message.last:
+                    md5 = message.md5
+                    break
+                message = next(request_iterator, None)
+                if message is None:
+                    raise errors.EngineError(grpc.StatusCode.ABORTED,
+                                             "put stream ended without its last chunk; nothing was stored")
+            digest = upload.finish(md5)
+            info = self.backend.commit(upload, bucket, key, digest, content_type, if_absent=first.if_absent)
+        finally:
+            upload.discard()
+        log.info("put %s/%s (%d bytes) by %s", bucket, key, info.size, user)
+        return st_pb.PutResponse(info=info_message(info))
+
+    @errors.rpc_stream
+    def Get(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        key = check_key(request.key)
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket)
+        info = self.backend.stat(bucket, key)
+        if info is None:
+            raise not_found(bucket, key)
+        size = min(MAX_CHUNK, request.chunk_size) if request.chunk_size > 0 else READ_CHUNK
+        offset, sent_info = 0, False
+        for data in self.backend.read(bucket, key, size):
+            chunk = st_pb.GetChunk(offset=offset, data=data, crc32=zlib.crc32(data))
+            if not sent_info:
+                chunk.info.CopyFrom(info_message(info))
+                sent_info = True
+            offset += len(data)
+            yield chunk
+        if not sent_info:  # empty object
+            yield st_pb.GetChunk(info=info_message(info), offset=0, crc32=0)
+
+    @errors.rpc_method
+    def Stat(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key = check_key(request.key)
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket)
+        info = self.backend.stat(bucket, key)
+        if info is None:
+            return st_pb.StatResponse(exists=False)
+        return st_pb.StatResponse(exists=True, info=info_message(info))
+
+    @errors.rpc_method
+    def Delete(self, request: Any, context: grpc.ServicerContext) -> Any:
+        key = check_key(request.key)
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket, write=True)
+        deleted = self.backend.delete(bucket, key)
+        return st_pb.DeleteResponse(deleted=deleted)
+
+    @errors.rpc_stream
+    def List(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket)
+        page = st_pb.ListPage()
+        for info in self.backend.list(bucket, request.prefix):
+            page.objects.append(info_message(info))
+            if len(page.objects) >= LIST_PAGE:
+                yield page
+                page = st_pb.ListPage()
+        yield page
+
+    @errors.rpc_method
+    def CreateBucket(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = check_bucket(request.bucket)
+        if self.backend.bucket_exists(bucket):
+            self.grants.require(user, bucket, write=True)
+            return st_pb.CreateBucketResponse(created=False)
+        created = self.backend.create_bucket(bucket)
+        if created:
+            self.grants.created(user, bucket)
+            log.info("bucket %s created by %s", bucket, user)
+        return st_pb.CreateBucketResponse(created=created)
+
+    @errors.rpc_method
+    def ListBuckets(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        return st_pb.ListBucketsResponse(buckets=[
+            st_pb.BucketInfo(name=b, access=self.grants.access(user, b))
+            for b in self.stores.visible_buckets(user)])
+
+    @errors.rpc_method
+    def Grant(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = check_bucket(request.bucket)
+        if not self.backend.bucket_exists(bucket):
+            if self.grants.can_read(user, bucket):
+                raise not_found(bucket)
+            raise errors.EngineError(grpc.StatusCode.PERMISSION_DENIED,
+                                     f"user {user!r} may not grant access to bucket {bucket!r} (no grant)")
+        if request.user not in self.sessions.users:
+            raise errors.invalid(f"unknown user {request.user!r}")
+        access = self.grants.grant(user, bucket, request.user, request.access)
+        log.info("%s set %s's access to bucket %s: %s", user, request.user, bucket, access)
+        return st_pb.GrantResponse(access=access)
+
+    @errors.rpc_method
+    def RegisterTable(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket, write=True)
+        check_table_name(request.name)
+        pattern = request.pattern
+        check_key(pattern.rstrip("/") or pattern)  # a prefix may end with '/'
+        table = self.stores.tables.register(
+            NamedTable(bucket, request.name, pattern, request.format.lower(), user), replace=request.replace)
+        log.info("table objects.%s.%s over %r registered by %s", bucket, table.name, pattern, user)
+        return st_pb.RegisterTableResponse(table=_table_message(table))
+
+    @errors.rpc_method
+    def DropTable(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket, write=True)
+        dropped = self.stores.tables.drop(bucket, request.name)
+        if dropped:
+            log.info("table objects.%s.%s dropped by %s", bucket, request.name, user)
+        return st_pb.DropTableResponse(dropped=dropped)
+
+    @errors.rpc_method
+    def ListTables(self, request: Any, context: grpc.ServicerContext) -> Any:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket)
+        return st_pb.ListTablesResponse(tables=[_table_message(t) for t in self.stores.tables.in_bucket(bucket)])
+
+
+def _table_message(table: NamedTable) -> st_pb.TableInfo:
+    return st_pb.TableInfo(bucket=table.bucket, name=table.name, pattern=table.pattern, format=table.format,
+                           owner=table.owner)

@@ -1,0 +1,366 @@
+"""Object stores: key and bucket rules, the backend interface and the local-directory backend.
+
+A bucket is a directory ``ROOT/<bucket>`` and an object the file ``ROOT/<bucket>/<key>``. Each object has a
+sidecar ``ROOT/.meta/<bucket>/<key>.json`` with its MD5 (the etag) and content type, written after the
+content; a sidecar that no longer matches its file (size or mtime) is recomputed when read. Puts are atomic:
+the content is spooled to ``ROOT/.tmp``, checked, fsynced and renamed into place, so a reader never sees a
+partial object.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Iterator, List, Optional
+
+import grpc
+
+from mock_server.errors import EngineError
+from mock_server.files import fsync_dir
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+READ_CHUNK = 1024 * 1024
+MAX_KEY_BYTES = 1024
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+    content_type: str
+
+
+def bad_key(message: str) -> EngineError:
+    return EngineError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def check_bucket(bucket: str) -> str:
+    """``bucket`` if it follows the S3 naming rules, else INVALID_ARGUMENT."""
+    if not _BUCKET.match(bucket or "") or ".." in bucket:
+        raise bad_key(f"invalid bucket name {bucket!r}: 3-63 characters of a-z, 0-9, '.' and '-', "
+                      "starting and ending with a letter or digit")
+    return bucket
+
+
+def check_key(key: str) -> str:
+    """``key`` if it is a safe relative object key, else INVALID_ARGUMENT saying what is wrong."""
+    if not key:
+        raise bad_key("object key is empty")
+    if "\x00" in key:
+        raise bad_key(f"object key {key!r} contains a NUL character")
+    if "\\" in key:
+        raise bad_key(f"object key {key!r} contains a backslash; use '/' to separate levels")
+    if key.startswith("/") or re.match(r"^[A-Za-z]:", key):
+        raise bad_key(f"object key {key!r} is an absolute path; keys are relative to the bucket")
+    if any(ord(ch) < 0x20 for ch in key):
+        raise bad_key(f"object key {key!r} contains a control character")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise bad_key(f"object key is longer than {MAX_KEY_BYTES} bytes")
+    parts = key.split("/")
+    if ".." in parts:
+        raise bad_key(f"object key {key!r} contains a '..' segment")
+    if "." in parts or "" in parts:
+        raise bad_key(f"object key {key!r} has an empty or '.' segment (leading, trailing or double '/')")
+    return key
+
+
+def guess_content_type(key: str) -> str:
+    kind, encoding = mimetypes.guess_type(key, strict=False)
+    if encoding == "gzip":
+        return "application/gzip"
+    if key.endswith((".zst", ".zstd")):
+        return "application/zstd"
+    if key.endswith(".parquet"):
+        return "application/vnd.apache.parquet"
+    if key.endswith((".jsonl", ".ndjson")):
+        return "application/x-ndjson"
+    return kind or "application/octet-stream"
+
+
+def not_found(bucket: str, key: str = "") -> EngineError:
+    what = f"object {key!r} in bucket {bucket!r}" if key else f"bucket {bucket!r}"
+    return EngineError(grpc.StatusCode.NOT_FOUND, f"{what} not found")
+
+
+def data_loss(message: str) -> EngineError:
+    return EngineError(grpc.StatusCode.DATA_LOSS, message)
+
+
+class Upload:
+    """Content of one put being received: spooled to a temp file, CRC-checked per chunk, MD5 as it goes."""
+
+    def __init__(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        fd, self.path = tempfile.mkstemp(dir=directory, prefix="put-")
+        self._file: BinaryIO = os.fdopen(fd, "wb")
+        self._md5 = hashlib.md5()
+        self.size = 0
+
+    def write(self, offset: int, data: bytes, crc32: int) -> None:
+        if offset != self.size:
+            raise data_loss(f"chunk at offset {offset} arrived when {self.size} bytes were received")
+        if zlib.crc32(data) != crc32:
+            raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
+        self._file.write(data)
+        self._md5.update(data)
+        self.size += len(data)
+
+    def finish(self, md5: str = "") -> str:
+        """Flush and fsync; returns the hex MD5, checked against ``md5`` when given."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        digest = self._md5.hexdigest()
+        if md5 and md5.lower() != digest:
+            raise data_loss(f"object checksum mismatch: sent {md5}, received content has {digest}")
+        return digest
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class ObjectBackend:
+    """What a store does; the service checks names and permissions before calling it."""
+
+    def spool_dir(self) -> str:
+        raise NotImplementedError
+
+    def create_bucket(self, bucket: str) -> bool:
+        raise NotImplementedError
+
+    def buckets(self) -> List[str]:
+        raise NotImplementedError
+
+    def bucket_exists(self, bucket: str) -> bool:
+        raise NotImplementedError
+
+    def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
+               if_absent: bool = False) -> ObjectInfo:
+        """Make a finished upload the object ``bucket/key`` atomically."""
+        raise NotImplementedError
+
+    def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
+        raise NotImplementedError
+
+    def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def delete(self, bucket: str, key: str) -> bool:
+        raise NotImplementedError
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order."""
+        raise NotImplementedError
+
+    def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
+        """The Arrow filesystem SQL reads objects through (:mod:`mock_server.objects.scan`)."""
+        raise NotImplementedError
+
+    def arrow_path(self, bucket: str, key: str) -> str:
+        """The object's path on :meth:`arrow_filesystem`."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class LocalObjectBackend(ObjectBackend):
+    """Buckets as directories under ``root``."""
+
+    def __init__(self, root: str, temporary: bool = False) -> None:
+        self.root = os.path.abspath(root)
+        self.temporary = temporary  # remove the whole tree on close
+        os.makedirs(self.root, exist_ok=True)
+        self._meta = os.path.join(self.root, ".meta")
+        self._tmp = os.path.join(self.root, ".tmp")
+        self._lock = threading.Lock()  # serialises renames with directory creation/removal
+
+    def spool_dir(self) -> str:
+        return self._tmp
+
+    def _bucket_dir(self, bucket: str) -> str:
+        return os.path.join(self.root, bucket)
+
+    def _path(self, bucket: str, key: str) -> str:
+        return os.path.join(self.root, bucket, *key.split("/"))
+
+    def _meta_path(self, bucket: str, key: str) -> str:
+        return os.path.join(self._meta, bucket, *key.split("/")) + ".json"
+
+    def create_bucket(self, bucket: str) -> bool:
+        path = self._bucket_dir(bucket)
+        if os.path.isdir(path):
+            return False
+        os.makedirs(path, exist_ok=True)
+        return True
+
+    def buckets(self) -> List[str]:
+        return sorted(name for name in os.listdir(self.root)
+                      if not name.startswith(".") and os.path.isdir(os.path.join(self.root, name)))
+
+    def bucket_exists(self, bucket: str) -> bool:
+        return os.path.isdir(self._bucket_dir(bucket))
+
+    def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
+               if_absent: bool = False) -> ObjectInfo:
+        target = self._path(bucket, key)
+        with self._lock:
+            if not self.bucket_exists(bucket):
+                raise not_found(bucket)
+            if if_absent and os.path.lexists(target):
+                raise EngineError(grpc.StatusCode.ALREADY_EXISTS, f"object {key!r} already exists")
+            if os.path.isdir(target):
+                raise EngineError(grpc.StatusCode.FAILED_PRECONDITION,
+                                  f"key {key!r} is a prefix of other objects in bucket {bucket!r}")
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise EngineError(grpc.StatusCode.FAILED_PRECONDITION,
+                                  f"key {key!r} lies under an existing object in bucket {bucket!r}") from None
+            os.replace(upload.path, target)
+            fsync_dir(os.path.dirname(target), best_effort=True)
+            stat = os.stat(target)
+            info = ObjectInfo(bucket, key, stat.st_size, md5, stat.st_mtime, content_type)
+            self._write_meta(info, stat.st_mtime_ns)
+        return info
+
+    def _write_meta(self, info: ObjectInfo, mtime_ns: int) -> None:
+        path = self._meta_path(info.bucket, info.key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w") as handle:
+            json.dump({"size": info.size, "mtime_ns": mtime_ns, "etag": info.etag,
+                       "content_type": info.content_type}, handle)
+        os.replace(tmp, path)
+
+    def _info(self, bucket: str, key: str, stat: os.stat_result) -> ObjectInfo:
+        meta: dict = {}
+        try:
+            with open(self._meta_path(bucket, key)) as handle:
+                meta = json.load(handle)
+        except (OSError, ValueError):
+            pass
+        if meta.get("size") != stat.st_size or meta.get("mtime_ns") != stat.st_mtime_ns:
+            # Written behind the store's back (or the sidecar is missing): describe it afresh.
+            meta = {"etag": _md5_file(self._path(bucket, key)),
+                    "content_type": meta.get("content_type") or guess_content_type(key)}
+            self._write_meta(ObjectInfo(bucket, key, stat.st_size, meta["etag"], stat.st_mtime,
+                                        meta["content_type"]), stat.st_mtime_ns)
+        return ObjectInfo(bucket, key, stat.st_size, meta["etag"], stat.st_mtime, meta["content_type"])
+
+    def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
+        try:
+            stat = os.stat(self._path(bucket, key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not os.path.isfile(self._path(bucket, key)):
+            return None
+        return self._info(bucket, key, stat)
+
+    def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        try:
+            handle = open(self._path(bucket, key), "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise not_found(bucket, key) from None
+        with handle:
+            while True:
+                data = handle.read(chunk_size)
+                if not data:
+                    return
+                yield data
+
+    def delete(self, bucket: str, key: str) -> bool:
+        path = self._path(bucket, key)
+        with self._lock:
+            try:
+                os.unlink(path)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return False
+            for sidecar in (self._meta_path(bucket, key),):
+                try:
+                    os.unlink(sidecar)
+                except FileNotFoundError:
+                    pass
+            _prune_empty(os.path.dirname(path), self._bucket_dir(bucket))
+            _prune_empty(os.path.dirname(self._meta_path(bucket, key)), os.path.join(self._meta, bucket))
+        return True
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self._bucket_dir(bucket)
+        if not os.path.isdir(base):
+            raise not_found(bucket)
+        # Walk only the directory that holds the prefix; keys are compared as strings after that.
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = os.path.join(base, *head.split("/")) if head else base
+        for key in sorted(_walk_keys(start, head)):
+            if key.startswith(prefix):
+                try:
+                    stat = os.stat(self._path(bucket, key))
+                except FileNotFoundError:
+                    continue  # deleted meanwhile
+                yield self._info(bucket, key, stat)
+
+    def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
+        import pyarrow.fs
+
+        return pyarrow.fs.LocalFileSystem()
+
+    def arrow_path(self, bucket: str, key: str) -> str:
+        return self._path(bucket, key)
+
+    def close(self) -> None:
+        if self.temporary:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _md5_file(path: str) -> str:
+    """Hex MD5 of a file (the etag of an object the store did not write itself)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(READ_CHUNK)
+            if not block:
+                return digest.hexdigest()
+            digest.update(block)
+
+
+def _walk_keys(directory: str, head: str) -> Iterator[str]:
+    if not os.path.isdir(directory):
+        return
+    for dirpath, dirnames, filenames in os.walk(directory):
+        rel = os.path.relpath(dirpath, directory)
+        parts = [] if rel == "." else rel.split(os.sep)
+        prefix = "/".join(([head] if head else []) + parts)
+        for name in filenames:
+            yield f"{prefix}/{name}" if prefix else name
+
+
+def _prune_empty(directory: str, stop: str) -> None:
+    """Remove empty directories from ``directory`` up to (not including) ``stop``."""
+    directory, stop = os.path.abspath(directory), os.path.abspath(stop)
+    while directory.startswith(stop + os.sep):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
+        directory = os.path.dirname(directory)
+

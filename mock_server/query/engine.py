@@ -1,0 +1,312 @@
+"""DuckDB behind the e6data protocol: one database, catalogs, per-query cursors and statement kinds.
+
+User SQL never reaches the server's file system: right after catalog ``local`` is attached, DuckDB's
+``enable_external_access`` is switched off for good (DuckDB refuses to switch it back on while the database
+runs). File functions (``read_csv``, ``read_parquet``, ``glob``, ``read_text``, ``FROM 'file'``...),
+``COPY``, ``ATTACH``, ``EXPORT``/``IMPORT``, ``INSTALL`` and replacement scans of Python objects all fail
+with PERMISSION_DENIED; the attached database, its writes and DuckDB's temporary spill files keep working.
+Object-store and dataset tables are read by the server and registered on the query's cursor instead
+(:mod:`mock_server.catalogs`, given to the engine by the server), after the user's grants are checked.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, List, Optional, Tuple
+
+import duckdb
+import pyarrow as pa
+
+from mock_server import errors
+from mock_server.query.encode import VECTOR_TYPE_KEY
+from mock_server.query.sql_dialect import quote_identifier, quote_literal, rewrite
+from mock_server.query.typemap import field_type_name, render_expression, row_width
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CATALOG = "local"
+DEFAULT_SCHEMA = "main"
+HIDDEN_CATALOGS = frozenset({"system", "temp", "memory"})
+
+TARGET_CHUNK_BYTES = 2 * 1024 * 1024
+MAX_CHUNK_BYTES = 4 * 1024 * 1024
+_VECTOR_SIZE = 2048
+_MAX_BATCH_ROWS = 1_000_000
+
+_ROWS = {"SELECT", "EXPLAIN", "PRAGMA", "CALL", "EXECUTE", "RELATION"}
+_COUNTS = {"INSERT", "UPDATE", "DELETE", "MERGE_INTO", "COPY"}
+_RETURNING = re.compile(r"(?i)\breturning\b")
+
+
+def _kind(statement: "duckdb.Statement") -> str:
+    name = statement.type.name
+    if name in _ROWS:
+        return "rows"
+    if name in _COUNTS and not _RETURNING.search(statement.query):
+        return "count"
+    if name in _COUNTS:
+        return "rows"
+    return "none"
+
+
+@dataclass
+class Result:
+    """What executing a statement produced."""
+
+    schema: Optional[pa.Schema]  # None: no result set (0 columns)
+    row_count: int  # affected rows for DML, -1 for DDL, unused for result sets
+    batches: Iterator[pa.RecordBatch] = field(default_factory=lambda: iter(()))
+
+
+class Statement:
+    """A parsed (and, for a single query, bound) SQL text on its own DuckDB cursor."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, sql: str, location: Tuple[str, str]) -> None:
+        self.cursor = cursor
+        self.sql = sql
+        self.location = location  # (catalog, schema) of the request
+        try:
+            self.statements = duckdb.extract_statements(sql)
+        except Exception as exc:  # parser errors
+            raise errors.from_exception(exc) from exc
+        if not self.statements:
+            raise errors.invalid("empty SQL statement")
+        self.kind = _kind(self.statements[-1])
+        self._relation: Optional[duckdb.DuckDBPyRelation] = None
+        if len(self.statements) == 1 and self.statements[0].type.name == "SELECT":
+            try:  # bind now so that catalog/binder errors surface at prepare
+                self._relation = cursor.sql(sql)
+            except Exception as exc:
+                raise errors.from_exception(exc) from exc
+
+    def run(self) -> Result:
+        """Execute; result sets stream as Arrow batches of roughly TARGET_CHUNK_BYTES on the wire."""
+        cur = self.cursor
+        for stmt in self.statements[:-1]:
+            cur.execute(stmt.query)
+        last = self.statements[-1]
+        if self.kind == "none":
+            cur.execute(last.query)
+            return Result(None, -1)
+        if self.kind == "count":
+            row = cur.execute(last.query).fetchone()
+            return Result(None, int(row[0]) if row and row[0] is not None else 0)
+        # A SELECT relation runs when read; other statements run (once) inside cursor.sql().
+        relation = self._relation if self._relation is not None else cur.sql(last.query)
+        if relation is None:
+            return Result(None, -1)
+        return _stream(relation)
+
+
+def _stream(relation: duckdb.DuckDBPyRelation) -> Result:
+    types = list(relation.types)
+    names = list(relation.columns)
+    overrides: dict = {}
+    exprs, rendered = [], False
+    for pos, (name, t) in enumerate(zip(names, types), start=1):
+        spec = render_expression(t, pos, name)
+        if spec is None:
+            exprs.append(f"#{pos} AS {quote_identifier(name)}")
+        else:
+            rendered = True
+            exprs.append(spec[0])
+            if spec[1]:
+                overrides[pos - 1] = spec[1]
+    if rendered:
+        relation = relation.project(", ".join(exprs))
+    rows = max(_VECTOR_SIZE, min(_MAX_BATCH_ROWS, TARGET_CHUNK_BYTES // row_width(types)))
+    rows -= rows % _VECTOR_SIZE
+    reader = relation.to_arrow_reader(rows)
+    schema = reader.schema
+    if overrides:
+        fields = [f.with_metadata({VECTOR_TYPE_KEY: overrides[i].encode()}) if i in overrides else f
+                  for i, f in enumerate(schema)]
+        schema = pa.schema(fields)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            if overrides:
+                batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            yield from _split(batch)
+
+    return Result(schema, 0, batches())
+
+
+def _split(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+    """Slices of at most ~MAX_CHUNK_BYTES (wide text values can make a batch much larger than planned)."""
+    pieces = -(-batch.nbytes // MAX_CHUNK_BYTES)
+    if pieces <= 1 or batch.num_rows <= 1:
+        yield batch
+        return
+    step = -(-batch.num_rows // pieces)
+    for start in range(0, batch.num_rows, step):
+        yield batch.slice(start, step)
+
+
+class Engine:
+    """One DuckDB database with catalog ``local`` (a file under ``data_dir``, or in memory)."""
+
+    def __init__(self, data_dir: Optional[str] = None, time_zone: str = "UTC",
+                 store_catalogs: Optional[Any] = None) -> None:
+        self.time_zone = time_zone
+        # Catalogs objects/datasets (mock_server.catalogs.StoreCatalogs); typed Any so that the query path
+        # does not import the stores.
+        self.store_catalogs = store_catalogs
+        self._lock = threading.Lock()
+        self._con = duckdb.connect(":memory:")
+        if data_dir:
+            os.makedirs(data_dir, exist_ok=True)
+            path = os.path.join(data_dir, "local.duckdb")
+        else:
+            path = ":memory:"
+        self._con.execute(f"ATTACH {quote_literal(path)} AS {quote_identifier(DEFAULT_CATALOG)}")
+        self._con.execute(f"USE {quote_identifier(DEFAULT_CATALOG)}")
+        self._con.execute(f"SET GLOBAL TimeZone = {quote_literal(time_zone)}")
+        self._con.execute("SET enable_external_access = false")  # see the module's docstring
+        log.info("engine ready: catalog %s at %s, TimeZone %s", DEFAULT_CATALOG, path, time_zone)
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._con.close()
+            except Exception:  # closing twice or during shutdown
+                log.debug("engine close failed", exc_info=True)
+
+    def cursor(self, catalog: str = "", schema: str = "") -> duckdb.DuckDBPyConnection:
+        """A new DuckDB cursor whose default catalog/schema is the request's (empty → defaults)."""
+        with self._lock:
+            cur = self._con.cursor()
+        try:
+            cur.execute(f"USE {quote_identifier(catalog or DEFAULT_CATALOG)}."
+                        f"{quote_identifier(schema or DEFAULT_SCHEMA)}")
+        except Exception as exc:
+            cur.close()
+            raise errors.from_exception(exc) from exc
+        return cur
+
+    def _is_store_catalog(self, catalog: str) -> bool:
+        return self.store_catalogs is not None and self.store_catalogs.handles(catalog)
+
+    def _open(self, sql: str, catalog: str, schema: str, user: str) -> Tuple[duckdb.DuckDBPyConnection, str]:
+        """A cursor for the request's location and ``sql`` rewritten for DuckDB (dialect, then object-store
+        references resolved for ``user``, their tables registered on the cursor)."""
+        try:
+            text = rewrite(sql)
+        except Exception as exc:
+            raise errors.from_exception(exc) from exc
+        tables: dict = {}
+        if self.store_catalogs is not None:
+            rewritten = self.store_catalogs.rewrite(text, user, catalog, schema)
+            text, tables = rewritten.sql, rewritten.tables
+        if self._is_store_catalog(catalog):
+            catalog, schema = "", ""
+        cur = self.cursor(catalog, schema)
+        try:
+            for name, table in tables.items():
+                cur.register(name, table)
+        except Exception as exc:
+            cur.close()
+            raise errors.from_exception(exc) from exc
+        return cur, text
+
+    def prepare(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> Tuple[Statement, float]:
+        """Rewrite, parse and bind ``sql`` for ``user``; returns the statement and the parse time in ms."""
+        started = time.perf_counter()
+        cur, text = self._open(sql, catalog, schema, user)
+        try:
+            statement = Statement(cur, text, (catalog, schema))
+        except Exception:
+            cur.close()
+            raise
+        return statement, (time.perf_counter() - started) * 1000.0
+
+    def explain(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> str:
+        """DuckDB's physical plan for the last statement of ``sql``."""
+        cur, text = self._open(sql, catalog, schema, user)
+        try:
+            statements = duckdb.extract_statements(text)
+            if not statements:
+                raise errors.invalid("empty SQL statement")
+            rows = cur.execute("EXPLAIN " + statements[-1].query).fetchall()
+            return "\n".join(str(r[-1]) for r in rows)
+        except Exception as exc:
+            raise errors.from_exception(exc) from exc
+        finally:
+            cur.close()
+
+    def dry_run(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> dict:
+        """Parse, and bind single queries, without executing anything."""
+        try:
+            cur, text = self._open(sql, catalog, schema, user)
+        except errors.EngineError as exc:
+            return {"valid": False, "error": exc.message}
+        try:
+            statements = duckdb.extract_statements(text)
+            report: dict = {"valid": True, "statements": [s.type.name for s in statements]}
+            if len(statements) == 1 and statements[0].type.name == "SELECT":
+                rel = cur.sql(statements[0].query)
+                report["columns"] = [{"name": n, "type": field_type_name(t)}
+                                     for n, t in zip(rel.columns, rel.types)]
+            return report
+        except Exception as exc:
+            err = errors.from_exception(exc)
+            return {"valid": False, "error": err.message}
+        finally:
+            cur.close()
+
+    # ---------------------------------------------------------------- catalog browsing
+
+    def _query(self, sql: str, params: list) -> list:
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params).fetchall()
+        except Exception as exc:
+            raise errors.from_exception(exc) from exc
+        finally:
+            cur.close()
+
+    def catalogs(self) -> List[Tuple[str, bool]]:
+        rows = self._query("SELECT database_name FROM duckdb_databases() WHERE NOT internal "
+                           "ORDER BY database_name", [])
+        found = [(r[0], r[0] == DEFAULT_CATALOG) for r in rows if r[0] not in HIDDEN_CATALOGS]
+        if self.store_catalogs is not None:
+            found += [(name, False) for name in self.store_catalogs.catalogs]
+        return found
+
+    def schemas(self, catalog: str = "", user: str = "") -> List[str]:
+        if self._is_store_catalog(catalog):
+            return self.store_catalogs.schemas(catalog, user)
+        rows = self._query("SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? AND schema_name "
+                           "NOT IN ('information_schema', 'pg_catalog') ORDER BY schema_name",
+                           [catalog or DEFAULT_CATALOG])
+        return [r[0] for r in rows]
+
+    def tables(self, catalog: str = "", schema: str = "", user: str = "") -> List[str]:
+        if self._is_store_catalog(catalog):
+            return self.store_catalogs.tables(catalog, user, schema)
+        params = [catalog or DEFAULT_CATALOG, schema or DEFAULT_SCHEMA]
+        rows = self._query(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+            "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
+            "AND NOT internal ORDER BY 1", params + params)
+        return [r[0] for r in rows]
+
+    def columns(self, catalog: str, schema: str, table: str, user: str = "") -> List[Tuple[str, str]]:
+        """(name, getColumnsV2 type) per column; empty for an unknown table."""
+        if self._is_store_catalog(catalog):
+            return self.store_catalogs.columns(catalog, user, schema, table)
+        if table not in self.tables(catalog, schema):
+            return []
+        cur = self.cursor()
+        try:
+            rel = cur.sql("SELECT * FROM " + ".".join(quote_identifier(p) for p in (
+                catalog or DEFAULT_CATALOG, schema or DEFAULT_SCHEMA, table)))
+            return [(n, field_type_name(t)) for n, t in zip(rel.columns, rel.types)]
+        except Exception as exc:
+            raise errors.from_exception(exc) from exc
+        finally:
+            cur.close()

@@ -1,0 +1,347 @@
+"""Query registry: ids, owners, a producer thread per query and a bounded queue of encoded chunks.
+
+The producer executes the statement and encodes Arrow batches into Thrift chunks ahead of the client,
+at most ``queue_size`` chunks ahead, so a huge result never sits in memory. Fetches block until a chunk
+or the end is available; the end is empty bytes, forever after.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Set, Tuple
+
+from mock_server import errors
+from mock_server.query.encode import column_types, encode_chunk
+from mock_server.query.engine import Engine, Statement
+from mock_server.query.metadata import build_metadata
+
+log = logging.getLogger(__name__)
+
+_END = object()
+_POLL = 0.1
+
+
+class Query:
+    """One prepared/running/finished query and its result stream."""
+
+    def __init__(self, query_id: str, user: str, session_id: str, sql: str, statement: Statement,
+                 parse_ms: float, zone: str, queue_size: int, strategy: str = "") -> None:
+        self.id = query_id
+        self.user = user
+        self.session_id = session_id
+        self.strategy = strategy  # blue-green colour the query was prepared under
+        self.sql = sql
+        self.statement = statement
+        self.zone = zone
+        self.parse_ms = parse_ms
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self._active_calls = 0
+        self._cond = threading.Condition()
+        self._chunks: "queue.Queue[object]" = queue.Queue(maxsize=max(1, queue_size))
+        self._thread: Optional[threading.Thread] = None
+        self._columns: Optional[list] = None
+        self._rows = 0
+        self._row_count = -1  # statement row count (DML/DDL) once known
+        self._done = False  # execution finished (successfully or not)
+        self._stalled = False  # producer waits for the client (queue full)
+        self._error: Optional[errors.EngineError] = None
+        self._cancelled = False
+        self._cleared = False
+        self._exhausted = False
+        self._execute_at: Optional[float] = None
+        self._started_at: Optional[float] = None
+        self._finished_at: Optional[float] = None
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    @contextmanager
+    def in_use(self) -> Iterator["Query"]:
+        with self._cond:
+            self._active_calls += 1
+            self.last_used = time.monotonic()
+        try:
+            yield self
+        finally:
+            with self._cond:
+                self._active_calls -= 1
+                self.last_used = time.monotonic()
+
+    def idle_for(self, now: float) -> float:
+        with self._cond:
+            return 0.0 if self._active_calls else now - self.last_used
+
+    @property
+    def finished(self) -> bool:
+        with self._cond:
+            return self._done
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self) -> None:
+        """Start the producer (idempotent)."""
+        with self._cond:
+            if self._cancelled:
+                raise errors.query_cancelled(self.id)
+            if self._thread is not None:
+                return
+            self._execute_at = time.monotonic()
+            self._thread = threading.Thread(target=self._produce, name=f"query-{self.id}", daemon=True)
+            self._thread.start()
+
+    def _produce(self) -> None:
+        with self._cond:
+            self._started_at = time.monotonic()
+        try:
+            result = self.statement.run()
+            columns = column_types(result.schema, self.zone) if result.schema is not None else []
+            with self._cond:
+                self._columns = columns
+                self._row_count = result.row_count
+                self._cond.notify_all()
+            for batch in result.batches:
+                if self._stopping():
+                    break
+                if batch.num_rows == 0:
+                    continue  # a zero-row chunk would end the client's stream
+                chunk = encode_chunk(batch, self.zone)
+                with self._cond:
+                    self._rows += batch.num_rows
+                if not self._put(chunk):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported to the client
+            err = errors.query_cancelled(self.id) if self._cancelled else errors.from_exception(exc)
+            if err.code.name == "INTERNAL":
+                log.warning("query %s failed", self.id, exc_info=True)
+            with self._cond:
+                self._error = err
+        finally:
+            with self._cond:
+                self._done = True
+                self._finished_at = time.monotonic()
+                self._cond.notify_all()
+            self._close_cursor()
+            self._put(_END)
+
+    def _stopping(self) -> bool:
+        with self._cond:
+            return self._cancelled or self._cleared
+
+    def _put(self, item: object) -> bool:
+        """Queue an item, waiting for the client; False when the query was stopped meanwhile."""
+        while True:
+            try:
+                self._chunks.put(item, timeout=_POLL)
+                return True
+            except queue.Full:
+                with self._cond:
+                    if not self._stalled:
+                        self._stalled = True
+                        self._cond.notify_all()
+                if self._stopping():
+                    return False
+
+    def _close_cursor(self) -> None:
+        try:
+            self.statement.cursor.close()
+        except Exception:  # already closed
+            log.debug("closing cursor of %s failed", self.id, exc_info=True)
+
+    # ------------------------------------------------------------------ results
+
+    def metadata(self) -> bytes:
+        """Blob of §6; blocks until the schema is known and the result is complete or buffered."""
+        with self._cond:
+            if self._thread is None and not self._cancelled:
+                raise errors.not_executed(self.id)
+            while not (self._done or self._stalled or self._cancelled or self._cleared):
+                self._cond.wait(_POLL)
+            if self._cancelled and (self._columns is None or not self._done):
+                raise errors.query_cancelled(self.id)
+            if self._columns is None:
+                raise self._error or errors.query_cancelled(self.id)
+            if self._error is not None and self._done and self._rows == 0:
+                raise self._error
+            if not self._columns:
+                rows = self._row_count
+            else:
+                rows = self._rows if self._done and self._error is None else -1
+            return build_metadata(rows, self._columns)
+
+    def next_chunk(self) -> bytes:
+        """One encoded chunk; empty bytes at the end of results (and forever after)."""
+        return self._take(blocking=True) or b""
+
+    def next_chunks(self, max_bytes: int) -> Tuple[List[bytes], bool]:
+        """Several chunks (at least one unless at end) up to ``max_bytes``; (chunks, end of stream)."""
+        first = self._take(blocking=True)
+        if first is None:
+            return [], True
+        out, size = [first], len(first)
+        while size < max_bytes:
+            chunk = self._take(blocking=False)
+            if chunk is None:
+                with self._cond:
+                    if self._exhausted:
+                        return out, True
+                break
+            out.append(chunk)
+            size += len(chunk)
+        return out, False
+
+    def _take(self, blocking: bool) -> Optional[bytes]:
+        """Next chunk, or None at the end (or, non-blocking, when none is ready)."""
+        while True:
+            with self._cond:
+                if self._cancelled:
+                    raise errors.query_cancelled(self.id)
+                if self._exhausted:
+                    if self._error is not None:
+                        raise self._error
+                    return None
+                if self._thread is None:
+                    raise errors.not_executed(self.id)
+            try:
+                item = self._chunks.get(timeout=_POLL) if blocking else self._chunks.get_nowait()
+            except queue.Empty:
+                if not blocking:
+                    return None
+                continue
+            with self._cond:
+                self._stalled = False
+                if item is _END:
+                    self._exhausted = True
+                    continue
+            return item  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ control
+
+    def cancel(self) -> None:
+        """Stop execution (idempotent); the handle stays until cleared."""
+        with self._cond:
+            if self._done or self._cancelled:
+                return
+            self._cancelled = True
+            self._cond.notify_all()
+        try:
+            self.statement.cursor.interrupt()
+        except Exception:  # cursor already closed
+            log.debug("interrupt of %s failed", self.id, exc_info=True)
+
+    def clear(self) -> None:
+        """Cancel if running and release everything."""
+        self.cancel()
+        with self._cond:
+            self._cleared = True
+            started = self._thread is not None
+            self._cond.notify_all()
+        while True:  # unblock the producer and drop buffered chunks
+            try:
+                self._chunks.get_nowait()
+            except queue.Empty:
+                break
+        if not started:
+            self._close_cursor()
+
+    def status(self) -> Tuple[bool, int]:
+        with self._cond:
+            finished = self._done or self._cancelled
+            rows = self._rows if self._columns else self._row_count
+            return finished, rows
+
+    def explain_analyze(self) -> dict:
+        now = time.monotonic()
+        with self._cond:
+            execute_at = self._execute_at
+            queue_ms = ((self._started_at or now) - execute_at) * 1000.0 if execute_at else 0.0
+            total_ms = ((self._finished_at or now) - execute_at) * 1000.0 if execute_at else 0.0
+            state = ("cancelled" if self._cancelled else "failed" if self._error
+                     else "finished" if self._done else "running" if execute_at else "prepared")
+            return {
+                "total_query_time": round(total_ms + self.parse_ms, 3),
+                "executionQueueingTime": round(queue_ms, 3),
+                "parsingTime": round(self.parse_ms, 3),
+                "query_id": self.id,
+                "strategy": self.strategy,
+                "state": state,
+                "row_count": self._rows if self._columns else self._row_count,
+                "chunks_buffered": self._chunks.qsize(),
+            }
+
+
+class QueryRegistry:
+    """All live queries of the server, by id; idle ones are cleared after ``ttl`` seconds."""
+
+    def __init__(self, engine: Engine, ttl: float = 3600.0, queue_size: int = 4) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self.queue_size = queue_size
+        self._lock = threading.Lock()
+        self._queries: Dict[str, Query] = {}
+        self._closed = False
+
+    def create(self, user: str, session_id: str, sql: str, catalog: str, schema: str,
+               strategy: str = "") -> Query:
+        statement, parse_ms = self.engine.prepare(sql, catalog, schema, user)
+        query = Query(str(uuid.uuid4()), user, session_id, sql, statement, parse_ms,
+                      self.engine.time_zone, self.queue_size, strategy)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._queries[query.id] = query
+        if closed:  # prepared while the server stopped: its cursor would keep the database file open
+            query.clear()
+            raise errors.shutting_down()
+        log.debug("prepared %s for %s: %.200s", query.id, user, sql)
+        return query
+
+    def find(self, query_id: str) -> Optional[Query]:
+        with self._lock:
+            return self._queries.get(query_id)
+
+    def remove(self, query_id: str) -> None:
+        """Clear a query; unknown or empty ids are fine."""
+        with self._lock:
+            query = self._queries.pop(query_id, None)
+        if query is not None:
+            query.clear()
+
+    def session_ids(self) -> Set[str]:
+        with self._lock:
+            return {q.session_id for q in self._queries.values()}
+
+    def count_on(self, strategy: str) -> int:
+        """How many live queries were prepared under the colour ``strategy``."""
+        with self._lock:
+            return sum(1 for q in self._queries.values() if q.strategy == strategy)
+
+    def sweep(self) -> int:
+        """Clear queries idle for longer than the TTL; returns how many."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [qid for qid, q in self._queries.items() if q.idle_for(now) > self.ttl]
+        for qid in stale:
+            log.info("query %s idle for more than %ss: cleared", qid, self.ttl)
+            self.remove(qid)
+        return len(stale)
+
+    def close(self) -> None:
+        """Clear every query and refuse new ones (the server is stopping)."""
+        with self._lock:
+            self._closed = True
+            ids = list(self._queries)
+        for qid in ids:
+            self.remove(qid)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._queries)
+
+
+def explain_analyze_json(query: Query) -> str:
+    return json.dumps(query.explain_analyze())

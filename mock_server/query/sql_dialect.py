@@ -1,0 +1,164 @@
+"""Rewrite the e6data SQL surface (backslash escapes in string literals, spec §10) into DuckDB SQL.
+
+The scanner walks the text once. Comments, ``"identifiers"``, dollar-quoted text and ``E''`` literals are
+copied verbatim; every plain ``'...'`` literal is decoded with backslash-escape rules and re-emitted in
+standard form (quotes doubled), so a crafted value can never end its literal early once rewritten. An
+unterminated literal, identifier, dollar quote or block comment is rejected instead of being passed on,
+because DuckDB would split it differently.
+"""
+from __future__ import annotations
+
+import re
+
+import grpc
+
+from mock_server.errors import CodedError
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}  # any other \x means x (docs/engine-contract.md)
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
+
+
+class DialectError(CodedError, ValueError):
+    """The SQL text cannot be rewritten safely (e.g. an unterminated string literal)."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _is_ident_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_" or ord(ch) >= 0x80
+
+
+def _scan_plain_literal(sql: str, start: int) -> tuple:
+    """Decode a backslash-escaped literal whose opening quote is at ``start``; return (text, end)."""
+    out = []
+    i, n = start + 1, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch == "\\":
+            if i + 1 >= n:
+                break
+            nxt = sql[i + 1]
+            out.append(_ESCAPES.get(nxt, nxt))
+            i += 2
+        elif ch == "'":
+            if i + 1 < n and sql[i + 1] == "'":
+                out.append("'")
+                i += 2
+            else:
+                return "".join(out), i + 1
+        else:
+            out.append(ch)
+            i += 1
+    raise DialectError("unterminated quoted string in SQL text")
+
+
+def skip_standard_literal(sql: str, start: int, backslash: bool) -> int:
+    """End index of a literal copied verbatim (``E''`` when ``backslash``, else ``X''``/``B''``)."""
+    i, n = start + 1, len(sql)
+    while i < n:
+        ch = sql[i]
+        if backslash and ch == "\\":
+            i += 2
+        elif ch == "'":
+            if i + 1 < n and sql[i + 1] == "'":
+                i += 2
+            else:
+                return i + 1
+        else:
+            i += 1
+    raise DialectError("unterminated quoted string in SQL text")
+
+
+def skip_quoted_identifier(sql: str, start: int) -> int:
+    """End index of the ``"identifier"`` whose opening quote is at ``start`` (``""`` inside is a quote)."""
+    end = start + 1
+    while True:
+        end = sql.find('"', end)
+        if end < 0:
+            raise DialectError("unterminated quoted identifier in SQL text")
+        if end + 1 < len(sql) and sql[end + 1] == '"':
+            end += 2
+            continue
+        return end + 1
+
+
+def skip_block_comment(sql: str, start: int) -> int:
+    """End index of the (nestable) ``/* ... */`` comment that opens at ``start``."""
+    depth, i, n = 1, start + 2, len(sql)
+    while i < n:
+        if sql.startswith("/*", i):
+            depth += 1
+            i += 2
+        elif sql.startswith("*/", i):
+            depth -= 1
+            i += 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    raise DialectError("unterminated block comment in SQL text")
+
+
+def quote_literal(text: str) -> str:
+    """A standard SQL string literal for ``text``."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """A double-quoted SQL identifier for ``name``."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def rewrite(sql: str) -> str:
+    """Rewrite backslash-escaped string literals to standard SQL and drop one trailing ``;``."""
+    out = []
+    i, n = 0, len(sql)
+    copied = 0  # sql[copied:i] is pending verbatim text
+    while i < n:
+        ch = sql[i]
+        if ch == "-" and sql.startswith("--", i):
+            nl = sql.find("\n", i)
+            i = n if nl < 0 else nl + 1
+        elif ch == "/" and sql.startswith("/*", i):
+            i = skip_block_comment(sql, i)
+        elif ch == '"':
+            i = skip_quoted_identifier(sql, i)
+        elif ch == "$" and (i == 0 or not _is_ident_char(sql[i - 1])):
+            match = _DOLLAR_TAG.match(sql, i)
+            if match is None:
+                i += 1
+                continue
+            end = sql.find(match.group(0), match.end())
+            if end < 0:
+                raise DialectError("unterminated dollar-quoted string in SQL text")
+            i = end + len(match.group(0))
+        elif ch == "'":
+            prefix_start = i
+            while prefix_start > 0 and _is_ident_char(sql[prefix_start - 1]):
+                prefix_start -= 1
+            prefix = sql[prefix_start:i].upper()
+            if prefix == "E":
+                i = skip_standard_literal(sql, i, backslash=True)
+            elif prefix in ("X", "B"):
+                i = skip_standard_literal(sql, i, backslash=False)
+            else:
+                text, end = _scan_plain_literal(sql, i)
+                out.append(sql[copied:i])
+                out.append(quote_literal(text))
+                i = copied = end
+        elif _is_ident_char(ch):
+            i += 1
+            while i < n and _is_ident_char(sql[i]):
+                i += 1
+        else:
+            i += 1
+    out.append(sql[copied:])
+    return strip_trailing_semicolon("".join(out))
+
+
+def strip_trailing_semicolon(sql: str) -> str:
+    """Drop surrounding whitespace and one trailing ``;``."""
+    sql = sql.strip()
+    if sql.endswith(";"):
+        sql = sql[:-1].rstrip()
+    return sql

@@ -1,0 +1,85 @@
+"""DuckDB-side type decisions: getColumnsV2 type names and SQL rendering of types Arrow cannot carry.
+
+The wire-side decisions (VectorType, metadata type name) live in :mod:`mock_server.query.encode`; this module
+only deals with DuckDB types (``duckdb.DuckDBPyType``), see the table in docs/engine-contract.md.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+from mock_server.query.sql_dialect import quote_identifier
+
+_SIMPLE_NAMES = {
+    "boolean": "boolean", "tinyint": "tinyint", "utinyint": "smallint", "smallint": "smallint",
+    "usmallint": "int", "integer": "int", "uinteger": "bigint", "bigint": "bigint",
+    "ubigint": "decimal(38,0)", "hugeint": "decimal(38,0)", "uhugeint": "decimal(38,0)",
+    "float": "float", "double": "double", "blob": "binary", "date": "date", "time": "time",
+    "timestamp": "timestamp", "timestamp_s": "timestamp", "timestamp_ms": "timestamp",
+    "timestamp_ns": "timestamp", "timestamp with time zone": "timestamp_tz", "interval": "interval",
+    "null": "null",
+}
+
+# Types DuckDB exports to Arrow in a form mock_server.query.encode understands as is.
+_NATIVE = {
+    "boolean", "tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+    "uinteger", "ubigint", "float", "double", "decimal", "varchar", "blob", "date", "time", "timestamp",
+    "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp with time zone", "interval", "uuid",
+    "enum", "null",
+}
+_NESTED = {"list": "ARRAY", "array": "ARRAY", "map": "MAP", "struct": "STRUCT", "union": "STRUCT"}
+
+# Rough bytes per value, to size result batches (~2 MiB on the wire).
+_WIDTHS = {"boolean": 2, "tinyint": 5, "smallint": 5, "integer": 5, "utinyint": 5, "usmallint": 5,
+           "bigint": 9, "uinteger": 9, "float": 9, "double": 9, "date": 9, "timestamp": 9,
+           "timestamp_s": 9, "timestamp_ms": 9, "timestamp_ns": 9, "interval": 9,
+           "decimal": 21, "hugeint": 21, "uhugeint": 21, "ubigint": 21, "time": 20, "uuid": 41,
+           "timestamp with time zone": 17, "null": 1}
+
+
+def _children(t: Any) -> list:
+    try:
+        return list(t.children)
+    except Exception:  # non-nested DuckDB types have no children
+        return []
+
+
+def field_type_name(t: Any) -> str:
+    """SQL-ish lowercase type name for getColumnsV2 (spec §6.3 vocabulary)."""
+    kind = t.id
+    if kind in _SIMPLE_NAMES:
+        return _SIMPLE_NAMES[kind]
+    children = _children(t)
+    if kind == "decimal":
+        params = dict(children)
+        return f"decimal({params['precision']},{params['scale']})"
+    if kind in ("list", "array"):
+        return f"array<{field_type_name(dict(children)['child'])}>"
+    if kind == "map":
+        params = dict(children)
+        return f"map<{field_type_name(params['key'])},{field_type_name(params['value'])}>"
+    if kind in ("struct", "union"):
+        members = [(name, child) for name, child in children if name != "" or kind == "struct"]
+        return "struct<" + ",".join(f"{name}:{field_type_name(child)}" for name, child in members) + ">"
+    return "string"
+
+
+def render_expression(t: Any, position: int, name: str) -> Optional[Tuple[str, Optional[str]]]:
+    """SQL projecting column ``position`` (1-based) into an Arrow-friendly form.
+
+    Returns ``None`` when the column can be exported as is, else ``(expression, vector type name)``;
+    the vector type name is set for nested values rendered as JSON text.
+    """
+    kind = t.id
+    if kind in _NATIVE:
+        return None
+    alias = quote_identifier(name)
+    if kind == "uhugeint":
+        return f"CAST(#{position} AS HUGEINT) AS {alias}", None
+    if kind in _NESTED:
+        return f"CAST(to_json(#{position}) AS VARCHAR) AS {alias}", _NESTED[kind]
+    return f"CAST(#{position} AS VARCHAR) AS {alias}", None
+
+
+def row_width(types: list) -> int:
+    """Estimated wire bytes per row for a list of DuckDB types."""
+    return sum(_WIDTHS.get(t.id, 24) for t in types) or 1
