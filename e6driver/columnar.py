@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from . import _decode as d
 from .errors import DataError
-from .result_metadata import Column
+from .protocol.result_metadata import Column
 
 # metadata type name -> Arrow type (DECIMAL128 gets its scale from the vectors)
 ARROW_TYPES: Dict[str, pa.DataType] = {

@@ -1,69 +1,30 @@
-"""DB-API cursor: execute with safe replay, streaming fetch, and the official client's extra methods.
+"""DB-API cursor: execute with safe replay, the row buffer, fetch*, and the official client's extra methods.
 
-A cursor owns at most one live query. Re-executing, closing, or garbage-collecting the cursor releases that query
-on the server (``clearOrCancelQuery``), so the server never leaks it and a pending blue-green switch is never
-held back by an abandoned cursor. A query is replayed from ``prepare`` after a retired colour, a lost query or
-an unreachable server only while no row of it has reached the caller.
+A cursor owns at most one :class:`e6driver.protocol.ServerQuery`. Re-executing, closing, or garbage-collecting
+the cursor releases that query on the server. A query is replayed from ``prepare`` after a retired colour, a lost
+query or an unreachable server only while no row of it has reached the caller (the replay policy lives here;
+which failures are replayable is the protocol layer's call, ``Error.replayable``).
 """
 from __future__ import annotations
 
 import datetime
 import logging
 import re
-import time
 import weakref
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import _impl
-from ._proto import e6x_engine_pb2 as pb
-from .connection import Connection, QueryHandle
 from .errors import DataError, Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from .params import Params, bind, prepare_operation
-from .result_metadata import parse_result_metadata
-from .stream import ChunkStream
+from .protocol import ServerQuery, backoff
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 log = logging.getLogger(__name__)
 
 MAX_REPLAYS = 5
 Row = Tuple[Any, ...]
-
-
-class _LiveQuery:
-    """The server-side state a cursor must release; kept apart from the cursor so a finalizer can use it."""
-
-    __slots__ = ("handle", "stream", "released")
-
-    def __init__(self, handle: QueryHandle):
-        self.handle = handle
-        self.stream: Optional[ChunkStream] = None
-        self.released = False
-
-    def release(self, connection: Optional[Connection], swallow: bool = True) -> None:
-        if self.released:
-            return
-        self.released = True
-        if self.stream is not None:
-            self.stream.close(wait=0)
-        if connection is None or connection.closed:
-            return
-        handle = self.handle
-        try:
-            connection._call("clearOrCancelQuery", lambda session: pb.ClearOrCancelQueryRequest(
-                sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle, timeout=10.0)
-        except Error as exc:
-            if not swallow:
-                raise
-            log.debug("releasing query %s failed: %s", handle.query_id, exc)
-        finally:
-            connection._strategy.query_finished(handle.query_id)
-            if self.stream is not None:
-                self.stream.close(wait=5.0)
-
-
-def _release_abandoned(connection_ref: "weakref.ref[Connection]", live: _LiveQuery) -> None:
-    if not live.released:
-        log.debug("releasing query %s of a garbage-collected cursor", live.handle.query_id)
-        live.release(connection_ref())
 
 
 def _to_time(text: Optional[str]) -> Optional[datetime.time]:
@@ -90,7 +51,8 @@ class Cursor:
         self.arraysize = 1
         self.description: Optional[List[Tuple[Any, ...]]] = None
         self._rowcount = -1
-        self._live: Optional[_LiveQuery] = None
+        self._session = connection.session
+        self._query: Optional[ServerQuery] = None
         self._finalizer: Optional[weakref.finalize] = None
         self._rows: List[Row] = []
         self._pos = 0
@@ -101,14 +63,13 @@ class Cursor:
         self._columns: List[Any] = []
         self._closed = False
         self._sql = ""
-        self._deadline: Optional[float] = None
         self._cancelled: Optional[str] = None
         self._generation = 0  # bumped by every (re)start of a query
 
     # ------------------------------------------------------------------ properties
     @property
     def query_id(self) -> Optional[str]:
-        return self._live.handle.query_id if self._live else None
+        return self._query.query_id if self._query else None
 
     @property
     def rowcount(self) -> int:
@@ -166,77 +127,47 @@ class Cursor:
 
     def _run(self, sql: str) -> str:
         self._sql = sql
-        connection = self.connection
-        self._deadline = time.monotonic() + connection.query_timeout if connection.query_timeout else None
+        deadline = self._session.query_deadline()  # one budget across replays
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._start(sql)
+                return self._start(sql, deadline)
             except Error as exc:
                 self._release()
-                if getattr(exc, "replayable", False) and attempt < MAX_REPLAYS:
+                if exc.replayable and attempt < MAX_REPLAYS:
                     log.info("replaying query (attempt %d): %s", attempt + 1, exc)
-                    time.sleep(min(1.0, 0.05 * 2 ** attempt))
+                    backoff(attempt)
                     continue
-                raise self._timed_out(exc)
+                raise
 
-    def _timed_out(self, exc: Error) -> Error:
-        if exc.grpc_code == "DEADLINE_EXCEEDED" and self._deadline is not None \
-                and time.monotonic() >= self._deadline:
-            return OperationalError(f"query exceeded query_timeout={self.connection.query_timeout:g} s and was "
-                                    "cancelled", grpc_code=exc.grpc_code, query_id=exc.query_id)
-        return exc
-
-    def _start(self, sql: str) -> str:
-        connection = self.connection
-        catalog, schema = self.catalog_name, self.database or ""
-        if catalog:
-            response, colour = connection._call_new_work("prepareStatementV2", lambda session: pb.PrepareStatementV2Request(
-                sessionId=session, schema=schema, catalog=catalog, queryString=sql),
-                timeout=connection.prepare_timeout, deadline=self._deadline)
-        else:
-            response, colour = connection._call_new_work("prepareStatement", lambda session: pb.PrepareStatementRequest(
-                sessionId=session, schema=schema, queryString=sql), deadline=self._deadline)
-        handle = QueryHandle(response.queryId, response.engineIP, colour)
-        connection._strategy.query_started(handle.query_id, colour)
-        live = self._live = _LiveQuery(handle)
-        self._finalizer = weakref.finalize(self, _release_abandoned, weakref.ref(connection), live)
+    def _start(self, sql: str, deadline: Optional[float]) -> str:
+        query = self._query = ServerQuery.start(self._session, sql, self.catalog_name, self.database, deadline,
+                                                self.connection.prefetch)
+        self._finalizer = weakref.finalize(self, query.release)
         self._finalizer.atexit = False
-        query_id, engine_ip = handle.query_id, handle.engine_ip
-        if catalog:
-            connection._call("executeStatementV2", lambda session: pb.ExecuteStatementV2Request(
-                sessionId=session, queryId=query_id, engineIP=engine_ip), query=handle, deadline=self._deadline)
-        else:
-            connection._call("executeStatement", lambda session: pb.ExecuteStatementRequest(
-                sessionId=session, queryId=query_id, engineIP=engine_ip), query=handle, deadline=self._deadline)
-        meta = connection._call("getResultMetadata", lambda session: pb.GetResultMetadataRequest(
-            sessionId=session, queryId=query_id, engineIP=engine_ip), query=handle, deadline=self._deadline)
-        metadata = parse_result_metadata(meta.resultMetaData)
+        metadata = query.metadata
+        assert metadata is not None
         self._rowcount = metadata.row_count
         self._column_count = len(metadata.columns)
         self._columns = metadata.columns
         self.description = [(c.name, c.type_name, None, None, None, None, True) for c in metadata.columns] \
             if metadata.columns else None
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
-        live.stream = ChunkStream(_chunk_fetcher(connection, handle, self._deadline), connection.prefetch)
         self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
         self._generation += 1
-        return handle.query_id
+        return query.query_id
 
     # ------------------------------------------------------------------ fetch
     def _next_data(self) -> Optional[bytes]:
         """Bytes of the next chunk (replaying a lost query when allowed); None at the end of the result."""
-        live = self._live
-        if live is None or live.stream is None:
-            return None
         while True:
+            if self._query is None:
+                return None
             try:
-                data = live.stream.next_chunk()
+                data = self._query.next_chunk()
             except Error as exc:
                 self._recover(exc)
-                live = self._live
-                assert live is not None and live.stream is not None
                 continue
             if data is None and self._rowcount < 0 and self.description is not None:
                 self._rowcount = self._seen
@@ -305,7 +236,7 @@ class Cursor:
 
     def _recover(self, exc: Error) -> None:
         """A fetch failed: replay the query if nothing was delivered yet, else raise naming the query."""
-        if getattr(exc, "replayable", False) and self._delivered == 0 and self._sql:
+        if exc.replayable and self._delivered == 0 and self._sql:
             log.info("query %s lost before any row was delivered; replaying it: %s", self.query_id, exc)
             query_id = self.query_id
             self._release()
@@ -315,18 +246,18 @@ class Cursor:
                 raise OperationalError(f"query {query_id} failed and could not be replayed: {replay_error}",
                                        query_id=query_id) from exc
             return
-        if self._delivered and getattr(exc, "replayable", False):
+        if self._delivered and exc.replayable:
             raise OperationalError(
                 f"query {self.query_id} was interrupted after {self._delivered} rows had been delivered and "
                 f"cannot be resumed: {exc}", grpc_code=exc.grpc_code, details=exc.details,
                 query_id=self.query_id) from exc
-        raise self._timed_out(exc)
+        raise exc
 
     def _guard(self) -> None:
         self._check_open()
         if self._cancelled:
             raise QueryCancelledError(f"query {self._cancelled} was cancelled", query_id=self._cancelled)
-        if self._live is None and self.description is None:
+        if self._query is None and self.description is None:
             raise ProgrammingError("no query has been executed on this cursor")
 
     def fetchone(self) -> Optional[Row]:
@@ -406,53 +337,40 @@ class Cursor:
     next = __next__
 
     # ------------------------------------------------------------------ query control (official API)
-    def _handle_for(self, query_id: Optional[str]) -> QueryHandle:
-        if query_id is None or (self._live is not None and query_id == self._live.handle.query_id):
-            if self._live is None:
+    def _server_query(self, query_id: Optional[str]) -> ServerQuery:
+        """This cursor's query, or another query of the session addressed by id."""
+        if query_id is None or (self._query is not None and query_id == self._query.query_id):
+            if self._query is None:
                 raise ProgrammingError("no query has been executed on this cursor")
-            return self._live.handle
-        return QueryHandle(query_id, "", self.connection._strategy.colour_of(query_id))
+            return self._query
+        return ServerQuery.attach(self._session, query_id)
 
     def status(self, query_id: Optional[str] = None) -> Any:
-        handle = self._handle_for(query_id)
-        return self.connection._call("status", lambda session: pb.StatusRequest(
-            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle)
+        return self._server_query(query_id).status()
 
     def explain(self) -> str:
-        handle = self._handle_for(None)
-        return self.connection._call("explain", lambda session: pb.ExplainRequest(
-            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle).explain
+        return self._server_query(None).explain()
 
     def explain_analyse(self) -> Dict[str, Any]:
-        handle = self._handle_for(None)
-        response = self.connection._call("explainAnalyze", lambda session: pb.ExplainAnalyzeRequest(
-            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle)
-        return dict(is_cached=response.isCached, parsing_time=response.parsingTime,
-                    queuing_time=response.queueingTime, planner=response.explainAnalyze)
+        return self._server_query(None).explain_analyze()
 
     explain_analyze = explain_analyse
 
     def cancel(self, query_id: Optional[str] = None) -> None:
         """Stop the query on the server (with the colour it runs under); its handle stays until cleared."""
-        handle = self._handle_for(query_id)
-        if self._live is not None and handle is self._live.handle:
-            self._cancelled = handle.query_id
+        query = self._server_query(query_id)
+        if query is self._query:
+            self._cancelled = query.query_id
             self._rows, self._pos = [], 0
-            if self._live.stream is not None:
-                self._live.stream.close(wait=0)
-        self.connection._call("cancelQuery", lambda session: pb.CancelQueryRequest(
-            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle)
+        query.cancel()
 
     def clear(self, query_id: Optional[str] = None, timeout: Optional[float] = None) -> None:
         if query_id is None or query_id == self.query_id:
-            if self._live is not None:
-                live, self._live = self._live, None
-                live.release(self.connection, swallow=False)
+            if self._query is not None:
+                query, self._query = self._query, None
+                query.release(swallow=False)
             return
-        handle = self._handle_for(query_id)
-        self.connection._call("clearOrCancelQuery", lambda session: pb.ClearOrCancelQueryRequest(
-            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip), query=handle, timeout=timeout)
-        self.connection._strategy.query_finished(handle.query_id)
+        self._server_query(query_id).release(swallow=False, timeout=timeout)
 
     def get_schema_names(self) -> List[str]:
         return self.connection.get_schema_names(self.catalog_name)
@@ -470,11 +388,11 @@ class Cursor:
         self._release()
 
     def _release(self) -> None:
-        live, self._live = self._live, None
+        query, self._query = self._query, None
         self._cancelled = None
         self._rows, self._pos = [], 0
-        if live is not None:
-            live.release(self.connection)
+        if query is not None:
+            query.release()
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
@@ -488,7 +406,7 @@ class Cursor:
     def _check_open(self) -> None:
         if self._closed:
             raise InterfaceError("cursor is closed")
-        if self.connection.closed:
+        if self._session.closed:
             raise InterfaceError("connection is closed")
 
     def __enter__(self) -> "Cursor":
@@ -503,14 +421,3 @@ class Cursor:
     def setoutputsize(self, size: Any, column: Optional[int] = None) -> None:
         """No-op (PEP 249)."""
 
-
-
-def _chunk_fetcher(connection: Connection, handle: QueryHandle, deadline: Optional[float]) -> Any:
-    """One getNextResultBatch call per invocation; holds no reference to the cursor (so it can be collected)."""
-    request = pb.GetNextResultBatchRequest
-
-    def fetch() -> bytes:
-        return connection._call("getNextResultBatch", lambda session: request(
-            sessionId=session, queryId=handle.query_id, engineIP=handle.engine_ip),
-            query=handle, deadline=deadline).resultBatch
-    return fetch

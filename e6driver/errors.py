@@ -14,7 +14,10 @@ class Warning(Exception):  # noqa: A001 - the name is mandated by PEP 249
 
 
 class Error(Exception):
-    """Base of every driver error."""
+    """Base of every driver error. ``replayable`` marks a per-query failure after which running the query again
+    is safe when none of its rows has reached the caller (set by the protocol layer)."""
+
+    replayable = False
 
     def __init__(self, message: str = "", *, grpc_code: Optional[str] = None, details: Optional[str] = None,
                  query_id: Optional[str] = None):

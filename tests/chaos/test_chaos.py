@@ -13,7 +13,8 @@ import pytest
 
 import e6driver
 from chaos_engine import PASSWORD, USER, Engine, events
-from e6driver import ConnectionPool, OperationalError, failover
+from e6driver import ConnectionPool, OperationalError
+from e6driver.protocol import bluegreen
 
 THREADS, QUERIES = 8, 50
 TABLE_ROWS = 400_000
@@ -21,7 +22,7 @@ TABLE_ROWS = 400_000
 
 @pytest.mark.timeout(600)
 def test_pool_survives_chaos(tmp_path):
-    failover.REGISTRY.reset()
+    bluegreen.REGISTRY.reset()
     engine = Engine(str(tmp_path))
     with e6driver.connect(host="127.0.0.1", port=engine.port, username=USER, password=PASSWORD) as setup:
         setup.cursor().execute(f"CREATE TABLE chaos_t AS SELECT range AS i FROM range({TABLE_ROWS})")

@@ -12,7 +12,7 @@ pa = pytest.importorskip("pyarrow")
 
 from chunkbuilder import (T_BINARY, T_DATE, T_DECIMAL128, T_LONG, T_STRING, chunk, dec, vector)  # noqa: E402
 from e6driver import DataError, _decode  # noqa: E402
-from e6driver.result_metadata import Column  # noqa: E402
+from e6driver.protocol.result_metadata import Column  # noqa: E402
 
 
 @pytest.fixture

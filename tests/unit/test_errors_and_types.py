@@ -10,7 +10,7 @@ import pytest
 
 import e6driver
 from e6driver import errors
-from e6driver.result_metadata import parse_result_metadata
+from e6driver.protocol.result_metadata import parse_result_metadata
 
 
 def test_pep249_hierarchy():

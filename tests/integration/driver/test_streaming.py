@@ -7,6 +7,7 @@ import time
 import pytest
 
 from e6driver import OperationalError, ProgrammingError, QueryCancelledError
+from e6driver.protocol import ServerQuery
 
 
 def _prefetch_threads() -> int:
@@ -94,11 +95,10 @@ def test_keyboard_interrupt_during_fetch_releases_the_query(cur, conn, monkeypat
     query_id = cur.execute("SELECT range FROM range(1000000000)")
     cur.fetchone()
 
-    def interrupted():
+    def interrupted(self):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cur._live.stream, "next_chunk", interrupted)
-    cur._rows = []
+    monkeypatch.setattr(ServerQuery, "next_chunk", interrupted)  # Ctrl-C while the next chunk is awaited
     with pytest.raises(KeyboardInterrupt):
         cur.fetchall()
     with pytest.raises(ProgrammingError, match="not found"):

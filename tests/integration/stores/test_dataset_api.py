@@ -132,7 +132,7 @@ def test_sql_metadata_and_owner_schemas(alice, bob, rows):
 def test_an_older_store_gets_ids_on_open(tmp_path):
     import sqlite3
 
-    from mock_server.dataset_store import DatasetStore
+    from mock_server.datasets.store import DatasetStore
 
     db = sqlite3.connect(tmp_path / "datasets.sqlite")
     db.executescript("""

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pytest
 
 import e6driver
-from e6driver.datasets import _payload
-from mock_server.dataset_store import COMMIT_PAUSE_ENV
+from e6driver.stores.datasets import _payload
+from mock_server.datasets.store import COMMIT_PAUSE_ENV
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 

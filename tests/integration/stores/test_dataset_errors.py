@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 import e6driver
-from e6driver import datasets as datasets_module
+from e6driver.stores import datasets as datasets_module
 from mock_server.server import EngineServer
 
 TABLE = pa.table({"v": list(range(100))})

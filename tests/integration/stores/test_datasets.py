@@ -10,7 +10,7 @@ import pytest
 
 import e6driver
 from e6driver.errors import PermissionDeniedError
-from mock_server import dataset_store
+from mock_server.datasets import store as dataset_store
 from mock_server.server import EngineServer
 
 SECRET = "plaintext-marker-8f3a"

@@ -1,4 +1,6 @@
-"""Blue-green strategy state: the one place that knows which deployment colour each endpoint wants.
+"""Blue-green state: the one place that knows which deployment colour each endpoint wants.
+
+The wire calls a colour a *strategy* (the ``strategy`` header, ``new_strategy`` fields); here it is a colour.
 
 Rules (spec §8, without the official client's defects listed in §11.1):
 
@@ -24,7 +26,7 @@ from typing import Dict, List, Optional, Tuple
 log = logging.getLogger(__name__)
 
 COLOURS: Tuple[str, str] = ("blue", "green")
-WRONG_STRATEGY_DETAIL = "status: 456"
+REFUSED_COLOUR_DETAIL = "status: 456"
 
 
 def normalise(colour: Optional[str]) -> Optional[str]:
@@ -35,13 +37,13 @@ def normalise(colour: Optional[str]) -> Optional[str]:
     return lowered if lowered in COLOURS else None
 
 
-def is_wrong_strategy(code_name: str, details: str) -> bool:
+def is_refused_colour(code_name: str, details: str) -> bool:
     """The server refused the colour we sent (spec §8.1: UNKNOWN with ``status: 456``)."""
-    return code_name == "UNKNOWN" and WRONG_STRATEGY_DETAIL in (details or "")
+    return code_name == "UNKNOWN" and REFUSED_COLOUR_DETAIL in (details or "")
 
 
 @dataclass
-class EndpointStrategy:
+class EndpointColours:
     """Colour state of one endpoint. Use through the methods: they hold the lock."""
 
     active: Optional[str] = None
@@ -61,7 +63,7 @@ class EndpointStrategy:
         """New work succeeded under ``colour``: it is the active colour from now on."""
         with self.lock:
             if self.active != colour:
-                log.info("strategy for new work is now %s", colour)
+                log.info("colour for new work is now %s", colour)
                 self.active = colour
                 self.generation += 1
             if self.pending == colour:
@@ -71,7 +73,7 @@ class EndpointStrategy:
         """``colour`` was refused with 456: forget it so the next attempt detects again."""
         with self.lock:
             if self.active == colour:
-                log.info("strategy %s refused by the server; detecting again", colour)
+                log.info("colour %s refused by the server; detecting again", colour)
                 self.active = None
                 self.generation += 1
             if self.pending == colour:
@@ -118,23 +120,23 @@ class EndpointStrategy:
 
     def _apply_pending_if_idle(self) -> None:
         if self.pending and not self.open_queries:
-            log.info("applying pending strategy switch %s -> %s", self.active, self.pending)
+            log.info("applying pending blue-green switch %s -> %s", self.active, self.pending)
             self.active, self.pending = self.pending, None
             self.generation += 1
 
 
-class StrategyRegistry:
-    """Process-wide map endpoint → EndpointStrategy, emptied in forked children."""
+class BlueGreenRegistry:
+    """Process-wide map endpoint → EndpointColours, emptied in forked children."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._endpoints: Dict[str, EndpointStrategy] = {}
+        self._endpoints: Dict[str, EndpointColours] = {}
 
-    def for_endpoint(self, endpoint: str) -> EndpointStrategy:
+    def for_endpoint(self, endpoint: str) -> EndpointColours:
         with self._lock:
             state = self._endpoints.get(endpoint)
             if state is None:
-                state = self._endpoints[endpoint] = EndpointStrategy()
+                state = self._endpoints[endpoint] = EndpointColours()
             return state
 
     def reset(self) -> None:
@@ -142,7 +144,7 @@ class StrategyRegistry:
         self._endpoints = {}
 
 
-REGISTRY = StrategyRegistry()
+REGISTRY = BlueGreenRegistry()
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=REGISTRY.reset)

@@ -1,21 +1,21 @@
-"""Each blue-green rule of e6driver.failover, without a server."""
+"""Each blue-green rule of e6driver.protocol.bluegreen, without a server."""
 import os
 
 import pytest
 
-from e6driver import failover
-from e6driver.failover import EndpointStrategy, StrategyRegistry, is_wrong_strategy, normalise
+from e6driver.protocol import bluegreen
+from e6driver.protocol.bluegreen import BlueGreenRegistry, EndpointColours, is_refused_colour, normalise
 
 
 def test_detection_order_then_active_only():
-    state = EndpointStrategy()
+    state = EndpointColours()
     assert state.candidates() == ["blue", "green"]
     state.confirm("green")
     assert state.candidates() == ["green"]
 
 
 def test_refused_colour_is_forgotten_and_detection_restarts():
-    state = EndpointStrategy()
+    state = EndpointColours()
     state.confirm("blue")
     generation = state.generation
     state.refused("blue")
@@ -24,14 +24,14 @@ def test_refused_colour_is_forgotten_and_detection_restarts():
 
 
 def test_refusing_an_unrelated_colour_keeps_the_active_one():
-    state = EndpointStrategy()
+    state = EndpointColours()
     state.confirm("green")
     state.refused("blue")
     assert state.candidates() == ["green"]
 
 
 def test_announcement_waits_for_open_queries_to_finish():
-    state = EndpointStrategy()
+    state = EndpointColours()
     state.confirm("blue")
     state.query_started("q1", "blue")
     state.query_started("q2", "blue")
@@ -46,7 +46,7 @@ def test_announcement_waits_for_open_queries_to_finish():
 
 
 def test_announcement_with_no_open_query_applies_at_once():
-    state = EndpointStrategy()
+    state = EndpointColours()
     state.confirm("blue")
     state.announce("green")
     assert state.active == "green"
@@ -54,14 +54,14 @@ def test_announcement_with_no_open_query_applies_at_once():
 
 @pytest.mark.parametrize("value", [None, "", "purple", "blue-ish"])
 def test_invalid_announcements_are_ignored(value):
-    state = EndpointStrategy()
+    state = EndpointColours()
     state.confirm("blue")
     state.announce(value)
     assert state.active == "blue" and state.pending is None
 
 
 def test_queries_keep_their_own_colour_across_a_switch():
-    state = EndpointStrategy()
+    state = EndpointColours()
     state.confirm("blue")
     state.query_started("old", "blue")
     state.announce("green")
@@ -74,7 +74,7 @@ def test_queries_keep_their_own_colour_across_a_switch():
 
 
 def test_authentication_announcement_switches_immediately_once():
-    state = EndpointStrategy()
+    state = EndpointColours()
     state.confirm("blue")
     assert state.announce_at_authentication("blue", "green") == "green"
     assert state.active == "green"
@@ -83,14 +83,14 @@ def test_authentication_announcement_switches_immediately_once():
 
 
 def test_finishing_unknown_or_empty_queries_is_harmless():
-    state = EndpointStrategy()
+    state = EndpointColours()
     state.query_finished(None)
     state.query_finished("never-started")
     assert state.open_queries == {}
 
 
 def test_registry_is_per_endpoint():
-    registry = StrategyRegistry()
+    registry = BlueGreenRegistry()
     a, b = registry.for_endpoint("h:1"), registry.for_endpoint("h:2")
     a.confirm("green")
     assert registry.for_endpoint("h:1") is a
@@ -99,24 +99,24 @@ def test_registry_is_per_endpoint():
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_starts_without_the_parents_state():
-    failover.REGISTRY.for_endpoint("fork-test:1").confirm("green")
+    bluegreen.REGISTRY.for_endpoint("fork-test:1").confirm("green")
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
         try:
-            candidates = failover.REGISTRY.for_endpoint("fork-test:1").candidates()
+            candidates = bluegreen.REGISTRY.for_endpoint("fork-test:1").candidates()
             os.write(write_fd, ",".join(candidates).encode())
         finally:
             os._exit(0)
     os.close(write_fd)
     os.waitpid(pid, 0)
     assert os.read(read_fd, 100).decode() == "blue,green"
-    assert failover.REGISTRY.for_endpoint("fork-test:1").candidates() == ["green"]
+    assert bluegreen.REGISTRY.for_endpoint("fork-test:1").candidates() == ["green"]
 
 
-def test_wrong_strategy_signal():
-    assert is_wrong_strategy("UNKNOWN", "status: 456")
-    assert is_wrong_strategy("UNKNOWN", "Received http2 header with status: 456")
-    assert not is_wrong_strategy("INTERNAL", "status: 456")
-    assert not is_wrong_strategy("UNKNOWN", "status: 503")
+def test_refused_colour_signal():
+    assert is_refused_colour("UNKNOWN", "status: 456")
+    assert is_refused_colour("UNKNOWN", "Received http2 header with status: 456")
+    assert not is_refused_colour("INTERNAL", "status: 456")
+    assert not is_refused_colour("UNKNOWN", "status: 503")
     assert normalise(" Blue ") == "blue" and normalise("red") is None

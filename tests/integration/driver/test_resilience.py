@@ -7,17 +7,18 @@ import threading
 import pytest
 
 import e6driver
-from e6driver import OperationalError, failover
+from e6driver import OperationalError
+from e6driver.protocol import bluegreen
 from mock_server.server import EngineServer
 
 USER, PASSWORD = "alice", "alice-token"
 
 
 @pytest.fixture(autouse=True)
-def fresh_strategy_state():
-    failover.REGISTRY.reset()
+def fresh_bluegreen_state():
+    bluegreen.REGISTRY.reset()
     yield
-    failover.REGISTRY.reset()
+    bluegreen.REGISTRY.reset()
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def _connect(srv: EngineServer, **options) -> e6driver.Connection:
 
 
 def _state(srv):
-    return failover.REGISTRY.for_endpoint(srv.address)
+    return bluegreen.REGISTRY.for_endpoint(srv.address)
 
 
 def test_detects_green_on_first_use(engine):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import struct
 from typing import List, NamedTuple
 
-from .errors import DataError
+from ..errors import DataError
 
 
 class Column(NamedTuple):

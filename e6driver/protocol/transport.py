@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import grpc
 
-from ._proto import cluster_pb2_grpc, e6x_engine_pb2_grpc
+from .._proto import cluster_pb2_grpc, e6x_engine_pb2_grpc
 
 # The official client's defaults (spec §1.2), plus fast reconnects so a restarted server is found again quickly.
 DEFAULT_OPTIONS: Dict[str, Any] = {

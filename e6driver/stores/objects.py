@@ -19,9 +19,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Union
 
-from . import errors
-from ._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
-from ._service_client import ServiceClient
+from .. import errors
+from .._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
+from ..protocol import Session
+from . import transfer
+from ._client import ServiceClient
 
 CHUNK_SIZE = 1024 * 1024
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -62,14 +64,6 @@ class ObjectTable:
         return cls(msg.bucket, msg.name, msg.pattern, msg.format, msg.owner)
 
 
-def md5_file(path: Union[str, os.PathLike], chunk_size: int = CHUNK_SIZE) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _is_md5(etag: str) -> bool:
     return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
 
@@ -77,8 +71,8 @@ def _is_md5(etag: str) -> bool:
 class ObjectStoreClient(ServiceClient):
     """Buckets and objects of the connection's server; thread-safe (share it between threads)."""
 
-    def __init__(self, connection: Any, chunk_size: int = CHUNK_SIZE) -> None:
-        super().__init__(connection, st_grpc.ObjectStoreServiceStub)
+    def __init__(self, session: Session, chunk_size: int = CHUNK_SIZE) -> None:
+        super().__init__(session, st_grpc.ObjectStoreServiceStub)
         self.chunk_size = chunk_size
 
     # ------------------------------------------------------------------ buckets and grants
@@ -272,19 +266,15 @@ class ObjectStoreClient(ServiceClient):
 
     def upload(self, local_path: Union[str, os.PathLike], bucket: str, prefix: str = "", dry_run: bool = False,
                overwrite: bool = False, progress: Union[bool, Progress] = True, workers: int = 4) -> Any:
-        """Upload a file or directory tree under ``prefix``; see :func:`e6driver.object_transfer.upload`."""
-        from .object_transfer import upload
-
-        return upload(self, local_path, bucket, prefix, dry_run=dry_run, overwrite=overwrite,
+        """Upload a file or directory tree under ``prefix``; see :func:`e6driver.stores.transfer.upload`."""
+        return transfer.upload(self, local_path, bucket, prefix, dry_run=dry_run, overwrite=overwrite,
                       progress=progress, workers=workers)
 
     def download(self, bucket: str, prefix: str, local_path: Union[str, os.PathLike], dry_run: bool = False,
                  overwrite: bool = False, progress: Union[bool, Progress] = True, workers: int = 4) -> Any:
         """Download the objects under ``prefix`` into ``local_path``; see
-        :func:`e6driver.object_transfer.download`."""
-        from .object_transfer import download
-
-        return download(self, bucket, prefix, local_path, dry_run=dry_run, overwrite=overwrite,
+        :func:`e6driver.stores.transfer.download`."""
+        return transfer.download(self, bucket, prefix, local_path, dry_run=dry_run, overwrite=overwrite,
                         progress=progress, workers=workers)
 
     def batch(self, workers: int = 8) -> "ObjectBatch":

@@ -32,9 +32,10 @@ from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Tuple
 
 import grpc
 
-from . import errors
-from ._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc as ds_grpc
-from ._service_client import ServiceClient
+from .. import errors
+from .._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc as ds_grpc
+from ..protocol import Session
+from ._client import ServiceClient
 
 CHUNK_SIZE = 1024 * 1024
 MAX_WAIT = 60.0  # the server's cap on a long poll (seconds)
@@ -109,8 +110,8 @@ def _payload(data: Any) -> Tuple[bytes, str]:
 class DatasetClient(ServiceClient):
     not_found_error = errors.DatasetNotFoundError
 
-    def __init__(self, connection: Any, chunk_size: int = CHUNK_SIZE) -> None:
-        super().__init__(connection, ds_grpc.DatasetServiceStub)
+    def __init__(self, session: Session, chunk_size: int = CHUNK_SIZE) -> None:
+        super().__init__(session, ds_grpc.DatasetServiceStub)
         self.chunk_size = chunk_size
 
     def _error(self, exc: grpc.RpcError, rpc: str) -> errors.Error:

@@ -11,15 +11,29 @@ succeeded stays, and is skipped when the transfer is run again).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
-from .errors import InterfaceError
-from .objects import ObjectInfo, ObjectStoreClient, md5_file
+from ..errors import InterfaceError
+
+if TYPE_CHECKING:
+    from .objects import ObjectInfo, ObjectStoreClient
+
+HASH_BLOCK = 1024 * 1024  # read size while hashing local files
+
+
+def md5_file(path: Union[str, os.PathLike], chunk_size: int = HASH_BLOCK) -> str:
+    """The MD5 hex digest of a local file: what the object store reports as the etag of the same bytes."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 PathLike = Union[str, "os.PathLike[str]"]
 

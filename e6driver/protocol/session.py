@@ -1,0 +1,330 @@
+"""A session with an e6data-protocol engine: every QueryEngineService RPC goes through :meth:`Session.call`.
+
+Its rules (spec §4, §8, §9; docs/engine-contract.md):
+
+* the session is created lazily and renewed when the server says it expired (``INTERNAL`` + ``Access denied``)
+  or when a blue-green switch was applied (the endpoint's ``generation`` moved) — then the call is retried;
+* new work sends the endpoint's active colour and, when the server refuses it with ``status: 456``, detects the
+  colour again (bounded attempts, no recursion); per-query calls send the query's own colour;
+* ``status: 503`` (suspended cluster) resumes the cluster when ``auto_resume`` and retries;
+* an unreachable server is retried for new work until ``connect_timeout``; for a query the error is raised
+  marked *replayable* so the caller can replay it when no row has reached the user.
+
+Nothing here knows PEP 249 cursors; errors are the driver's (``e6driver.errors``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import grpc
+
+from .. import errors
+from .._proto import cluster_pb2, e6x_engine_pb2 as pb
+from ..errors import OperationalError
+from . import bluegreen
+from .transport import Transport
+
+log = logging.getLogger(__name__)
+
+ACCESS_DENIED = "Access denied"
+SUSPENDED = "status: 503"
+MAX_SESSION_RENEWALS = 3
+MAX_COLOUR_ATTEMPTS = 4
+RETRY_CODES = ("UNAVAILABLE",)
+_RESUME_LOCKS: Dict[str, threading.Lock] = {}
+_RESUME_LOCKS_GUARD = threading.Lock()
+
+
+def backoff(attempt: int) -> None:
+    """The one retry pause of the driver: 0.1 s doubling per attempt, at most 1 s."""
+    time.sleep(min(1.0, 0.05 * (2 ** min(attempt, 5))))
+
+
+def dropped_by_transport(details: str) -> bool:
+    """CANCELLED without an engine message: the call was dropped (server shutting down), nobody cancelled."""
+    return details.strip().lower() in ("", "cancelled", "canceled", "channel closed!")
+
+
+def replayable(exc: BaseException, rpc: str, query_id: Optional[str]) -> errors.Error:
+    """The driver error for a per-query failure the caller may answer by running the query again."""
+    error = errors.from_rpc_error(exc, rpc, query_id)
+    error.replayable = True
+    return error
+
+
+def _resume_lock(endpoint: str) -> threading.Lock:
+    with _RESUME_LOCKS_GUARD:
+        lock = _RESUME_LOCKS.get(endpoint)
+        if lock is None:
+            lock = _RESUME_LOCKS[endpoint] = threading.Lock()
+        return lock
+
+
+class QueryHandle:
+    """What every per-query call needs: the ids the server minted and the colour the query runs under."""
+
+    __slots__ = ("query_id", "engine_ip", "colour", "__weakref__")
+
+    def __init__(self, query_id: str, engine_ip: str, colour: Optional[str]):
+        self.query_id = query_id
+        self.engine_ip = engine_ip
+        self.colour = colour
+
+
+class Session:
+    """Credentials, channel, blue-green state and the live session id of one connection."""
+
+    def __init__(self, host: str, port: int, *, username: str, password: str, access_token: Optional[str],
+                 cluster_name: Optional[str], secure: bool, ssl_cert: Union[None, str, bytes],
+                 channel_options: List[Tuple[str, Any]], auto_resume: bool, connect_timeout: float,
+                 rpc_timeout: Optional[float], query_timeout: Optional[float], auto_resume_timeout: float,
+                 prepare_timeout: float):
+        self.endpoint = f"{host}:{port}"
+        self.cluster_name = cluster_name
+        self.auto_resume = auto_resume
+        self.connect_timeout = connect_timeout
+        self.rpc_timeout = rpc_timeout
+        self.query_timeout = query_timeout
+        self.auto_resume_timeout = auto_resume_timeout
+        self.prepare_timeout = prepare_timeout
+        self.transport = Transport(host, port, secure, ssl_cert, channel_options)
+        self.colours = bluegreen.REGISTRY.for_endpoint(self.endpoint)
+        self._username, self._password, self._access_token = username, password, access_token
+        self._lock = threading.RLock()
+        self._session_id: Optional[str] = None
+        self._session_generation = -1
+        self.closed = False
+
+    # ------------------------------------------------------------------ life cycle
+    def check_open(self) -> None:
+        if self.closed:
+            raise errors.InterfaceError("connection is closed")
+
+    def close(self) -> None:
+        self.closed = True
+        self._session_id = None
+        self.transport.close()
+
+    def reopen(self) -> None:
+        self.transport.reset()
+        self.closed = False
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop the session id; the next call authenticates again."""
+        with self._lock:
+            self._session_id = None
+
+    @property
+    def user(self) -> str:
+        return self._username
+
+    def store_credentials(self) -> Dict[str, str]:
+        """How the engine's own services authenticate this session: user and password, else the session id."""
+        if self._username or self._password:
+            return {"user": self._username, "password": self._password}
+        return {"session_id": self.session_id()}
+
+    def query_deadline(self) -> Optional[float]:
+        """The monotonic time by which a query started now must end (``query_timeout``), or None."""
+        return time.monotonic() + self.query_timeout if self.query_timeout else None
+
+    # ------------------------------------------------------------------ sessions
+    def metadata(self, colour: Optional[str], engine_ip: Optional[str] = None) -> List[Tuple[str, str]]:
+        """The routing and authorisation headers of a call (spec §3)."""
+        metadata = []
+        if engine_ip:
+            metadata.append(("plannerip", engine_ip))
+        if self.cluster_name:
+            metadata.append(("cluster-name", self.cluster_name))
+        if colour:
+            metadata.append(("strategy", colour))
+        if self._access_token:
+            metadata.append(("authorization", f"Bearer {self._access_token}"))
+        return metadata
+
+    def session_id(self) -> str:
+        """The live session id, authenticating first when there is none or a blue-green switch retired it."""
+        self.check_open()
+        if self._access_token:
+            return ""
+        with self._lock:
+            if self._session_id and self._session_generation == self.colours.generation:
+                return self._session_id
+            self._session_id = None
+            return self._authenticate()
+
+    def _authenticate(self) -> str:
+        """Authenticate under the endpoint's colour, detecting it again (bounded) when the server refuses it."""
+        deadline = time.monotonic() + self.connect_timeout
+        last: Optional[BaseException] = None
+        rounds = waits = 0
+        resumed = False
+        while rounds < MAX_COLOUR_ATTEMPTS:
+            retry = False
+            for colour in self.colours.candidates():
+                try:
+                    response = self.transport.engine.authenticate(
+                        pb.AuthenticateRequest(user=self._username, password=self._password),
+                        metadata=self.metadata(colour), timeout=self.timeout(deadline))
+                except grpc.RpcError as exc:
+                    code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
+                    last = exc
+                    if bluegreen.is_refused_colour(code, details):
+                        self.colours.refused(colour)
+                        continue
+                    if code == "UNAVAILABLE" and SUSPENDED in details and self.auto_resume and not resumed:
+                        self.resume_cluster()
+                        resumed = retry = True
+                        break
+                    if code == "UNAVAILABLE" and SUSPENDED not in details and time.monotonic() < deadline:
+                        waits += 1
+                        backoff(waits)
+                        retry = True
+                        break
+                    if code == "UNAUTHENTICATED":
+                        raise errors.AuthenticationError(
+                            f"authentication failed for user {self._username!r}: {details or code}",
+                            grpc_code=code, details=details) from None
+                    raise errors.from_rpc_error(exc, "authenticate") from None
+                if not response.sessionId:
+                    raise errors.AuthenticationError(f"authentication failed for user {self._username!r}: "
+                                                     "the server returned no session")
+                self.colours.confirm(colour)
+                again = self.colours.announce_at_authentication(colour, response.new_strategy or None)
+                if again:
+                    log.info("authenticate announced colour %s; authenticating again with it", again)
+                    rounds += 1
+                    retry = True
+                    break
+                self._session_id = response.sessionId
+                self._session_generation = self.colours.generation
+                return self._session_id
+            if not retry:  # every candidate colour was refused
+                rounds += 1
+        if last is not None:
+            raise errors.from_rpc_error(last, "authenticate") from None
+        raise OperationalError("could not authenticate: the server kept announcing a different colour")
+
+    def _invalidate(self, session_id: str) -> None:
+        with self._lock:
+            if self._session_id == session_id:
+                self._session_id = None
+
+    def timeout(self, deadline: Optional[float] = None, timeout: Optional[float] = None) -> Optional[float]:
+        """The deadline of one RPC: the tightest of ``timeout``, ``rpc_timeout`` and what is left of ``deadline``."""
+        limits = [t for t in (timeout, self.rpc_timeout) if t is not None]
+        if deadline is not None:
+            limits.append(max(0.001, deadline - time.monotonic()))
+        return min(limits) if limits else None
+
+    # ------------------------------------------------------------------ the one call path
+    def call(self, rpc: str, make_request: Callable[[str], Any], *, query: Optional[QueryHandle] = None,
+             needs_session: bool = True, timeout: Optional[float] = None, deadline: Optional[float] = None,
+             with_colour: bool = False) -> Any:
+        """Run one RPC under the rules of the module doc; returns the response (and the colour it was sent
+        under, with ``with_colour``) or raises a driver error."""
+        connect_deadline = time.monotonic() + self.connect_timeout
+        renewals = colour_attempts = resumes = waits = 0
+        while True:
+            self.check_open()
+            session = self.session_id() if needs_session else ""
+            if query is not None:
+                colour = query.colour
+            else:
+                candidates = self.colours.candidates()
+                colour = candidates[0] if candidates else None
+            try:
+                response = getattr(self.transport.engine, rpc)(
+                    make_request(session), metadata=self.metadata(colour, query.engine_ip if query else None),
+                    timeout=self.timeout(deadline, timeout))
+            except grpc.RpcError as exc:
+                code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
+                query_id = query.query_id if query else None
+                if code == "INTERNAL" and ACCESS_DENIED in details and needs_session \
+                        and renewals < MAX_SESSION_RENEWALS:
+                    renewals += 1
+                    log.info("session expired during %s; authenticating again", rpc)
+                    self._invalidate(session)
+                    continue
+                if bluegreen.is_refused_colour(code, details):
+                    if query is None and colour_attempts < MAX_COLOUR_ATTEMPTS:
+                        colour_attempts += 1
+                        if colour:
+                            self.colours.refused(colour)
+                        continue
+                    raise replayable(exc, rpc, query_id)
+                if code == "UNAVAILABLE" and SUSPENDED in details:
+                    if self.auto_resume and resumes < 1:
+                        resumes += 1
+                        self.resume_cluster()
+                        continue
+                    raise errors.from_rpc_error(exc, rpc, query_id) from None
+                if code == "UNAVAILABLE" or (code == "CANCELLED" and dropped_by_transport(details)):
+                    if query is None and time.monotonic() < connect_deadline:
+                        waits += 1
+                        backoff(waits)
+                        continue
+                    raise replayable(exc, rpc, query_id)
+                if code == "NOT_FOUND" and query is not None:
+                    raise replayable(exc, rpc, query_id)
+                raise errors.from_rpc_error(exc, rpc, query_id) from None
+            announced = getattr(response, "new_strategy", None)
+            if announced:
+                self.colours.announce(announced)
+            return (response, colour) if with_colour else response
+
+    def call_service(self, stub_class: Callable[[grpc.Channel], Any], call: Callable[[Any, list], Any],
+                     on_error: Callable[[grpc.RpcError], errors.Error]) -> Any:
+        """Run ``call(stub, metadata)`` on one of the engine's own services (object stores, datasets): an
+        unreachable server is retried until ``connect_timeout``; other failures become ``on_error(exc)``."""
+        deadline = time.monotonic() + self.connect_timeout
+        attempt = 0
+        while True:
+            self.check_open()
+            try:
+                return call(stub_class(self.transport.channel), self.metadata(None))
+            except grpc.RpcError as exc:
+                if errors.grpc_code_name(exc) in RETRY_CODES and time.monotonic() < deadline:
+                    attempt += 1
+                    backoff(attempt)
+                    continue
+                raise on_error(exc) from None
+
+    # ------------------------------------------------------------------ cluster (spec §9)
+    def resume_cluster(self) -> None:
+        """Wake a suspended cluster and wait until it is active, at most ``auto_resume_timeout``."""
+        lock = _resume_lock(self.endpoint)
+        with lock:
+            deadline = time.monotonic() + self.auto_resume_timeout
+            credentials = dict(user=self._username, password=self._password)
+            resumed = False
+            while time.monotonic() < deadline:
+                candidates = self.colours.candidates()
+                colour = candidates[0] if candidates else None
+                try:
+                    status = self.transport.cluster.status(
+                        cluster_pb2.ClusterStatusRequest(**credentials), metadata=self.metadata(colour),
+                        timeout=self.timeout(deadline, 10.0)).status
+                except grpc.RpcError as exc:
+                    log.debug("cluster status failed while resuming: %s", errors.grpc_details(exc))
+                    time.sleep(0.5)
+                    continue
+                if status == "active":
+                    log.info("cluster %s is active", self.endpoint)
+                    return
+                if status == "failed":
+                    raise OperationalError(f"cluster {self.endpoint} failed to resume")
+                if status == "suspended" and not resumed:
+                    log.info("cluster %s is suspended; resuming it", self.endpoint)
+                    self.transport.cluster.resume(cluster_pb2.ResumeRequest(**credentials),
+                                                  metadata=self.metadata(colour),
+                                                  timeout=self.timeout(deadline, 10.0))
+                    resumed = True
+                    continue
+                time.sleep(0.25)
+            raise OperationalError(f"cluster {self.endpoint} did not become active within "
+                                   f"{self.auto_resume_timeout:g} s")
