@@ -61,10 +61,10 @@ ALLOWED_MEMBERS = {
     DECIMAL128: (M_DEC128, M_DEC128_CONST),
 }
 # element type of the list in each non-constant member's field 1
-_LIST_ELEMENT = {M_BOOL: T_BOOL, M_INT32: T_I32, M_INT64: T_I64, M_DATE: T_I64, M_FLOAT32: T_DOUBLE,
+LIST_ELEMENT = {M_BOOL: T_BOOL, M_INT32: T_I32, M_INT64: T_I64, M_DATE: T_I64, M_FLOAT32: T_DOUBLE,
                  M_FLOAT64: T_DOUBLE, M_VARCHAR: T_STRING, M_TIME: T_I64, M_DEC128: T_STRING}
 # type of field 1 in each constant member
-_CONST_ELEMENT = {M_BOOL_CONST: T_BOOL, M_DATE_CONST: T_I64, M_NULL_CONST: T_BYTE, M_NUMERIC_CONST: T_I64,
+CONST_ELEMENT = {M_BOOL_CONST: T_BOOL, M_DATE_CONST: T_I64, M_NULL_CONST: T_BYTE, M_NUMERIC_CONST: T_I64,
                   M_DOUBLE_CONST: T_DOUBLE, M_INTERVAL_CONST: T_BYTE, M_TIME_CONST: T_I64,
                   M_VARCHAR_CONST: T_STRING, M_DEC128_CONST: T_STRING}
 
@@ -155,8 +155,8 @@ def _read_decimal_list_raw(r: Reader, what: str) -> Any:
 def _read_member(r: Reader, vector: RawVector, member: int, what: str, raw: bool) -> None:
     """Read one Data union member struct into ``vector``; unknown fields are skipped."""
     vector.member = member
-    list_element = _LIST_ELEMENT.get(member)
-    const_element = _CONST_ELEMENT.get(member)
+    list_element = LIST_ELEMENT.get(member)
+    const_element = CONST_ELEMENT.get(member)
     while True:
         ftype, fid = r.field(what)
         if ftype == T_STOP:
@@ -283,25 +283,25 @@ def _check_vector(vector: RawVector, index: int, size: int) -> None:
     allowed = ALLOWED_MEMBERS[vtype]
     expected = allowed[1] if vector.constant else allowed[0]
     if vector.member is None:
-        if size == 0 or _all_null(vector):
+        if size == 0 or all_null(vector):
             return
         raise DataError(f"malformed chunk: {where} has no data")
     if vector.member != expected:
         raise DataError(f"malformed chunk: {where} carries Data member {vector.member}, expected {expected}")
     if vector.values is None:
-        if size == 0 or _all_null(vector):
+        if size == 0 or all_null(vector):
             return
         raise DataError(f"malformed chunk: {where} data has no values")
     if not vector.constant and len(vector.values) != size:
         raise DataError(f"malformed chunk: {where} holds {len(vector.values)} values for {size} rows")
-    if vtype == DECIMAL128 and vector.scale is None and not _all_null(vector):
+    if vtype == DECIMAL128 and vector.scale is None and not all_null(vector):
         raise DataError(f"malformed chunk: {where} has no decimal scale")
     if vtype == TIMESTAMP_TZ and not vector.constant and vector.zones is not None \
             and len(vector.zones) != size:
         raise DataError(f"malformed chunk: {where} zoneData has {len(vector.zones)} entries for {size} rows")
 
 
-def _all_null(vector: RawVector) -> bool:
+def all_null(vector: RawVector) -> bool:
     nulls = vector.nulls or b""
     if vector.constant:
         return bool(nulls) and nulls[0] != 0
@@ -359,7 +359,7 @@ def _aware(micros: int, zone_name: str) -> datetime.datetime:
                         "1-9999") from None
 
 
-def _decimal(raw: bytes, scale: int) -> decimal.Decimal:
+def decimal_from_bytes(raw: bytes, scale: int) -> decimal.Decimal:
     if len(raw) == 16:
         unscaled = int.from_bytes(raw, "big", signed=True)
         return decimal.Decimal(f"{unscaled}E{-scale}")
@@ -371,7 +371,7 @@ def _decimal(raw: bytes, scale: int) -> decimal.Decimal:
     raise DataError(f"DECIMAL128 value of {len(raw)} bytes is neither 16-byte binary nor a decimal literal")
 
 
-def _text(raw: bytes) -> str:
+def utf8_text(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -379,10 +379,10 @@ def _text(raw: bytes) -> str:
 
 
 def _zone_text(raw: Any) -> str:
-    return _text(raw) if raw is not None else "UTC"
+    return utf8_text(raw) if raw is not None else "UTC"
 
 
-def _convert_one(vector: RawVector, value: Any, row: int) -> Any:
+def convert_one(vector: RawVector, value: Any, row: int) -> Any:
     """Convert one raw value of ``vector`` (row index used for the per-row zone of TIMESTAMP_TZ)."""
     vtype = vector.vtype
     if vtype in (INTEGER, LONG):
@@ -394,7 +394,7 @@ def _convert_one(vector: RawVector, value: Any, row: int) -> Any:
     if vtype == BOOLEAN:
         return value != 0
     if vtype in _TEXT_TYPES:
-        return _text(value)
+        return utf8_text(value)
     if vtype == BINARY:
         return value
     if vtype == DATE:
@@ -406,7 +406,7 @@ def _convert_one(vector: RawVector, value: Any, row: int) -> Any:
         name = zones if vector.constant or zones is None else zones[row]
         return _aware(value, _zone_text(name))
     if vtype == DECIMAL128:
-        return _decimal(value, vector.scale or 0)
+        return decimal_from_bytes(value, vector.scale or 0)
     if vtype == INTERVAL_DAY_SECOND:
         return datetime.timedelta(microseconds=value)
     raise DataError(f"unsupported vector type {vtype}")
@@ -427,7 +427,7 @@ def _convert_list(vector: RawVector, values: list, nulls: bytes) -> list:
             else:
                 out = [raw.decode("utf-8") for raw in values]
         except UnicodeDecodeError:
-            out = [None if null else _text(raw) for raw, null in zip(values, nulls)]  # raises with position
+            out = [None if null else utf8_text(raw) for raw, null in zip(values, nulls)]  # raises with position
         return out
     elif vtype == DATE:
         out = [None if null else _date(v) for v, null in zip(values, nulls)] if has_nulls \
@@ -442,10 +442,10 @@ def _convert_list(vector: RawVector, values: list, nulls: bytes) -> list:
         zones = vector.zones
         if zones is None:
             return [None if null else _aware(v, "UTC") for v, null in zip(values, nulls)]
-        return [None if null else _aware(v, _text(z)) for v, null, z in zip(values, nulls, zones)]
+        return [None if null else _aware(v, utf8_text(z)) for v, null, z in zip(values, nulls, zones)]
     elif vtype == DECIMAL128:
         scale = vector.scale or 0
-        return [None if null else _decimal(raw, scale) for raw, null in zip(values, nulls)]
+        return [None if null else decimal_from_bytes(raw, scale) for raw, null in zip(values, nulls)]
     elif vtype == INTERVAL_DAY_SECOND:
         delta = datetime.timedelta
         try:
@@ -465,11 +465,11 @@ def vector_values(vector: RawVector, size: int) -> list:
     """The Python values of one checked vector, ``size`` long."""
     if size == 0:
         return []
-    if vector.vtype == NULL or _all_null(vector):
+    if vector.vtype == NULL or all_null(vector):
         return [None] * size
     if vector.constant:
         try:
-            value = _convert_one(vector, vector.values, 0)
+            value = convert_one(vector, vector.values, 0)
         except OverflowError:
             raise DataError(f"constant {TYPE_NAMES[vector.vtype or 0]} value out of range") from None
         return [value] * size

@@ -76,7 +76,8 @@ def _decimal_array(buf: bytes, values: Any, mask: Optional[np.ndarray], scale: i
         joined = b"".join(v if len(v) == 16 else bytes(16) for v in values)
         little = np.frombuffer(joined, dtype=np.uint8).reshape(size, 16)[:, ::-1].copy()
         return pa.Array.from_buffers(kind, size, [validity, pa.py_buffer(little.tobytes())])
-    decimals = [None if mask is not None and mask[i] else d._decimal(v, scale) for i, v in enumerate(values)]
+    decimals = [None if mask is not None and mask[i] else d.decimal_from_bytes(v, scale)
+                for i, v in enumerate(values)]
     return pa.array(decimals, type=kind)
 
 
@@ -84,14 +85,14 @@ def vector_array(buf: bytes, vector: d.RawVector, size: int, column: Column) -> 
     """The Arrow array of one checked vector (parsed with ``read_chunk(raw=True)``)."""
     type_name = column.type_name.upper()
     vtype = vector.vtype
-    if vtype == d.NULL or size == 0 or d._all_null(vector):
+    if vtype == d.NULL or size == 0 or d.all_null(vector):
         kind = ARROW_TYPES.get(type_name, pa.null())
         if vtype == d.DECIMAL128:
             kind = pa.decimal128(38, vector.scale or 0)
         return pa.nulls(size, type=kind)
     mask = _mask(vector, size)
     if vector.constant:
-        value = d._convert_one(vector, vector.values, 0)
+        value = d.convert_one(vector, vector.values, 0)
         if type_name == "TIME":
             value = datetime.time.fromisoformat(value)
         kind = pa.decimal128(38, vector.scale or 0) if vtype == d.DECIMAL128 else ARROW_TYPES[type_name]
@@ -122,7 +123,7 @@ def vector_array(buf: bytes, vector: d.RawVector, size: int, column: Column) -> 
         zones = {z for z, null in zip(vector.zones or [], mask if mask is not None else [False] * size) if not null}
         tz = "UTC"
         if len(zones) == 1:
-            name = d._text(zones.pop())
+            name = d.utf8_text(zones.pop())
             d.zone(name)  # validates it
             tz = "UTC" if name in ("Z", "") else name
         return pa.array(_fixed(buf, vector), type=pa.timestamp("us", tz=tz), mask=mask)

@@ -101,9 +101,9 @@ cdef int CONST_MEMBER[N_TYPES]  # vector type -> its constant member
 
 
 cdef int load_tables() except -1:
-    for member, element in _decode._LIST_ELEMENT.items():
+    for member, element in _decode.LIST_ELEMENT.items():
         LIST_ELEMENT[in_range(member, 19)] = element
-    for member, element in _decode._CONST_ELEMENT.items():
+    for member, element in _decode.CONST_ELEMENT.items():
         CONST_ELEMENT[in_range(member, 19)] = element
     for vtype, (listed, constant) in _decode.ALLOWED_MEMBERS.items():
         LIST_MEMBER[in_range(vtype, N_TYPES)], CONST_MEMBER[in_range(vtype, N_TYPES)] = listed, constant
@@ -125,7 +125,7 @@ cdef object UTC = datetime.timezone.utc
 cdef object Decimal = decimal.Decimal
 cdef object TYPE_NAMES = _decode.TYPE_NAMES
 cdef object zone = _decode.zone  # cached tzinfo lookup for zone names
-cdef object decimal_fallback = _decode._decimal  # decimal literals and 16-byte values beyond int64
+cdef object decimal_fallback = _decode.decimal_from_bytes  # decimal literals and 16-byte values beyond int64
 
 
 include "_cthrift.pxi"

@@ -53,7 +53,7 @@ cdef PyObject* text_value(const unsigned char* p, Py_ssize_t n) except NULL:
         if not PyErr_ExceptionMatches(UnicodeDecodeError):
             return NULL
         PyErr_Clear()
-        _decode._text(new_bytes_obj(p, n))  # raises DataError naming the bad byte
+        _decode.utf8_text(new_bytes_obj(p, n))  # raises DataError naming the bad byte
         raise DataError("invalid UTF-8 in a text value")
     return s
 
