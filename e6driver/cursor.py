@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 
 MAX_REPLAYS = 5
 Row = Tuple[Any, ...]
+_NO_RESULT = {
+    "none": "no query has been executed on this cursor",
+    "failed": "the last operation failed; there is no result set to fetch",
+    "done": "the last operation did not produce a result set (description is None)",
+}
 
 
 def _to_time(text: Optional[str]) -> Optional[datetime.time]:
@@ -63,6 +68,7 @@ class Cursor:
         self._columns: List[Any] = []
         self._closed = False
         self._sql = ""
+        self._last_operation = "none"
         self._cancelled: Optional[str] = None
         self._generation = 0  # bumped by every (re)start of a query
 
@@ -89,16 +95,19 @@ class Cursor:
         if parameters is None and kwargs:
             parameters = kwargs
         self._check_open()
-        self._release()
-        return self._run(prepare_operation(operation, parameters))
+        self._begin_operation()
+        query_id = self._run(prepare_operation(operation, parameters))
+        self._last_operation = "done"
+        return query_id
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Params]) -> None:
         """Run ``operation`` for each parameter set. ``INSERT … VALUES (…)`` sends many rows per statement."""
         self._check_open()
+        self._begin_operation()
         params_list = list(seq_of_parameters)
         if not params_list:
-            self._release()
             self._rowcount = 0
+            self._last_operation = "done"
             return
         match = _INSERT_VALUES.match(operation.strip().rstrip(";"))
         total = 0
@@ -119,11 +128,19 @@ class Cursor:
             for params in params_list:
                 total += self._execute_counted(prepare_operation(operation, params))
         self._rowcount = total
+        self._last_operation = "done"
 
     def _execute_counted(self, sql: str) -> int:
         self._release()
         self._run(sql)
         return max(self._rowcount, 0)
+
+    def _begin_operation(self) -> None:
+        """A new execute*: the previous query is released and nothing is fetchable until a result set arrives."""
+        self._release()
+        self.description = None
+        self._rowcount = -1
+        self._last_operation = "failed"  # until the operation returns
 
     def _run(self, sql: str) -> str:
         self._sql = sql
@@ -254,11 +271,13 @@ class Cursor:
         raise exc
 
     def _guard(self) -> None:
+        """Fetching needs a result set (PEP 249: an Error otherwise, so ``while row := fetchone()`` after DML
+        is not silently empty)."""
         self._check_open()
         if self._cancelled:
             raise QueryCancelledError(f"query {self._cancelled} was cancelled", query_id=self._cancelled)
-        if self._query is None and self.description is None:
-            raise ProgrammingError("no query has been executed on this cursor")
+        if self.description is None:
+            raise ProgrammingError(_NO_RESULT[self._last_operation])
 
     def fetchone(self) -> Optional[Row]:
         self._guard()
