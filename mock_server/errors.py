@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
-from typing import Any, Callable, Iterator
+import threading
+from typing import Any, Callable, Dict, Iterator
 
 import duckdb
 import grpc
@@ -16,8 +18,32 @@ ACCESS_DENIED = "Access denied: session expired or unknown"
 _RESERVED = re.compile(r"(?i)access denied|status:\s*(?=456|503)")
 
 
+_hidden_paths: Dict[str, str] = {}
+_hidden_lock = threading.Lock()
+
+
+def hide_path(path: str, label: str) -> None:
+    """Replace the server directory ``path`` (and its resolved form) by ``label`` in every error text the
+    engine sends (``label`` "" for the object root: ``<root>/bucket/key`` reads ``bucket/key``)."""
+    with _hidden_lock:
+        for form in {os.path.abspath(path), os.path.realpath(path)}:
+            _hidden_paths[form.rstrip(os.sep) + os.sep] = label + "/" if label else ""
+            _hidden_paths[form.rstrip(os.sep)] = label or "."
+
+
+def _hide_paths(message: str) -> str:
+    with _hidden_lock:
+        paths = sorted(_hidden_paths.items(), key=lambda item: -len(item[0]))
+    for path, label in paths:
+        if path in message:
+            message = message.replace(path, label)
+    return message
+
+
 def sanitize(message: str) -> str:
-    """Keep texts that drive client retry logic (spec §5.2) out of ordinary error details."""
+    """Keep texts that drive client retry logic (spec §5.2) out of ordinary error details, and the server's
+    own directories (:func:`hide_path`) out of every error text."""
+    message = _hide_paths(message)
     return _RESERVED.sub(lambda m: "access refused" if m.group(0)[0] in "aA" else "status ", message)
 
 
@@ -25,6 +51,7 @@ class EngineError(Exception):
     """An error with the gRPC status the server answers with."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        message = _hide_paths(message)
         super().__init__(message)
         self.code = code
         self.message = message

@@ -11,6 +11,7 @@ import grpc
 
 from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_datasets_pb2_grpc,
                              e6driver_stores_pb2_grpc, e6x_engine_pb2_grpc)
+from mock_server import errors
 from mock_server.catalogs import StoreCatalogs
 from mock_server.control.admission import AdmissionInterceptor
 from mock_server.control.bluegreen import BlueGreenState
@@ -61,6 +62,8 @@ class EngineServer:
         self.port: Optional[int] = None
         self.strategy = BlueGreenState(strategy)
         self.cluster = ClusterState(resume_seconds)
+        if data_dir:
+            errors.hide_path(data_dir, "DATA_DIR")  # no error text shows where the server keeps its files
         self.sessions = SessionStore(users, ttl=session_ttl)
         self.admin_user = admin_user if admin_user is not None else next(iter(self.sessions.users), "")
         self.object_stores = open_object_stores(data_dir, self.admin_user, s3)

@@ -1,15 +1,21 @@
 """Object stores: key and bucket rules, the backend interface and the local-directory backend.
 
 A bucket is a directory ``ROOT/<bucket>`` and an object the file ``ROOT/<bucket>/<key>``. Each object has a
-sidecar ``ROOT/.meta/<bucket>/<key>.json`` with its MD5 (the etag) and content type, written after the
-content; a sidecar that no longer matches its file (size or mtime) is recomputed when read. Puts are atomic:
-the content is spooled to ``ROOT/.tmp``, checked, fsynced and renamed into place, so a reader never sees a
-partial object.
+sidecar ``ROOT/.meta/<bucket>/<hh>/<sha256 of the key>.json`` with its MD5 (the etag) and content type, written
+by the put after the content (named by a hash, so no key can clash with another key's sidecar); a sidecar
+that no longer matches its file (size or mtime) is recomputed when read and kept in memory only: reading
+and listing never write a file. Puts are atomic: the content is spooled to ``ROOT/.tmp``, checked, fsynced
+and renamed into place, so a reader never sees a partial object.
+
+Every path is resolved (symlinks included) and must stay inside its bucket's directory; keys and listing
+prefixes with ``..``/``.``/empty segments, backslashes or control characters are refused before any path is
+built. Errors name the bucket and key, never a server path.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import mimetypes
 import os
 import re
@@ -18,18 +24,22 @@ import tempfile
 import threading
 import uuid
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Iterator, List, Optional
+from typing import TYPE_CHECKING, BinaryIO, Iterator, List, Optional, Tuple
 
 import grpc
 
-from mock_server.errors import EngineError
+from mock_server.errors import EngineError, hide_path
 from mock_server.files import fsync_dir
 
 if TYPE_CHECKING:
     import pyarrow.fs
 
+log = logging.getLogger(__name__)
+
 READ_CHUNK = 1024 * 1024
+_DESCRIBED_CACHE = 10_000  # etags of objects written behind the store's back, computed once
 MAX_KEY_BYTES = 1024
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -76,6 +86,23 @@ def check_key(key: str) -> str:
     if "." in parts or "" in parts:
         raise bad_key(f"object key {key!r} has an empty or '.' segment (leading, trailing or double '/')")
     return key
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it is a safe listing prefix (empty, a key, a key ending in ``/``, or a partial last
+    segment), else INVALID_ARGUMENT: the same rules as keys, so it can never leave the bucket."""
+    if not prefix:
+        return prefix
+    head, _, last = prefix.rpartition("/")
+    if head:
+        check_key(head)
+    if last in (".", ".."):
+        raise bad_key(f"listing prefix {prefix!r} ends in a {last!r} segment")
+    if last:
+        check_key(last)
+    elif prefix.startswith("/"):
+        raise bad_key(f"listing prefix {prefix!r} is an absolute path; prefixes are relative to the bucket")
+    return prefix
 
 
 def guess_content_type(key: str) -> str:
@@ -189,22 +216,35 @@ class LocalObjectBackend(ObjectBackend):
     def __init__(self, root: str, temporary: bool = False) -> None:
         self.root = os.path.abspath(root)
         self.temporary = temporary  # remove the whole tree on close
+        hide_path(self.root, "")  # error texts say <bucket>/<key>, never where the bucket lives
         os.makedirs(self.root, exist_ok=True)
         self._meta = os.path.join(self.root, ".meta")
         self._tmp = os.path.join(self.root, ".tmp")
         self._lock = threading.Lock()  # serialises renames with directory creation/removal
+        self._described: "OrderedDict[Tuple[str, str], Tuple[int, int, dict]]" = OrderedDict()
 
     def spool_dir(self) -> str:
         return self._tmp
 
     def _bucket_dir(self, bucket: str) -> str:
-        return os.path.join(self.root, bucket)
+        return os.path.join(self.root, check_bucket(bucket))
+
+    def _inside(self, bucket: str, path: str, what: str) -> str:
+        """``path`` if, symlinks resolved, it lies inside the bucket's directory; else PERMISSION_DENIED."""
+        base = os.path.realpath(self._bucket_dir(bucket))
+        real = os.path.realpath(path)
+        if real != base and not real.startswith(base + os.sep):
+            raise EngineError(grpc.StatusCode.PERMISSION_DENIED,
+                              f"{what} in bucket {bucket!r} resolves outside the bucket")
+        return path
 
     def _path(self, bucket: str, key: str) -> str:
-        return os.path.join(self.root, bucket, *key.split("/"))
+        check_key(key)
+        return self._inside(bucket, os.path.join(self.root, bucket, *key.split("/")), f"object {key!r}")
 
     def _meta_path(self, bucket: str, key: str) -> str:
-        return os.path.join(self._meta, bucket, *key.split("/")) + ".json"
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return os.path.join(self._meta, check_bucket(bucket), digest[:2], digest + ".json")
 
     def create_bucket(self, bucket: str) -> bool:
         path = self._bucket_dir(bucket)
@@ -259,20 +299,31 @@ class LocalObjectBackend(ObjectBackend):
                 meta = json.load(handle)
         except (OSError, ValueError):
             pass
-        if meta.get("size") != stat.st_size or meta.get("mtime_ns") != stat.st_mtime_ns:
-            # Written behind the store's back (or the sidecar is missing): describe it afresh.
-            meta = {"etag": _md5_file(self._path(bucket, key)),
-                    "content_type": meta.get("content_type") or guess_content_type(key)}
-            self._write_meta(ObjectInfo(bucket, key, stat.st_size, meta["etag"], stat.st_mtime,
-                                        meta["content_type"]), stat.st_mtime_ns)
+        if not isinstance(meta, dict) or meta.get("size") != stat.st_size or \
+                meta.get("mtime_ns") != stat.st_mtime_ns:
+            # Written behind the store's back (or the sidecar is missing): describe it afresh, in memory only.
+            cache_key = (bucket, key)
+            with self._lock:
+                cached = self._described.get(cache_key)
+            if cached is not None and cached[:2] == (stat.st_size, stat.st_mtime_ns):
+                meta = cached[2]
+            else:
+                old_type = meta.get("content_type") if isinstance(meta, dict) else None
+                meta = {"etag": _md5_file(self._path(bucket, key)),
+                        "content_type": old_type or guess_content_type(key)}
+                with self._lock:
+                    self._described[cache_key] = (stat.st_size, stat.st_mtime_ns, meta)
+                    while len(self._described) > _DESCRIBED_CACHE:
+                        self._described.popitem(last=False)
         return ObjectInfo(bucket, key, stat.st_size, meta["etag"], stat.st_mtime, meta["content_type"])
 
     def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
+        path = self._path(bucket, key)
         try:
-            stat = os.stat(self._path(bucket, key))
+            stat = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if not os.path.isfile(self._path(bucket, key)):
+        if not os.path.isfile(path):
             return None
         return self._info(bucket, key, stat)
 
@@ -300,23 +351,33 @@ class LocalObjectBackend(ObjectBackend):
                     os.unlink(sidecar)
                 except FileNotFoundError:
                     pass
+            self._described.pop((bucket, key), None)
             _prune_empty(os.path.dirname(path), self._bucket_dir(bucket))
             _prune_empty(os.path.dirname(self._meta_path(bucket, key)), os.path.join(self._meta, bucket))
         return True
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
         base = self._bucket_dir(bucket)
         if not os.path.isdir(base):
             raise not_found(bucket)
         # Walk only the directory that holds the prefix; keys are compared as strings after that.
         head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = os.path.join(base, *head.split("/")) if head else base
+        if head:
+            self._inside(bucket, start, f"listing prefix {prefix!r}")
         for key in sorted(_walk_keys(start, head)):
             if key.startswith(prefix):
                 try:
-                    stat = os.stat(self._path(bucket, key))
+                    path = self._path(bucket, key)
+                    stat = os.stat(path)
                 except FileNotFoundError:
                     continue  # deleted meanwhile
+                except EngineError as exc:  # a link leaving the bucket, or a name no key can have
+                    log.warning("bucket %s: skipped %r: %s", bucket, key, exc.message)
+                    continue
+                if not os.path.isfile(path):
+                    continue
                 yield self._info(bucket, key, stat)
 
     def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
