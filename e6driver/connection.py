@@ -25,6 +25,22 @@ from .stores import DatasetClient, ObjectStoreClient
 log = logging.getLogger(__name__)
 
 IGNORED_OPTIONS = ("scheme", "require_fastbinary", "client_auth_method", "oauth_scope", "enable_result_batch_v2")
+_DEBUG_FORMAT = "[%(name)s] %(asctime)s %(levelname)s %(message)s"
+
+
+def enable_debug_logging() -> None:
+    """``debug=True``: DEBUG records of the ``e6driver`` logger (connection life cycle, RPCs, query ids — never
+    credentials) reach stderr, unless the application already handles them."""
+    logger = logging.getLogger("e6driver")
+    logger.setLevel(logging.DEBUG)
+    current: Optional[logging.Logger] = logger
+    while current is not None:  # an application handler that shows DEBUG already: leave its setup alone
+        if any(h.level <= logging.DEBUG and not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return
+        current = current.parent if current.propagate else None
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(_DEBUG_FORMAT))
+    logger.addHandler(handler)
 
 
 class Connection:
@@ -57,7 +73,7 @@ class Connection:
                  client_auth_method: str = "basic", enable_result_batch_v2: bool = False, *,
                  connect_timeout: float = 30.0, rpc_timeout: Optional[float] = None,
                  query_timeout: Optional[float] = None, auto_resume_timeout: Optional[float] = None,
-                 prefetch: int = 2):
+                 prefetch: int = 2, arraysize: int = 1):
         if client_id or client_secret or token_url:
             raise NotSupportedError("OAuth client-credentials flow is not supported yet; pass access_token")
         if not access_token and (username is None or password is None):
@@ -75,6 +91,7 @@ class Connection:
         self.client_auth_method, self.oauth_scope = client_auth_method, oauth_scope
         options, client_settings = split_options(grpc_options)
         self.prefetch = max(0, int(prefetch))
+        self.arraysize = int(arraysize)  # fetchmany()'s default for new cursors (PEP 249: 1; the official client: 1000)
         self.endpoint = f"{host}:{self.port}"
         self.session = Session(
             host, self.port, username=username or "", password=password or "", access_token=access_token,
@@ -88,12 +105,13 @@ class Connection:
         self._objects: Optional[ObjectStoreClient] = None
         self._datasets: Optional[DatasetClient] = None
         if debug:
-            logging.getLogger("e6driver").setLevel(logging.DEBUG)
+            enable_debug_logging()
 
     # ------------------------------------------------------------------ PEP 249
-    def cursor(self, catalog_name: Optional[str] = None, db_name: Optional[str] = None) -> Cursor:
+    def cursor(self, catalog_name: Optional[str] = None, db_name: Optional[str] = None, *,
+               arraysize: Optional[int] = None) -> Cursor:
         self.session.check_open()
-        cursor = Cursor(self, catalog_name=catalog_name or self.catalog_name, db_name=db_name or self.database)
+        cursor = Cursor(self, arraysize, db_name or self.database, catalog_name or self.catalog_name)
         self._cursors.add(cursor)
         return cursor
 
@@ -146,6 +164,15 @@ class Connection:
     def get_re_authenticate_session_id(self) -> str:
         self.session.forget()
         return self.session.session_id()
+
+    @property
+    def client(self) -> Any:
+        """The QueryEngineService stub on this connection's channel (the official client's ``client``)."""
+        return self.session.transport.engine
+
+    def check_strategy_change(self) -> bool:
+        """Apply an announced blue-green switch now if this endpoint has no open query; True if applied."""
+        return self.session.apply_pending_switch()
 
     def check_connection(self) -> bool:
         return not self.session.closed and self.session.transport.is_open

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 from . import _impl
 from .errors import DataError, Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from .params import Params, bind, prepare_operation
-from .protocol import ServerQuery, backoff
+from .protocol import ResultMetadata, ServerQuery, backoff
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REPLAYS = 5
+RELEASE_TIMEOUT = 10.0  # seconds a cursor waits for the server to free its query
 Row = Tuple[Any, ...]
 _NO_RESULT = {
     "none": "no query has been executed on this cursor",
@@ -49,11 +50,16 @@ _MULTI_ROW_LIMIT_ROWS = 5000
 
 
 class Cursor:
-    def __init__(self, connection: Connection, catalog_name: Optional[str] = None, db_name: Optional[str] = None):
+    """Arguments are the official client's (``Cursor(conn, array_size, database, catalog_name)``); ``arraysize``
+    defaults to the connection's (PEP 249's 1 unless ``connect(arraysize=...)``). ``db_name`` is an alias of
+    ``database``."""
+
+    def __init__(self, connection: "Connection", array_size: Optional[int] = None, database: Optional[str] = None,
+                 catalog_name: Optional[str] = None, *, db_name: Optional[str] = None):
         self.connection = connection
-        self.catalog_name = catalog_name
-        self.database = db_name
-        self.arraysize = 1
+        self.catalog_name = catalog_name if catalog_name is not None else connection.catalog_name
+        self.database = database or db_name or connection.database
+        self.arraysize = int(array_size) if array_size is not None else connection.arraysize
         self.description: Optional[List[Tuple[Any, ...]]] = None
         self._rowcount = -1
         self._session = connection.session
@@ -163,17 +169,19 @@ class Cursor:
                                                 self.connection.prefetch)
         self._finalizer = weakref.finalize(self, query.release)
         self._finalizer.atexit = False
-        metadata = query.metadata
-        assert metadata is not None
+        assert query.metadata is not None
+        self._take_metadata(query.metadata)
+        self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
+        self._generation += 1
+        return query.query_id
+
+    def _take_metadata(self, metadata: ResultMetadata) -> None:
         self._rowcount = metadata.row_count
         self._column_count = len(metadata.columns)
         self._columns = metadata.columns
         self.description = [(c.name, c.type_name, None, None, None, None, True) for c in metadata.columns] \
             if metadata.columns else None
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
-        self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
-        self._generation += 1
-        return query.query_id
 
     # ------------------------------------------------------------------ fetch
     def _next_data(self) -> Optional[bytes]:
@@ -326,6 +334,20 @@ class Cursor:
         self._delivered += len(out)
         return out
 
+    def fetch_batch(self) -> Optional[List[Row]]:
+        """The official client's chunk-at-a-time fetch: rows already buffered, else the next chunk's rows;
+        None at the end of the result."""
+        self._guard()
+        try:
+            if self._pos >= len(self._rows) and not self._load():
+                return None
+        except KeyboardInterrupt:
+            self._abort()
+            raise
+        rows, self._rows, self._pos = self._rows[self._pos:], [], 0
+        self._delivered += len(rows)
+        return rows
+
     def fetchall_buffer(self, query_id: Optional[str] = None) -> Iterator[List[Row]]:
         """Yield the remaining rows chunk by chunk, holding only a few chunks in memory."""
         if query_id and query_id != self.query_id:
@@ -363,6 +385,17 @@ class Cursor:
                 raise ProgrammingError("no query has been executed on this cursor")
             return self._query
         return ServerQuery.attach(self._session, query_id)
+
+    @property
+    def metadata(self) -> List[Tuple[str, str]]:
+        """The gRPC metadata of this cursor's query calls (the official client's ``Cursor.metadata``)."""
+        if self._query is not None:
+            return self._query.headers()
+        return self._session.metadata(None)
+
+    def update_mete_data(self) -> None:
+        """Read the result metadata again (the official client's spelling): row count and columns."""
+        self._take_metadata(self._server_query(None).refresh_metadata())
 
     def status(self, query_id: Optional[str] = None) -> Any:
         return self._server_query(query_id).status()
@@ -406,20 +439,21 @@ class Cursor:
         log.info("fetch interrupted; cancelling query %s", self.query_id)
         self._release()
 
-    def _release(self) -> None:
+    def _release(self, timeout: Optional[float] = None) -> None:
         query, self._query = self._query, None
         self._cancelled = None
         self._rows, self._pos = [], 0
         if query is not None:
-            query.release()
+            query.release(timeout=timeout if timeout is not None else RELEASE_TIMEOUT)
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
 
-    def close(self) -> None:
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Release the query on the server (waiting at most ``timeout`` seconds for it) and close the cursor."""
         if self._closed:
             return
-        self._release()
+        self._release(timeout)
         self._closed = True
 
     def _check_open(self) -> None:

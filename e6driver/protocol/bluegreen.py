@@ -118,6 +118,13 @@ class EndpointColours:
             self.open_queries.pop(query_id or "", None)
             self._apply_pending_if_idle()
 
+    def apply_pending(self) -> bool:
+        """Apply a pending switch now if no query is open; True if the colour changed."""
+        with self.lock:
+            generation = self.generation
+            self._apply_pending_if_idle()
+            return self.generation != generation
+
     def _apply_pending_if_idle(self) -> None:
         if self.pending and not self.open_queries:
             log.info("applying pending blue-green switch %s -> %s", self.active, self.pending)

@@ -45,8 +45,7 @@ class ServerQuery:
         query = cls._prepare(session, sql, catalog, schema, deadline)
         try:
             query._execute(bool(catalog))
-            query.metadata = parse_result_metadata(
-                query._call("getResultMetadata", pb.GetResultMetadataRequest, bounded=True).resultMetaData)
+            query.refresh_metadata()
             query._stream = ChunkStream(query._fetch_batch, prefetch)
         except BaseException:
             query.release()
@@ -106,6 +105,16 @@ class ServerQuery:
         if self._stream is None:
             return None
         return self._stream.next_chunk()
+
+    def headers(self) -> list:
+        """The gRPC metadata this query's calls carry (routing, its colour, authorisation)."""
+        return self.session.metadata(self.handle.colour, self.handle.engine_ip)
+
+    def refresh_metadata(self) -> ResultMetadata:
+        """Ask the server for the result metadata again (row count, columns)."""
+        self.metadata = parse_result_metadata(
+            self._call("getResultMetadata", pb.GetResultMetadataRequest, bounded=True).resultMetaData)
+        return self.metadata
 
     def status(self) -> Any:
         return self._call("status", pb.StatusRequest)

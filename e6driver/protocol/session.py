@@ -113,6 +113,13 @@ class Session:
         self.closed = False
         self.forget()
 
+    def apply_pending_switch(self) -> bool:
+        """Apply an announced colour now if no query of the endpoint is open; the session re-authenticates."""
+        if not self.colours.apply_pending():
+            return False
+        self.forget()
+        return True
+
     def forget(self) -> None:
         """Drop the session id; the next call authenticates again."""
         with self._lock:
@@ -202,6 +209,7 @@ class Session:
                     break
                 self._session_id = response.sessionId
                 self._session_generation = self.colours.generation
+                log.debug("authenticated user %r on %s under colour %s", self._username, self.endpoint, colour)
                 return self._session_id
             if not retry:  # every candidate colour was refused
                 rounds += 1
@@ -237,6 +245,8 @@ class Session:
             else:
                 candidates = self.colours.candidates()
                 colour = candidates[0] if candidates else None
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s%s colour=%s", rpc, f" query={query.query_id}" if query else "", colour)
             try:
                 response = getattr(self.transport.engine, rpc)(
                     make_request(session), metadata=self.metadata(colour, query.engine_ip if query else None),

@@ -24,6 +24,17 @@ DEFAULT_OPTIONS: Dict[str, Any] = {
 }
 # Options the official client reads itself instead of passing to gRPC (seconds).
 CLIENT_OPTIONS = ("grpc_prepare_timeout", "grpc_auto_resume_timeout_seconds")
+# Option names accepted without the ``grpc.`` prefix (the official client's URL spelling): gRPC core channel
+# arguments a client sets, so a typo in a URL is an error instead of a silently ignored channel option.
+KNOWN_CHANNEL_OPTIONS = frozenset(DEFAULT_OPTIONS) | frozenset(CLIENT_OPTIONS) | frozenset((
+    "keepalive_time_ms", "keepalive_timeout_ms", "keepalive_permit_without_calls", "http2.max_pings_without_data",
+    "http2.min_time_between_pings_ms", "http2.min_ping_interval_without_data_ms", "http2.max_frame_size",
+    "http2.lookahead_bytes", "http2.bdp_probe", "max_receive_message_length", "max_send_message_length",
+    "max_metadata_size", "initial_reconnect_backoff_ms", "min_reconnect_backoff_ms", "max_reconnect_backoff_ms",
+    "enable_retries", "per_rpc_retry_buffer_size", "service_config", "lb_policy_name", "primary_user_agent",
+    "secondary_user_agent", "ssl_target_name_override", "default_authority", "enable_http_proxy",
+    "dns_enable_srv_queries", "use_local_subchannel_pool", "max_connection_idle_ms",
+))
 
 
 def split_options(grpc_options: Optional[Dict[str, Any]]) -> Tuple[List[Tuple[str, Any]], Dict[str, Any]]:

@@ -9,6 +9,7 @@ import sqlalchemy
 from sqlalchemy import exc
 from sqlalchemy.engine import default
 
+from ..protocol.transport import KNOWN_CHANNEL_OPTIONS
 from .compiler import E6Compiler, E6DDLCompiler, E6IdentifierPreparer, E6TypeCompiler
 from .colspecs import COLSPECS
 from .reflection import E6Reflection
@@ -27,9 +28,14 @@ def _as_bool(value: str) -> bool:
     raise exc.ArgumentError(f"expected a boolean in the URL query, got {value!r}")
 
 
-# URL query key → (connect() argument, converter). Unknown keys are an error, never gRPC channel options.
+# URL query key → (connect() argument, converter). The official dialect's spellings (``schema``, ``auto-resume``,
+# ``cluster-uuid``, bare gRPC option names) mean what they mean there. Unknown keys are an error.
 URL_QUERY_ARGS = {
     "catalog": ("catalog", str),
+    "schema": ("database", str),
+    "auto-resume": ("auto_resume", _as_bool),
+    "cluster-uuid": ("cluster_name", str),
+    "arraysize": ("arraysize", int),
     "secure": ("secure", _as_bool),
     "ssl_cert": ("ssl_cert", str),
     "cluster-name": ("cluster_name", str),
@@ -132,14 +138,21 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
                 name = key[len(GRPC_OPTION_PREFIX):]
                 kwargs.setdefault("grpc_options", {})[name] = _option_value(value)
                 continue
-            if key not in URL_QUERY_ARGS:
-                raise exc.ArgumentError(
-                    f"unknown e6driver URL option {key!r}; known options: {', '.join(sorted(URL_QUERY_ARGS))}"
-                )
             if isinstance(value, tuple):
                 raise exc.ArgumentError(f"URL option {key!r} given more than once")
+            if key in KNOWN_CHANNEL_OPTIONS and key not in URL_QUERY_ARGS:  # the official client's spelling
+                kwargs.setdefault("grpc_options", {})[key] = _option_value(value)
+                continue
+            if key not in URL_QUERY_ARGS:
+                raise exc.ArgumentError(
+                    f"unknown e6driver URL option {key!r}; known options: {', '.join(sorted(URL_QUERY_ARGS))}, "
+                    "gRPC channel options as grpc.<name>"
+                )
             argument, convert = URL_QUERY_ARGS[key]
-            kwargs[argument] = convert(value)
+            converted = convert(value)
+            if argument in kwargs and kwargs[argument] != converted:
+                raise exc.ArgumentError(f"URL option {key!r} contradicts another way of giving {argument!r}")
+            kwargs[argument] = converted
         return [], kwargs
 
     def do_ping(self, dbapi_connection) -> bool:

@@ -119,3 +119,25 @@ def test_every_connect_option_is_reachable_from_the_url():
     parameters = set(inspect.signature(e6driver.Connection).parameters)
     oauth_flow = {"client_id", "client_secret", "token_url", "oauth_scope", "client_auth_method"}  # not supported
     assert parameters - oauth_flow <= reachable
+
+
+def test_official_url_forms_mean_what_they_mean_in_the_official_dialect():
+    _, kwargs = _args("e6data+e6driver://u:p@h:443/?schema=sales&catalog=hive&auto-resume=false&cluster-uuid=c-9"
+                      "&secure=true&grpc_prepare_timeout=60&keepalive_time_ms=10000&http2.max_pings_without_data=0")
+    assert kwargs["database"] == "sales" and kwargs["catalog"] == "hive"
+    assert kwargs["auto_resume"] is False and kwargs["cluster_name"] == "c-9" and kwargs["secure"] is True
+    assert kwargs["grpc_options"] == {"grpc_prepare_timeout": 60, "keepalive_time_ms": 10000,
+                                      "http2.max_pings_without_data": 0}
+
+
+def test_official_and_own_spellings_must_agree():
+    assert _args("e6driver://u:p@h:1/sales?schema=sales")[1]["database"] == "sales"
+    with pytest.raises(exc.ArgumentError, match="contradicts"):
+        _args("e6driver://u:p@h:1/sales?schema=other")
+    with pytest.raises(exc.ArgumentError, match="contradicts"):
+        _args("e6driver://u:p@h:1/db?cluster-name=a&cluster-uuid=b")
+
+
+def test_bare_keys_that_are_not_grpc_options_are_still_errors():
+    with pytest.raises(exc.ArgumentError, match="keepalive_tme_ms"):
+        _args("e6driver://u:p@h:1/db?keepalive_tme_ms=3")

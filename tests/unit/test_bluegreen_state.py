@@ -120,3 +120,13 @@ def test_refused_colour_signal():
     assert not is_refused_colour("INTERNAL", "status: 456")
     assert not is_refused_colour("UNKNOWN", "status: 503")
     assert normalise(" Blue ") == "blue" and normalise("red") is None
+
+
+def test_apply_pending_only_when_idle():
+    state = EndpointColours(active="blue")
+    state.query_started("q1", "blue")
+    state.announce("green")
+    assert state.apply_pending() is False and state.active == "blue"
+    state.open_queries.clear()  # the query ended without telling (e.g. another process cleared it)
+    assert state.apply_pending() is True and state.active == "green"
+    assert state.apply_pending() is False
