@@ -43,14 +43,18 @@ def generate_protos() -> None:
 
 
 def runtime_requirements() -> list:
-    """grpcio/protobuf floors matching the generated code: gencode refuses an older protobuf runtime."""
+    """grpcio/protobuf floors matching the generated code: it refuses an older grpcio or protobuf at import."""
     generate_protos()
     gencode = (ROOT / PROTO_PKG / "e6x_engine_pb2.py").read_text()
-    found = re.search(r"ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,\s*(\d+),\s*(\d+),\s*(\d+)", gencode)
-    protobuf_floor = ".".join(found.groups()) if found else "5.28"
+    grpc_gencode = (ROOT / PROTO_PKG / "e6x_engine_pb2_grpc.py").read_text()
+    protobuf = re.search(r"ValidateProtobufRuntimeVersion\(\s*_runtime_version\.Domain\.PUBLIC,\s*(\d+),\s*(\d+),\s*(\d+)",
+                         gencode)
+    grpcio = re.search(r"GRPC_GENERATED_VERSION = '([\d.]+)'", grpc_gencode)
+    if not (protobuf and grpcio):
+        raise RuntimeError("cannot read the grpcio/protobuf versions the generated code requires")
     return [
-        "grpcio>=1.66",
-        f"protobuf>={protobuf_floor}",
+        f"grpcio>={grpcio.group(1)}",
+        f"protobuf>={'.'.join(protobuf.groups())}",
         "tzdata; platform_system == 'Windows'",
     ]
 
