@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from mock_server import errors
+from mock_server.query import sandbox
 from mock_server.query.encode import VECTOR_TYPE_KEY
 from mock_server.query.sql_dialect import quote_identifier, quote_literal, rewrite
 from mock_server.query.typemap import field_type_name, render_expression, row_width
@@ -75,6 +76,7 @@ class Statement:
             raise errors.from_exception(exc) from exc
         if not self.statements:
             raise errors.invalid("empty SQL statement")
+        sandbox.check(self.statements)  # refused before anything runs (mock_server.query.sandbox)
         self.kind = _kind(self.statements[-1])
         self._relation: Optional[duckdb.DuckDBPyRelation] = None
         if len(self.statements) == 1 and self.statements[0].type.name == "SELECT":
@@ -167,6 +169,7 @@ class Engine:
         self._con.execute(f"USE {quote_identifier(DEFAULT_CATALOG)}")
         self._con.execute(f"SET GLOBAL TimeZone = {quote_literal(time_zone)}")
         self._con.execute("SET enable_external_access = false")  # see the module's docstring
+        sandbox.lock(self._con)  # after the engine's own settings: tenants change only session settings
         log.info("engine ready: catalog %s at %s, TimeZone %s", DEFAULT_CATALOG, path, time_zone)
 
     def close(self) -> None:

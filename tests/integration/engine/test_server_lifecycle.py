@@ -128,7 +128,7 @@ def test_query_continues_under_another_session_of_the_same_user(make_client, exp
 
 
 def test_statement_without_result_has_valid_blob_and_empty_fetch(client):
-    handle = client.start("set threads = 2")
+    handle = client.start("set TimeZone = 'UTC'")
     assert parse_result_metadata(client.metadata(handle)) == (-1, [])
     assert client.fetch(handle) == b""
     client.clear(handle)

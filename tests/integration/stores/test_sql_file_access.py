@@ -51,7 +51,7 @@ READS = [
 @pytest.mark.parametrize("template", READS)
 def test_ungranted_user_cannot_read_a_bucket_file_with_duckdb_functions(bucket_files, bob, rows, template):
     directory, csv, parquet = bucket_files
-    with pytest.raises(PermissionDeniedError, match="catalog objects") as info:
+    with pytest.raises(PermissionDeniedError, match="catalog objects|not allowed") as info:
         rows(bob, template.format(directory=directory, csv=csv, parquet=parquet))
     assert "s3cr3t" not in str(info.value)
 
@@ -94,7 +94,7 @@ def test_attach_and_reenabling_external_access_are_refused(bucket_files, bob, tm
             rows(bob, f"ATTACH '{target}' AS other")
     assert not (tmp_path / "other.duckdb").exists()
     assert sorted(os.listdir(directory)) == ["secret.csv", "secret.parquet"]
-    with pytest.raises(e6driver.DatabaseError, match="external access"):
+    with pytest.raises(e6driver.DatabaseError, match="external.access"):
         rows(bob, "SET enable_external_access = true")
     with pytest.raises(e6driver.DatabaseError):
         rows(bob, f"SET temp_directory = '{tmp_path}'")

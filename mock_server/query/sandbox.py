@@ -1,0 +1,178 @@
+"""What a tenant may not run: checked on every statement DuckDB's own parser split out, before execution.
+
+The engine shares one DuckDB database between all users, so statements that change the database itself,
+the server's settings, its files or its extensions are refused with PERMISSION_DENIED, for every user (the
+admin included: administration goes through AdminService and the command line, not SQL):
+
+* statement kinds (``duckdb.extract_statements``): ATTACH, DETACH, LOAD/INSTALL, PRAGMA (also IMPORT
+  DATABASE and COPY FROM DATABASE), EXPORT DATABASE, CREATE/DROP SECRET, FORCE CHECKPOINT;
+* SET/RESET/USE: only ``SET [SESSION|LOCAL] <name>`` / ``RESET [SESSION|LOCAL] <name>`` of the per-session
+  settings in :data:`SESSION_SETTINGS`, ``SET VARIABLE``, and ``USE`` of a schema of catalog ``local``;
+  never ``SET GLOBAL``, never another setting, never another catalog;
+* functions and system views that read or write the server's files, settings, logs, secrets or extensions,
+  or run SQL text out of a string (``query()``), named anywhere outside literals and comments
+  (:data:`DENIED_FUNCTIONS`, :data:`DENIED_NAMES`); ``current_setting`` only of a per-session setting.
+
+On top of this the engine locks DuckDB's configuration (``lock_configuration``) once its own settings are
+made, allowing only :data:`SESSION_SETTINGS` to change, and keeps ``enable_external_access`` off.
+"""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Iterable, List, Tuple
+
+import grpc
+
+from mock_server.errors import EngineError
+from mock_server.query.sql_dialect import skip_block_comment, skip_quoted_identifier, skip_standard_literal
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: Settings a statement may change for its own session (lower case), and DuckDB's names for them.
+SESSION_SETTINGS = {"timezone": "TimeZone", "calendar": "Calendar", "search_path": "search_path",
+                    "schema": "schema"}
+#: The catalog tenants' SQL may USE (the store catalogs are not DuckDB catalogs).
+SQL_CATALOG = "local"
+
+DENIED_KINDS = {"ATTACH", "DETACH", "LOAD", "PRAGMA", "EXPORT", "COPY_DATABASE"}
+DENIED_FUNCTIONS = frozenset({
+    "enable_logging", "disable_logging", "truncate_duckdb_logs", "enable_profiling", "disable_profiling",
+    "query", "query_table", "json_execute_serialized_sql", "getenv", "force_checkpoint", "which_secret",
+    "install_extension", "load_extension", "pragma_storage_info", "pragma_metadata_info",
+    "pragma_database_size", "pragma_user_agent", "pragma_platform",
+})
+DENIED_NAMES = frozenset({
+    "duckdb_logs", "duckdb_log_contexts", "duckdb_settings", "duckdb_secrets", "duckdb_extensions",
+    "duckdb_databases", "duckdb_temporary_files", "duckdb_external_file_cache", "duckdb_prepared_statements",
+})
+_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_SCOPES = {"session", "local", "global"}
+
+
+def tokens(sql: str) -> List[Tuple[str, str]]:
+    """(kind, text) tokens of ``sql`` (standard SQL, as DuckDB reads it): ``word`` (lower-cased; quoted
+    identifiers unquoted), ``literal`` (a string's content) or ``punct``; comments are skipped."""
+    out: List[Tuple[str, str]] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            nl = sql.find("\n", i)
+            i = n if nl < 0 else nl + 1
+        elif sql.startswith("/*", i):
+            i = skip_block_comment(sql, i)
+        elif ch == '"':
+            end = skip_quoted_identifier(sql, i)
+            out.append(("word", sql[i + 1:end - 1].replace('""', '"').lower()))
+            i = end
+        elif ch == "'":
+            escaped = bool(out) and out[-1] == ("word", "e") and i > 0 and sql[i - 1] in "eE"
+            end = skip_standard_literal(sql, i, backslash=escaped)
+            if escaped:
+                out.pop()
+            out.append(("literal", sql[i + 1:end - 1].replace("''", "'")))
+            i = end
+        elif ch == "$" and _DOLLAR.match(sql, i) and (i == 0 or not _word_char(sql[i - 1])):
+            tag = _DOLLAR.match(sql, i).group(0)  # type: ignore[union-attr]
+            end = sql.find(tag, i + len(tag))
+            end = n if end < 0 else end + len(tag)
+            out.append(("literal", sql[i + len(tag):max(i + len(tag), end - len(tag))]))
+            i = end
+        elif _word_char(ch):
+            end = i + 1
+            while end < n and (_word_char(sql[end]) or sql[end] == "$"):
+                end += 1
+            out.append(("word", sql[i:end].lower()))
+            i = end
+        else:
+            out.append(("punct", ch))
+            i += 1
+    return out
+
+
+def lock(con: "duckdb.DuckDBPyConnection") -> None:
+    """Lock ``con``'s database configuration, except the per-session settings (call after the engine's own)."""
+    allowed = ", ".join("'" + name + "'" for name in SESSION_SETTINGS.values())
+    con.execute(f"SET allowed_configs = [{allowed}]")
+    con.execute("SET lock_configuration = true")
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_" or ord(ch) >= 0x80
+
+
+def refused(what: str) -> EngineError:
+    return EngineError(grpc.StatusCode.PERMISSION_DENIED,
+                       f"{what} is not allowed: the engine is shared, so SQL cannot change the database, its "
+                       "settings, files, logs or extensions (docs/engine-contract.md, \"Threat model\")")
+
+
+def check(statements: Iterable[object]) -> None:
+    """Raise PERMISSION_DENIED if any of ``statements`` (from ``duckdb.extract_statements``) is refused."""
+    for statement in statements:
+        kind = statement.type.name  # type: ignore[attr-defined]
+        words = tokens(statement.query)  # type: ignore[attr-defined]
+        first = words[0][1].upper() if words else kind
+        if kind in DENIED_KINDS or first in ("PRAGMA", "IMPORT", "EXPORT", "INSTALL", "LOAD", "ATTACH",
+                                             "DETACH", "FORCE"):
+            raise refused(f"{first} statement" if first.isalpha() else f"{kind} statement")
+        if kind == "SET":
+            _check_set(words)
+        if kind in ("CREATE", "DROP"):
+            _check_secret(words)
+        _check_names(words)
+
+
+def _check_set(words: List[Tuple[str, str]]) -> None:
+    verb = words[0][1] if words else ""
+    if verb == "use":
+        names = [text for kind, text in words[1:] if kind == "word"]
+        if len(names) >= 2 and names[0] != SQL_CATALOG:
+            raise refused(f"USE of catalog {names[0]!r} (only {SQL_CATALOG!r})")
+        if len(names) == 1 and names[0] in ("memory", "system", "temp"):
+            raise refused(f"USE of catalog {names[0]!r} (only {SQL_CATALOG!r})")
+        return
+    if verb not in ("set", "reset"):
+        raise refused("this SET statement")
+    rest = words[1:]
+    scope = rest[0][1] if rest and rest[0][0] == "word" and rest[0][1] in _SCOPES else ""
+    if scope:
+        rest = rest[1:]
+    if verb == "set" and rest and rest[0] == ("word", "variable"):
+        return  # SET VARIABLE: the session's own variables
+    name = rest[0][1] if rest and rest[0][0] in ("word", "literal") else ""
+    if scope == "global":
+        raise refused(f"{verb.upper()} GLOBAL {name}")
+    if name.lower() not in SESSION_SETTINGS:
+        raise refused(f"{verb.upper()} {name or '(nothing)'}"
+                      f" (allowed for one's own session: {', '.join(sorted(SESSION_SETTINGS.values()))})")
+    if name.lower() in ("search_path", "schema"):
+        for kind, text in rest[1:]:
+            if kind == "literal":
+                for part in text.split(","):
+                    catalog = part.strip().strip('"').split(".")[0].lower() if "." in part else SQL_CATALOG
+                    if catalog != SQL_CATALOG:
+                        raise refused(f"SET {name} to catalog {catalog!r} (only {SQL_CATALOG!r})")
+
+
+def _check_secret(words: List[Tuple[str, str]]) -> None:
+    for kind, text in words[1:6]:  # CREATE [OR REPLACE] [PERSISTENT|TEMPORARY] SECRET
+        if kind == "word" and text == "secret":
+            raise refused(f"{words[0][1].upper()} SECRET")
+
+
+def _check_names(words: List[Tuple[str, str]]) -> None:
+    for index, (kind, text) in enumerate(words):
+        if kind != "word":
+            continue
+        called = index + 1 < len(words) and words[index + 1] == ("punct", "(")
+        if text in DENIED_NAMES or (called and text in DENIED_FUNCTIONS):
+            raise refused(f"{text}")
+        if called and text == "current_setting":
+            argument = words[index + 2] if index + 2 < len(words) else ("", "")
+            if argument[0] != "literal" or argument[1].lower() not in SESSION_SETTINGS:
+                raise refused("current_setting of a server setting "
+                              f"(readable: {', '.join(sorted(SESSION_SETTINGS.values()))})")

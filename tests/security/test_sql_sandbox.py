@@ -1,0 +1,110 @@
+"""SQL a tenant must not run on a shared engine, tried by an ordinary user: refused before execution, and
+the engine, its settings and other users' data unchanged afterwards."""
+from __future__ import annotations
+
+import pytest
+
+from e6driver.errors import DatabaseError, PermissionDeniedError
+
+REFUSED = [
+    "CALL enable_logging(storage='file', storage_path='x')",   # used to abort the whole server process
+    "CALL enable_logging()",
+    "SELECT * FROM enable_logging()",
+    'CALL "enable_logging"()',
+    "CALL system.main.enable_logging()",
+    "SELECT * FROM duckdb_logs",
+    "SELECT message FROM system.main.duckdb_logs",
+    "CALL truncate_duckdb_logs()",
+    "ATTACH ':memory:' AS mine",
+    "DETACH local",
+    "DETACH DATABASE IF EXISTS local",
+    "USE memory",
+    "USE memory.main",
+    "USE system.main",
+    "SET search_path = 'memory.main'",
+    "LOAD json",
+    "INSTALL httpfs",
+    "FORCE INSTALL httpfs",
+    "PRAGMA threads=1",
+    "PRAGMA enable_profiling",
+    "PRAGMA database_list",
+    "SET GLOBAL TimeZone = 'Asia/Tokyo'",
+    "SET threads = 1",
+    "SET memory_limit = '1MB'",
+    "SET enable_profiling = 'json'",
+    "SET profiling_output = 'x.json'",
+    "SET lock_configuration = false",
+    "RESET threads",
+    "RESET GLOBAL TimeZone",
+    "EXPORT DATABASE 'dump'",
+    "IMPORT DATABASE 'dump'",
+    "COPY FROM DATABASE local TO memory",
+    "CREATE SECRET s (TYPE s3, KEY_ID 'k', SECRET 's')",
+    "CREATE OR REPLACE PERSISTENT SECRET s (TYPE s3)",
+    "DROP SECRET s",
+    "SELECT * FROM duckdb_settings()",
+    "SELECT path FROM duckdb_databases()",
+    "SELECT * FROM duckdb_secrets()",
+    "SELECT current_setting('temp_directory')",
+    "SELECT getenv('HOME')",
+    "SELECT * FROM query('CALL enable_logging()')",
+    "SELECT 1; CALL enable_logging()",
+    "CREATE MACRO leak() AS TABLE SELECT * FROM duckdb_logs",
+    "FORCE CHECKPOINT",
+]
+
+
+@pytest.mark.parametrize("sql", REFUSED)
+def test_refused_before_execution(connect, server, still_serves, sql):
+    cur = connect("alice").cursor()
+    with pytest.raises(PermissionDeniedError) as info:
+        cur.execute(sql)
+        cur.fetchall()
+    assert "not allowed" in str(info.value)
+    still_serves(server)
+
+
+def test_detach_attack_leaves_local_to_everyone(connect, server, still_serves):
+    alice, bob = connect("alice"), connect("bob")
+    bob.cursor().execute("CREATE TABLE bob_rows AS SELECT 1 AS n")
+    for sql in ("USE memory", "DETACH local", "ATTACH ':memory:' AS local"):
+        with pytest.raises(DatabaseError):
+            alice.cursor().execute(sql)
+    cur = bob.cursor()
+    cur.execute("INSERT INTO bob_rows VALUES (2)")
+    cur.execute("SELECT sum(n) FROM local.main.bob_rows")
+    assert cur.fetchall() == [(3,)]
+    still_serves(server)
+
+
+def test_settings_stay_the_servers(connect, server, still_serves):
+    alice, bob = connect("alice"), connect("bob")
+    for sql in ("SET GLOBAL TimeZone = 'Asia/Tokyo'", "SET GLOBAL threads = 1", "RESET GLOBAL TimeZone"):
+        with pytest.raises(PermissionDeniedError):
+            alice.cursor().execute(sql)
+    cur = bob.cursor()
+    cur.execute("SELECT current_setting('TimeZone')")
+    assert cur.fetchall() == [("UTC",)]
+    still_serves(server)
+
+
+def test_harmless_session_settings_stay_allowed(connect, server, still_serves):
+    cur = connect("alice").cursor()
+    cur.execute("SET TimeZone = 'Europe/Paris'; SELECT current_setting('TimeZone')")
+    assert cur.fetchall() == [("Europe/Paris",)]
+    cur.execute("SET VARIABLE x = 41; SELECT getvariable('x') + 1")
+    assert cur.fetchall() == [(42,)]
+    cur.execute("USE local.main")
+    cur.execute("SELECT 'CALL enable_logging()' AS text, 1 AS duckdb_logs_count")  # names inside literals
+    assert cur.fetchall() == [("CALL enable_logging()", 1)]
+    other = connect("bob").cursor()
+    other.execute("SELECT current_setting('TimeZone')")
+    assert other.fetchall() == [("UTC",)]
+    still_serves(server)
+
+
+def test_the_admin_is_sandboxed_too(connect, server, still_serves):
+    cur = connect("root").cursor()
+    with pytest.raises(PermissionDeniedError):
+        cur.execute("CALL enable_logging(storage='file', storage_path='x')")
+    still_serves(server)
