@@ -38,6 +38,7 @@ import pyarrow as pa
 from mock_server import errors
 from mock_server.datasets.store import DatasetStore
 from mock_server.objects.buckets import ObjectStores
+from mock_server.objects.globs import compile_glob, literal_prefix
 from mock_server.objects.scan import object_data
 from mock_server.objects.store import ObjectInfo, check_key
 from mock_server.query.sql_dialect import (quote_identifier, skip_block_comment, skip_quoted_identifier,
@@ -182,42 +183,6 @@ def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tup
     return found
 
 
-def glob_regex(pattern: str) -> "re.Pattern[str]":
-    """A regex for a key glob: ``*``/``?`` within a level, ``**`` across levels, ``[...]`` classes."""
-    out, i, n = [], 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif ch == "*":
-            out.append("[^/]*")
-            i += 1
-        elif ch == "?":
-            out.append("[^/]")
-            i += 1
-        elif ch == "[" and "]" in pattern[i + 2:]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1:end]
-            negate = body.startswith("!")
-            body = re.escape(body[1:] if negate else body).replace(r"\-", "-")
-            out.append(f"[{'^' if negate else ''}{body}]")
-            i = end + 1
-        else:
-            out.append(re.escape(ch))
-            i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
-def literal_prefix(pattern: str) -> str:
-    """The part of a glob before its first wildcard (to list only what can match)."""
-    cut = min((pattern.find(c) for c in "*?[" if c in pattern), default=len(pattern))
-    return pattern[:cut]
-
-
 def _kind_of(name: str) -> Tuple[Optional[str], Optional[str]]:
     """(format or None, compression or None) from a file name's extensions."""
     lower = name.lower()
@@ -359,8 +324,8 @@ class StoreCatalogs:
         else:
             if "\x00" in pattern or "\\" in pattern or pattern.startswith("/") or ".." in pattern.split("/"):
                 check_key(pattern)  # same rules (and message) as keys
-            regex = glob_regex(pattern)
-            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if regex.match(o.key)]
+            glob = compile_glob(pattern)  # linear-time matcher, length-capped (mock_server.objects.globs)
+            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if glob.match(o.key)]
         if not keys:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
         kind, compression = file_format(keys, pattern, kind)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
 _DESCRIBED_CACHE = 10_000  # etags of objects written behind the store's back, computed once
 MAX_KEY_BYTES = 1024
+MAX_LEVEL_BYTES = 250  # one '/'-separated level: a file name, with room for the store's own suffixes
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -81,6 +82,8 @@ def check_key(key: str) -> str:
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise bad_key(f"object key is longer than {MAX_KEY_BYTES} bytes")
     parts = key.split("/")
+    if any(len(part.encode("utf-8", "surrogatepass")) > MAX_LEVEL_BYTES for part in parts):
+        raise bad_key(f"a level of object key {key[:80]!r}... is longer than {MAX_LEVEL_BYTES} bytes")
     if ".." in parts:
         raise bad_key(f"object key {key!r} contains a '..' segment")
     if "." in parts or "" in parts:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.catalogs import find_references, glob_regex, literal_prefix
+from mock_server.catalogs import find_references
+from mock_server.objects.globs import compile_glob as glob_regex, literal_prefix
 
 BOTH = ("objects", "datasets")
 

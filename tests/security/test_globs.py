@@ -1,0 +1,47 @@
+"""Catastrophic globs over one's own bucket: matched without backtracking, long patterns refused."""
+from __future__ import annotations
+
+import pytest
+
+from e6driver.errors import DatabaseError, OperationalError
+from mock_server.objects.globs import MAX_GLOB_CHARS, compile_glob
+
+
+def test_backtracking_pattern_is_matched_by_counting_not_by_trying(server, connect, still_serves):
+    alice = connect("alice")
+    alice.objects.create_bucket("alice-globs")
+    key = "a" * 240 + ".csv"
+    alice.objects.put("alice-globs", key, b"n\n1\n")
+    pattern = "*a" * 40 + "*b.csv"  # exponential for a backtracking regex
+    cur = alice.cursor()
+    with pytest.raises(DatabaseError, match="no objects"):
+        cur.execute(f'SELECT * FROM objects."alice-globs"."{pattern}"')
+    cur.execute(f'SELECT count(*) FROM objects."alice-globs"."{"*a" * 40}*.csv"')
+    assert cur.fetchall() == [(1,)]
+    with pytest.raises(DatabaseError, match="longer than"):
+        alice.objects.put("alice-globs", "b" * 300, b"x")  # a file name the file system cannot hold
+    still_serves(server)
+
+
+def test_overlong_glob_is_refused_naming_the_limit(server, connect, still_serves):
+    alice = connect("alice")
+    alice.objects.create_bucket("alice-long")
+    alice.objects.put("alice-long", "x.csv", b"n\n1\n")
+    cur = alice.cursor()
+    with pytest.raises(OperationalError, match="max_glob_chars"):
+        cur.execute(f'SELECT * FROM objects."alice-long"."{"*" * (MAX_GLOB_CHARS + 1)}.csv"')
+    still_serves(server)
+
+
+@pytest.mark.parametrize("pattern, key, expected", [
+    ("*a" * 60 + "*b", "a" * 1000, False),
+    ("*a" * 60 + "*", "a" * 1000, True),
+    ("**/" * 30 + "x", "/".join("a" * 30) + "/x", True),
+    ("**/" * 30 + "y", "/".join("a" * 300) + "/x", False),
+    ("**.csv", "a/b/c.csv", True),
+    ("logs**", "logs2/x/y", True),
+    ("[!a]?", "ba", True),
+    ("[]]x", "]x", True),
+])
+def test_matcher_semantics_on_hostile_shapes(pattern, key, expected):
+    assert compile_glob(pattern).match(key) is expected
