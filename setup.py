@@ -40,6 +40,24 @@ def generate_protos() -> None:
         ]
         if protoc.main(args) != 0:
             raise RuntimeError(f"protoc failed for {proto}")
+    unqualify_wire_services(out)
+
+
+# The e6data services have no package on the wire (/QueryEngineService/<method>), but their messages need one so
+# that e6driver and the official client can share a process (one protobuf symbol table).
+WIRE_PACKAGE = "e6driver.wire"
+WIRE_SERVICES = {"e6x_engine_pb2_grpc.py": "QueryEngineService", "cluster_pb2_grpc.py": "ClusterService"}
+
+
+def unqualify_wire_services(out: Path) -> None:
+    """Rewrite the generated gRPC paths ``/e6driver.wire.X/m`` and service names to the spec's bare ``X``."""
+    for name, service in WIRE_SERVICES.items():
+        path = out / name
+        code = path.read_text()
+        qualified = f"{WIRE_PACKAGE}.{service}"
+        if qualified not in code:
+            raise RuntimeError(f"{name}: expected generated service {qualified}")
+        path.write_text(code.replace(f"'/{qualified}/", f"'/{service}/").replace(f"'{qualified}'", f"'{service}'"))
 
 
 def runtime_requirements() -> list:

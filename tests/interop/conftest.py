@@ -1,8 +1,7 @@
 """Interop fixtures: our engine in a subprocess, the official client in other subprocesses.
 
-The official client cannot share a process with ``e6driver._proto`` (both register the same protobuf
-symbols in the default descriptor pool), so every official-client step runs in its own interpreter and
-reports JSON on stdout.
+Each official-client step runs in a fresh interpreter (its module-level strategy state and decode workers
+start clean) and reports JSON on stdout; ``test_same_process.py`` checks both clients in one process.
 """
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-# Never import the official client here: it would clash with e6driver._proto in this process.
 if importlib.util.find_spec("e6data_python_connector") is None:
     pytest.skip("official client e6data-python-connector not installed", allow_module_level=True)
 

@@ -6,7 +6,7 @@ a renumbered or retyped field in the .proto files fails here before it breaks in
 import pytest
 from google.protobuf.descriptor import FieldDescriptor as F
 
-from e6driver._proto import cluster_pb2, e6x_engine_pb2
+from e6driver._proto import cluster_pb2, cluster_pb2_grpc, e6x_engine_pb2, e6x_engine_pb2_grpc
 
 S, B, BOOL = F.TYPE_STRING, F.TYPE_BYTES, F.TYPE_BOOL
 SINT64, SINT32, INT64, INT32, MSG = F.TYPE_SINT64, F.TYPE_SINT32, F.TYPE_INT64, F.TYPE_INT32, F.TYPE_MESSAGE
@@ -127,12 +127,41 @@ def test_optional_fields_have_explicit_presence():
         assert descriptor.fields_by_name["new_strategy"].has_presence, name
 
 
-def test_no_proto_package_so_method_paths_are_bare():
-    assert e6x_engine_pb2.DESCRIPTOR.package == ""
-    assert cluster_pb2.DESCRIPTOR.package == ""
-    service = e6x_engine_pb2.DESCRIPTOR.services_by_name["QueryEngineService"]
-    assert service.full_name == "QueryEngineService"
-    assert cluster_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name == "ClusterService"
+class _RecordingChannel:
+    """Collects the method paths a generated stub would call."""
+
+    def __init__(self):
+        self.paths = []
+
+    def unary_unary(self, path, *args, **kwargs):
+        self.paths.append(path)
+        return None
+
+
+class _RecordingServer:
+    def __init__(self):
+        self.services = []
+
+    def add_generic_rpc_handlers(self, handlers):
+        self.services.extend(h.service_name() for h in handlers)
+
+    def add_registered_method_handlers(self, service, handlers):
+        self.services.append(service)
+
+
+def test_messages_have_a_package_but_method_paths_are_bare():
+    # The package keeps our symbols apart from the official client's; the wire paths are the spec's.
+    assert e6x_engine_pb2.DESCRIPTOR.package == cluster_pb2.DESCRIPTOR.package == "e6driver.wire"
+    channel = _RecordingChannel()
+    e6x_engine_pb2_grpc.QueryEngineServiceStub(channel)
+    cluster_pb2_grpc.ClusterServiceStub(channel)
+    assert "/QueryEngineService/prepareStatementV2" in channel.paths and "/ClusterService/resume" in channel.paths
+    assert all(path.count("/") == 2 and "." not in path for path in channel.paths)
+    server = _RecordingServer()
+    e6x_engine_pb2_grpc.add_QueryEngineServiceServicer_to_server(e6x_engine_pb2_grpc.QueryEngineServiceServicer(),
+                                                                 server)
+    cluster_pb2_grpc.add_ClusterServiceServicer_to_server(cluster_pb2_grpc.ClusterServiceServicer(), server)
+    assert set(server.services) == {"QueryEngineService", "ClusterService"}
 
 
 @pytest.mark.parametrize("method", sorted(USED_RPCS))
