@@ -5,9 +5,11 @@ with the retry, renewal, blue-green and resume rules (``e6driver/protocol/sessio
 
 Arguments of the official client that nothing here reads (accepted so code written for it runs unchanged):
 ``scheme`` (the official client only stores it), ``require_fastbinary`` (e6driver never uses the thrift
-package's fastbinary: its decoders read Thrift directly), ``client_auth_method`` and ``oauth_scope`` (only
-meaningful with the OAuth client-credentials flow, which raises NotSupportedError), ``enable_result_batch_v2``
-(prefetching already overlaps batch fetches). They are kept as attributes and listed in ``IGNORED_OPTIONS``.
+package's fastbinary: its decoders read Thrift directly), ``enable_result_batch_v2`` (prefetching already
+overlaps batch fetches). They are kept as attributes and listed in ``IGNORED_OPTIONS``. Authentication is a
+user and password (a session), a static ``access_token``, or the OAuth client-credentials flow
+(``client_id``, ``client_secret``, ``token_url``, ``oauth_scope``, ``client_auth_method``: see
+``protocol/bearer.py``).
 """
 from __future__ import annotations
 
@@ -19,12 +21,13 @@ from .cursor import Cursor
 from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceError, InternalError,
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
 from .protocol import ServerQuery, Session, browse
+from .protocol.bearer import ClientCredentials, StaticToken
 from .protocol.transport import split_options
 from .stores import DatasetClient, ObjectStoreClient
 
 log = logging.getLogger(__name__)
 
-IGNORED_OPTIONS = ("scheme", "require_fastbinary", "client_auth_method", "oauth_scope", "enable_result_batch_v2")
+IGNORED_OPTIONS = ("scheme", "require_fastbinary", "enable_result_batch_v2")
 _DEBUG_FORMAT = "[%(name)s] %(asctime)s %(levelname)s %(message)s"
 
 
@@ -74,10 +77,15 @@ class Connection:
                  connect_timeout: float = 30.0, rpc_timeout: Optional[float] = None,
                  query_timeout: Optional[float] = None, auto_resume_timeout: Optional[float] = None,
                  prefetch: int = 2, arraysize: int = 1):
+        bearer: Union[None, StaticToken, ClientCredentials] = None
         if client_id or client_secret or token_url:
-            raise NotSupportedError("OAuth client-credentials flow is not supported yet; pass access_token")
-        if not access_token and (username is None or password is None):
-            raise InterfaceError("username and password (or access_token) are required")
+            bearer = ClientCredentials(token_url or "", client_id or "", client_secret or "", oauth_scope,
+                                       client_auth_method)
+        elif access_token:
+            bearer = StaticToken(access_token)
+        elif username is None or password is None:
+            raise InterfaceError("username and password, access_token, or client_id/client_secret/token_url "
+                                 "are required")
         self.host, self.port = host, int(port)
         self.catalog_name = catalog
         self.database = database
@@ -94,7 +102,7 @@ class Connection:
         self.arraysize = int(arraysize)  # fetchmany()'s default for new cursors (PEP 249: 1; the official client: 1000)
         self.endpoint = f"{host}:{self.port}"
         self.session = Session(
-            host, self.port, username=username or "", password=password or "", access_token=access_token,
+            host, self.port, username=username or "", password=password or "", bearer=bearer,
             cluster_name=self.cluster_name, secure=secure, ssl_cert=ssl_cert, channel_options=options,
             auto_resume=auto_resume, connect_timeout=connect_timeout, rpc_timeout=rpc_timeout,
             query_timeout=query_timeout,

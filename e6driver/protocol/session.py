@@ -25,11 +25,13 @@ from .. import errors
 from .._proto import cluster_pb2, e6x_engine_pb2 as pb
 from ..errors import OperationalError
 from . import bluegreen
+from .bearer import ClientCredentials, StaticToken
 from .transport import Transport
 
 log = logging.getLogger(__name__)
 
 ACCESS_DENIED = "Access denied"
+TRANSACTION_LOST = "transaction lost"  # the engine's ABORTED answer for a session whose transaction it rolled back
 SUSPENDED = "status: 503"
 MAX_SESSION_RENEWALS = 3
 MAX_COLOUR_ATTEMPTS = 4
@@ -77,7 +79,8 @@ class QueryHandle:
 class Session:
     """Credentials, channel, blue-green state and the live session id of one connection."""
 
-    def __init__(self, host: str, port: int, *, username: str, password: str, access_token: Optional[str],
+    def __init__(self, host: str, port: int, *, username: str, password: str,
+                 bearer: Union[None, StaticToken, ClientCredentials],
                  cluster_name: Optional[str], secure: bool, ssl_cert: Union[None, str, bytes],
                  channel_options: List[Tuple[str, Any]], auto_resume: bool, connect_timeout: float,
                  rpc_timeout: Optional[float], query_timeout: Optional[float], auto_resume_timeout: float,
@@ -92,11 +95,15 @@ class Session:
         self.prepare_timeout = prepare_timeout
         self.transport = Transport(host, port, secure, ssl_cert, channel_options)
         self.colours = bluegreen.REGISTRY.for_endpoint(self.endpoint)
-        self._username, self._password, self._access_token = username, password, access_token
+        self._username, self._password, self._bearer = username, password, bearer
         self._lock = threading.RLock()
         self._session_id: Optional[str] = None
         self._session_generation = -1
         self.closed = False
+        # Transactions (protocol/transaction.py): the session id holding the open transaction, or why it was lost.
+        self._transaction_session: Optional[str] = None
+        self._transaction_lost: Optional[str] = None
+        self.capabilities: Optional[Dict[str, bool]] = None  # AdminService.GetCapabilities, asked once
 
     # ------------------------------------------------------------------ life cycle
     def check_open(self) -> None:
@@ -125,6 +132,32 @@ class Session:
         with self._lock:
             self._session_id = None
 
+    # ------------------------------------------------------------------ transaction state
+    @property
+    def in_transaction(self) -> bool:
+        """A transaction is open (or was lost and not yet ended by commit/rollback)."""
+        return self._transaction_session is not None or self._transaction_lost is not None
+
+    @property
+    def transaction_lost(self) -> Optional[str]:
+        return self._transaction_lost
+
+    def transaction_started(self) -> None:
+        with self._lock:
+            self._transaction_session, self._transaction_lost = self._session_id, None
+
+    def transaction_finished(self) -> None:
+        with self._lock:
+            self._transaction_session = self._transaction_lost = None
+
+    def lose_transaction(self, why: str) -> OperationalError:
+        """Mark the open transaction lost (the caller must end it with rollback) and return the error to raise."""
+        with self._lock:
+            self._transaction_session = None
+            self._transaction_lost = why
+        return OperationalError(f"the open transaction was lost: {why}; the server rolled it back (or may "
+                                "not have run its last statement): call rollback() and run the transaction again")
+
     @property
     def user(self) -> str:
         return self._username
@@ -149,18 +182,20 @@ class Session:
             metadata.append(("cluster-name", self.cluster_name))
         if colour:
             metadata.append(("strategy", colour))
-        if self._access_token:
-            metadata.append(("authorization", f"Bearer {self._access_token}"))
+        if self._bearer is not None:
+            metadata.append(("authorization", f"Bearer {self._bearer.token()}"))
         return metadata
 
     def session_id(self) -> str:
         """The live session id, authenticating first when there is none or a blue-green switch retired it."""
         self.check_open()
-        if self._access_token:
+        if self._bearer is not None:
             return ""
         with self._lock:
             if self._session_id and self._session_generation == self.colours.generation:
                 return self._session_id
+            if self._transaction_session is not None:  # never continue a transaction on a new session
+                raise self.lose_transaction("its session was retired by a blue-green switch or dropped")
             self._session_id = None
             return self._authenticate()
 
@@ -236,7 +271,7 @@ class Session:
         """Run one RPC under the rules of the module doc; returns the response (and the colour it was sent
         under, with ``with_colour``) or raises a driver error."""
         connect_deadline = time.monotonic() + self.connect_timeout
-        renewals = colour_attempts = resumes = waits = 0
+        renewals = colour_attempts = resumes = waits = token_refreshes = 0
         while True:
             self.check_open()
             session = self.session_id() if needs_session else ""
@@ -247,13 +282,24 @@ class Session:
                 colour = candidates[0] if candidates else None
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s%s colour=%s", rpc, f" query={query.query_id}" if query else "", colour)
+            metadata = self.metadata(colour, query.engine_ip if query else None)
             try:
                 response = getattr(self.transport.engine, rpc)(
-                    make_request(session), metadata=self.metadata(colour, query.engine_ip if query else None),
-                    timeout=self.timeout(deadline, timeout))
+                    make_request(session), metadata=metadata, timeout=self.timeout(deadline, timeout))
             except grpc.RpcError as exc:
                 code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
                 query_id = query.query_id if query else None
+                if code == "UNAUTHENTICATED" and self._bearer is not None and token_refreshes < 1 \
+                        and self._bearer.rejected(dict(metadata)["authorization"][len("Bearer "):]):
+                    token_refreshes += 1
+                    continue
+                if needs_session and session and session == self._transaction_session and (
+                        code == "INTERNAL" and ACCESS_DENIED in details or TRANSACTION_LOST in details):
+                    self._invalidate(session)
+                    raise self.lose_transaction(f"the engine no longer knows its session ({details})")
+                if code == "ABORTED" and TRANSACTION_LOST in details:  # a transaction the caller began in SQL
+                    self._invalidate(session)
+                    raise errors.from_rpc_error(exc, rpc, query.query_id if query else None) from None
                 if code == "INTERNAL" and ACCESS_DENIED in details and needs_session \
                         and renewals < MAX_SESSION_RENEWALS:
                     renewals += 1
