@@ -50,6 +50,11 @@ URL_QUERY_ARGS = {
     "require_fastbinary": ("require_fastbinary", _as_bool),
     "enable_result_batch_v2": ("enable_result_batch_v2", _as_bool),
     "access_token": ("access_token", str),
+    "client_id": ("client_id", str),
+    "client_secret": ("client_secret", str),
+    "token_url": ("token_url", str),
+    "oauth_scope": ("oauth_scope", str),
+    "client_auth_method": ("client_auth_method", str),
     "scheme": ("scheme", str),
 }
 GRPC_OPTION_PREFIX = "grpc."  # e.g. ?grpc.keepalive_time_ms=10000 or ?grpc.grpc_prepare_timeout=60
