@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from mock_server import errors
 
@@ -36,6 +36,20 @@ class SessionStore:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._sessions: Dict[str, Tuple[str, float]] = {}
+        self._on_end: List[Callable[[List[str], str], Any]] = []
+
+    def on_end(self, callback: Callable[[List[str], str], Any]) -> None:
+        """Call ``callback(session_ids, reason)`` whenever sessions end (expired, forgotten)."""
+        self._on_end.append(callback)
+
+    def _ended(self, session_ids: List[str], reason: str) -> None:
+        if not session_ids:
+            return
+        for callback in self._on_end:
+            try:
+                callback(session_ids, reason)
+            except Exception:  # noqa: BLE001 - ending a session never fails the caller
+                log.exception("ending sessions failed")
 
     def _check_password(self, user: str, password: str) -> bool:
         expected = self.users.get(user)
@@ -89,11 +103,15 @@ class SessionStore:
             if entry is None:
                 return None
             user, last = entry
-            if now - last > self.ttl:
+            expired = now - last > self.ttl
+            if expired:
                 del self._sessions[session_id]
-                return None
-            self._sessions[session_id] = (user, now)
-            return user
+            else:
+                self._sessions[session_id] = (user, now)
+        if expired:
+            self._ended([session_id], "expired")
+            return None
+        return user
 
     def resolve(self, session_id: str) -> str:
         """User of a live session, or INTERNAL ``Access denied`` (makes clients re-authenticate)."""
@@ -117,13 +135,16 @@ class SessionStore:
                      if now - last > self.ttl and sid not in keep]
             for sid in stale:
                 del self._sessions[sid]
+        self._ended(stale, "expired")
         return len(stale)
 
     def expire_all(self) -> int:
         """Forget every session now (live queries stay usable with their own session id); returns how many."""
         with self._lock:
-            count = len(self._sessions)
+            ended = list(self._sessions)
+            count = len(ended)
             self._sessions.clear()
+        self._ended(ended, "sessions expired by the administrator")
         log.info("%d session(s) expired on request", count)
         return count
 

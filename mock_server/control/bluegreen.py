@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 import grpc
 
@@ -61,6 +61,11 @@ class BlueGreenState:
         self._active = check_colour(active)
         self._retired: Optional[str] = None
         self._switched_at: Optional[float] = None  # time.time() of the last switch
+        self._on_switch: List[Callable[[str], Any]] = []
+
+    def on_switch(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(active_colour)`` after every switch (e.g. to end the retired colour's transactions)."""
+        self._on_switch.append(callback)
 
     @property
     def active(self) -> str:
@@ -81,6 +86,11 @@ class BlueGreenState:
             retired, self._retired, self._active = self._active, self._active, colour
             self._switched_at = time.time()
         log.info("strategy switched: %s is active, %s retired", colour, retired)
+        for callback in self._on_switch:
+            try:
+                callback(colour)
+            except Exception:  # noqa: BLE001 - the switch itself has happened
+                log.exception("switch callback failed")
         return True
 
     def colour_for(self, requested: Optional[str]) -> str:

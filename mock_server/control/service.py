@@ -69,6 +69,11 @@ class AdminServicer(e6driver_admin_pb2_grpc.AdminServiceServicer):
         return admin_pb.ResumeResponse(status=self.cluster.resume())
 
     @errors.rpc_method
+    def GetCapabilities(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """What the engine offers beyond the e6data protocol; any caller (no credentials needed)."""
+        return admin_pb.GetCapabilitiesResponse(**self.queries.engine.capabilities())
+
+    @errors.rpc_method
     def ExpireSessions(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._authorize(request, "expire-sessions")
         return admin_pb.ExpireSessionsResponse(expired=self.sessions.expire_all())

@@ -24,6 +24,7 @@ import pyarrow as pa
 from mock_server import errors
 from mock_server.query import sandbox
 from mock_server.query.encode import VECTOR_TYPE_KEY
+from mock_server.query.session_db import SessionDB, SessionDBs
 from mock_server.query.sql_dialect import quote_identifier, quote_literal, rewrite
 from mock_server.query.typemap import field_type_name, render_expression, row_width
 
@@ -64,30 +65,65 @@ class Result:
 
 
 class Statement:
-    """A parsed (and, for a single query, bound) SQL text on its own DuckDB cursor."""
+    """A parsed (and, for a single query, bound) SQL text on its session's DuckDB connection
+    (:mod:`mock_server.query.session_db`): it binds and runs under the session's lock."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, sql: str, location: Tuple[str, str]) -> None:
-        self.cursor = cursor
+    def __init__(self, db: SessionDB, sql: str, location: Tuple[str, str],
+                 tables: Optional[dict] = None) -> None:
+        self.db = db
         self.sql = sql
         self.location = location  # (catalog, schema) of the request
-        try:
-            self.statements = duckdb.extract_statements(sql)
-        except Exception as exc:  # parser errors
-            raise errors.from_exception(exc) from exc
-        if not self.statements:
-            raise errors.invalid("empty SQL statement")
-        sandbox.check(self.statements)  # refused before anything runs (mock_server.query.sandbox)
-        self.kind = _kind(self.statements[-1])
+        self._tables = dict(tables or {})  # store tables registered on the connection while the statement lives
+        self._stream: Optional[Any] = None
+        self._closed = False
         self._relation: Optional[duckdb.DuckDBPyRelation] = None
-        if len(self.statements) == 1 and self.statements[0].type.name == "SELECT":
-            try:  # bind now so that catalog/binder errors surface at prepare
-                self._relation = cursor.sql(sql)
-            except Exception as exc:
+        db.attach()
+        try:
+            try:
+                self.statements = duckdb.extract_statements(sql)
+            except Exception as exc:  # parser errors
                 raise errors.from_exception(exc) from exc
+            if not self.statements:
+                raise errors.invalid("empty SQL statement")
+            sandbox.check(self.statements)  # refused before anything runs (mock_server.query.sandbox)
+            self.kind = _kind(self.statements[-1])
+            with db.use(self) as cur:
+                try:
+                    self.use_location(cur)
+                    for name, table in self._tables.items():
+                        cur.register(name, table)
+                    if len(self.statements) == 1 and self.statements[0].type.name == "SELECT":
+                        self._relation = cur.sql(sql)  # bind now: catalog/binder errors surface at prepare
+                except Exception as exc:
+                    raise errors.from_exception(exc) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def use_location(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Make the request's catalog/schema the connection's default when it differs from the last one applied
+        (so a session's own ``USE``/``SET schema`` stays until a request names another location)."""
+        if self.db.location != self.location:
+            catalog, schema = self.location
+            cur.execute(f"USE {quote_identifier(catalog or DEFAULT_CATALOG)}."
+                        f"{quote_identifier(schema or DEFAULT_SCHEMA)}")
+            self.db.location = self.location
 
     def run(self) -> Result:
         """Execute; result sets stream as Arrow batches of roughly TARGET_CHUNK_BYTES on the wire."""
-        cur = self.cursor
+        kinds = [s.type.name for s in self.statements]
+        with self.db.use(self) as cur:
+            try:
+                self.use_location(cur)
+                result = self._run(cur)
+            except BaseException:
+                if "TRANSACTION" in kinds:
+                    self.db.resync_transaction()
+                raise
+            self.db.note_transaction(kinds, [s.query for s in self.statements])
+            return result
+
+    def _run(self, cur: duckdb.DuckDBPyConnection) -> Result:
         for stmt in self.statements[:-1]:
             cur.execute(stmt.query)
         last = self.statements[-1]
@@ -101,10 +137,34 @@ class Statement:
         relation = self._relation if self._relation is not None else cur.sql(last.query)
         if relation is None:
             return Result(None, -1)
-        return _stream(relation)
+        result = _stream(relation, self.db.streaming)
+        self._stream = result.batches
+        return result
+
+    def interrupt(self) -> None:
+        """Stop this statement if it is executing now (never another statement of the session)."""
+        self.db.interrupt(self)
+
+    def close(self) -> None:
+        """Drop the result and the registered store tables; the session's connection outlives the statement."""
+        if self._closed:
+            return
+        self._closed = True
+        self._relation = None
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        if self._tables:
+            with self.db.lock:
+                for name in self._tables:
+                    try:
+                        self.db.con.unregister(name)
+                    except Exception:  # noqa: BLE001 - the connection closed with its session
+                        log.debug("unregistering %s failed", name, exc_info=True)
+        self.db.release()
 
 
-def _stream(relation: duckdb.DuckDBPyRelation) -> Result:
+def _stream(relation: duckdb.DuckDBPyRelation, streaming: Any) -> Result:
     types = list(relation.types)
     names = list(relation.columns)
     overrides: dict = {}
@@ -124,18 +184,37 @@ def _stream(relation: duckdb.DuckDBPyRelation) -> Result:
     rows -= rows % _VECTOR_SIZE
     reader = relation.to_arrow_reader(rows)
     schema = reader.schema
+    stream = streaming(reader)  # read under the session's lock, batch by batch
     if overrides:
         fields = [f.with_metadata({VECTOR_TYPE_KEY: overrides[i].encode()}) if i in overrides else f
                   for i, f in enumerate(schema)]
         schema = pa.schema(fields)
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        for batch in reader:
-            if overrides:
-                batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-            yield from _split(batch)
+    return Result(schema, 0, _Batches(stream, schema if overrides else None))
 
-    return Result(schema, 0, batches())
+
+class _Batches:
+    """The stream's batches (with the schema's vector-type overrides), split to the wire's chunk size."""
+
+    def __init__(self, stream: Any, schema: Optional[pa.Schema]) -> None:
+        self._stream = stream
+        self._schema = schema
+        self._pending: Iterator[pa.RecordBatch] = iter(())
+
+    def __iter__(self) -> "_Batches":
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        for piece in self._pending:
+            return piece
+        batch = next(self._stream)
+        if self._schema is not None:
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=self._schema)
+        self._pending = _split(batch)
+        return next(self._pending)
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def _split(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
@@ -170,9 +249,11 @@ class Engine:
         self._con.execute(f"SET GLOBAL TimeZone = {quote_literal(time_zone)}")
         self._con.execute("SET enable_external_access = false")  # see the module's docstring
         sandbox.lock(self._con)  # after the engine's own settings: tenants change only session settings
+        self.sessions = SessionDBs(self._new_connection)  # each session's own connection
         log.info("engine ready: catalog %s at %s, TimeZone %s", DEFAULT_CATALOG, path, time_zone)
 
     def close(self) -> None:
+        self.sessions.close()  # open transactions are rolled back
         with self._lock:
             try:
                 self._con.close()
@@ -191,12 +272,25 @@ class Engine:
             raise errors.from_exception(exc) from exc
         return cur
 
+    def _new_connection(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own (transaction, temporary catalog, session settings) to the shared database."""
+        with self._lock:
+            return self._con.cursor()
+
+    def capabilities(self) -> dict:
+        """What AdminService.GetCapabilities reports: sessions with transactions; DuckDB has no savepoints."""
+        return {"transactions": True, "savepoints": False}
+
+    def end_sessions(self, session_ids: List[str], reason: str) -> int:
+        """End these sessions' connections (open transactions rolled back); returns how many had one."""
+        return self.sessions.end(list(session_ids), reason)
+
     def _is_store_catalog(self, catalog: str) -> bool:
         return self.store_catalogs is not None and self.store_catalogs.handles(catalog)
 
-    def _open(self, sql: str, catalog: str, schema: str, user: str) -> Tuple[duckdb.DuckDBPyConnection, str]:
-        """A cursor for the request's location and ``sql`` rewritten for DuckDB (dialect, then object-store
-        references resolved for ``user``, their tables registered on the cursor)."""
+    def _rewrite(self, sql: str, catalog: str, schema: str, user: str) -> Tuple[str, dict, Tuple[str, str]]:
+        """``sql`` rewritten for DuckDB (dialect, then object-store references resolved for ``user``), the store
+        tables it reads and the DuckDB location it runs in."""
         try:
             text = rewrite(sql)
         except Exception as exc:
@@ -207,6 +301,11 @@ class Engine:
             text, tables = rewritten.sql, rewritten.tables
         if self._is_store_catalog(catalog):
             catalog, schema = "", ""
+        return text, tables, (catalog, schema)
+
+    def _open(self, sql: str, catalog: str, schema: str, user: str) -> Tuple[duckdb.DuckDBPyConnection, str]:
+        """A fresh cursor for the request's location and ``sql`` rewritten, its store tables registered."""
+        text, tables, (catalog, schema) = self._rewrite(sql, catalog, schema, user)
         cur = self.cursor(catalog, schema)
         try:
             for name, table in tables.items():
@@ -216,16 +315,24 @@ class Engine:
             raise errors.from_exception(exc) from exc
         return cur, text
 
-    def prepare(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> Tuple[Statement, float]:
-        """Rewrite, parse and bind ``sql`` for ``user``; returns the statement and the parse time in ms."""
+    def prepare(self, sql: str, catalog: str = "", schema: str = "", user: str = "", session_id: str = "",
+                colour: str = "") -> Tuple[Statement, float]:
+        """Rewrite, parse and bind ``sql`` for ``user`` on the connection of ``session_id`` (its own connection
+        when "") under blue-green ``colour``; returns the statement and the parse time in ms."""
         started = time.perf_counter()
-        cur, text = self._open(sql, catalog, schema, user)
-        try:
-            statement = Statement(cur, text, (catalog, schema))
-        except Exception:
-            cur.close()
-            raise
+        text, tables, location = self._rewrite(sql, catalog, schema, user)
+        statement = Statement(self.sessions.get(session_id, colour), text, location, tables)
         return statement, (time.perf_counter() - started) * 1000.0
+
+    def explain_statement(self, statement: Statement) -> str:
+        """DuckDB's physical plan for the last statement of a prepared statement, on its session's connection."""
+        try:
+            with statement.db.use(statement) as cur:
+                statement.use_location(cur)
+                rows = cur.execute("EXPLAIN " + statement.statements[-1].query).fetchall()
+            return "\n".join(str(r[-1]) for r in rows)
+        except Exception as exc:
+            raise errors.from_exception(exc) from exc
 
     def explain(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> str:
         """DuckDB's physical plan for the last statement of ``sql``."""

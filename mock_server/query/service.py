@@ -35,11 +35,16 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
         self.queries = queries
         self.engine_ip = engine_ip
         self.strategy = strategy
+        # A session's DuckDB connection ends with it: expiry, and a blue-green switch for sessions of the retired
+        # colour holding a transaction (mock_server.query.session_db); the engine's stop ends the rest.
+        sessions.on_end(engine.end_sessions)
+        strategy.on_switch(engine.sessions.end_retired)
 
     # ------------------------------------------------------------------ helpers
 
     def _caller(self, session_id: str, context: grpc.ServicerContext) -> str:
         """User of the request: its live session, or a bearer token when the session id is empty."""
+        self.engine.sessions.check_not_lost(session_id)  # once: its transaction was rolled back
         if session_id:
             return self.sessions.resolve(session_id)
         token = bearer_token(context.invocation_metadata())
@@ -152,7 +157,7 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
     def explain(self, request: Any, context: grpc.ServicerContext) -> Any:
         query = self._query(request, context)
         with query.in_use():
-            plan = self.engine.explain(query.sql, *query.statement.location, user=query.user)
+            plan = self.engine.explain_statement(query.statement)
         return pb.ExplainResponse(explain=plan, sessionId=request.sessionId)
 
     @_rpc

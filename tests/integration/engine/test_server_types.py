@@ -102,4 +102,4 @@ def test_timestamptz_zone_follows_the_session_time_zone(client):
     blob, rows = client.query("set TimeZone = 'Asia/Kolkata'; select timestamptz '2020-01-01 00:00:00+00' as t")
     assert parse_result_metadata(blob)[1] == [("t", "TIMESTAMP_TZ", "Asia/Kolkata", "")]
     assert rows == [((E(2020, 1, 1), "Asia/Kolkata"),)]
-    assert client.query("select current_setting('TimeZone') as tz")[1] == [("UTC",)]  # per query
+    assert client.query("select current_setting('TimeZone') as tz")[1] == [("Asia/Kolkata",)]  # per session
