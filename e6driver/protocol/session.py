@@ -142,6 +142,11 @@ class Session:
     def transaction_lost(self) -> Optional[str]:
         return self._transaction_lost
 
+    @property
+    def keeps_session(self) -> bool:
+        """Calls run in a server session (user and password), not one by one under a bearer token."""
+        return self._bearer is None
+
     def transaction_started(self) -> None:
         with self._lock:
             self._transaction_session, self._transaction_lost = self._session_id, None

@@ -1,0 +1,102 @@
+"""Transactions on an engine that has them: discovering whether it does, BEGIN / COMMIT / ROLLBACK, and the
+rule that a transaction lost with its session is reported, never continued on a new session.
+
+Discovery asks ``AdminService.GetCapabilities`` (protos/e6driver_admin.proto, our own service) once per
+session. An e6data cluster does not have that service and answers UNIMPLEMENTED (any answer other than a
+transient one counts as "no transactions"), so ``autocommit=False`` fails at once with NotSupportedError there
+instead of silently committing every statement. The e6data wire protocol itself is unchanged: transaction
+statements are ordinary queries of the session.
+
+The transaction's state lives on :class:`~e6driver.protocol.session.Session` because its call path is what
+notices a lost session (expired, retired by a blue-green switch, or unknown after a restart): it then raises
+OperationalError instead of authenticating again, and the transaction stays *lost* until rollback/commit.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional
+
+import grpc
+
+from .. import errors
+from .._proto import e6driver_admin_pb2 as admin_pb, e6driver_admin_pb2_grpc
+from ..errors import Error, NotSupportedError, OperationalError
+from .query import ServerQuery
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+
+
+def capabilities(session: Session) -> Dict[str, bool]:
+    """What the engine offers beyond the e6data protocol (asked once per session; {} when it cannot say)."""
+    if session.capabilities is None:
+        def on_error(exc: grpc.RpcError) -> Error:
+            return errors.from_rpc_error(exc, "GetCapabilities")
+
+        try:
+            response = session.call_service(
+                e6driver_admin_pb2_grpc.AdminServiceStub,
+                lambda stub, metadata: stub.GetCapabilities(admin_pb.GetCapabilitiesRequest(), metadata=metadata,
+                                                            timeout=session.timeout(None, 10.0)),
+                on_error)
+            session.capabilities = {"transactions": response.transactions, "savepoints": response.savepoints}
+        except Error as exc:
+            if exc.grpc_code in _TRANSIENT:
+                raise
+            log.info("engine %s reports no capabilities (%s): no transactions", session.endpoint, exc.grpc_code)
+            session.capabilities = {}
+    return session.capabilities
+
+
+def supported(session: Session) -> bool:
+    """Whether the engine keeps transactions for this session (needs a user/password session)."""
+    return session.keeps_session and bool(capabilities(session).get("transactions"))
+
+
+def require(session: Session) -> None:
+    """NotSupportedError unless transactions are available."""
+    if not session.keeps_session:
+        raise NotSupportedError("transactions need a server session (username and password); calls made with "
+                                "a bearer token each run on their own")
+    if not supported(session):
+        raise NotSupportedError(f"the engine at {session.endpoint} has no transactions: every statement is "
+                                "committed when it runs (use autocommit=True)")
+
+
+def _run(session: Session, sql: str, catalog: Optional[str], schema: Optional[str]) -> None:
+    query = ServerQuery.start(session, sql, catalog, schema, session.query_deadline(), prefetch=0)
+    query.release()
+
+
+def begin(session: Session, catalog: Optional[str] = None, schema: Optional[str] = None) -> None:
+    """Open a transaction (BEGIN); OperationalError while a lost one was not ended yet."""
+    if session.transaction_lost is not None:
+        raise OperationalError(f"the open transaction was lost ({session.transaction_lost}); call rollback() "
+                               "before running statements again")
+    _run(session, "BEGIN TRANSACTION", catalog, schema)
+    session.transaction_started()
+
+
+def commit(session: Session, catalog: Optional[str] = None, schema: Optional[str] = None) -> None:
+    """Commit the open transaction; OperationalError (and the transaction ended) when it was lost."""
+    lost = session.transaction_lost
+    try:
+        if lost is not None:
+            raise OperationalError(f"cannot commit: the transaction was lost ({lost}) and rolled back")
+        _run(session, "COMMIT", catalog, schema)
+    finally:
+        session.transaction_finished()
+
+
+def rollback(session: Session, catalog: Optional[str] = None, schema: Optional[str] = None) -> None:
+    """Roll the open transaction back; a transaction the server already rolled back (lost) just ends."""
+    try:
+        _run(session, "ROLLBACK", catalog, schema)
+    except Error as exc:
+        if session.transaction_lost is None:
+            raise
+        log.info("rollback: the server had already rolled the transaction back (%s)", exc)
+    finally:
+        session.transaction_finished()
