@@ -7,8 +7,10 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import fields
 from typing import List, Optional
 
+from mock_server.limits import Limits
 from mock_server.server import EngineServer
 from mock_server.sessions import DEFAULT_USERS
 from mock_server.control.bluegreen import COLOURS
@@ -28,7 +30,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--password", action="append", default=None,
                         help="password / access token of the matching --user (default 'admin')")
     parser.add_argument("--session-ttl", type=float, default=3600.0, help="idle session TTL in seconds")
-    parser.add_argument("--query-ttl", type=float, default=3600.0, help="idle query TTL in seconds")
+    parser.add_argument("--query-ttl", type=float, default=600.0,
+                        help="seconds an open query may stay unused before it is cleared (default 600)")
+    for item in fields(Limits):
+        parser.add_argument(Limits.flag(item.name), type=int, default=item.default,
+                            help=f"limit {item.name} (default {item.default}); RESOURCE_EXHAUSTED beyond it")
     parser.add_argument("--strategy", choices=COLOURS, default="blue",
                         help="blue-green colour active at start (default blue)")
     parser.add_argument("--resume-seconds", type=float, default=2.0,
@@ -58,6 +64,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if len(users) != len(passwords):
         parser.error("give one --password per --user")
     args.users = dict(zip(users, passwords)) if users else dict(DEFAULT_USERS)
+    try:
+        args.limits = Limits(**{item.name: getattr(args, item.name) for item in fields(Limits)})
+    except ValueError as exc:
+        parser.error(str(exc))
     args.s3 = None
     if args.s3_endpoint:
         if not (args.s3_access_key and args.s3_secret_key):
@@ -75,7 +85,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                           session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone,
                           strategy=args.strategy, resume_seconds=args.resume_seconds, s3=args.s3,
                           master_key_file=args.master_key_file,
-                          dataset_rate_limit=args.dataset_rate_limit or None)
+                          dataset_rate_limit=args.dataset_rate_limit or None, limits=args.limits)
     port = server.start()
     # The one machine-readable stdout line: tests and scripts parse the bound port from it.
     sys.stdout.write(f"e6driver-server listening on {args.host}:{port}\n")

@@ -36,6 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from mock_server import errors
+from mock_server.limits import DEFAULT_LIMITS, Limits
 from mock_server.datasets.store import DatasetStore
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.globs import compile_glob, literal_prefix
@@ -269,9 +270,11 @@ def listing_table(objects: List[ObjectInfo]) -> pa.Table:
 class StoreCatalogs:
     """Rewrites ``objects.<bucket>.<name>`` (and ``datasets.main.<name>``) references for one user."""
 
-    def __init__(self, stores: ObjectStores, datasets: Optional[DatasetStore] = None) -> None:
+    def __init__(self, stores: ObjectStores, datasets: Optional[DatasetStore] = None,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.stores = stores
         self.datasets = datasets
+        self.limits = limits  # max_expanded_bytes of objects read whole (JSON)
         self.catalogs: Tuple[str, ...] = (CATALOG, DATASETS) if datasets is not None else (CATALOG,)
 
     def handles(self, catalog: str) -> bool:
@@ -330,7 +333,7 @@ class StoreCatalogs:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
         kind, compression = file_format(keys, pattern, kind)
         return object_data(backend.arrow_filesystem(), [backend.arrow_path(bucket, k) for k in keys],
-                           kind, compression)
+                           kind, compression, self.limits)
 
     def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, pa.Table]:
         """``datasets.<schema>.<name>``: schema ``main`` or the dataset's owner, or the metadata table."""

@@ -21,6 +21,7 @@ from mock_server.datasets.service import DatasetServicer
 from mock_server.datasets.store import open_datasets
 from mock_server.objects.buckets import open_object_stores
 from mock_server.objects.service import ObjectStoreServicer
+from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls
 from mock_server.query.engine import Engine
 from mock_server.query.queries import QueryRegistry
 from mock_server.query.service import QueryEngineServicer
@@ -28,14 +29,18 @@ from mock_server.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
-# Spec §1.2: tolerate the official client's keepalive pings; no message size limits.
+# Spec §1.2: tolerate the official client's keepalive pings. Requests are capped by gRPC itself, before any
+# servicer (so before authentication) runs: Limits.max_message_bytes.
 SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
     ("grpc.http2.max_ping_strikes", 0),
-    ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),
 ]
+
+
+def server_options(limits: Limits) -> list:
+    return SERVER_OPTIONS + [("grpc.max_receive_message_length", limits.max_message_bytes)]
 
 
 class EngineServer:
@@ -47,18 +52,22 @@ class EngineServer:
     ``s3`` (keys ``endpoint``, ``access_key``, ``secret_key``, optional ``region``) keeps the object stores
     on an S3-compatible service instead of DATA_DIR/objects. Datasets are encrypted under the master key in
     ``master_key_file`` (default DATA_DIR/master.key, generated on first start). ``dataset_rate_limit`` caps
-    each user's dataset uploads + downloads per second (bursts of ``max(1, rate)``; None: no limit).
+    each user's dataset uploads + downloads per second (bursts of ``max(1, rate)``; None: no limit). ``limits``
+    (:class:`mock_server.limits.Limits`) bounds message, statement, object and upload sizes, open queries
+    and waiting polls.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
                  users: Optional[Mapping[str, str]] = None, session_ttl: float = 3600.0,
-                 query_ttl: float = 3600.0, max_workers: int = 64, time_zone: str = "UTC",
+                 query_ttl: float = 600.0, max_workers: int = 64, time_zone: str = "UTC",
                  sweep_interval: Optional[float] = None, strategy: str = "blue",
                  resume_seconds: float = 2.0, admin_user: Optional[str] = None,
                  s3: Optional[Mapping[str, str]] = None, master_key_file: Optional[str] = None,
-                 dataset_rate_limit: Optional[float] = None) -> None:
+                 dataset_rate_limit: Optional[float] = None, limits: Optional[Limits] = None) -> None:
         self.host = host
         self.requested_port = port
+        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self.long_polls = LongPolls(self.limits)  # dataset polls waiting now, a bounded share of the workers
         self.port: Optional[int] = None
         self.strategy = BlueGreenState(strategy)
         self.cluster = ClusterState(resume_seconds)
@@ -70,18 +79,18 @@ class EngineServer:
         self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
         try:
             self.engine = Engine(data_dir, time_zone=time_zone,
-                                 store_catalogs=StoreCatalogs(self.object_stores, self.datasets))
+                                 store_catalogs=StoreCatalogs(self.object_stores, self.datasets, self.limits))
         except BaseException:  # e.g. the database file is still locked: hold nothing open
             self.object_stores.close()
             self.datasets.close()
             raise
-        self.queries = QueryRegistry(self.engine, ttl=query_ttl)
+        self.queries = QueryRegistry(self.engine, ttl=query_ttl, limits=self.limits)
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
         self._stop = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
                                                               thread_name_prefix="e6rpc"),
-                                   options=SERVER_OPTIONS,
+                                   options=server_options(self.limits),
                                    interceptors=[AdmissionInterceptor(self.cluster, self.strategy)])
         engine_ip = host if host not in ("", "0.0.0.0", "::", "[::]") else "localhost"
         e6x_engine_pb2_grpc.add_QueryEngineServiceServicer_to_server(
@@ -93,9 +102,10 @@ class EngineServer:
             AdminServicer(self.sessions, self.strategy, self.cluster, self.queries, self.admin_user),
             self._server)
         e6driver_stores_pb2_grpc.add_ObjectStoreServiceServicer_to_server(
-            ObjectStoreServicer(self.object_stores, self.sessions), self._server)
+            ObjectStoreServicer(self.object_stores, self.sessions, self.limits), self._server)
         e6driver_datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
-            DatasetServicer(self.datasets, self.sessions, dataset_rate_limit), self._server)
+            DatasetServicer(self.datasets, self.sessions, dataset_rate_limit, self.limits, self.long_polls),
+            self._server)
 
     @property
     def address(self) -> str:

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from e6driver._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc
 from mock_server import errors
+from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls, exceeded
 from mock_server.datasets.store import DatasetInfo, DatasetStore, check_freshness, check_name, read_table
 from mock_server.datasets.rate_limit import RateLimiter
 from mock_server.sessions import SessionStore
@@ -46,10 +47,13 @@ def info_message(info: DatasetInfo, access: str = "") -> ds_pb.DatasetInfo:
 
 
 class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
-    def __init__(self, store: DatasetStore, sessions: SessionStore, rate_limit: Optional[float] = None) -> None:
+    def __init__(self, store: DatasetStore, sessions: SessionStore, rate_limit: Optional[float] = None,
+                 limits: Limits = DEFAULT_LIMITS, polls: Optional[LongPolls] = None) -> None:
         self.store = store
         self.sessions = sessions
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.limits = limits
+        self.polls = polls or LongPolls(limits)  # waiting polls hold worker threads: a bounded share of them
 
     def _admit(self, user: str, context: grpc.ServicerContext) -> None:
         """RESOURCE_EXHAUSTED (with ``retry-after``) when ``user`` is over the transfer rate limit."""
@@ -86,6 +90,8 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
                 if zlib.crc32(message.data) != message.crc32:
                     raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
                                            f"checksum mismatch in the chunk at offset {message.offset}")
+                if upload.size + len(message.data) > self.limits.max_upload_bytes:
+                    raise exceeded(self.limits, "max_upload_bytes", f"upload of dataset {name!r}")
                 upload.append(message.data)
                 if message.last:
                     break
@@ -97,7 +103,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
             if message.sha256 and hashlib.sha256(data).digest() != message.sha256:
                 raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
                                        f"SHA-256 mismatch: the {len(data)} bytes received are not those sent")
-            table = read_table(data, first.format)
+            table = read_table(data, first.format, self.limits)
             info = self.store.publish(user, name, table, create=first.create, description=first.description,
                                       freshness=first.freshness)
         finally:
@@ -141,8 +147,13 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
     @errors.rpc_method
     def Poll(self, request: Any, context: grpc.ServicerContext) -> Any:
         user = self.sessions.caller(request.auth, context.invocation_metadata())
-        notices = self.store.poll(user, request.after, request.acknowledge, request.max_messages,
-                                  request.wait_time, context.is_active)
+        if request.wait_time > 0:
+            with self.polls.slot(user):
+                notices = self.store.poll(user, request.after, request.acknowledge, request.max_messages,
+                                          request.wait_time, context.is_active)
+        else:
+            notices = self.store.poll(user, request.after, request.acknowledge, request.max_messages, 0.0,
+                                      context.is_active)
         return ds_pb.PollResponse(notifications=[
             ds_pb.Notification(id=n.id, dataset=n.dataset, version=n.version, created=n.created, by=n.by,
                                dataset_id=n.dataset_id)

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import grpc
 import pyarrow as pa
@@ -37,6 +37,7 @@ from mock_server.datasets.crypto import (DecryptionError, decrypt_file, encrypt_
 from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir
+from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 LEVELS = ("none", "read", "write")
@@ -114,21 +115,39 @@ def check_freshness(freshness: str) -> str:
     return freshness
 
 
-def read_table(data: bytes, fmt: str) -> pa.Table:
-    """An uploaded payload as an Arrow table."""
+def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
+    """An uploaded payload as an Arrow table, refused once its decoded size passes
+    ``limits.max_expanded_bytes`` (Parquet: from the file's own uncompressed sizes, before decoding)."""
     try:
         if fmt in ("", "arrow"):
-            return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
+            reader = pa.ipc.open_stream(pa.BufferReader(data))
+            return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
         if fmt == "parquet":
-            return pq.read_table(pa.BufferReader(data))
+            parquet = pq.ParquetFile(pa.BufferReader(data))
+            meta = parquet.metadata
+            expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            if expanded > limits.max_expanded_bytes:
+                raise exceeded(limits, "max_expanded_bytes", f"Parquet upload of {expanded} bytes uncompressed")
+            return parquet.read()
         if fmt == "csv":
             import pyarrow.csv as pcsv
 
-            return pcsv.read_csv(pa.BufferReader(data))
+            reader = pcsv.open_csv(pa.BufferReader(data))
+            return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
     except (pa.ArrowInvalid, OSError) as exc:
         raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read the upload as {fmt or 'arrow'}: {exc}") \
             from None
     raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"unknown format {fmt!r}: use arrow, parquet or csv")
+
+
+def _bounded(reader: Any, limits: Limits) -> Iterator[pa.RecordBatch]:
+    """The batches of ``reader`` while their total size stays within ``limits.max_expanded_bytes``."""
+    total = 0
+    for batch in reader:
+        total += batch.nbytes
+        if total > limits.max_expanded_bytes:
+            raise exceeded(limits, "max_expanded_bytes", "upload decoded")
+        yield batch
 
 
 class DatasetStore:

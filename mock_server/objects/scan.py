@@ -24,18 +24,21 @@ import pyarrow.fs as pafs
 import pyarrow.json as pjson
 
 from mock_server import errors
+from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 
 _SUFFIXES = {"gzip": ".gz", "zstd": ".zstd"}  # what pyarrow's datasets detect
 _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
 
 
-def object_data(filesystem: pafs.FileSystem, paths: List[str], kind: str, compression: Optional[str]) -> Any:
-    """A dataset (parquet, csv, tsv) or table (json) over ``paths`` on ``filesystem``."""
+def object_data(filesystem: pafs.FileSystem, paths: List[str], kind: str, compression: Optional[str],
+                limits: Limits = DEFAULT_LIMITS) -> Any:
+    """A dataset (parquet, csv, tsv) or table (json) over ``paths`` on ``filesystem``; JSON objects are read
+    whole, so their decompressed size is capped by ``limits.max_expanded_bytes``."""
     try:
         if kind == "parquet":
             return ds.dataset(paths, format="parquet", filesystem=filesystem)
         if kind == "json":
-            return _json_table(filesystem, paths, compression)
+            return _json_table(filesystem, paths, compression, limits)
         files: Dict[str, str] = {}
         suffix = _SUFFIXES[compression] if compression else ""
         for number, path in enumerate(paths):
@@ -49,11 +52,15 @@ def object_data(filesystem: pafs.FileSystem, paths: List[str], kind: str, compre
         raise errors.invalid(f"cannot read the objects as {kind}: {exc}") from exc
 
 
-def _json_table(filesystem: pafs.FileSystem, paths: List[str], compression: Optional[str]) -> pa.Table:
-    tables = []
+def _json_table(filesystem: pafs.FileSystem, paths: List[str], compression: Optional[str],
+                limits: Limits) -> pa.Table:
+    tables, budget = [], limits.max_expanded_bytes
     for path in paths:
         with filesystem.open_input_stream(path, compression=compression) as stream:
-            data = stream.read()
+            data = stream.read(budget + 1)  # never more than the budget left, however well it compresses
+        budget -= len(data)
+        if budget < 0:
+            raise exceeded(limits, "max_expanded_bytes", "JSON objects decompressed")
         if data.lstrip(_WHITESPACE).startswith(b"["):
             records = json.loads(data.decode("utf-8-sig"))
             data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")

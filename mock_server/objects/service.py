@@ -15,6 +15,7 @@ import grpc
 
 from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc
 from mock_server import errors
+from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.store import (READ_CHUNK, ObjectInfo, Upload, check_bucket, check_key, guess_content_type,
                                        not_found)
@@ -33,8 +34,9 @@ def info_message(info: ObjectInfo) -> st_pb.ObjectInfo:
 
 
 class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
-    def __init__(self, stores: ObjectStores, sessions: SessionStore) -> None:
+    def __init__(self, stores: ObjectStores, sessions: SessionStore, limits: Limits = DEFAULT_LIMITS) -> None:
         self.stores = stores
+        self.limits = limits
         self.sessions = sessions
         self.backend = stores.backend
         self.grants = stores.grants
@@ -55,6 +57,8 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         try:
             message, md5 = first, ""
             while True:
+                if upload.size + len(message.data) > self.limits.max_object_bytes:
+                    raise exceeded(self.limits, "max_object_bytes", f"object {key!r} in bucket {bucket!r}")
                 if len(message.data) or message.crc32:
                     upload.write(message.offset, message.data, message.crc32)
                 if message.last:

@@ -224,6 +224,7 @@ class LocalObjectBackend(ObjectBackend):
         self._meta = os.path.join(self.root, ".meta")
         self._tmp = os.path.join(self.root, ".tmp")
         self._lock = threading.Lock()  # serialises renames with directory creation/removal
+        _sweep_spool(self._tmp)
         self._described: "OrderedDict[Tuple[str, str], Tuple[int, int, dict]]" = OrderedDict()
 
     def spool_dir(self) -> str:
@@ -394,6 +395,21 @@ class LocalObjectBackend(ObjectBackend):
     def close(self) -> None:
         if self.temporary:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _sweep_spool(directory: str) -> None:
+    """Remove puts a previous run left half received (the spool holds nothing a restart could resume)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(directory, name))
+        except (IsADirectoryError, PermissionError, FileNotFoundError):
+            continue
+    if names:
+        log.info("removed %d leftover spool file(s) of unfinished puts", len(names))
 
 
 def _md5_file(path: str) -> str:

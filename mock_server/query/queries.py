@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from mock_server import errors
+from mock_server.limits import DEFAULT_LIMITS, Limits, check_open_queries, exceeded
 from mock_server.query.encode import column_types, encode_chunk
 from mock_server.query.engine import Engine, Statement
 from mock_server.query.metadata import build_metadata
@@ -277,9 +278,11 @@ class Query:
 class QueryRegistry:
     """All live queries of the server, by id; idle ones are cleared after ``ttl`` seconds."""
 
-    def __init__(self, engine: Engine, ttl: float = 3600.0, queue_size: int = 4) -> None:
+    def __init__(self, engine: Engine, ttl: float = 3600.0, queue_size: int = 4,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.limits = limits  # open queries per user and in total (mock_server.limits)
         self.queue_size = queue_size
         self._lock = threading.Lock()
         self._queries: Dict[str, Query] = {}
@@ -287,13 +290,26 @@ class QueryRegistry:
 
     def create(self, user: str, session_id: str, sql: str, catalog: str, schema: str,
                strategy: str = "") -> Query:
+        if len(sql) > self.limits.max_statement_bytes or \
+                len(sql.encode("utf-8", "surrogatepass")) > self.limits.max_statement_bytes:
+            raise exceeded(self.limits, "max_statement_bytes", f"SQL statement of {len(sql)} characters")
+        with self._lock:  # refuse early, before a cursor is opened for the statement
+            check_open_queries(self.limits, user, (q.user for q in self._queries.values()))
         statement, parse_ms = self.engine.prepare(sql, catalog, schema, user)
         query = Query(str(uuid.uuid4()), user, session_id, sql, statement, parse_ms,
                       self.engine.time_zone, self.queue_size, strategy)
+        refused: Optional[errors.EngineError] = None
         with self._lock:
             closed = self._closed
             if not closed:
-                self._queries[query.id] = query
+                try:  # again: concurrent prepares may have reached the limit meanwhile
+                    check_open_queries(self.limits, user, (q.user for q in self._queries.values()))
+                    self._queries[query.id] = query
+                except errors.EngineError as exc:
+                    refused = exc
+        if refused is not None:
+            query.clear()
+            raise refused
         if closed:  # prepared while the server stopped: its cursor would keep the database file open
             query.clear()
             raise errors.shutting_down()

@@ -16,7 +16,7 @@ from e6driver._proto import e6x_engine_pb2 as pb
 from e6driver._proto import e6x_engine_pb2_grpc
 from mock_server.server import EngineServer
 
-USERS = {"root": "root-pw", "alice": "alice-pw", "bob": "bob-pw"}
+from accounts import USERS
 
 
 def stub_for(server: EngineServer, channel_list: List[grpc.Channel]) -> e6x_engine_pb2_grpc.QueryEngineServiceStub:

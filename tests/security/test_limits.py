@@ -1,0 +1,198 @@
+"""Every resource limit, hit as an ordinary user would hit it: refused with RESOURCE_EXHAUSTED naming the
+limit, nothing half stored, and the engine still serving the other users."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import threading
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from e6driver._proto import e6x_engine_pb2 as pb
+from e6driver._proto import e6x_engine_pb2_grpc
+from e6driver.errors import OperationalError
+from mock_server.limits import Limits
+
+from accounts import USERS
+
+SMALL = Limits(max_message_bytes=256 * 1024, max_statement_bytes=4096, max_open_queries_per_user=3,
+               max_open_queries=5, max_long_polls_per_user=1, max_long_polls=2, max_object_bytes=64 * 1024,
+               max_upload_bytes=64 * 1024, max_expanded_bytes=1024 * 1024)
+
+
+@pytest.fixture
+def small(engine):
+    return engine(limits=SMALL, query_ttl=60)
+
+
+def _stub(server):
+    channel = grpc.insecure_channel(server.address)
+    return channel, e6x_engine_pb2_grpc.QueryEngineServiceStub(channel)
+
+
+def test_oversized_requests_are_refused_before_authentication(small, still_serves):
+    channel, stub = _stub(small)
+    with channel:
+        for request, call in ((pb.AuthenticateRequest(user="x" * (300 * 1024), password="p"), stub.authenticate),
+                              (pb.PrepareStatementRequest(sessionId="none", queryString="x" * (300 * 1024)),
+                               stub.prepareStatement)):
+            with pytest.raises(grpc.RpcError) as info:
+                call(request, timeout=30)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    still_serves(small)
+
+
+def test_statement_size(small, engine, still_serves):
+    import e6driver
+
+    with e6driver.connect(host="127.0.0.1", port=small.port, username="alice", password=USERS["alice"]) as conn:
+        cur = conn.cursor()
+        with pytest.raises(OperationalError, match="max_statement_bytes"):
+            cur.execute("SELECT '" + "x" * 5000 + "'")
+    still_serves(small)
+
+
+def test_open_queries_per_user_and_in_total(small, still_serves):
+    channel, stub = _stub(small)
+    with channel:
+        def session(user):
+            return stub.authenticate(pb.AuthenticateRequest(user=user, password=USERS[user])).sessionId
+
+        handles = []
+
+        def prepare(sid):
+            response = stub.prepareStatement(pb.PrepareStatementRequest(sessionId=sid, queryString="SELECT 1"))
+            handles.append((sid, response.queryId))
+
+        alice = session("alice")
+        for _ in range(3):
+            prepare(alice)
+        with pytest.raises(grpc.RpcError) as info:
+            prepare(alice)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "max_open_queries_per_user=3" in info.value.details()
+        root = session("root")
+        prepare(root)
+        prepare(root)
+        with pytest.raises(grpc.RpcError) as info:
+            prepare(root)
+        assert "max_open_queries=5" in info.value.details()
+        assert len(small.queries) == 5
+        for sid, query_id in handles:  # clearing gives the room back
+            stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(sessionId=sid, queryId=query_id))
+        prepare(alice)
+    still_serves(small)
+
+
+def test_idle_queries_expire_after_the_ttl(engine, still_serves):
+    srv = engine(query_ttl=0.05, limits=SMALL)
+    channel, stub = _stub(srv)
+    with channel:
+        sid = stub.authenticate(pb.AuthenticateRequest(user="alice", password=USERS["alice"])).sessionId
+        for _ in range(3):
+            stub.prepareStatement(pb.PrepareStatementRequest(sessionId=sid, queryString="SELECT 1"))
+        threading.Event().wait(0.2)
+        assert srv.queries.sweep() == 3
+        stub.prepareStatement(pb.PrepareStatementRequest(sessionId=sid, queryString="SELECT 1"))  # room again
+    still_serves(srv)
+
+
+def test_object_put_size(small, still_serves):
+    import e6driver
+
+    with e6driver.connect(host="127.0.0.1", port=small.port, username="alice", password=USERS["alice"]) as conn:
+        conn.objects.create_bucket("alice-big")
+        with pytest.raises(OperationalError, match="max_object_bytes"):
+            conn.objects.put("alice-big", "big.bin", os.urandom(200 * 1024))
+        assert [o.key for o in conn.objects.list("alice-big")] == []
+        assert os.listdir(small.object_stores.backend.spool_dir()) == []
+    still_serves(small)
+
+
+def test_dataset_upload_size_and_expansion(small, still_serves, tmp_path):
+    import e6driver
+
+    with e6driver.connect(host="127.0.0.1", port=small.port, username="alice", password=USERS["alice"]) as conn:
+        with pytest.raises(OperationalError, match="max_upload_bytes"):
+            conn.datasets.upload("big", pa.table({"b": [os.urandom(100 * 1024)]}))
+        # A small Parquet file that expands far past the limit (one value repeated: compresses to nothing).
+        bomb = tmp_path / "bomb.parquet"
+        pq.write_table(pa.table({"s": ["y" * 1000 + str(i % 7) for i in range(5000)]}), str(bomb),
+                       compression="zstd", use_dictionary=False)
+        assert bomb.stat().st_size < 64 * 1024
+        with pytest.raises(OperationalError, match="max_expanded_bytes"):
+            conn.datasets.upload("bomb", str(bomb))
+        assert [d.name for d in conn.datasets.list()] == []
+    still_serves(small)
+
+
+def test_decompressed_json_is_capped(small, still_serves):
+    import e6driver
+
+    bomb = gzip.compress(("\n".join(json.dumps({"s": "z" * 1000}) for _ in range(3000))).encode())
+    assert len(bomb) < 64 * 1024
+    with e6driver.connect(host="127.0.0.1", port=small.port, username="alice", password=USERS["alice"]) as conn:
+        conn.objects.create_bucket("alice-json")
+        conn.objects.put("alice-json", "bomb.json.gz", bomb)
+        cur = conn.cursor()
+        with pytest.raises(OperationalError, match="max_expanded_bytes"):
+            cur.execute('SELECT count(*) FROM objects."alice-json"."bomb.json.gz"')
+    still_serves(small)
+
+
+def test_long_polls_cannot_take_every_worker(small, still_serves):
+    import e6driver
+
+    conns = [e6driver.connect(host="127.0.0.1", port=small.port, username=u, password=USERS[u])
+             for u in ("alice", "alice", "root", "bob")]
+    try:
+        waiting = threading.Thread(target=conns[0].datasets.poll_notifications, kwargs={"wait_time": 3},
+                                   daemon=True)
+        waiting.start()
+        while not _polls_waiting(small):
+            threading.Event().wait(0.01)
+        with pytest.raises(OperationalError, match="max_long_polls_per_user=1"):
+            conns[1].datasets.poll_notifications(wait_time=3)
+        assert conns[1].datasets.poll_notifications(wait_time=0) == []  # an immediate poll needs no slot
+        other = threading.Thread(target=conns[2].datasets.poll_notifications, kwargs={"wait_time": 3},
+                                 daemon=True)
+        other.start()
+        while _polls_waiting(small) < 2:
+            threading.Event().wait(0.01)
+        with pytest.raises(OperationalError, match="max_long_polls=2"):
+            conns[3].datasets.poll_notifications(wait_time=3)
+        still_serves(small)
+        waiting.join()
+        other.join()
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def _polls_waiting(server) -> int:
+    return server.long_polls.waiting()
+
+
+def test_leftover_put_spool_is_swept_at_start(tmp_path, engine):
+    data_dir = str(tmp_path / "swept")
+    spool = os.path.join(data_dir, "objects", ".tmp")
+    os.makedirs(spool)
+    with open(os.path.join(spool, "put-leftover"), "wb") as handle:
+        handle.write(b"x" * 1000)
+    srv = engine(data_dir=data_dir)
+    assert os.listdir(spool) == []
+    assert srv.port
+
+
+def test_limits_are_server_flags():
+    from mock_server.__main__ import parse_args
+
+    args = parse_args(["--max-open-queries", "7", "--max-object-bytes", "1024"])
+    assert args.limits.max_open_queries == 7 and args.limits.max_object_bytes == 1024
+    assert args.limits.max_statement_bytes == Limits().max_statement_bytes
+    with pytest.raises(SystemExit):
+        parse_args(["--max-long-polls", "0"])
