@@ -2,7 +2,8 @@
 
 Switch the blue-green colour, suspend/resume the cluster and expire every session. Only the admin user
 (the server's first configured user) may call it: wrong credentials → UNAUTHENTICATED, any other valid
-user → PERMISSION_DENIED. The operations themselves live in :mod:`mock_server.control.bluegreen`,
+user → PERMISSION_DENIED. ``GetCapabilities`` (what the engine offers beyond the e6data protocol, for the
+driver's discovery of transactions) needs no credentials. The operations themselves live in :mod:`mock_server.control.bluegreen`,
 :mod:`mock_server.control.cluster` and :mod:`mock_server.sessions`; this module only authorizes and reports.
 """
 from __future__ import annotations

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import threading
+from contextlib import contextmanager
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, List, Optional, Tuple
@@ -370,14 +371,30 @@ class Engine:
 
     # ---------------------------------------------------------------- catalog browsing
 
-    def _query(self, sql: str, params: list) -> list:
-        cur = self.cursor()
+    @contextmanager
+    def _browse(self, session_id: str = "") -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for catalog browsing: the session's own (it sees the session's uncommitted tables)."""
+        if not session_id:
+            cur = self.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+            return
+        db = self.sessions.get(session_id)
+        db.attach()
         try:
-            return cur.execute(sql, params).fetchall()
+            with db.use(self) as con:
+                yield con
+        finally:
+            db.release()
+
+    def _query(self, sql: str, params: list, session_id: str = "") -> list:
+        try:
+            with self._browse(session_id) as cur:
+                return cur.execute(sql, params).fetchall()
         except Exception as exc:
             raise errors.from_exception(exc) from exc
-        finally:
-            cur.close()
 
     def catalogs(self) -> List[Tuple[str, bool]]:
         rows = self._query("SELECT database_name FROM duckdb_databases() WHERE NOT internal "
@@ -387,36 +404,35 @@ class Engine:
             found += [(name, False) for name in self.store_catalogs.catalogs]
         return found
 
-    def schemas(self, catalog: str = "", user: str = "") -> List[str]:
+    def schemas(self, catalog: str = "", user: str = "", session_id: str = "") -> List[str]:
         if self._is_store_catalog(catalog):
             return self.store_catalogs.schemas(catalog, user)
         rows = self._query("SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? AND schema_name "
                            "NOT IN ('information_schema', 'pg_catalog') ORDER BY schema_name",
-                           [catalog or DEFAULT_CATALOG])
+                           [catalog or DEFAULT_CATALOG], session_id)
         return [r[0] for r in rows]
 
-    def tables(self, catalog: str = "", schema: str = "", user: str = "") -> List[str]:
+    def tables(self, catalog: str = "", schema: str = "", user: str = "", session_id: str = "") -> List[str]:
         if self._is_store_catalog(catalog):
             return self.store_catalogs.tables(catalog, user, schema)
         params = [catalog or DEFAULT_CATALOG, schema or DEFAULT_SCHEMA]
         rows = self._query(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
             "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
-            "AND NOT internal ORDER BY 1", params + params)
+            "AND NOT internal ORDER BY 1", params + params, session_id)
         return [r[0] for r in rows]
 
-    def columns(self, catalog: str, schema: str, table: str, user: str = "") -> List[Tuple[str, str]]:
+    def columns(self, catalog: str, schema: str, table: str, user: str = "",
+                session_id: str = "") -> List[Tuple[str, str]]:
         """(name, getColumnsV2 type) per column; empty for an unknown table."""
         if self._is_store_catalog(catalog):
             return self.store_catalogs.columns(catalog, user, schema, table)
-        if table not in self.tables(catalog, schema):
+        if table not in self.tables(catalog, schema, session_id=session_id):
             return []
-        cur = self.cursor()
         try:
-            rel = cur.sql("SELECT * FROM " + ".".join(quote_identifier(p) for p in (
-                catalog or DEFAULT_CATALOG, schema or DEFAULT_SCHEMA, table)))
-            return [(n, field_type_name(t)) for n, t in zip(rel.columns, rel.types)]
+            with self._browse(session_id) as cur:
+                rel = cur.sql("SELECT * FROM " + ".".join(quote_identifier(p) for p in (
+                    catalog or DEFAULT_CATALOG, schema or DEFAULT_SCHEMA, table)))
+                return [(n, field_type_name(t)) for n, t in zip(rel.columns, rel.types)]
         except Exception as exc:
             raise errors.from_exception(exc) from exc
-        finally:
-            cur.close()

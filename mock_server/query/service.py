@@ -201,7 +201,7 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
     @_rpc
     def getSchemaNamesV2(self, request: Any, context: grpc.ServicerContext) -> Any:
         user = self._caller(request.sessionId, context)
-        return pb.GetSchemaNamesResponse(schemas=self.engine.schemas(request.catalog, user),
+        return pb.GetSchemaNamesResponse(schemas=self.engine.schemas(request.catalog, user, request.sessionId),
                                          sessionId=request.sessionId)
 
     @_rpc
@@ -212,7 +212,8 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
     @_rpc
     def getTablesV2(self, request: Any, context: grpc.ServicerContext) -> Any:
         user = self._caller(request.sessionId, context)
-        return pb.GetTablesResponse(tables=self.engine.tables(request.catalog, request.schema, user),
+        return pb.GetTablesResponse(tables=self.engine.tables(request.catalog, request.schema, user,
+                                                              request.sessionId),
                                     sessionId=request.sessionId)
 
     @_rpc
@@ -223,7 +224,8 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
     def _columns(self, request: Any, catalog: str, context: grpc.ServicerContext) -> Any:
         user = self._caller(request.sessionId, context)
         fields = [pb.GFieldInfo(fieldName=name, fieldType=type_name)
-                  for name, type_name in self.engine.columns(catalog, request.schema, request.table, user)]
+                  for name, type_name in self.engine.columns(catalog, request.schema, request.table, user,
+                                                             request.sessionId)]
         return pb.GetColumnsResponse(fieldInfo=fields, sessionId=request.sessionId)
 
     @_rpc
