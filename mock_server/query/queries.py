@@ -148,10 +148,11 @@ class Query:
                     return False
 
     def _close_cursor(self) -> None:
+        """Release the statement (its result and store tables; the session's connection stays)."""
         try:
-            self.statement.cursor.close()
-        except Exception:  # already closed
-            log.debug("closing cursor of %s failed", self.id, exc_info=True)
+            self.statement.close()
+        except Exception:  # noqa: BLE001 - the session's connection closed meanwhile
+            log.debug("closing statement of %s failed", self.id, exc_info=True)
 
     # ------------------------------------------------------------------ results
 
@@ -229,10 +230,7 @@ class Query:
                 return
             self._cancelled = True
             self._cond.notify_all()
-        try:
-            self.statement.cursor.interrupt()
-        except Exception:  # cursor already closed
-            log.debug("interrupt of %s failed", self.id, exc_info=True)
+        self.statement.interrupt()
 
     def clear(self) -> None:
         """Cancel if running and release everything."""
@@ -295,7 +293,7 @@ class QueryRegistry:
             raise exceeded(self.limits, "max_statement_bytes", f"SQL statement of {len(sql)} characters")
         with self._lock:  # refuse early, before a cursor is opened for the statement
             check_open_queries(self.limits, user, (q.user for q in self._queries.values()))
-        statement, parse_ms = self.engine.prepare(sql, catalog, schema, user)
+        statement, parse_ms = self.engine.prepare(sql, catalog, schema, user, session_id, strategy)
         query = Query(str(uuid.uuid4()), user, session_id, sql, statement, parse_ms,
                       self.engine.time_zone, self.queue_size, strategy)
         refused: Optional[errors.EngineError] = None
