@@ -97,7 +97,7 @@ class EngineServer:
             QueryEngineServicer(self.engine, self.sessions, self.queries, engine_ip, self.strategy),
             self._server)
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
-            ClusterServicer(self.cluster, self.sessions), self._server)
+            ClusterServicer(self.cluster, self.sessions, self.admin_user), self._server)
         e6driver_admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(self.sessions, self.strategy, self.cluster, self.queries, self.admin_user),
             self._server)

@@ -3,11 +3,17 @@
 Users come from the command line (``--user/--password``, default ``admin``/``admin``). A session id is a
 random UUID; it expires after ``ttl`` seconds without use, unless a live query still refers to it.
 OAuth-style calls may instead carry ``authorization: Bearer <password>`` with an empty session id.
+
+Passwords are kept only as salted PBKDF2-SHA256 digests (:class:`Credential`), never as text. A bearer token
+belongs to exactly one user: a password two users share is refused as a token (each must log in with their
+user name). Failed logins are logged with the user name cut to :data:`LOGGED_NAME_CHARS` characters.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import os
 import threading
 import time
 import uuid
@@ -18,6 +24,49 @@ from mock_server import errors
 log = logging.getLogger(__name__)
 
 DEFAULT_USERS: Mapping[str, str] = {"admin": "admin"}
+LOGGED_NAME_CHARS = 64
+_ROUNDS = 2000  # every store call checks its credentials: cheap enough per call, no plaintext at rest
+
+
+class Credential:
+    """A password as a salted digest; :meth:`matches` compares in constant time."""
+
+    __slots__ = ("_salt", "_digest", "bearer")
+
+    def __init__(self, password: str, bearer: bool = True) -> None:
+        self._salt = os.urandom(16)
+        self._digest = self._hash(password)
+        self.bearer = bearer  # usable as a bearer token (no other user has the same password)
+
+    def _hash(self, password: str) -> bytes:
+        return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8", "surrogatepass"), self._salt, _ROUNDS)
+
+    def matches(self, password: str) -> bool:
+        return hmac.compare_digest(self._digest, self._hash(password))
+
+    def __repr__(self) -> str:
+        return "Credential(<hashed>)"
+
+
+_DUMMY = Credential("")
+
+
+def shown_name(user: str) -> str:
+    """A user name as failure logs show it: at most LOGGED_NAME_CHARS characters, control characters escaped."""
+    if len(user) <= LOGGED_NAME_CHARS:
+        return repr(user)
+    return f"{user[:LOGGED_NAME_CHARS]!r}... ({len(user)} characters)"
+
+
+def credentials(users: Mapping[str, str]) -> Dict[str, Credential]:
+    """Users' passwords as :class:`Credential`; a password shared by several users is no bearer token."""
+    holders: Dict[str, List[str]] = {}
+    for user, password in users.items():
+        holders.setdefault(password, []).append(user)
+    for names in holders.values():
+        if len(names) > 1:
+            log.warning("users %s share a password: it is refused as a bearer token", ", ".join(names))
+    return {user: Credential(password, bearer=len(holders[password]) == 1) for user, password in users.items()}
 
 
 def bearer_token(metadata: Optional[Iterable[Tuple[str, Any]]]) -> Optional[str]:
@@ -32,7 +81,7 @@ class SessionStore:
     """Thread-safe map of session id → (user, last use)."""
 
     def __init__(self, users: Optional[Mapping[str, str]] = None, ttl: float = 3600.0) -> None:
-        self.users: Dict[str, str] = dict(users if users is not None else DEFAULT_USERS)
+        self.users: Dict[str, Credential] = credentials(users if users is not None else DEFAULT_USERS)
         self.ttl = ttl
         self._lock = threading.Lock()
         self._sessions: Dict[str, Tuple[str, float]] = {}
@@ -54,14 +103,14 @@ class SessionStore:
     def _check_password(self, user: str, password: str) -> bool:
         expected = self.users.get(user)
         if expected is None:
-            hmac.compare_digest(password.encode(), password.encode())  # similar timing
+            _DUMMY.matches(password)  # similar timing
             return False
-        return hmac.compare_digest(expected.encode(), password.encode())
+        return expected.matches(password)
 
     def verify(self, user: str, password: str) -> str:
         """``user`` if the password is right (no session is opened), else UNAUTHENTICATED."""
         if not self._check_password(user, password):
-            log.info("authentication failed for user %r", user)
+            log.info("authentication failed for user %s", shown_name(user))
             raise errors.bad_credentials()
         return user
 
@@ -75,10 +124,13 @@ class SessionStore:
         return session_id
 
     def user_for_token(self, token: str) -> str:
-        """User whose password is ``token`` (bearer authentication), or UNAUTHENTICATED."""
-        for user, password in self.users.items():
-            if hmac.compare_digest(password.encode(), token.encode()):
-                return user
+        """The one user whose password is ``token`` (bearer authentication), or UNAUTHENTICATED (also for a
+        password several users share)."""
+        found = [user for user, credential in self.users.items() if credential.matches(token)]
+        if len(found) == 1 and self.users[found[0]].bearer:
+            return found[0]
+        if found:
+            log.info("bearer token refused: it is the password of %d users", len(found))
         raise errors.bad_credentials()
 
     def caller(self, auth: Any, metadata: Optional[Iterable[Tuple[str, Any]]] = None) -> str:

@@ -95,11 +95,14 @@ class ClusterState:
 
 class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
     """ClusterService on the query port. Callers authenticate with user/password, or a bearer token when
-    the user is empty (OAuth mode, spec §9.3). The ``strategy`` header is accepted whatever its colour."""
+    the user is empty (OAuth mode, spec §9.3). The ``strategy`` header is accepted whatever its colour.
+    Any authenticated user may ask for the status or resume (drivers auto-resume); only ``admin_user`` may
+    suspend (others: PERMISSION_DENIED)."""
 
-    def __init__(self, cluster: ClusterState, sessions: SessionStore) -> None:
+    def __init__(self, cluster: ClusterState, sessions: SessionStore, admin_user: str = "") -> None:
         self.cluster = cluster
         self.sessions = sessions
+        self.admin_user = admin_user
 
     def _authorize(self, request: Any, context: grpc.ServicerContext) -> str:
         if request.user:
@@ -122,5 +125,9 @@ class ClusterServicer(cluster_pb2_grpc.ClusterServiceServicer):
     @errors.rpc_method
     def suspend(self, request: Any, context: grpc.ServicerContext) -> Any:
         user = self._authorize(request, context)
+        if user != self.admin_user:
+            log.info("suspend refused to %s (not the admin)", user)
+            raise errors.EngineError(grpc.StatusCode.PERMISSION_DENIED,
+                                     f"user {user!r} may not suspend the cluster: only the admin user may")
         log.info("suspend requested by %s", user)
         return cluster_pb2.SuspendResponse(status=self.cluster.suspend())
