@@ -55,7 +55,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="S3 access key (default $AWS_ACCESS_KEY_ID)")
     parser.add_argument("--s3-secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"),
                         help="S3 secret key (default $AWS_SECRET_ACCESS_KEY)")
+    parser.add_argument("--tls-cert", default=None, help="serve TLS only, with this PEM certificate (chain)")
+    parser.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-client-ca", default=None,
+                        help="also require client certificates signed by this PEM CA (mutual TLS)")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        parser.error("give --tls-cert and --tls-key together (and --tls-client-ca only with them)")
+    args.tls = ({"cert": args.tls_cert, "key": args.tls_key, "client_ca": args.tls_client_ca}
+                if args.tls_cert else None)
     if args.resume_seconds < 0:
         parser.error("--resume-seconds must be >= 0")
     if args.dataset_rate_limit < 0:
@@ -85,7 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                           session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone,
                           strategy=args.strategy, resume_seconds=args.resume_seconds, s3=args.s3,
                           master_key_file=args.master_key_file,
-                          dataset_rate_limit=args.dataset_rate_limit or None, limits=args.limits)
+                          dataset_rate_limit=args.dataset_rate_limit or None, limits=args.limits, tls=args.tls)
     port = server.start()
     # The one machine-readable stdout line: tests and scripts parse the bound port from it.
     sys.stdout.write(f"e6driver-server listening on {args.host}:{port}\n")

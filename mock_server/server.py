@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent import futures
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import grpc
 
@@ -43,6 +43,24 @@ def server_options(limits: Limits) -> list:
     return SERVER_OPTIONS + [("grpc.max_receive_message_length", limits.max_message_bytes)]
 
 
+def _pem(value: Any) -> bytes:
+    """PEM bytes given as bytes, PEM text or a file path."""
+    if isinstance(value, bytes):
+        return value
+    if value.lstrip().startswith("-----BEGIN"):
+        return value.encode("ascii")
+    with open(value, "rb") as handle:
+        return handle.read()
+
+
+def server_tls_credentials(tls: Mapping[str, Any]) -> grpc.ServerCredentials:
+    """TLS for the listener: ``cert`` and ``key`` (PEM bytes/text or paths), optional ``client_ca`` (then
+    every client must present a certificate it signed)."""
+    client_ca = _pem(tls["client_ca"]) if tls.get("client_ca") else None
+    return grpc.ssl_server_credentials([(_pem(tls["key"]), _pem(tls["cert"]))], root_certificates=client_ca,
+                                       require_client_auth=client_ca is not None)
+
+
 class EngineServer:
     """The local engine: gRPC server + DuckDB, usable in-process (``with EngineServer() as srv``).
 
@@ -54,7 +72,7 @@ class EngineServer:
     ``master_key_file`` (default DATA_DIR/master.key, generated on first start). ``dataset_rate_limit`` caps
     each user's dataset uploads + downloads per second (bursts of ``max(1, rate)``; None: no limit). ``limits``
     (:class:`mock_server.limits.Limits`) bounds message, statement, object and upload sizes, open queries
-    and waiting polls.
+    and waiting polls. ``tls`` (keys ``cert``, ``key``, optional ``client_ca``: PEM or paths) serves TLS only.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
@@ -63,10 +81,12 @@ class EngineServer:
                  sweep_interval: Optional[float] = None, strategy: str = "blue",
                  resume_seconds: float = 2.0, admin_user: Optional[str] = None,
                  s3: Optional[Mapping[str, str]] = None, master_key_file: Optional[str] = None,
-                 dataset_rate_limit: Optional[float] = None, limits: Optional[Limits] = None) -> None:
+                 dataset_rate_limit: Optional[float] = None, limits: Optional[Limits] = None,
+                 tls: Optional[Mapping[str, Any]] = None) -> None:
         self.host = host
         self.requested_port = port
         self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self._tls = server_tls_credentials(tls) if tls else None
         self.long_polls = LongPolls(self.limits)  # dataset polls waiting now, a bounded share of the workers
         self.port: Optional[int] = None
         self.strategy = BlueGreenState(strategy)
@@ -114,7 +134,10 @@ class EngineServer:
     def start(self) -> int:
         """Bind, start serving and return the bound port."""
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        port = self._server.add_insecure_port(f"{host}:{self.requested_port}")
+        if self._tls is not None:
+            port = self._server.add_secure_port(f"{host}:{self.requested_port}", self._tls)
+        else:
+            port = self._server.add_insecure_port(f"{host}:{self.requested_port}")
         if port == 0:
             raise OSError(f"cannot bind {self.host}:{self.requested_port}")
         self.port = port

@@ -26,7 +26,7 @@ from .._proto import cluster_pb2, e6x_engine_pb2 as pb
 from ..errors import OperationalError
 from . import bluegreen
 from .bearer import ClientCredentials, StaticToken
-from .transport import Transport
+from .transport import Transport, tls_rejection
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,13 @@ class QueryHandle:
         self.query_id = query_id
         self.engine_ip = engine_ip
         self.colour = colour
+
+
+def _raise_if_tls_rejected(exc: grpc.RpcError, transport: Transport) -> None:
+    """A rejected certificate is final: raised at once, never retried as "unreachable"."""
+    rejected = tls_rejection(exc, transport.secure)
+    if rejected is not None:
+        raise rejected from None
 
 
 class Session:
@@ -218,6 +225,7 @@ class Session:
                         pb.AuthenticateRequest(user=self._username, password=self._password),
                         metadata=self.metadata(colour), timeout=self.timeout(deadline))
                 except grpc.RpcError as exc:
+                    _raise_if_tls_rejected(exc, self.transport)
                     code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
                     last = exc
                     if bluegreen.is_refused_colour(code, details):
@@ -292,6 +300,7 @@ class Session:
                 response = getattr(self.transport.engine, rpc)(
                     make_request(session), metadata=metadata, timeout=self.timeout(deadline, timeout))
             except grpc.RpcError as exc:
+                _raise_if_tls_rejected(exc, self.transport)
                 code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
                 query_id = query.query_id if query else None
                 if code == "UNAUTHENTICATED" and self._bearer is not None and token_refreshes < 1 \
@@ -349,6 +358,7 @@ class Session:
             try:
                 return call(stub_class(self.transport.channel), self.metadata(None))
             except grpc.RpcError as exc:
+                _raise_if_tls_rejected(exc, self.transport)
                 if errors.grpc_code_name(exc) in RETRY_CODES and time.monotonic() < deadline:
                     attempt += 1
                     backoff(attempt)

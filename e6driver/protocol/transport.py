@@ -49,6 +49,25 @@ def split_options(grpc_options: Optional[Dict[str, Any]]) -> Tuple[List[Tuple[st
     return [(f"grpc.{key}", value) for key, value in merged.items()], client
 
 
+# Texts gRPC puts in UNAVAILABLE details when the TLS handshake, not the network, failed: retrying cannot help.
+_TLS_REJECTED = ("handshake failed", "certificate_verify_failed", "certificate verify failed",
+                 "wrong_version_number", "ssl_error_ssl")
+
+
+def tls_rejection(exc: grpc.RpcError, secure: bool) -> Optional[Exception]:
+    """An OperationalError saying the TLS handshake failed (e.g. the server's certificate was rejected), for
+    an UNAVAILABLE ``exc`` on a ``secure`` channel that failed that way; else None (retry as usual)."""
+    from ..errors import OperationalError
+
+    code = exc.code() if callable(getattr(exc, "code", None)) else None
+    details = (exc.details() if callable(getattr(exc, "details", None)) else "") or ""
+    if not secure or code != grpc.StatusCode.UNAVAILABLE or not any(m in details.lower() for m in _TLS_REJECTED):
+        return None
+    what = ("the server's certificate was rejected (not signed by the trusted CA given as ssl_cert, or the "
+            "system's CAs)" if "certificate" in details.lower() else "the TLS handshake failed")
+    return OperationalError(f"TLS: {what}: {details}")
+
+
 def _root_certificates(ssl_cert: Union[None, str, bytes]) -> Optional[bytes]:
     if ssl_cert is None:
         return None
