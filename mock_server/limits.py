@@ -23,8 +23,8 @@ MiB = 1024 * 1024
 class Limits:
     max_message_bytes: int = 64 * MiB  # any gRPC request, checked by gRPC before authentication
     max_statement_bytes: int = 4 * MiB  # SQL text of one prepare
-    max_open_queries_per_user: int = 32  # prepared and not yet cleared
-    max_open_queries: int = 128
+    max_open_queries_per_user: int = 16  # prepared and not yet cleared (~50 MB each while streaming)
+    max_open_queries: int = 64
     max_long_polls_per_user: int = 4  # dataset notification polls waiting at once
     max_long_polls: int = 16  # a quarter of the default 64 worker threads
     max_object_bytes: int = 1024 * MiB  # one object put
