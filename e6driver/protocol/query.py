@@ -1,9 +1,10 @@
 """One query on the server: prepare → execute → metadata → result batches; status, explain, cancel, clear.
 
-A :class:`ServerQuery` is released on the server exactly once (``clearOrCancelQuery``), so the server never
-leaks it and a pending blue-green switch is never held back by an abandoned query. Its calls send the colour it
-was prepared under. ``query_timeout`` is applied and interpreted here: when the query's deadline has passed, the
-error says so (and the server has cancelled the query).
+A query is released on the server exactly once (``clearOrCancelQuery``), so the server never leaks it and a
+pending blue-green switch is never held back by an abandoned query. Its calls send the colour it was prepared
+under. ``query_timeout`` is applied and interpreted here: when the query's deadline has passed, the error says
+so (and the server has cancelled the query). The sequencing lives in :class:`QueryPlans`; :class:`ServerQuery`
+runs it blocking, ``aio.AsyncServerQuery`` with asyncio.
 """
 from __future__ import annotations
 
@@ -13,22 +14,22 @@ from typing import Any, Dict, Optional
 
 from .._proto import e6x_engine_pb2 as pb
 from ..errors import Error, OperationalError
+from .plan import Plan
 from .result_metadata import ResultMetadata, parse_result_metadata
-from .session import QueryHandle, Session
+from .session import QueryHandle, Session, SessionRules
 from .stream import ChunkStream
 
 log = logging.getLogger(__name__)
 
 
-class ServerQuery:
-    """A query the server knows; build one with :meth:`start` (new work) or :meth:`attach` (a known id)."""
+class QueryPlans:
+    """The state of a query the server knows and the plans of its calls."""
 
-    def __init__(self, session: Session, handle: QueryHandle, deadline: Optional[float] = None):
+    def __init__(self, session: Any, handle: QueryHandle, deadline: Optional[float] = None):
         self.session = session
         self.handle = handle
         self.deadline = deadline
         self.metadata: Optional[ResultMetadata] = None
-        self._stream: Optional[ChunkStream] = None
         self.owned = False  # started (and so released) by this process
         self.released = False
 
@@ -36,16 +37,108 @@ class ServerQuery:
     def query_id(self) -> str:
         return self.handle.query_id
 
-    # ------------------------------------------------------------------ construction
+    @staticmethod
+    def prepare_plan(session: SessionRules, sql: str, catalog: Optional[str], schema: Optional[str],
+                     deadline: Optional[float]) -> Plan:
+        """Prepare ``sql`` as new work; returns the handle, registered with the blue-green state."""
+        schema = schema or ""
+        try:
+            if catalog:
+                response, colour = yield from session.call_plan(
+                    "prepareStatementV2", lambda sid: pb.PrepareStatementV2Request(
+                        sessionId=sid, schema=schema, catalog=catalog, queryString=sql),
+                    timeout=session.prepare_timeout, deadline=deadline, with_colour=True)
+            else:
+                response, colour = yield from session.call_plan(
+                    "prepareStatement", lambda sid: pb.PrepareStatementRequest(
+                        sessionId=sid, schema=schema, queryString=sql), deadline=deadline, with_colour=True)
+        except Error as exc:
+            raise _timed_out(exc, session, deadline) from None
+        handle = QueryHandle(response.queryId, response.engineIP, colour)
+        session.colours.query_started(handle.query_id, colour)
+        return handle
+
+    def open_plan(self, v2: bool) -> Plan:
+        """Execute the prepared query and read its result metadata."""
+        if v2:
+            yield from self._call_plan("executeStatementV2", pb.ExecuteStatementV2Request, bounded=True)
+        else:
+            yield from self._call_plan("executeStatement", pb.ExecuteStatementRequest, bounded=True)
+        yield from self.metadata_plan()
+
+    def _call_plan(self, rpc: str, request: Any, timeout: Optional[float] = None, bounded: bool = False) -> Plan:
+        """One per-query RPC; ``bounded`` calls (execute, metadata, batches) must end by the query's deadline,
+        control calls (status, cancel, release) must work after it."""
+        handle = self.handle
+        deadline = self.deadline if bounded else None
+        try:
+            return (yield from self.session.call_plan(rpc, lambda sid: request(
+                sessionId=sid, queryId=handle.query_id, engineIP=handle.engine_ip),
+                query=handle, deadline=deadline, timeout=timeout))
+        except Error as exc:
+            raise _timed_out(exc, self.session, deadline) from None
+
+    def metadata_plan(self) -> Plan:
+        response = yield from self._call_plan("getResultMetadata", pb.GetResultMetadataRequest, bounded=True)
+        self.metadata = parse_result_metadata(response.resultMetaData)
+        return self.metadata
+
+    def fetch_plan(self) -> Plan:
+        """One getNextResultBatch call; empty bytes at the end of the result."""
+        return (yield from self._call_plan("getNextResultBatch", pb.GetNextResultBatchRequest,
+                                           bounded=True)).resultBatch
+
+    def status_plan(self) -> Plan:
+        return (yield from self._call_plan("status", pb.StatusRequest))
+
+    def explain_plan(self) -> Plan:
+        return (yield from self._call_plan("explain", pb.ExplainRequest)).explain
+
+    def explain_analyze_plan(self) -> Plan:
+        response = yield from self._call_plan("explainAnalyze", pb.ExplainAnalyzeRequest)
+        return dict(is_cached=response.isCached, parsing_time=response.parsingTime,
+                    queuing_time=response.queueingTime, planner=response.explainAnalyze)
+
+    def cancel_plan(self) -> Plan:
+        """Stop the query on the server. A query this process started stays open (for blue-green) until it is
+        released; an attached one is finished here."""
+        yield from self._call_plan("cancelQuery", pb.CancelQueryRequest)
+        if not self.owned:
+            self.session.colours.query_finished(self.query_id)
+
+    def clear_plan(self, timeout: Optional[float] = None) -> Plan:
+        """The official client's ``clear`` RPC (frees the result of a finished query)."""
+        yield from self._call_plan("clear", pb.ClearRequest, timeout=timeout)
+        self.session.colours.query_finished(self.query_id)
+
+    def release_plan(self, swallow: bool, timeout: Optional[float]) -> Plan:
+        """``clearOrCancelQuery``; errors are logged unless ``swallow`` is False."""
+        try:
+            yield from self._call_plan("clearOrCancelQuery", pb.ClearOrCancelQueryRequest, timeout=timeout)
+        except Error as exc:
+            if not swallow:
+                raise
+            log.debug("releasing query %s failed: %s", self.query_id, exc)
+        finally:
+            self.session.colours.query_finished(self.query_id)
+
+
+class ServerQuery(QueryPlans):
+    """A query the server knows; build one with :meth:`start` (new work) or :meth:`attach` (a known id)."""
+
+    def __init__(self, session: Session, handle: QueryHandle, deadline: Optional[float] = None):
+        super().__init__(session, handle, deadline)
+        self._stream: Optional[ChunkStream] = None
+
     @classmethod
     def start(cls, session: Session, sql: str, catalog: Optional[str], schema: Optional[str],
               deadline: Optional[float] = None, prefetch: int = 2) -> "ServerQuery":
         """Prepare and execute ``sql`` and read its result metadata. A failure after prepare releases the query
         before the error is raised (``error.replayable`` tells whether running it again is safe)."""
-        query = cls._prepare(session, sql, catalog, schema, deadline)
+        query = cls(session, session.run(cls.prepare_plan(session, sql, catalog, schema, deadline)), deadline)
+        query.owned = True
         try:
-            query._execute(bool(catalog))
-            query.refresh_metadata()
+            session.run(query.open_plan(bool(catalog)))
             query._stream = ChunkStream(query._fetch_batch, prefetch)
         except BaseException:
             query.release()
@@ -57,48 +150,8 @@ class ServerQuery:
         """A query started elsewhere (e.g. by another cursor), addressed by id with the colour it runs under."""
         return cls(session, QueryHandle(query_id, engine_ip, session.colours.colour_of(query_id)))
 
-    @classmethod
-    def _prepare(cls, session: Session, sql: str, catalog: Optional[str], schema: Optional[str],
-                 deadline: Optional[float]) -> "ServerQuery":
-        schema = schema or ""
-        try:
-            if catalog:
-                response, colour = session.call("prepareStatementV2", lambda sid: pb.PrepareStatementV2Request(
-                    sessionId=sid, schema=schema, catalog=catalog, queryString=sql),
-                    timeout=session.prepare_timeout, deadline=deadline, with_colour=True)
-            else:
-                response, colour = session.call("prepareStatement", lambda sid: pb.PrepareStatementRequest(
-                    sessionId=sid, schema=schema, queryString=sql), deadline=deadline, with_colour=True)
-        except Error as exc:
-            raise _timed_out(exc, session, deadline) from None
-        handle = QueryHandle(response.queryId, response.engineIP, colour)
-        session.colours.query_started(handle.query_id, colour)
-        query = cls(session, handle, deadline)
-        query.owned = True
-        return query
-
-    def _execute(self, v2: bool) -> None:
-        if v2:
-            self._call("executeStatementV2", pb.ExecuteStatementV2Request, bounded=True)
-        else:
-            self._call("executeStatement", pb.ExecuteStatementRequest, bounded=True)
-
-    # ------------------------------------------------------------------ calls
-    def _call(self, rpc: str, request: Any, timeout: Optional[float] = None, bounded: bool = False) -> Any:
-        """One per-query RPC; ``bounded`` calls (execute, metadata, batches) must end by the query's deadline,
-        control calls (status, cancel, release) must work after it."""
-        handle = self.handle
-        deadline = self.deadline if bounded else None
-        try:
-            return self.session.call(rpc, lambda sid: request(
-                sessionId=sid, queryId=handle.query_id, engineIP=handle.engine_ip),
-                query=handle, deadline=deadline, timeout=timeout)
-        except Error as exc:
-            raise _timed_out(exc, self.session, deadline) from None
-
     def _fetch_batch(self) -> bytes:
-        """One getNextResultBatch call (run by the prefetch thread); empty bytes at the end of the result."""
-        return self._call("getNextResultBatch", pb.GetNextResultBatchRequest, bounded=True).resultBatch
+        return self.session.run(self.fetch_plan())
 
     def next_chunk(self) -> Optional[bytes]:
         """The next chunk's bytes, or None at the end of the result (or once released)."""
@@ -112,41 +165,30 @@ class ServerQuery:
 
     def refresh_metadata(self) -> ResultMetadata:
         """Ask the server for the result metadata again (row count, columns)."""
-        self.metadata = parse_result_metadata(
-            self._call("getResultMetadata", pb.GetResultMetadataRequest, bounded=True).resultMetaData)
-        return self.metadata
+        return self.session.run(self.metadata_plan())
 
     def status(self) -> Any:
-        return self._call("status", pb.StatusRequest)
+        return self.session.run(self.status_plan())
 
     def explain(self) -> str:
-        return self._call("explain", pb.ExplainRequest).explain
+        return self.session.run(self.explain_plan())
 
     def explain_analyze(self) -> Dict[str, Any]:
-        response = self._call("explainAnalyze", pb.ExplainAnalyzeRequest)
-        return dict(is_cached=response.isCached, parsing_time=response.parsingTime,
-                    queuing_time=response.queueingTime, planner=response.explainAnalyze)
+        return self.session.run(self.explain_analyze_plan())
 
     def cancel(self) -> None:
-        """Stop the query on the server. A query this process started stays open (for blue-green) until it is
-        released; an attached one is finished here."""
         self.stop_fetching()
-        self._call("cancelQuery", pb.CancelQueryRequest)
-        if not self.owned:
-            self.session.colours.query_finished(self.query_id)
+        self.session.run(self.cancel_plan())
 
     def stop_fetching(self) -> None:
         if self._stream is not None:
             self._stream.close(wait=0)
 
     def clear(self, timeout: Optional[float] = None) -> None:
-        """The official client's ``clear`` RPC (frees the result of a finished query)."""
-        self._call("clear", pb.ClearRequest, timeout=timeout)
-        self.session.colours.query_finished(self.query_id)
+        self.session.run(self.clear_plan(timeout))
 
     def release(self, swallow: bool = True, timeout: Optional[float] = 10.0) -> None:
-        """Free the query on the server (``clearOrCancelQuery``) once; errors are logged unless ``swallow`` is
-        False. A closed session releases nothing remotely."""
+        """Free the query on the server once; a closed session releases nothing remotely."""
         if self.released:
             return
         self.released = True
@@ -154,18 +196,13 @@ class ServerQuery:
         if self.session.closed:
             return
         try:
-            self._call("clearOrCancelQuery", pb.ClearOrCancelQueryRequest, timeout=timeout)
-        except Error as exc:
-            if not swallow:
-                raise
-            log.debug("releasing query %s failed: %s", self.query_id, exc)
+            self.session.run(self.release_plan(swallow, timeout))
         finally:
-            self.session.colours.query_finished(self.query_id)
             if self._stream is not None:
                 self._stream.close(wait=5.0)
 
 
-def _timed_out(exc: Error, session: Session, deadline: Optional[float]) -> Error:
+def _timed_out(exc: Error, session: Any, deadline: Optional[float]) -> Error:
     """A deadline error past the query's own deadline is ``query_timeout`` (the server cancelled the query)."""
     if exc.grpc_code == "DEADLINE_EXCEEDED" and deadline is not None and time.monotonic() >= deadline:
         return OperationalError(f"query exceeded query_timeout={session.query_timeout:g} s and was cancelled",

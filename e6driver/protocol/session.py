@@ -1,4 +1,5 @@
-"""A session with an e6data-protocol engine: every QueryEngineService RPC goes through :meth:`Session.call`.
+"""A session with an e6data-protocol engine: every QueryEngineService RPC goes through one call path,
+:meth:`SessionRules.call_plan`, run blocking by :class:`Session` and with asyncio by ``aio.AsyncSession``.
 
 Its rules (spec §4, §8, §9; docs/engine-contract.md):
 
@@ -26,6 +27,7 @@ from .._proto import cluster_pb2, e6x_engine_pb2 as pb
 from ..errors import OperationalError
 from . import bluegreen
 from .bearer import ClientCredentials, StaticToken
+from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, drive
 from .transport import Transport, tls_rejection
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,13 @@ _RESUME_LOCKS: Dict[str, threading.Lock] = {}
 _RESUME_LOCKS_GUARD = threading.Lock()
 
 
-def backoff(attempt: int) -> None:
+def backoff_delay(attempt: int) -> float:
     """The one retry pause of the driver: 0.1 s doubling per attempt, at most 1 s."""
-    time.sleep(min(1.0, 0.05 * (2 ** min(attempt, 5))))
+    return min(1.0, 0.05 * (2 ** min(attempt, 5)))
+
+
+def backoff(attempt: int) -> None:
+    time.sleep(backoff_delay(attempt))
 
 
 def dropped_by_transport(details: str) -> bool:
@@ -76,15 +82,10 @@ class QueryHandle:
         self.colour = colour
 
 
-def _raise_if_tls_rejected(exc: grpc.RpcError, transport: Transport) -> None:
-    """A rejected certificate is final: raised at once, never retried as "unreachable"."""
-    rejected = tls_rejection(exc, transport.secure)
-    if rejected is not None:
-        raise rejected from None
-
-
-class Session:
-    """Credentials, channel, blue-green state and the live session id of one connection."""
+class SessionRules:
+    """Credentials, blue-green state and the live session id of one connection, and the plans (``plan.py``)
+    that hold every rule of the call path; :class:`Session` runs them blocking, ``aio.AsyncSession`` with asyncio.
+    """
 
     def __init__(self, host: str, port: int, *, username: str, password: str,
                  bearer: Union[None, StaticToken, ClientCredentials],
@@ -100,7 +101,7 @@ class Session:
         self.query_timeout = query_timeout
         self.auto_resume_timeout = auto_resume_timeout
         self.prepare_timeout = prepare_timeout
-        self.transport = Transport(host, port, secure, ssl_cert, channel_options)
+        self.transport = self._open_transport(host, port, secure, ssl_cert, channel_options)
         self.colours = bluegreen.REGISTRY.for_endpoint(self.endpoint)
         self._username, self._password, self._bearer = username, password, bearer
         self._lock = threading.RLock()
@@ -112,20 +113,15 @@ class Session:
         self._transaction_lost: Optional[str] = None
         self.capabilities: Optional[Dict[str, bool]] = None  # AdminService.GetCapabilities, asked once
 
+    @staticmethod
+    def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
+                        channel_options: List[Tuple[str, Any]]) -> Any:
+        raise NotImplementedError  # each front-end opens its own kind of channel
+
     # ------------------------------------------------------------------ life cycle
     def check_open(self) -> None:
         if self.closed:
             raise errors.InterfaceError("connection is closed")
-
-    def close(self) -> None:
-        self.closed = True
-        self._session_id = None
-        self.transport.close()
-
-    def reopen(self) -> None:
-        self.transport.reset()
-        self.closed = False
-        self.forget()
 
     def apply_pending_switch(self) -> bool:
         """Apply an announced colour now if no query of the endpoint is open; the session re-authenticates."""
@@ -174,12 +170,6 @@ class Session:
     def user(self) -> str:
         return self._username
 
-    def store_credentials(self) -> Dict[str, str]:
-        """How the engine's own services authenticate this session: user and password, else the session id."""
-        if self._username or self._password:
-            return {"user": self._username, "password": self._password}
-        return {"session_id": self.session_id()}
-
     def query_deadline(self) -> Optional[float]:
         """The monotonic time by which a query started now must end (``query_timeout``), or None."""
         return time.monotonic() + self.query_timeout if self.query_timeout else None
@@ -198,21 +188,20 @@ class Session:
             metadata.append(("authorization", f"Bearer {self._bearer.token()}"))
         return metadata
 
-    def session_id(self) -> str:
-        """The live session id, authenticating first when there is none or a blue-green switch retired it."""
-        self.check_open()
-        if self._bearer is not None:
-            return ""
+    def valid_session_id(self) -> Optional[str]:
+        """The live session id, or None when there is none or a blue-green switch retired it (then the caller
+        authenticates under the session's lock). A transaction never continues on a new session."""
         with self._lock:
             if self._session_id and self._session_generation == self.colours.generation:
                 return self._session_id
-            if self._transaction_session is not None:  # never continue a transaction on a new session
+            if self._transaction_session is not None:
                 raise self.lose_transaction("its session was retired by a blue-green switch or dropped")
             self._session_id = None
-            return self._authenticate()
+            return None
 
-    def _authenticate(self) -> str:
-        """Authenticate under the endpoint's colour, detecting it again (bounded) when the server refuses it."""
+    def authenticate_plan(self) -> Plan:
+        """Authenticate under the endpoint's colour, detecting it again (bounded) when the server refuses it;
+        returns the new session id."""
         deadline = time.monotonic() + self.connect_timeout
         last: Optional[BaseException] = None
         rounds = waits = 0
@@ -221,23 +210,22 @@ class Session:
             retry = False
             for colour in self.colours.candidates():
                 try:
-                    response = self.transport.engine.authenticate(
-                        pb.AuthenticateRequest(user=self._username, password=self._password),
-                        metadata=self.metadata(colour), timeout=self.timeout(deadline))
+                    response = yield Rpc("engine", "authenticate",
+                                         pb.AuthenticateRequest(user=self._username, password=self._password),
+                                         self.metadata(colour), self.timeout(deadline))
                 except grpc.RpcError as exc:
-                    _raise_if_tls_rejected(exc, self.transport)
                     code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
                     last = exc
                     if bluegreen.is_refused_colour(code, details):
                         self.colours.refused(colour)
                         continue
                     if code == "UNAVAILABLE" and SUSPENDED in details and self.auto_resume and not resumed:
-                        self.resume_cluster()
+                        yield ResumeCluster()
                         resumed = retry = True
                         break
                     if code == "UNAVAILABLE" and SUSPENDED not in details and time.monotonic() < deadline:
                         waits += 1
-                        backoff(waits)
+                        yield Sleep(backoff_delay(waits))
                         retry = True
                         break
                     if code == "UNAUTHENTICATED":
@@ -255,8 +243,9 @@ class Session:
                     rounds += 1
                     retry = True
                     break
-                self._session_id = response.sessionId
-                self._session_generation = self.colours.generation
+                with self._lock:
+                    self._session_id = response.sessionId
+                    self._session_generation = self.colours.generation
                 log.debug("authenticated user %r on %s under colour %s", self._username, self.endpoint, colour)
                 return self._session_id
             if not retry:  # every candidate colour was refused
@@ -278,16 +267,16 @@ class Session:
         return min(limits) if limits else None
 
     # ------------------------------------------------------------------ the one call path
-    def call(self, rpc: str, make_request: Callable[[str], Any], *, query: Optional[QueryHandle] = None,
-             needs_session: bool = True, timeout: Optional[float] = None, deadline: Optional[float] = None,
-             with_colour: bool = False) -> Any:
+    def call_plan(self, rpc: str, make_request: Callable[[str], Any], *, query: Optional[QueryHandle] = None,
+                  needs_session: bool = True, timeout: Optional[float] = None, deadline: Optional[float] = None,
+                  with_colour: bool = False) -> Plan:
         """Run one RPC under the rules of the module doc; returns the response (and the colour it was sent
         under, with ``with_colour``) or raises a driver error."""
         connect_deadline = time.monotonic() + self.connect_timeout
         renewals = colour_attempts = resumes = waits = token_refreshes = 0
         while True:
             self.check_open()
-            session = self.session_id() if needs_session else ""
+            session = (yield EnsureSession()) if needs_session else ""
             if query is not None:
                 colour = query.colour
             else:
@@ -297,10 +286,8 @@ class Session:
                 log.debug("%s%s colour=%s", rpc, f" query={query.query_id}" if query else "", colour)
             metadata = self.metadata(colour, query.engine_ip if query else None)
             try:
-                response = getattr(self.transport.engine, rpc)(
-                    make_request(session), metadata=metadata, timeout=self.timeout(deadline, timeout))
+                response = yield Rpc("engine", rpc, make_request(session), metadata, self.timeout(deadline, timeout))
             except grpc.RpcError as exc:
-                _raise_if_tls_rejected(exc, self.transport)
                 code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
                 query_id = query.query_id if query else None
                 if code == "UNAUTHENTICATED" and self._bearer is not None and token_refreshes < 1 \
@@ -330,13 +317,13 @@ class Session:
                 if code == "UNAVAILABLE" and SUSPENDED in details:
                     if self.auto_resume and resumes < 1:
                         resumes += 1
-                        self.resume_cluster()
+                        yield ResumeCluster()
                         continue
                     raise errors.from_rpc_error(exc, rpc, query_id) from None
                 if code == "UNAVAILABLE" or (code == "CANCELLED" and dropped_by_transport(details)):
                     if query is None and time.monotonic() < connect_deadline:
                         waits += 1
-                        backoff(waits)
+                        yield Sleep(backoff_delay(waits))
                         continue
                     raise replayable(exc, rpc, query_id)
                 if code == "NOT_FOUND" and query is not None:
@@ -346,6 +333,101 @@ class Session:
             if announced:
                 self.colours.announce(announced)
             return (response, colour) if with_colour else response
+
+    # ------------------------------------------------------------------ cluster (spec §9)
+    def resume_plan(self) -> Plan:
+        """Wake a suspended cluster and wait until it is active, at most ``auto_resume_timeout``."""
+        deadline = time.monotonic() + self.auto_resume_timeout
+        credentials = dict(user=self._username, password=self._password)
+        resumed = False
+        while time.monotonic() < deadline:
+            candidates = self.colours.candidates()
+            colour = candidates[0] if candidates else None
+            try:
+                status = (yield Rpc("cluster", "status", cluster_pb2.ClusterStatusRequest(**credentials),
+                                    self.metadata(colour), self.timeout(deadline, 10.0))).status
+            except grpc.RpcError as exc:
+                log.debug("cluster status failed while resuming: %s", errors.grpc_details(exc))
+                yield Sleep(0.5)
+                continue
+            if status == "active":
+                log.info("cluster %s is active", self.endpoint)
+                return
+            if status == "failed":
+                raise OperationalError(f"cluster {self.endpoint} failed to resume")
+            if status == "suspended" and not resumed:
+                log.info("cluster %s is suspended; resuming it", self.endpoint)
+                yield Rpc("cluster", "resume", cluster_pb2.ResumeRequest(**credentials), self.metadata(colour),
+                          self.timeout(deadline, 10.0))
+                resumed = True
+                continue
+            yield Sleep(0.25)
+        raise OperationalError(f"cluster {self.endpoint} did not become active within "
+                               f"{self.auto_resume_timeout:g} s")
+
+
+class Session(SessionRules):
+    """The blocking front-end: runs the plans on a ``grpc`` channel (used by the DB-API classes)."""
+
+    @staticmethod
+    def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
+                        channel_options: List[Tuple[str, Any]]) -> Transport:
+        return Transport(host, port, secure, ssl_cert, channel_options)
+
+    def close(self) -> None:
+        self.closed = True
+        self._session_id = None
+        self.transport.close()
+
+    def reopen(self) -> None:
+        self.transport.reset()
+        self.closed = False
+        self.forget()
+
+    def session_id(self) -> str:
+        """The live session id, authenticating first when there is none or a blue-green switch retired it."""
+        self.check_open()
+        if self._bearer is not None:
+            return ""
+        with self._lock:  # one authentication at a time per connection
+            return self.valid_session_id() or drive(self.authenticate_plan(), self._perform)
+
+    def call(self, rpc: str, make_request: Callable[[str], Any], **options: Any) -> Any:
+        """Run one RPC under the rules of the module doc (:meth:`call_plan`)."""
+        return drive(self.call_plan(rpc, make_request, **options), self._perform)
+
+    def run(self, plan: Plan) -> Any:
+        """Run any plan of the protocol layer with blocking calls."""
+        return drive(plan, self._perform)
+
+    def resume_cluster(self) -> None:
+        with _resume_lock(self.endpoint):
+            drive(self.resume_plan(), self._perform)
+
+    def _perform(self, op: Any) -> Any:
+        if isinstance(op, Rpc):
+            stub = self.transport.engine if op.service == "engine" else self.transport.cluster
+            try:
+                return getattr(stub, op.method)(op.request, metadata=op.metadata, timeout=op.timeout)
+            except grpc.RpcError as exc:  # a rejected certificate is final: never retried as "unreachable"
+                rejected = tls_rejection(exc, self.transport.secure)
+                if rejected is not None:
+                    raise rejected from None
+                raise
+        if isinstance(op, Sleep):
+            time.sleep(op.seconds)
+            return None
+        if isinstance(op, EnsureSession):
+            return self.session_id()
+        if isinstance(op, ResumeCluster):
+            return self.resume_cluster()
+        raise TypeError(f"unknown protocol operation {op!r}")
+
+    def store_credentials(self) -> Dict[str, str]:
+        """How the engine's own services authenticate this session: user and password, else the session id."""
+        if self._username or self._password:
+            return {"user": self._username, "password": self._password}
+        return {"session_id": self.session_id()}
 
     def call_service(self, stub_class: Callable[[grpc.Channel], Any], call: Callable[[Any, list], Any],
                      on_error: Callable[[grpc.RpcError], errors.Error]) -> Any:
@@ -358,44 +440,11 @@ class Session:
             try:
                 return call(stub_class(self.transport.channel), self.metadata(None))
             except grpc.RpcError as exc:
-                _raise_if_tls_rejected(exc, self.transport)
+                rejected = tls_rejection(exc, self.transport.secure)
+                if rejected is not None:
+                    raise rejected from None
                 if errors.grpc_code_name(exc) in RETRY_CODES and time.monotonic() < deadline:
                     attempt += 1
                     backoff(attempt)
                     continue
                 raise on_error(exc) from None
-
-    # ------------------------------------------------------------------ cluster (spec §9)
-    def resume_cluster(self) -> None:
-        """Wake a suspended cluster and wait until it is active, at most ``auto_resume_timeout``."""
-        lock = _resume_lock(self.endpoint)
-        with lock:
-            deadline = time.monotonic() + self.auto_resume_timeout
-            credentials = dict(user=self._username, password=self._password)
-            resumed = False
-            while time.monotonic() < deadline:
-                candidates = self.colours.candidates()
-                colour = candidates[0] if candidates else None
-                try:
-                    status = self.transport.cluster.status(
-                        cluster_pb2.ClusterStatusRequest(**credentials), metadata=self.metadata(colour),
-                        timeout=self.timeout(deadline, 10.0)).status
-                except grpc.RpcError as exc:
-                    log.debug("cluster status failed while resuming: %s", errors.grpc_details(exc))
-                    time.sleep(0.5)
-                    continue
-                if status == "active":
-                    log.info("cluster %s is active", self.endpoint)
-                    return
-                if status == "failed":
-                    raise OperationalError(f"cluster {self.endpoint} failed to resume")
-                if status == "suspended" and not resumed:
-                    log.info("cluster %s is suspended; resuming it", self.endpoint)
-                    self.transport.cluster.resume(cluster_pb2.ResumeRequest(**credentials),
-                                                  metadata=self.metadata(colour),
-                                                  timeout=self.timeout(deadline, 10.0))
-                    resumed = True
-                    continue
-                time.sleep(0.25)
-            raise OperationalError(f"cluster {self.endpoint} did not become active within "
-                                   f"{self.auto_resume_timeout:g} s")

@@ -116,10 +116,11 @@ def test_query_timeout_cancels_a_long_query(connect, impl):
         assert cursor.fetchall() == [(1,)]
 
 
-def test_zero_column_statement_fetch_is_empty(cur):
+def test_zero_column_statement_has_no_result_set_to_stream(cur):
     cur.execute("CREATE OR REPLACE TABLE stream_ddl (a INTEGER)")
     assert cur.description is None
-    assert cur.fetchall() == []
+    with pytest.raises(ProgrammingError, match="did not produce a result set"):
+        list(cur.fetchall_buffer())
     cur.execute("DROP TABLE stream_ddl")
 
 
