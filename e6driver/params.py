@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any, Iterable, Mapping, Sequence, Union
 
-from .errors import ProgrammingError
+from .errors import DataError, ProgrammingError
 
 Params = Union[Sequence[Any], Mapping[str, Any], None]
 
@@ -21,9 +21,14 @@ _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _NEEDS_ESCAPE = re.compile(r"[\\'\n\r\t]")
 
 
+HUGEINT_MIN, HUGEINT_MAX = -(2 ** 127), 2 ** 127 - 1  # the widest exact integers the engine reads
+MAX_DECIMAL_DIGITS = 38
+
+
 def quote_string(text: str) -> str:
     if "\x00" in text:
         raise ProgrammingError("string parameter contains a NUL character, which SQL text cannot carry")
+    _check_encodable(text, "string parameter")
     return "'" + _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], text) + "'"
 
 
@@ -44,9 +49,46 @@ def _decimal_literal(value: decimal.Decimal) -> str:
     scale = max(0, -int(exponent))
     integer_digits = len(digits) + int(exponent)  # digits left of the point (may be <= 0)
     precision = max(integer_digits, 0) + scale or 1
-    if precision > 38:  # beyond DECIMAL(38): let the engine parse the exact text as a wide numeric literal
-        return text
+    if precision > 38:  # beyond DECIMAL(38): exact only as a (HUGEINT) integer, else refused
+        return _wide_decimal_literal(value)
     return f"CAST('{text}' AS DECIMAL({precision},{scale}))"
+
+
+def _wide_decimal_literal(value: decimal.Decimal) -> str:
+    """A Decimal with more than 38 digits: its value as an integer literal if it is an integer within HUGEINT
+    (or has at most 38 significant digits once trailing zeros go), else DataError: never rounded."""
+    exact = decimal.Context(prec=1000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+    reduced = value.normalize(exact)
+    _, digits, exponent = reduced.as_tuple()
+    if int(exponent) >= 0 and len(digits) + int(exponent) <= 40:  # an integer: exact as HUGEINT if in range
+        return _int_literal(int(reduced))
+    if int(exponent) < 0 and max(len(digits) + int(exponent), 1) - int(exponent) <= MAX_DECIMAL_DIGITS:
+        return _decimal_literal(reduced)  # trailing zeros were all that made it too wide
+    raise DataError(f"Decimal parameter {value} has more than {MAX_DECIMAL_DIGITS} significant digits: the engine's "
+                    f"DECIMAL({MAX_DECIMAL_DIGITS}) cannot hold it exactly (pass it as a string to keep every digit)")
+
+
+def _int_literal(value: int) -> str:
+    if not HUGEINT_MIN <= value <= HUGEINT_MAX:
+        raise DataError(f"integer parameter {value} is outside the engine's widest integer type HUGEINT "
+                        f"[-2**127, 2**127 - 1] (pass it as a Decimal of at most 38 digits or as a string)")
+    return str(value)
+
+
+def _check_encodable(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataError(f"{what} is not valid Unicode text: {exc.reason} at position {exc.start} "
+                        f"({text[exc.start:exc.end]!r})") from None
+
+
+def _python_value(value: Any) -> Any:
+    """numpy scalars as the Python values they hold (datetime64/timedelta64 at microsecond precision)."""
+    kind = getattr(value, "dtype", None)
+    if getattr(kind, "kind", "") in ("m", "M"):
+        value = value.astype(f"{'timedelta64' if kind.kind == 'm' else 'datetime64'}[us]")
+    return value.item()
 
 
 def _time_text(value: Union[datetime.time, datetime.datetime]) -> str:
@@ -58,12 +100,14 @@ def literal(value: Any) -> str:
     """SQL text for one Python value."""
     if value is None:
         return "NULL"
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = _python_value(value)
     if value is True:
         return "TRUE"
     if value is False:
         return "FALSE"
     if isinstance(value, int):
-        return str(int(value))
+        return _int_literal(int(value))
     if isinstance(value, float):
         return _float_literal(value)
     if isinstance(value, decimal.Decimal):
@@ -124,6 +168,7 @@ def prepare_operation(operation: str, params: Params = None) -> str:
     sql = operation.strip()
     if sql.endswith(";"):
         sql = sql[:-1].rstrip()
+    _check_encodable(sql, "the operation")
     sql = bind(sql, params)
     if not sql:
         raise ProgrammingError("empty statement")

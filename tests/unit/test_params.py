@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from e6driver import ProgrammingError
+from e6driver import DataError, ProgrammingError
 from e6driver.params import bind, literal, prepare_operation, quote_string
 
 
@@ -37,9 +37,9 @@ def test_literal(value, sql):
     assert literal(value) == sql
 
 
-def test_decimal_literal_beyond_38_digits_is_exact_text():
-    value = decimal.Decimal("1" * 40 + ".5")
-    assert literal(value) == "1" * 40 + ".5"
+def test_decimal_literal_beyond_38_digits_is_refused_not_rounded():
+    with pytest.raises(DataError):  # the engine would read the text as DOUBLE (tests/unit/test_params_exact.py)
+        literal(decimal.Decimal("1" * 40 + ".5"))
 
 
 @pytest.mark.parametrize("hostile", [
