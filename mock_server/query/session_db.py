@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 TRANSACTION_LOST = "transaction lost"
 _MAX_LOST = 10_000  # session ids remembered for the one-time ABORTED answer
 _BEGIN = ("BEGIN", "START")
+# A result still streaming when its session runs another statement is kept in memory up to this size; beyond it
+# that result fails with RESOURCE_EXHAUSTED (a user could otherwise make the engine hold any number of results).
+MAX_DETACHED_BYTES = 256 * 1024 * 1024
 
 
 def transaction_lost(session_id: str, reason: str) -> errors.EngineError:
@@ -53,6 +56,7 @@ class Stream:
         self._db = db
         self._reader: Optional[pa.RecordBatchReader] = reader
         self._buffer: Deque[pa.RecordBatch] = deque()
+        self._failure: Optional[errors.EngineError] = None  # the rest was too large to keep
 
     def __iter__(self) -> "Stream":
         return self
@@ -61,6 +65,8 @@ class Stream:
         with self._db.lock:
             if self._buffer:
                 return self._buffer.popleft()
+            if self._failure is not None:
+                raise self._failure
             if self._reader is None:
                 raise StopIteration
             try:
@@ -73,7 +79,22 @@ class Stream:
     def detach(self) -> None:
         """Read the rest into memory (the session's lock is held); the connection is free afterwards."""
         if self._reader is not None:
-            self._buffer.extend(self._reader)
+            kept = 0
+            for batch in self._reader:
+                kept += batch.nbytes
+                if kept > MAX_DETACHED_BYTES:
+                    self._buffer.clear()
+                    self._failure = errors.EngineError(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"the rest of this result is over {MAX_DETACHED_BYTES} bytes and the session ran another "
+                        "statement before it was read: fetch a result before the next statement of the same "
+                        "session, or use another connection")
+                    try:
+                        self._reader.close()
+                    except Exception:  # noqa: BLE001 - already closed
+                        log.debug("closing a result reader failed", exc_info=True)
+                    break
+                self._buffer.append(batch)
             self._reader = None
 
     def close(self) -> None:
