@@ -39,7 +39,7 @@ _MAX_LOST = 10_000  # session ids remembered for the one-time ABORTED answer
 _BEGIN = ("BEGIN", "START")
 # A result still streaming when its session runs another statement is kept in memory up to this size; beyond it
 # that result fails with RESOURCE_EXHAUSTED (a user could otherwise make the engine hold any number of results).
-MAX_DETACHED_BYTES = 256 * 1024 * 1024
+MAX_DETACHED_BYTES = 64 * 1024 * 1024
 
 
 def transaction_lost(session_id: str, reason: str) -> errors.EngineError:

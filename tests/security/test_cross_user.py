@@ -1,0 +1,53 @@
+"""Another user's queries, buckets and datasets, tried by an ordinary user who knows their ids and names."""
+from __future__ import annotations
+
+import grpc
+import pyarrow as pa
+import pytest
+
+from e6driver._proto import e6x_engine_pb2 as pb
+from e6driver._proto import e6x_engine_pb2_grpc
+from e6driver.errors import DatabaseError, OperationalError
+
+from accounts import USERS
+
+
+def test_another_users_query_is_not_found(server, still_serves):
+    with grpc.insecure_channel(server.address) as channel:
+        stub = e6x_engine_pb2_grpc.QueryEngineServiceStub(channel)
+        bob = stub.authenticate(pb.AuthenticateRequest(user="bob", password=USERS["bob"])).sessionId
+        alice = stub.authenticate(pb.AuthenticateRequest(user="alice", password=USERS["alice"])).sessionId
+        query = stub.prepareStatement(pb.PrepareStatementRequest(sessionId=bob, queryString="SELECT 'bob secret'"))
+        stub.executeStatement(pb.ExecuteStatementRequest(sessionId=bob, queryId=query.queryId))
+        for call, request in (
+                (stub.getResultMetadata, pb.GetResultMetadataRequest(sessionId=alice, queryId=query.queryId)),
+                (stub.getNextResultBatch, pb.GetNextResultBatchRequest(sessionId=alice, queryId=query.queryId)),
+                (stub.status, pb.StatusRequest(sessionId=alice, queryId=query.queryId)),
+                (stub.cancelQuery, pb.CancelQueryRequest(sessionId=alice, queryId=query.queryId))):
+            with pytest.raises(grpc.RpcError) as info:
+                call(request)
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        assert stub.getNextResultBatch(pb.GetNextResultBatchRequest(sessionId=bob, queryId=query.queryId)).resultBatch
+    still_serves(server)
+
+
+def test_another_users_bucket_and_dataset_stay_private(connect, server, still_serves):
+    alice, bob = connect("alice"), connect("bob")
+    bob.objects.create_bucket("bob-only")
+    bob.objects.put("bob-only", "s.csv", b"secret\n1\n")
+    bob.datasets.upload("bob_sales", pa.table({"n": [1, 2]}))
+    for call in (lambda: alice.objects.get("bob-only", "s.csv"), lambda: list(alice.objects.list("bob-only")),
+                 lambda: alice.objects.register_table("bob-only", "t", "s.csv"),
+                 lambda: alice.objects.grant("bob-only", "alice", "read"),
+                 lambda: alice.datasets.download("bob_sales"), lambda: alice.datasets.grant("bob_sales", "alice", "read")):
+        with pytest.raises(DatabaseError):
+            call()
+    cur = alice.cursor()
+    for sql in ('SELECT * FROM objects."bob-only"."s.csv"', "SELECT * FROM datasets.main.bob_sales",
+                "SELECT * FROM datasets.bob.bob_sales"):
+        with pytest.raises(DatabaseError):
+            cur.execute(sql)
+            cur.fetchall()
+    cur.execute("SELECT count(*) FROM datasets.information.datasets")
+    assert cur.fetchall() == [(0,)]
+    still_serves(server)
