@@ -42,8 +42,7 @@ from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.globs import compile_glob, literal_prefix
 from mock_server.objects.scan import object_data
 from mock_server.objects.store import ObjectInfo, check_key
-from mock_server.query.sql_dialect import (quote_identifier, skip_block_comment, skip_quoted_identifier,
-                                           skip_standard_literal)
+from mock_server.query.sql_dialect import Token, quote_identifier, tokens as sql_tokens
 from mock_server.query.typemap import field_type_name
 
 log = logging.getLogger(__name__)
@@ -79,65 +78,15 @@ class Rewritten:
     tables: Dict[str, Any] = field(default_factory=dict)  # Arrow tables/datasets to register on the cursor
 
 
-@dataclass
-class _Token:
-    kind: str  # ident | qident | dot | other
-    text: str
-    start: int
-    end: int
-
-    @property
-    def name(self) -> str:
-        return self.text[1:-1].replace('""', '"') if self.kind == "qident" else self.text
-
-
-def _tokens(sql: str) -> List[_Token]:
-    """Identifiers, dots and everything else, skipping comments and literals (standard SQL after
-    :func:`mock_server.query.sql_dialect.rewrite`)."""
-    out: List[_Token] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch.isspace():
-            i += 1
-        elif sql.startswith("--", i):
-            nl = sql.find("\n", i)
-            i = n if nl < 0 else nl + 1
-        elif sql.startswith("/*", i):
-            i = skip_block_comment(sql, i)
-        elif ch == '"':
-            end = skip_quoted_identifier(sql, i)
-            out.append(_Token("qident", sql[i:end], i, end))
-            i = end
-        elif ch == "'":
-            escaped = bool(out) and out[-1].kind == "ident" and out[-1].end == i and out[-1].text in "eE"
-            end = skip_standard_literal(sql, i, backslash=escaped)
-            out.append(_Token("other", sql[i:end], i, end))
-            i = end
-        elif ch.isalpha() or ch == "_" or ord(ch) >= 0x80:
-            end = i + 1
-            while end < n and (sql[end].isalnum() or sql[end] in "_$" or ord(sql[end]) >= 0x80):
-                end += 1
-            out.append(_Token("ident", sql[i:end], i, end))
-            i = end
-        elif ch == ".":
-            out.append(_Token("dot", ".", i, i + 1))
-            i += 1
-        else:
-            out.append(_Token("other", ch, i, i + 1))
-            i += 1
-    return out
-
-
-def _is_ident(tokens: List[_Token], i: int) -> bool:
+def _is_ident(tokens: List[Token], i: int) -> bool:
     return 0 <= i < len(tokens) and tokens[i].kind in ("ident", "qident")
 
 
-def _is_dot(tokens: List[_Token], i: int) -> bool:
+def _is_dot(tokens: List[Token], i: int) -> bool:
     return 0 <= i < len(tokens) and tokens[i].kind == "dot"
 
 
-def _catalog_of(token: _Token, catalogs: Tuple[str, ...]) -> Optional[str]:
+def _catalog_of(token: Token, catalogs: Tuple[str, ...]) -> Optional[str]:
     name = token.name.lower() if token.kind == "ident" else token.name
     return name if name in catalogs else None
 
@@ -156,7 +105,7 @@ def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tup
         return (known is not None and followed not in (".", "(") and tokens[j].name.lower() not in defined
                 and known(current, schema_name, tokens[j].name))
 
-    tokens = _tokens(sql)
+    tokens = sql_tokens(sql)
     defined = {t.name.lower() for t, as_, paren in zip(tokens, tokens[1:], tokens[2:])  # CTEs: `name AS (`
                if t.kind == "ident" and as_.text.upper() == "AS" and paren.text == "("}
     found = []

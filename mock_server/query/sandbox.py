@@ -18,13 +18,12 @@ made, allowing only :data:`SESSION_SETTINGS` to change, and keeps ``enable_exter
 """
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Iterable, List, Tuple
 
 import grpc
 
 from mock_server.errors import EngineError
-from mock_server.query.sql_dialect import skip_block_comment, skip_quoted_identifier, skip_standard_literal
+from mock_server.query.sql_dialect import tokens
 
 if TYPE_CHECKING:
     import duckdb
@@ -46,50 +45,20 @@ DENIED_NAMES = frozenset({
     "duckdb_logs", "duckdb_log_contexts", "duckdb_settings", "duckdb_secrets", "duckdb_extensions",
     "duckdb_databases", "duckdb_temporary_files", "duckdb_external_file_cache", "duckdb_prepared_statements",
 })
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _SCOPES = {"session", "local", "global"}
 
 
-def tokens(sql: str) -> List[Tuple[str, str]]:
-    """(kind, text) tokens of ``sql`` (standard SQL, as DuckDB reads it): ``word`` (lower-cased; quoted
-    identifiers unquoted), ``literal`` (a string's content) or ``punct``; comments are skipped."""
+def words(sql: str) -> List[Tuple[str, str]]:
+    """(kind, text) of each token of ``sql`` (:func:`mock_server.query.sql_dialect.tokens`, comments skipped):
+    ``word`` (an identifier, lower-cased, quoted ones unquoted), ``literal`` (a string's content) or ``punct``."""
     out: List[Tuple[str, str]] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch.isspace():
-            i += 1
-        elif sql.startswith("--", i):
-            nl = sql.find("\n", i)
-            i = n if nl < 0 else nl + 1
-        elif sql.startswith("/*", i):
-            i = skip_block_comment(sql, i)
-        elif ch == '"':
-            end = skip_quoted_identifier(sql, i)
-            out.append(("word", sql[i + 1:end - 1].replace('""', '"').lower()))
-            i = end
-        elif ch == "'":
-            escaped = bool(out) and out[-1] == ("word", "e") and i > 0 and sql[i - 1] in "eE"
-            end = skip_standard_literal(sql, i, backslash=escaped)
-            if escaped:
-                out.pop()
-            out.append(("literal", sql[i + 1:end - 1].replace("''", "'")))
-            i = end
-        elif ch == "$" and _DOLLAR.match(sql, i) and (i == 0 or not _word_char(sql[i - 1])):
-            tag = _DOLLAR.match(sql, i).group(0)  # type: ignore[union-attr]
-            end = sql.find(tag, i + len(tag))
-            end = n if end < 0 else end + len(tag)
-            out.append(("literal", sql[i + len(tag):max(i + len(tag), end - len(tag))]))
-            i = end
-        elif _word_char(ch):
-            end = i + 1
-            while end < n and (_word_char(sql[end]) or sql[end] == "$"):
-                end += 1
-            out.append(("word", sql[i:end].lower()))
-            i = end
+    for token in tokens(sql):
+        if token.kind in ("ident", "qident"):
+            out.append(("word", token.name.lower()))
+        elif token.text.startswith("'"):
+            out.append(("literal", token.text[1:-1].replace("''", "'")))
         else:
-            out.append(("punct", ch))
-            i += 1
+            out.append(("punct", token.text))
     return out
 
 
@@ -98,10 +67,6 @@ def lock(con: "duckdb.DuckDBPyConnection") -> None:
     allowed = ", ".join("'" + name + "'" for name in SESSION_SETTINGS.values())
     con.execute(f"SET allowed_configs = [{allowed}]")
     con.execute("SET lock_configuration = true")
-
-
-def _word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_" or ord(ch) >= 0x80
 
 
 def refused(what: str) -> EngineError:
@@ -114,16 +79,16 @@ def check(statements: Iterable[object]) -> None:
     """Raise PERMISSION_DENIED if any of ``statements`` (from ``duckdb.extract_statements``) is refused."""
     for statement in statements:
         kind = statement.type.name  # type: ignore[attr-defined]
-        words = tokens(statement.query)  # type: ignore[attr-defined]
-        first = words[0][1].upper() if words else kind
+        found = words(statement.query)  # type: ignore[attr-defined]
+        first = found[0][1].upper() if found else kind
         if kind in DENIED_KINDS or first in ("PRAGMA", "IMPORT", "EXPORT", "INSTALL", "LOAD", "ATTACH",
                                              "DETACH", "FORCE"):
             raise refused(f"{first} statement" if first.isalpha() else f"{kind} statement")
         if kind == "SET":
-            _check_set(words)
+            _check_set(found)
         if kind in ("CREATE", "DROP"):
-            _check_secret(words)
-        _check_names(words)
+            _check_secret(found)
+        _check_names(found)
 
 
 def _check_set(words: List[Tuple[str, str]]) -> None:

@@ -9,6 +9,8 @@ because DuckDB would split it differently.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import List
 
 import grpc
 
@@ -162,3 +164,56 @@ def strip_trailing_semicolon(sql: str) -> str:
     if sql.endswith(";"):
         sql = sql[:-1].rstrip()
     return sql
+
+
+@dataclass
+class Token:
+    """One token of :func:`tokens`; ``name`` is an identifier's text, unquoted."""
+
+    kind: str  # ident | qident | dot | other
+    text: str
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return self.text[1:-1].replace('""', '"') if self.kind == "qident" else self.text
+
+
+def tokens(sql: str) -> List[Token]:
+    """Identifiers, dots and everything else (a string literal is one ``other`` token), skipping comments:
+    how DuckDB splits standard SQL (after :func:`rewrite`). Shared by the store catalogs' name resolution and
+    the SQL sandbox."""
+    out: List[Token] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            nl = sql.find("\n", i)
+            i = n if nl < 0 else nl + 1
+        elif sql.startswith("/*", i):
+            i = skip_block_comment(sql, i)
+        elif ch == '"':
+            end = skip_quoted_identifier(sql, i)
+            out.append(Token("qident", sql[i:end], i, end))
+            i = end
+        elif ch == "'":
+            escaped = bool(out) and out[-1].kind == "ident" and out[-1].end == i and out[-1].text in "eE"
+            end = skip_standard_literal(sql, i, backslash=escaped)
+            out.append(Token("other", sql[i:end], i, end))
+            i = end
+        elif ch.isalpha() or ch == "_" or ord(ch) >= 0x80:
+            end = i + 1
+            while end < n and (sql[end].isalnum() or sql[end] in "_$" or ord(sql[end]) >= 0x80):
+                end += 1
+            out.append(Token("ident", sql[i:end], i, end))
+            i = end
+        elif ch == ".":
+            out.append(Token("dot", ".", i, i + 1))
+            i += 1
+        else:
+            out.append(Token("other", ch, i, i + 1))
+            i += 1
+    return out
