@@ -91,6 +91,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
                     raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
                                            f"checksum mismatch in the chunk at offset {message.offset}")
                 if upload.size + len(message.data) > self.limits.max_upload_bytes:
+                    keep = False  # nothing of an upload over the limit is kept for a resume
                     raise exceeded(self.limits, "max_upload_bytes", f"upload of dataset {name!r}")
                 upload.append(message.data)
                 if message.last:

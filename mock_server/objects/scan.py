@@ -22,6 +22,7 @@ import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.json as pjson
+import pyarrow.parquet as pq
 
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
@@ -36,6 +37,7 @@ def object_data(filesystem: pafs.FileSystem, paths: List[str], kind: str, compre
     whole, so their decompressed size is capped by ``limits.max_expanded_bytes``."""
     try:
         if kind == "parquet":
+            _check_row_groups(filesystem, paths, limits)
             return ds.dataset(paths, format="parquet", filesystem=filesystem)
         if kind == "json":
             return _json_table(filesystem, paths, compression, limits)
@@ -50,6 +52,17 @@ def object_data(filesystem: pafs.FileSystem, paths: List[str], kind: str, compre
                           filesystem=pafs.PyFileSystem(_RenamedFiles(filesystem, files)))
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise errors.invalid(f"cannot read the objects as {kind}: {exc}") from exc
+
+
+def _check_row_groups(filesystem: pafs.FileSystem, paths: List[str], limits: Limits) -> None:
+    """Refuse Parquet files with a row group larger, uncompressed, than ``limits.max_expanded_bytes``: DuckDB
+    decodes a row group at a time, so this bounds what one small, well-compressed file can expand to."""
+    for path in paths:
+        with filesystem.open_input_file(path) as handle:
+            meta = pq.ParquetFile(handle).metadata
+        largest = max((meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), default=0)
+        if largest > limits.max_expanded_bytes:
+            raise exceeded(limits, "max_expanded_bytes", f"a Parquet row group of {largest} bytes uncompressed")
 
 
 def _json_table(filesystem: pafs.FileSystem, paths: List[str], compression: Optional[str],

@@ -144,6 +144,26 @@ def test_decompressed_json_is_capped(small, still_serves):
     still_serves(small)
 
 
+def test_parquet_row_groups_that_expand_past_the_limit_are_refused(small, still_serves, tmp_path):
+    import e6driver
+
+    bomb = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table({"s": ["y" * 1000 + str(i % 7) for i in range(5000)]}), str(bomb),
+                   compression="zstd", use_dictionary=False)
+    fine = tmp_path / "fine.parquet"
+    pq.write_table(pa.table({"n": list(range(100))}), str(fine))
+    with e6driver.connect(host="127.0.0.1", port=small.port, username="alice", password=USERS["alice"]) as conn:
+        conn.objects.create_bucket("alice-pq")
+        conn.objects.put("alice-pq", "bomb.parquet", bomb.read_bytes())
+        conn.objects.put("alice-pq", "fine.parquet", fine.read_bytes())
+        cur = conn.cursor()
+        with pytest.raises(OperationalError, match="max_expanded_bytes"):
+            cur.execute('SELECT count(*) FROM objects."alice-pq"."bomb.parquet"')
+        cur.execute('SELECT count(*) FROM objects."alice-pq"."fine.parquet"')
+        assert cur.fetchall() == [(100,)]
+    still_serves(small)
+
+
 def test_long_polls_cannot_take_every_worker(small, still_serves):
     import e6driver
 
