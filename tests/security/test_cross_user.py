@@ -7,7 +7,7 @@ import pytest
 
 from e6driver._proto import e6x_engine_pb2 as pb
 from e6driver._proto import e6x_engine_pb2_grpc
-from e6driver.errors import DatabaseError, OperationalError
+from e6driver.errors import DatabaseError
 
 from accounts import USERS
 

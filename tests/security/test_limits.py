@@ -46,7 +46,7 @@ def test_oversized_requests_are_refused_before_authentication(small, still_serve
     still_serves(small)
 
 
-def test_statement_size(small, engine, still_serves):
+def test_statement_size(small, still_serves):
     import e6driver
 
     with e6driver.connect(host="127.0.0.1", port=small.port, username="alice", password=USERS["alice"]) as conn:
