@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Union
 from .cursor import Cursor
 from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceError, InternalError,
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
-from .protocol import ServerQuery, Session, browse
+from .protocol import ServerQuery, Session, browse, transaction
 from .protocol.bearer import ClientCredentials, StaticToken
 from .protocol.transport import split_options
 from .stores import DatasetClient, ObjectStoreClient
@@ -52,6 +52,8 @@ class Connection:
     Extra keyword arguments: ``connect_timeout`` (seconds to keep retrying an unreachable server for new work),
     ``rpc_timeout`` (deadline of each RPC), ``query_timeout`` (budget of a whole query, execute to last fetch),
     ``auto_resume_timeout`` and ``prefetch`` (chunks fetched ahead while the caller consumes; 0 disables).
+    ``connect()`` authenticates before it returns (a wrong password raises ``AuthenticationError`` there);
+    ``lazy=True`` defers that to the first call. A token (``access_token``, OAuth) is checked at first use.
     """
 
     Warning = Warning
@@ -76,7 +78,7 @@ class Connection:
                  client_auth_method: str = "basic", enable_result_batch_v2: bool = False, *,
                  connect_timeout: float = 30.0, rpc_timeout: Optional[float] = None,
                  query_timeout: Optional[float] = None, auto_resume_timeout: Optional[float] = None,
-                 prefetch: int = 2, arraysize: int = 1):
+                 prefetch: int = 2, arraysize: int = 1, autocommit: bool = True, lazy: bool = False):
         bearer: Union[None, StaticToken, ClientCredentials] = None
         if client_id or client_secret or token_url:
             bearer = ClientCredentials(token_url or "", client_id or "", client_secret or "", oauth_scope,
@@ -114,6 +116,19 @@ class Connection:
         self._datasets: Optional[DatasetClient] = None
         if debug:
             enable_debug_logging()
+        if not lazy:  # fail here, not at the first statement: wrong password, unknown host, refused port
+            try:
+                self.session.session_id()  # authenticates a user/password session; a bearer has none to create
+            except Error:
+                self.session.close()
+                raise
+        self._autocommit = True
+        if not autocommit:
+            try:
+                self.autocommit = False
+            except Error:
+                self.session.close()
+                raise
 
     # ------------------------------------------------------------------ PEP 249
     def cursor(self, catalog_name: Optional[str] = None, db_name: Optional[str] = None, *,
@@ -123,16 +138,55 @@ class Connection:
         self._cursors.add(cursor)
         return cursor
 
-    def commit(self) -> None:
-        """The engine auto-commits every statement; nothing to do."""
+    # Transactions (like psycopg): with autocommit off, the first statement opens one (BEGIN) and commit()/
+    # rollback() end it; the wire work and the lost-session rule are e6driver/protocol/transaction.py's.
+    @property
+    def autocommit(self) -> bool:
+        """True (the default, e6data's behaviour): every statement commits when it runs."""
+        return self._autocommit
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
         self.session.check_open()
+        if self.session.in_transaction:
+            raise ProgrammingError("can't change autocommit while a transaction is open: commit() or rollback() "
+                                   "first")
+        if not value:
+            transaction.require(self.session)  # NotSupportedError against an engine without transactions
+        self._autocommit = bool(value)
+
+    @property
+    def supports_transactions(self) -> bool:
+        """Whether the engine keeps transactions for this connection (asked once; e6data clusters do not)."""
+        return transaction.supported(self.session)
+
+    def ensure_transaction(self) -> None:
+        """Called by cursors before each statement: with autocommit off, open the transaction if none is."""
+        if not self._autocommit and not (self.session.in_transaction and self.session.transaction_lost is None):
+            transaction.begin(self.session, self.catalog_name, self.database)
+
+    def commit(self) -> None:
+        """Commit the open transaction (nothing to do in autocommit mode or when none is open)."""
+        self.session.check_open()
+        if self.session.in_transaction:
+            transaction.commit(self.session, self.catalog_name, self.database)
 
     def rollback(self) -> None:
-        raise NotSupportedError("the engine has no transactions; every statement is committed when it runs")
+        """Roll the open transaction back; NotSupportedError against an engine without transactions."""
+        self.session.check_open()
+        if self.session.in_transaction:
+            transaction.rollback(self.session, self.catalog_name, self.database)
+        elif not transaction.supported(self.session):
+            raise NotSupportedError("the engine has no transactions; every statement is committed when it runs")
 
     def close(self) -> None:
         if self.session.closed:
             return
+        if self.session.in_transaction:  # PEP 249: closing discards the open transaction
+            try:
+                transaction.rollback(self.session, self.catalog_name, self.database)
+            except Error as exc:
+                log.debug("rolling back at close failed: %s", exc)
         for cursor in list(self._cursors):
             try:
                 cursor.close()

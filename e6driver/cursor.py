@@ -102,6 +102,7 @@ class Cursor:
             parameters = kwargs
         self._check_open()
         self._begin_operation()
+        self.connection.ensure_transaction()  # autocommit off: BEGIN before the first statement
         query_id = self._run(prepare_operation(operation, parameters))
         self._last_operation = "done"
         return query_id
@@ -110,6 +111,7 @@ class Cursor:
         """Run ``operation`` for each parameter set. ``INSERT … VALUES (…)`` sends many rows per statement."""
         self._check_open()
         self._begin_operation()
+        self.connection.ensure_transaction()  # autocommit off: BEGIN before the first statement
         params_list = list(seq_of_parameters)
         if not params_list:
             self._rowcount = 0
@@ -158,6 +160,8 @@ class Cursor:
                 return self._start(sql, deadline)
             except Error as exc:
                 self._release()
+                if exc.replayable and self._session.in_transaction:  # never half a transaction
+                    raise self._session.lose_transaction(f"a statement failed and is not replayed ({exc})") from exc
                 if exc.replayable and attempt < MAX_REPLAYS:
                     log.info("replaying query (attempt %d): %s", attempt + 1, exc)
                     backoff(attempt)
@@ -261,6 +265,8 @@ class Cursor:
 
     def _recover(self, exc: Error) -> None:
         """A fetch failed: replay the query if nothing was delivered yet, else raise naming the query."""
+        if exc.replayable and self._session.in_transaction:
+            raise self._session.lose_transaction(f"query {self.query_id} failed and is not replayed ({exc})") from exc
         if exc.replayable and self._delivered == 0 and self._sql:
             log.info("query %s lost before any row was delivered; replaying it: %s", self.query_id, exc)
             query_id = self.query_id

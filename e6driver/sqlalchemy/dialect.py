@@ -3,6 +3,7 @@ live in :mod:`.compiler` and :mod:`.reflection`."""
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import sqlalchemy
@@ -47,6 +48,7 @@ URL_QUERY_ARGS = {
     "query_timeout": ("query_timeout", float),
     "auto_resume_timeout": ("auto_resume_timeout", float),
     "prefetch": ("prefetch", int),
+    "autocommit": ("autocommit", _as_bool),
     "require_fastbinary": ("require_fastbinary", _as_bool),
     "enable_result_batch_v2": ("enable_result_batch_v2", _as_bool),
     "access_token": ("access_token", str),
@@ -56,6 +58,7 @@ URL_QUERY_ARGS = {
     "oauth_scope": ("oauth_scope", str),
     "client_auth_method": ("client_auth_method", str),
     "scheme": ("scheme", str),
+    "lazy": ("lazy", _as_bool),
 }
 GRPC_OPTION_PREFIX = "grpc."  # e.g. ?grpc.keepalive_time_ms=10000 or ?grpc.grpc_prepare_timeout=60
 
@@ -98,7 +101,7 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     use_insertmanyvalues_wo_returning = False  # plain executemany(): the driver already sends multi-row INSERTs
     supports_sequences = False
     supports_alter = False
-    supports_comments = False
+    supports_comments = True  # COMMENT ON TABLE/COLUMN; reflected from duckdb_tables()/duckdb_columns()
     inline_comments = False
     postfetch_lastrowid = False
     returns_native_bytes = True
@@ -158,6 +161,7 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
             if argument in kwargs and kwargs[argument] != converted:
                 raise exc.ArgumentError(f"URL option {key!r} contradicts another way of giving {argument!r}")
             kwargs[argument] = converted
+        self._keep_autocommit = kwargs.get("autocommit") is True  # ?autocommit=true: never open transactions
         return [], kwargs
 
     def do_ping(self, dbapi_connection) -> bool:
@@ -178,28 +182,49 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
             return code_name in ("UNAVAILABLE", "UNAUTHENTICATED") or "Access denied" in str(e)
         return False
 
-    # ---- transactions: the engine autocommits every statement
+    # ---- transactions: where the engine has them (AdminService.GetCapabilities, asked by the driver), every
+    # SQLAlchemy connection runs with the driver's autocommit off: the driver sends BEGIN before the first
+    # statement and SQLAlchemy's commit/rollback end it. Elsewhere (an e6data cluster) only AUTOCOMMIT exists
+    # and commit/rollback have nothing to do. The engine (DuckDB) has snapshot isolation and no savepoints.
+    def on_connect(self):
+        def use_transactions(dbapi_connection) -> None:
+            keep = getattr(self, "_keep_autocommit", False) or getattr(self, "isolation_level", None) == "AUTOCOMMIT"
+            if not keep and dbapi_connection.supports_transactions:
+                dbapi_connection.autocommit = False
+
+        return use_transactions
+
     def do_begin(self, dbapi_connection) -> None:
-        pass
+        pass  # the driver opens the transaction before the first statement
 
     def do_rollback(self, dbapi_connection) -> None:
-        pass
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()
 
     def do_commit(self, dbapi_connection) -> None:
-        pass
+        if not dbapi_connection.autocommit:
+            dbapi_connection.commit()
 
     def get_isolation_level_values(self, dbapi_connection) -> List[str]:
+        if dbapi_connection is not None and dbapi_connection.supports_transactions:
+            return ["AUTOCOMMIT", "SNAPSHOT"]
         return ["AUTOCOMMIT"]
 
     def get_isolation_level(self, dbapi_connection) -> str:
-        return "AUTOCOMMIT"
+        return "AUTOCOMMIT" if dbapi_connection.autocommit else "SNAPSHOT"
 
     def get_default_isolation_level(self, dbapi_conn) -> str:
-        return "AUTOCOMMIT"
+        return "SNAPSHOT" if dbapi_conn.supports_transactions else "AUTOCOMMIT"
 
     def set_isolation_level(self, dbapi_connection, level) -> None:
-        if level != "AUTOCOMMIT":
-            raise exc.ArgumentError(f"the engine supports only AUTOCOMMIT, not {level!r}")
+        levels = self.get_isolation_level_values(dbapi_connection)
+        if level not in levels:
+            raise exc.ArgumentError(f"the engine supports the isolation levels {', '.join(levels)}, not {level!r}")
+        dbapi_connection.autocommit = level == "AUTOCOMMIT"
+
+    def initialize(self, connection) -> None:
+        super().initialize(connection)
+        register_alembic_impl()
 
     def _get_server_version_info(self, connection):
         return None
@@ -207,5 +232,14 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     def _get_default_schema_name(self, connection) -> Optional[str]:
         return getattr(self._driver_connection(connection), "database", None) or "main"
 
+
+def register_alembic_impl() -> None:
+    """alembic looks migration implementations up by dialect name: register ours (``alembic_impl``) when alembic
+    is loaded — checked at import and on the first connection, so alembic's own import cost stays optional."""
+    if "alembic" in sys.modules:
+        from . import alembic_impl  # noqa: F401  (registers E6Impl for "e6driver")
+
+
+register_alembic_impl()
 
 dialect = E6Dialect

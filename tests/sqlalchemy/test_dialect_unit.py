@@ -81,12 +81,32 @@ def test_ddl_type_compilation():
     assert "d NUMERIC(18, 4)" in ddl
 
 
-def test_only_autocommit_isolation():
-    dialect = E6Dialect()
-    assert dialect.get_isolation_level_values(None) == ["AUTOCOMMIT"]
-    dialect.set_isolation_level(None, "AUTOCOMMIT")
+class _DBAPIConnection:
+    def __init__(self, transactions):
+        self.supports_transactions = transactions
+        self.autocommit = True
+
+
+def test_only_autocommit_isolation_without_transactions():
+    dialect, conn = E6Dialect(), _DBAPIConnection(False)
+    assert dialect.get_isolation_level_values(conn) == ["AUTOCOMMIT"]
+    assert dialect.get_default_isolation_level(conn) == "AUTOCOMMIT"
+    dialect.set_isolation_level(conn, "AUTOCOMMIT")
     with pytest.raises(exc.ArgumentError):
-        dialect.set_isolation_level(None, "SERIALIZABLE")
+        dialect.set_isolation_level(conn, "SNAPSHOT")
+    dialect.do_rollback(conn)  # nothing open: the driver is not asked
+    dialect.do_commit(conn)
+
+
+def test_snapshot_isolation_switches_the_driver_autocommit():
+    dialect, conn = E6Dialect(), _DBAPIConnection(True)
+    assert dialect.get_default_isolation_level(conn) == "SNAPSHOT"
+    dialect.set_isolation_level(conn, "SNAPSHOT")
+    assert conn.autocommit is False and dialect.get_isolation_level(conn) == "SNAPSHOT"
+    dialect.set_isolation_level(conn, "AUTOCOMMIT")
+    assert conn.autocommit is True and dialect.get_isolation_level(conn) == "AUTOCOMMIT"
+    with pytest.raises(exc.ArgumentError):
+        dialect.set_isolation_level(conn, "SERIALIZABLE")
 
 
 def test_engine_keywords_are_quoted_as_identifiers():

@@ -133,10 +133,10 @@ def test_closed_cursor_and_connection_raise_interface_error(connect):
     conn.close()  # idempotent
 
 
-def test_commit_is_noop_and_rollback_not_supported(conn):
+def test_commit_and_rollback_have_nothing_to_do_in_autocommit_mode(conn):
+    assert conn.autocommit is True  # transactions: tests/integration/driver/test_transactions.py
     conn.commit()
-    with pytest.raises(NotSupportedError):
-        conn.rollback()
+    conn.rollback()
 
 
 def test_context_managers(connect):
@@ -190,16 +190,36 @@ def test_errors_pickle_with_their_fields(cur):
     assert copy.grpc_code == "INVALID_ARGUMENT" and isinstance(copy, DatabaseError)
 
 
-def test_bad_credentials_raise_authentication_error(connect):
-    conn = connect(password="wrong")
+def test_bad_credentials_raise_authentication_error_from_connect(connect):
     with pytest.raises(e6driver.AuthenticationError) as info:
-        conn.cursor().execute("SELECT 1")
+        connect(password="wrong")
     assert isinstance(info.value, OperationalError)
     assert "wrong" not in str(info.value)  # the password never appears in messages
 
 
-def test_unreachable_server_is_operational_error():
-    conn = e6driver.connect(host="127.0.0.1", port=1, username="u", password="p", connect_timeout=0.5)
+def test_lazy_connect_defers_authentication_to_first_use(connect):
+    conn = connect(password="wrong", lazy=True)
+    with pytest.raises(e6driver.AuthenticationError):
+        conn.cursor().execute("SELECT 1")
+    good = connect(lazy=True)
+    cursor = good.cursor()
+    cursor.execute("SELECT 1")
+    assert cursor.fetchall() == [(1,)]
+
+
+def test_connect_holds_a_session_before_the_first_statement(connect):
+    conn = connect()
+    session_id = conn.get_session_id  # the session made by connect(), not a new one
+    cursor = conn.cursor()
+    cursor.execute("SELECT 1")
+    assert cursor.fetchall() == [(1,)] and conn.get_session_id == session_id
+
+
+def test_unreachable_server_is_operational_error_from_connect():
+    with pytest.raises(OperationalError):
+        e6driver.connect(host="127.0.0.1", port=1, username="u", password="p", connect_timeout=0.5)
+    conn = e6driver.connect(host="127.0.0.1", port=1, username="u", password="p", connect_timeout=0.5,
+                            lazy=True)
     with pytest.raises(OperationalError):
         conn.cursor().execute("SELECT 1")
     conn.close()

@@ -144,7 +144,9 @@ def test_auto_resume_of_a_suspended_cluster(engine):
 def test_suspended_without_auto_resume_is_operational_error(engine):
     srv = engine(resume_seconds=0.3)
     srv.suspend()
-    with _connect(srv, auto_resume=False) as conn:
+    with pytest.raises(OperationalError, match="suspended"):
+        _connect(srv, auto_resume=False)
+    with _connect(srv, auto_resume=False, lazy=True) as conn:
         with pytest.raises(OperationalError, match="suspended"):
             conn.cursor().execute("SELECT 7")
 

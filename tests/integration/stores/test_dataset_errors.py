@@ -44,7 +44,8 @@ def test_missing_dataset_and_version(root):
 
 
 def test_bad_password_and_no_grant(server, alice, bob):
-    with e6driver.connect(host="127.0.0.1", port=server.port, username="bob", password="wrong") as conn:
+    with e6driver.connect(host="127.0.0.1", port=server.port, username="bob", password="wrong",
+                          lazy=True) as conn:  # the store, not connect(), must refuse it
         with pytest.raises(e6driver.AuthenticationError):
             conn.datasets.list()
     alice.datasets.upload("private_ds", TABLE)

@@ -1,0 +1,162 @@
+"""PEP 249 transactions (issue 12): ``autocommit`` (default True), BEGIN before the first statement when it is
+off, ``commit()``/``rollback()``, psycopg's rule for changing autocommit, a transaction lost with its session
+(never replayed on a new one), and NotSupportedError against an engine without transactions."""
+from __future__ import annotations
+
+import uuid
+from concurrent import futures
+
+import grpc
+import pytest
+
+import e6driver
+from e6driver._proto import e6x_engine_pb2_grpc
+from mock_server.query.service import QueryEngineServicer
+from mock_server.server import SERVER_OPTIONS
+
+USER, PASSWORD = "alice", "alice-token"
+
+
+@pytest.fixture
+def table(connect):
+    """A fresh table (id, v) with rows (1, 10), (2, 20), created in autocommit mode; its name."""
+    name = "tx_" + uuid.uuid4().hex[:8]
+    with connect() as setup:
+        cur = setup.cursor()
+        cur.execute(f"create table {name} (id int, v int)")
+        cur.execute(f"insert into {name} values (1, 10), (2, 20)")
+    return name
+
+
+def _values(conn, table):
+    cur = conn.cursor()
+    cur.execute(f"select v from {table} order by id")
+    return [r[0] for r in cur.fetchall()]
+
+
+def test_autocommit_is_on_by_default_and_each_statement_commits(connect, table):
+    conn, other = connect(), connect()
+    assert conn.autocommit is True
+    conn.cursor().execute(f"update {table} set v = 11 where id = 1")
+    assert _values(other, table) == [11, 20]
+    conn.commit()  # nothing to do
+    conn.rollback()  # nothing to roll back
+    assert _values(other, table) == [11, 20]
+
+
+def test_rollback_undoes_the_transaction(connect, table):
+    conn, other = connect(autocommit=False), connect()
+    cur = conn.cursor()
+    cur.execute(f"update {table} set v = 0")
+    assert _values(conn, table) == [0, 0]
+    assert _values(other, table) == [10, 20]  # not committed yet
+    conn.rollback()
+    assert _values(conn, table) == [10, 20]
+    assert _values(other, table) == [10, 20]
+
+
+def test_commit_publishes_and_the_next_statement_opens_a_new_transaction(connect, table):
+    conn, other = connect(), connect()
+    conn.autocommit = False
+    cur = conn.cursor()
+    cur.executemany(f"insert into {table} values (%s, %s)", [(3, 30), (4, 40)])
+    conn.commit()
+    assert _values(other, table) == [10, 20, 30, 40]
+    cur.execute(f"delete from {table} where id > 2")
+    conn.rollback()
+    assert _values(other, table) == [10, 20, 30, 40]
+
+
+def test_cursors_of_one_connection_share_the_transaction(connect, table):
+    conn = connect(autocommit=False)
+    reader, writer = conn.cursor(), conn.cursor()
+    reader.execute("select range from range(100000)")
+    assert reader.fetchone() == (0,)
+    writer.execute(f"update {table} set v = v + 1")  # while reader's result is still open
+    assert len(reader.fetchall()) == 99999
+    assert _values(conn, table) == [11, 21]
+    conn.rollback()
+    assert _values(conn, table) == [10, 20]
+
+
+def test_autocommit_cannot_change_inside_a_transaction(connect, table):
+    conn = connect(autocommit=False)
+    conn.cursor().execute(f"update {table} set v = 1")
+    with pytest.raises(e6driver.ProgrammingError, match="autocommit"):
+        conn.autocommit = True
+    conn.rollback()
+    conn.autocommit = True
+    assert conn.autocommit is True
+    assert _values(conn, table) == [10, 20]
+
+
+def test_close_discards_the_open_transaction(connect, table):
+    conn = connect(autocommit=False)
+    conn.cursor().execute(f"update {table} set v = 5")
+    conn.close()
+    assert _values(connect(), table) == [10, 20]
+
+
+def test_expired_session_loses_the_transaction_and_never_replays_it(server, connect, table):
+    conn = connect(autocommit=False)
+    cur = conn.cursor()
+    cur.execute(f"update {table} set v = 99 where id = 1")
+    server.expire_sessions()
+    with pytest.raises(e6driver.OperationalError, match="transaction was lost"):
+        cur.execute(f"update {table} set v = 99 where id = 2")
+    with pytest.raises(e6driver.OperationalError, match="lost"):  # nothing runs until the transaction ends
+        cur.execute("select 1")
+    with pytest.raises(e6driver.OperationalError, match="cannot commit"):
+        conn.commit()
+    assert _values(conn, table) == [10, 20]  # rolled back by the engine; the statement was never replayed
+    cur.execute(f"update {table} set v = 7 where id = 1")  # a new transaction on a new session
+    conn.rollback()
+    assert _values(conn, table) == [10, 20]
+
+
+def test_blue_green_switch_loses_the_transaction(fresh_server):
+    srv = fresh_server()
+    conn = e6driver.connect(host="127.0.0.1", port=srv.port, username=USER, password=PASSWORD, autocommit=False)
+    try:
+        cur = conn.cursor()
+        cur.execute("create table t (x int)")
+        conn.commit()
+        cur.execute("insert into t values (1)")
+        srv.switch_strategy("green")
+        with pytest.raises(e6driver.OperationalError, match="transaction was lost"):
+            cur.execute("insert into t values (2)")
+        conn.rollback()
+        cur.execute("select count(*) from t")
+        assert cur.fetchall() == [(0,)]
+        conn.rollback()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def engine_without_transactions(server):
+    """The query service alone, as on an e6data cluster: no AdminService, so GetCapabilities is UNIMPLEMENTED."""
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=SERVER_OPTIONS)
+    e6x_engine_pb2_grpc.add_QueryEngineServiceServicer_to_server(
+        QueryEngineServicer(server.engine, server.sessions, server.queries, "127.0.0.1", server.strategy),
+        grpc_server)
+    port = grpc_server.add_insecure_port("127.0.0.1:0")
+    grpc_server.start()
+    yield port
+    grpc_server.stop(0)
+
+
+def test_autocommit_off_fails_at_once_without_transactions(engine_without_transactions):
+    options = dict(host="127.0.0.1", port=engine_without_transactions, username=USER, password=PASSWORD)
+    with pytest.raises(e6driver.NotSupportedError, match="no transactions"):
+        e6driver.connect(autocommit=False, **options)
+    with e6driver.connect(**options) as conn:
+        cur = conn.cursor()
+        cur.execute("select 1")
+        assert cur.fetchall() == [(1,)]
+        with pytest.raises(e6driver.NotSupportedError):
+            conn.autocommit = False
+        assert conn.autocommit is True
+        conn.commit()
+        with pytest.raises(e6driver.NotSupportedError):
+            conn.rollback()
