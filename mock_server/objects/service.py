@@ -17,8 +17,8 @@ from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_gr
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 from mock_server.objects.buckets import ObjectStores
-from mock_server.objects.store import (READ_CHUNK, ObjectInfo, Upload, check_bucket, check_key, guess_content_type,
-                                       not_found)
+from mock_server.objects.store import (READ_CHUNK, ObjectInfo, Upload, check_bucket, check_key, check_prefix,
+                                       guess_content_type, not_found)
 from mock_server.objects.tables import NamedTable, check_table_name
 from mock_server.sessions import SessionStore
 
@@ -117,6 +117,7 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
     def List(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         user = self.sessions.caller(request.auth, context.invocation_metadata())
         bucket = self._bucket(user, request.bucket)
+        check_prefix(request.prefix)  # the same rule for every backend (S3 included)
         page = st_pb.ListPage()
         for info in self.backend.list(bucket, request.prefix):
             page.objects.append(info_message(info))
