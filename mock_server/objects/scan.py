@@ -58,8 +58,11 @@ def _check_row_groups(filesystem: pafs.FileSystem, paths: List[str], limits: Lim
     """Refuse Parquet files with a row group larger, uncompressed, than ``limits.max_expanded_bytes``: DuckDB
     decodes a row group at a time, so this bounds what one small, well-compressed file can expand to."""
     for path in paths:
-        with filesystem.open_input_file(path) as handle:
-            meta = pq.ParquetFile(handle).metadata
+        try:
+            with filesystem.open_input_file(path) as handle:
+                meta = pq.ParquetFile(handle).metadata
+        except (pa.ArrowException, OSError) as exc:  # the path reads as bucket/key in the error (errors.hide_path)
+            raise errors.invalid(f"cannot read {path} as parquet: {exc}") from exc
         largest = max((meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), default=0)
         if largest > limits.max_expanded_bytes:
             raise exceeded(limits, "max_expanded_bytes", f"a Parquet row group of {largest} bytes uncompressed")
