@@ -48,7 +48,10 @@ def _decimal_literal(value: decimal.Decimal) -> str:
     _, digits, exponent = value.as_tuple()
     scale = max(0, -int(exponent))
     integer_digits = len(digits) + int(exponent)  # digits left of the point (may be <= 0)
-    precision = max(integer_digits, 0) + scale or 1
+    # One integer digit even for |value| < 1: DECIMAL(2,2) would print 0.01 as '.01' when cast to text.
+    precision = max(integer_digits, 1) + scale
+    if precision > 38 and integer_digits <= 0 and scale <= 38:
+        precision = 38  # 38 fractional digits: DECIMAL(38,38) is exact (its text lacks the leading 0)
     if precision > 38:  # beyond DECIMAL(38): exact only as a (HUGEINT) integer, else refused
         return _wide_decimal_literal(value)
     return f"CAST('{text}' AS DECIMAL({precision},{scale}))"

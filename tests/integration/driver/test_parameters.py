@@ -66,3 +66,12 @@ def test_hostile_insert_leaves_table_intact(cur):
     cur.execute("SELECT s FROM param_t")
     assert sorted(r[0] for r in cur.fetchall()) == sorted(HOSTILE)
     cur.execute("DROP TABLE param_t")
+
+
+def test_decimals_below_one_keep_their_text(cur):
+    # pandas.to_sql of Decimal('0.01') into a text column stored '.01' when the literal was DECIMAL(2,2).
+    cur.execute("CREATE OR REPLACE TABLE param_decimal_text (v VARCHAR)")
+    cur.executemany("INSERT INTO param_decimal_text VALUES (%s)",
+                    [(decimal.Decimal(text),) for text in ("0.01", "-0.5", "0.000", "0.9999")])
+    cur.execute("SELECT v FROM param_decimal_text")
+    assert [row[0] for row in cur.fetchall()] == ["0.01", "-0.5", "0.000", "0.9999"]
