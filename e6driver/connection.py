@@ -21,8 +21,7 @@ from .cursor import Cursor
 from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceError, InternalError,
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
 from .protocol import ServerQuery, Session, browse, transaction
-from .protocol.bearer import ClientCredentials, StaticToken
-from .protocol.transport import split_options
+from .settings import bearer_for, session_arguments
 from .stores import DatasetClient, ObjectStoreClient
 
 log = logging.getLogger(__name__)
@@ -79,15 +78,8 @@ class Connection:
                  connect_timeout: float = 30.0, rpc_timeout: Optional[float] = None,
                  query_timeout: Optional[float] = None, auto_resume_timeout: Optional[float] = None,
                  prefetch: int = 2, arraysize: int = 1, autocommit: bool = True, lazy: bool = False):
-        bearer: Union[None, StaticToken, ClientCredentials] = None
-        if client_id or client_secret or token_url:
-            bearer = ClientCredentials(token_url or "", client_id or "", client_secret or "", oauth_scope,
-                                       client_auth_method)
-        elif access_token:
-            bearer = StaticToken(access_token)
-        elif username is None or password is None:
-            raise InterfaceError("username and password, access_token, or client_id/client_secret/token_url "
-                                 "are required")
+        bearer = bearer_for(username, password, access_token, client_id, client_secret, token_url, oauth_scope,
+                            client_auth_method)
         self.host, self.port = host, int(port)
         self.catalog_name = catalog
         self.database = database
@@ -99,18 +91,12 @@ class Connection:
         self.require_fastbinary = require_fastbinary
         self.enable_result_batch_v2 = enable_result_batch_v2
         self.client_auth_method, self.oauth_scope = client_auth_method, oauth_scope
-        options, client_settings = split_options(grpc_options)
         self.prefetch = max(0, int(prefetch))
         self.arraysize = int(arraysize)  # fetchmany()'s default for new cursors (PEP 249: 1; the official client: 1000)
         self.endpoint = f"{host}:{self.port}"
-        self.session = Session(
-            host, self.port, username=username or "", password=password or "", bearer=bearer,
-            cluster_name=self.cluster_name, secure=secure, ssl_cert=ssl_cert, channel_options=options,
-            auto_resume=auto_resume, connect_timeout=connect_timeout, rpc_timeout=rpc_timeout,
-            query_timeout=query_timeout,
-            auto_resume_timeout=float(auto_resume_timeout if auto_resume_timeout is not None
-                                      else client_settings.get("grpc_auto_resume_timeout_seconds", 300)),
-            prepare_timeout=float(client_settings.get("grpc_prepare_timeout", 600)))
+        self.session = Session(**session_arguments(
+            host, self.port, username, password, bearer, cluster_name, secure, ssl_cert, auto_resume, grpc_options,
+            connect_timeout, rpc_timeout, query_timeout, auto_resume_timeout))
         self._cursors: "weakref.WeakSet[Cursor]" = weakref.WeakSet()
         self._objects: Optional[ObjectStoreClient] = None
         self._datasets: Optional[DatasetClient] = None

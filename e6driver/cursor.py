@@ -7,15 +7,14 @@ which failures are replayable is the protocol layer's call, ``Error.replayable``
 """
 from __future__ import annotations
 
-import datetime
 import logging
-import re
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import _impl
-from .errors import DataError, Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
-from .params import Params, bind, prepare_operation
+from ._rows import Row, chunk_rows
+from .batching import statements_for_many
+from .errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
+from .params import Params, prepare_operation
 from .protocol import ResultMetadata, ServerQuery, backoff
 
 if TYPE_CHECKING:
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 
 MAX_REPLAYS = 5
 RELEASE_TIMEOUT = 10.0  # seconds a cursor waits for the server to free its query
-Row = Tuple[Any, ...]
 _NO_RESULT = {
     "none": "no query has been executed on this cursor",
     "failed": "the last operation failed; there is no result set to fetch",
@@ -33,20 +31,6 @@ _NO_RESULT = {
 }
 
 
-def _to_time(text: Optional[str]) -> Optional[datetime.time]:
-    if text is None:
-        return None
-    try:
-        return datetime.time.fromisoformat(text)
-    except ValueError:
-        raise DataError(f"TIME value {text!r} cannot be represented as datetime.time") from None
-
-
-# INSERT ... VALUES (<placeholders>) — executemany sends many rows in one statement.
-_INSERT_VALUES = re.compile(
-    r"(?is)\A(\s*INSERT\s+INTO\s.+?\bVALUES\s*)(\((?:\s*%(?:s|\([^)]+\)s)\s*,)*\s*%(?:s|\([^)]+\)s)\s*\))\s*\Z")
-_MULTI_ROW_LIMIT_BYTES = 2 * 1024 * 1024
-_MULTI_ROW_LIMIT_ROWS = 5000
 
 
 class Cursor:
@@ -117,24 +101,9 @@ class Cursor:
             self._rowcount = 0
             self._last_operation = "done"
             return
-        match = _INSERT_VALUES.match(operation.strip().rstrip(";"))
         total = 0
-        if match:
-            head, row_template = bind(match.group(1), ()), match.group(2)  # unescapes %% in the head
-            batch: List[str] = []
-            size = 0
-            for params in params_list:
-                values = bind(row_template, params)
-                batch.append(values)
-                size += len(values) + 1
-                if size >= _MULTI_ROW_LIMIT_BYTES or len(batch) >= _MULTI_ROW_LIMIT_ROWS:
-                    total += self._execute_counted(head + ",".join(batch))
-                    batch, size = [], 0
-            if batch:
-                total += self._execute_counted(head + ",".join(batch))
-        else:
-            for params in params_list:
-                total += self._execute_counted(prepare_operation(operation, params))
+        for sql in statements_for_many(operation, params_list):
+            total += self._execute_counted(sql)
         self._rowcount = total
         self._last_operation = "done"
 
@@ -208,18 +177,8 @@ class Cursor:
             data = self._next_data()
             if data is None:
                 return False
-            if self._time_columns:  # TIME travels as text: convert those columns before building rows
-                size, columns = _impl.decode_chunk_columns(data)
-                if size and len(columns) != self._column_count:
-                    raise DataError(f"chunk has {len(columns)} columns but the result has {self._column_count}")
-                for index in self._time_columns:
-                    columns[index] = [_to_time(v) for v in columns[index]]
-                rows = list(zip(*columns)) if columns else [()] * size
-            else:
-                rows = _impl.decode_chunk(data)
-                size = len(rows)
-                if size and len(rows[0]) != self._column_count:
-                    raise DataError(f"chunk has {len(rows[0])} columns but the result has {self._column_count}")
+            rows = chunk_rows(data, self._column_count, self._time_columns)
+            size = len(rows)
             if not size:
                 continue
             self._rows = rows

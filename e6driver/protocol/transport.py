@@ -68,7 +68,7 @@ def tls_rejection(exc: grpc.RpcError, secure: bool) -> Optional[Exception]:
     return OperationalError(f"TLS: {what}: {details}")
 
 
-def _root_certificates(ssl_cert: Union[None, str, bytes]) -> Optional[bytes]:
+def root_certificates(ssl_cert: Union[None, str, bytes]) -> Optional[bytes]:
     if ssl_cert is None:
         return None
     if isinstance(ssl_cert, bytes):
@@ -95,7 +95,7 @@ class Transport:
 
     def _open(self) -> None:
         if self.secure:
-            credentials = grpc.ssl_channel_credentials(root_certificates=_root_certificates(self.ssl_cert))
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates(self.ssl_cert))
             self._channel = grpc.secure_channel(self.target, credentials, options=self.options)
         else:
             self._channel = grpc.insecure_channel(self.target, options=self.options)

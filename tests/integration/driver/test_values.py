@@ -6,34 +6,12 @@ import decimal
 
 import pytest
 
+from value_cases import VALUE_CASES
+
 UTC = datetime.timezone.utc
 
 
-@pytest.mark.parametrize("sql, expected", [
-    ("SELECT true, false, NULL::BOOLEAN", (True, False, None)),
-    ("SELECT 1::TINYINT, (-32768)::SMALLINT, 2147483647::INTEGER, (-9223372036854775808)::BIGINT",
-     (1, -32768, 2147483647, -9223372036854775808)),
-    ("SELECT 18446744073709551615::UBIGINT", (decimal.Decimal("18446744073709551615"),)),
-    ("SELECT 1.5::FLOAT, (-2.25)::DOUBLE, 'inf'::DOUBLE", (1.5, -2.25, float("inf"))),
-    ("SELECT 'héllo ☃ 😀'", ("héllo ☃ 😀",)),
-    ("SELECT X'00FF', X''", (b"\x00\xff", b"")),
-    ("SELECT DATE '0001-01-01', DATE '9999-12-31', DATE '1969-12-31'",
-     (datetime.date(1, 1, 1), datetime.date(9999, 12, 31), datetime.date(1969, 12, 31))),
-    ("SELECT TIMESTAMP '1969-12-31 23:59:59.999999', TIMESTAMP '9999-12-31 23:59:59.999999'",
-     (datetime.datetime(1969, 12, 31, 23, 59, 59, 999999), datetime.datetime(9999, 12, 31, 23, 59, 59, 999999))),
-    ("SELECT TIMESTAMP '0001-01-01 00:00:00'", (datetime.datetime(1, 1, 1),)),
-    ("SELECT TIMESTAMPTZ '2020-06-01 12:00:00.5+02:00'",
-     (datetime.datetime(2020, 6, 1, 10, 0, 0, 500000, tzinfo=UTC),)),
-    ("SELECT TIME '23:59:59.999999', TIME '00:00:00'", (datetime.time(23, 59, 59, 999999), datetime.time(0))),
-    ("SELECT INTERVAL 90 MINUTE, INTERVAL '-1 day 2 seconds'",
-     (datetime.timedelta(minutes=90), datetime.timedelta(days=-1, seconds=2))),
-    ("SELECT 12345678901234567890123456789012345.678::DECIMAL(38,3), (-0.0001)::DECIMAL(18,4), 0::DECIMAL(5,2)",
-     (decimal.Decimal("12345678901234567890123456789012345.678"), decimal.Decimal("-0.0001"),
-      decimal.Decimal("0.00"))),
-    ("SELECT [1, 2, NULL], {'a': 1, 'b': 'x'}, MAP {'k': 1}",
-     ('[1,2,null]', '{"a":1,"b":"x"}', '{"k":1}')),
-    ("SELECT NULL", (None,)),
-])
+@pytest.mark.parametrize("sql, expected", VALUE_CASES)
 def test_value(cur, sql, expected):
     cur.execute(sql)
     assert cur.fetchall() == [expected]

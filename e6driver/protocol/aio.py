@@ -1,0 +1,240 @@
+"""The asyncio front-end of the protocol: the same plans as the blocking one (``session.py``, ``query.py``), run
+with ``await`` on a ``grpc.aio`` channel. No thread per query: chunks are fetched ahead by a task."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
+
+import grpc
+
+from .._proto import cluster_pb2_grpc, e6x_engine_pb2_grpc
+from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, adrive
+from .query import QueryPlans
+from .result_metadata import ResultMetadata
+from .session import QueryHandle, SessionRules
+from .transport import root_certificates, tls_rejection
+
+_END = object()
+
+
+class AsyncTransport:
+    """A ``grpc.aio`` channel, opened on first use inside the running event loop."""
+
+    def __init__(self, host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
+                 options: List[Tuple[str, Any]]):
+        self.target = f"{host}:{port}"
+        self.secure, self.ssl_cert, self.options = secure, ssl_cert, options
+        self._channel: Optional[grpc.aio.Channel] = None
+        self._stubs: Dict[str, Any] = {}
+
+    def stub(self, service: str) -> Any:
+        if self._channel is None:
+            if self.secure:
+                credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates(self.ssl_cert))
+                self._channel = grpc.aio.secure_channel(self.target, credentials, options=self.options)
+            else:
+                self._channel = grpc.aio.insecure_channel(self.target, options=self.options)
+            self._stubs = {"engine": e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel),
+                           "cluster": cluster_pb2_grpc.ClusterServiceStub(self._channel)}
+        return self._stubs[service]
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+
+class AsyncSession(SessionRules):
+    """Runs the session's plans with asyncio; one authentication and one resume at a time per session."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._auth_lock: Optional[asyncio.Lock] = None
+        self._resume_lock: Optional[asyncio.Lock] = None
+
+    @staticmethod
+    def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
+                        channel_options: List[Tuple[str, Any]]) -> AsyncTransport:
+        return AsyncTransport(host, port, secure, ssl_cert, channel_options)
+
+    async def close(self) -> None:
+        self.closed = True
+        self.forget()
+        await self.transport.close()
+
+    async def session_id(self) -> str:
+        self.check_open()
+        if self._bearer is not None:
+            return ""
+        if self._auth_lock is None:
+            self._auth_lock = asyncio.Lock()
+        async with self._auth_lock:
+            return self.valid_session_id() or await adrive(self.authenticate_plan(), self._perform)
+
+    async def call(self, rpc: str, make_request: Callable[[str], Any], **options: Any) -> Any:
+        return await adrive(self.call_plan(rpc, make_request, **options), self._perform)
+
+    async def run(self, plan: Plan) -> Any:
+        return await adrive(plan, self._perform)
+
+    async def resume_cluster(self) -> None:
+        if self._resume_lock is None:
+            self._resume_lock = asyncio.Lock()
+        async with self._resume_lock:
+            await adrive(self.resume_plan(), self._perform)
+
+    async def _perform(self, op: Any) -> Any:
+        if isinstance(op, Rpc):
+            try:
+                return await getattr(self.transport.stub(op.service), op.method)(
+                    op.request, metadata=op.metadata, timeout=op.timeout)
+            except grpc.RpcError as exc:  # a rejected certificate is final: never retried as "unreachable"
+                rejected = tls_rejection(exc, self.transport.secure)
+                if rejected is not None:
+                    raise rejected from None
+                raise
+        if isinstance(op, Sleep):
+            await asyncio.sleep(op.seconds)
+            return None
+        if isinstance(op, EnsureSession):
+            return await self.session_id()
+        if isinstance(op, ResumeCluster):
+            return await self.resume_cluster()
+        raise TypeError(f"unknown protocol operation {op!r}")
+
+
+class AsyncChunkStream:
+    """Chunks fetched ``depth`` ahead by one task (``depth == 0``: fetched when asked)."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[bytes]], depth: int = 2):
+        self._fetch, self._depth = fetch, depth
+        self._queue: Optional[asyncio.Queue] = None
+        self._task: Optional[asyncio.Task] = None
+        self.exhausted = False
+
+    async def next_chunk(self) -> Optional[bytes]:
+        if self.exhausted:
+            return None
+        if self._depth == 0:
+            data = await self._fetch()
+            if not data:
+                self.exhausted = True
+                return None
+            return data
+        if self._task is None:
+            self._queue = asyncio.Queue(maxsize=self._depth)
+            self._task = asyncio.ensure_future(self._produce())
+        assert self._queue is not None
+        item = await self._queue.get()
+        if item is _END:
+            self.exhausted = True
+            return None
+        if isinstance(item, BaseException):
+            self.exhausted = True
+            raise item
+        return item
+
+    async def _produce(self) -> None:
+        assert self._queue is not None
+        while True:
+            try:
+                data = await self._fetch()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # delivered to the consumer, which decides
+                await self._queue.put(exc)
+                return
+            if not data:
+                await self._queue.put(_END)
+                return
+            await self._queue.put(data)
+
+    def close(self) -> None:
+        self.exhausted = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+
+class AsyncServerQuery(QueryPlans):
+    """A query the server knows, driven with asyncio (see :class:`~e6driver.protocol.query.ServerQuery`)."""
+
+    def __init__(self, session: AsyncSession, handle: QueryHandle, deadline: Optional[float] = None):
+        super().__init__(session, handle, deadline)
+        self._stream: Optional[AsyncChunkStream] = None
+
+    @classmethod
+    async def start(cls, session: AsyncSession, sql: str, catalog: Optional[str], schema: Optional[str],
+                    deadline: Optional[float] = None, prefetch: int = 2) -> "AsyncServerQuery":
+        query = cls(session, await session.run(cls.prepare_plan(session, sql, catalog, schema, deadline)), deadline)
+        query.owned = True
+        try:
+            await session.run(query.open_plan(bool(catalog)))
+            query._stream = AsyncChunkStream(query._fetch_batch, prefetch)
+        except BaseException:
+            query.release_in_background()
+            raise
+        return query
+
+    @classmethod
+    def attach(cls, session: AsyncSession, query_id: str, engine_ip: str = "") -> "AsyncServerQuery":
+        return cls(session, QueryHandle(query_id, engine_ip, session.colours.colour_of(query_id)))
+
+    async def _fetch_batch(self) -> bytes:
+        return await self.session.run(self.fetch_plan())
+
+    async def next_chunk(self) -> Optional[bytes]:
+        if self._stream is None:
+            return None
+        return await self._stream.next_chunk()
+
+    def headers(self) -> list:
+        return self.session.metadata(self.handle.colour, self.handle.engine_ip)
+
+    async def refresh_metadata(self) -> ResultMetadata:
+        return await self.session.run(self.metadata_plan())
+
+    async def status(self) -> Any:
+        return await self.session.run(self.status_plan())
+
+    async def explain(self) -> str:
+        return await self.session.run(self.explain_plan())
+
+    async def explain_analyze(self) -> Dict[str, Any]:
+        return await self.session.run(self.explain_analyze_plan())
+
+    async def cancel(self) -> None:
+        self.stop_fetching()
+        await self.session.run(self.cancel_plan())
+
+    def stop_fetching(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+    async def clear(self, timeout: Optional[float] = None) -> None:
+        await self.session.run(self.clear_plan(timeout))
+
+    async def release(self, swallow: bool = True, timeout: Optional[float] = 10.0) -> None:
+        """Free the query on the server once; a closed session releases nothing remotely."""
+        if self.released:
+            return
+        self.released = True
+        self.stop_fetching()
+        if self.session.closed:
+            return
+        await self.session.run(self.release_plan(swallow, timeout))
+
+    def release_in_background(self) -> None:
+        """Release from a task of its own: used when the awaiting task is being cancelled (its own awaits would
+        be cancelled too), so the server still stops the query."""
+        if self.released:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop (interpreter exit, another thread): the server's query TTL ends it
+            return
+        task = asyncio.ensure_future(self.release())
+        _RELEASING.add(task)
+        task.add_done_callback(_RELEASING.discard)
+
+
+_RELEASING: "set[asyncio.Future]" = set()  # releases in flight, kept referenced until they end
