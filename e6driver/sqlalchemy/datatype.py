@@ -58,6 +58,8 @@ class STRUCT(_NestedJSON):
 
 
 class TIMESTAMP_TZ(sqltypes.TIMESTAMP):
+    """Kept for code that imports it; reflection returns ``sqltypes.TIMESTAMP(timezone=True)``."""
+
     __visit_name__ = "TIMESTAMP"
 
     def __init__(self):
@@ -126,6 +128,9 @@ def _plain(factory: Callable[[], TypeEngine]) -> Callable[[List[str]], TypeEngin
     return build
 
 
+# TIMESTAMP WITH TIME ZONE reflects as the standard type (alembic renders sa.TIMESTAMP(timezone=True)).
+_TIMESTAMP_TZ = _plain(lambda: sqltypes.TIMESTAMP(timezone=True))
+
 # One row per engine spelling (lower case). Aliases share a builder.
 SCALAR_TYPES: Dict[str, Callable[[List[str]], TypeEngine]] = {
     "boolean": _plain(sqltypes.BOOLEAN),
@@ -157,9 +162,9 @@ SCALAR_TYPES: Dict[str, Callable[[List[str]], TypeEngine]] = {
     "time": _plain(sqltypes.TIME),
     "timestamp": _plain(sqltypes.TIMESTAMP),
     "datetime": _plain(sqltypes.TIMESTAMP),
-    "timestamp_tz": _plain(TIMESTAMP_TZ),
-    "timestamptz": _plain(TIMESTAMP_TZ),
-    "timestamp with time zone": _plain(TIMESTAMP_TZ),
+    "timestamp_tz": _TIMESTAMP_TZ,
+    "timestamptz": _TIMESTAMP_TZ,
+    "timestamp with time zone": _TIMESTAMP_TZ,
     "interval": _plain(INTERVAL),
     "interval_day_second": _plain(INTERVAL),
     "null": _plain(sqltypes.NullType),

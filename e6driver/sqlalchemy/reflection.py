@@ -3,17 +3,24 @@
 The browsing RPCs (getSchemaNamesV2, getTablesV2, getColumnsV2) are the source of truth for what exists and for
 column types. What they do not carry — which names are views, view text, column nullability and defaults — is
 read from the engine's ``information_schema`` where it has one; an engine without it reflects those as unknown
-(every name a table, columns nullable, no defaults). Concepts the engine lacks (keys, indexes, constraints,
-comments, sequences, temporary objects) reflect as empty so BI tools and ``MetaData.reflect()`` work.
+(every name a table, columns nullable, no defaults). Keys, unique constraints, indexes and comments come from the
+engine's system functions (``duckdb_constraints()``, ``duckdb_indexes()``, ``duckdb_tables()``) where it has them
+(the local engine does); an engine without them — and concepts no engine here has (check constraints, sequences,
+temporary objects) — reflects as empty so BI tools and ``MetaData.reflect()`` work.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+import json
+import logging
+import re
+from typing import Any, Dict, List, Optional, Sequence, Set
 
 from sqlalchemy import exc
 from sqlalchemy.engine import reflection
 
 from .datatype import parse_type
+
+log = logging.getLogger(__name__)
 
 
 class E6Reflection:
@@ -25,6 +32,7 @@ class E6Reflection:
     default_schema_name: Optional[str]
     dbapi: Any
     _information_schema_missing = False
+    _system_functions_missing: Set[str] = frozenset()  # type: ignore[assignment]
 
     # ---- plumbing
     @staticmethod
@@ -53,6 +61,31 @@ class E6Reflection:
             return None
         finally:
             cursor.close()
+
+    def _system_rows(self, connection, function: str, sql: str, params: Dict[str, Any]) -> List[Sequence[Any]]:
+        """Rows of a query on one engine system function; empty (and remembered per dialect) when it has none."""
+        if function in self._system_functions_missing:
+            return []
+        cursor = self._driver_connection(connection).cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        except self.dbapi.ProgrammingError as error:
+            log.info("the engine has no usable %s() (%s); reflecting it as empty", function, error)
+            self._system_functions_missing = frozenset(self._system_functions_missing | {function})
+            return []
+        finally:
+            cursor.close()
+
+    def _where_relation_is(self, connection, table_name: str, schema: Optional[str]) -> tuple:
+        """WHERE clause for one table in the system functions (``database_name``/``schema_name``/``table_name``)."""
+        params: Dict[str, Any] = {"schema": self._schema(connection, schema), "table": table_name}
+        clause = "schema_name = %(schema)s AND table_name = %(table)s"
+        catalog = self._catalog(connection)
+        if catalog:
+            clause += " AND database_name = %(catalog)s"
+            params["catalog"] = catalog
+        return clause, params
 
     def _where_table_is_in(self, connection, schema: Optional[str]) -> tuple:
         """WHERE clause text and parameters selecting one schema (of the connection's catalog, if known)."""
@@ -115,6 +148,7 @@ class E6Reflection:
         if not fields and not self.has_table(connection, table_name, schema, **kw):
             raise exc.NoSuchTableError(table_name)
         details = self._column_details(connection, table_name, schema)
+        comments = self._column_comments(connection, table_name, schema)
         columns = []
         for field in fields:
             nullable, default = details.get(field["fieldName"], (True, None))
@@ -123,6 +157,7 @@ class E6Reflection:
                 "type": parse_type(field["fieldType"]),
                 "nullable": nullable,
                 "default": default,
+                "comment": comments.get(field["fieldName"]),
             })
         return columns
 
@@ -135,24 +170,69 @@ class E6Reflection:
             f"WHERE table_name = %(table)s AND {where}", params)
         return {name: (str(is_nullable).upper() != "NO", default) for name, is_nullable, default in rows or ()}
 
-    # ---- what the engine does not have
+    def _column_comments(self, connection, table_name, schema) -> Dict[str, str]:
+        where, params = self._where_relation_is(connection, table_name, schema)
+        rows = self._system_rows(connection, "duckdb_columns", "SELECT column_name, comment FROM duckdb_columns() "
+                                 f"WHERE comment IS NOT NULL AND {where}", params)
+        return {name: comment for name, comment in rows}
+
+    # ---- keys, constraints, indexes, comments (engine system functions)
+    @reflection.cache
+    def _constraints(self, connection, table_name, schema=None, **kw):
+        """(type, name, columns, referred table, referred columns) of a table's key constraints."""
+        where, params = self._where_relation_is(connection, table_name, schema)
+        rows = self._system_rows(
+            connection, "duckdb_constraints",
+            "SELECT constraint_type, constraint_name, constraint_column_names, referenced_table, "
+            "referenced_column_names FROM duckdb_constraints() WHERE constraint_type IN "
+            f"('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY') AND {where} ORDER BY constraint_index", params)
+        return [(kind, name, _names(columns), referred, _names(referred_columns))
+                for kind, name, columns, referred, referred_columns in rows]
+
     def get_pk_constraint(self, connection, table_name, schema=None, **kw):
+        for kind, name, columns, _, _ in self._constraints(connection, table_name, schema, **kw):
+            if kind == "PRIMARY KEY":
+                return {"constrained_columns": columns, "name": name}
         return {"constrained_columns": [], "name": None}
 
+    def get_unique_constraints(self, connection, table_name, schema=None, **kw):
+        return [{"name": name, "column_names": columns}
+                for kind, name, columns, _, _ in self._constraints(connection, table_name, schema, **kw)
+                if kind == "UNIQUE"]
+
     def get_foreign_keys(self, connection, table_name, schema=None, **kw):
-        return []
+        return [{"name": name, "constrained_columns": columns, "referred_schema": schema,
+                 "referred_table": referred, "referred_columns": referred_columns, "options": {}}
+                for kind, name, columns, referred, referred_columns
+                in self._constraints(connection, table_name, schema, **kw) if kind == "FOREIGN KEY"]
 
     def get_indexes(self, connection, table_name, schema=None, **kw):
-        return []
-
-    def get_unique_constraints(self, connection, table_name, schema=None, **kw):
-        return []
-
-    def get_check_constraints(self, connection, table_name, schema=None, **kw):
-        return []
+        where, params = self._where_relation_is(connection, table_name, schema)
+        rows = self._system_rows(connection, "duckdb_indexes", "SELECT index_name, is_unique, expressions "
+                                 f"FROM duckdb_indexes() WHERE {where} ORDER BY index_name", params)
+        indexes = []
+        for name, unique, expressions in rows:
+            parts = _index_expressions(expressions)
+            columns = [_plain_column(part) for part in parts]
+            index: Dict[str, Any] = {"name": name, "column_names": columns, "unique": bool(unique)}
+            if None in columns:  # SQLAlchemy 2: expression indexes carry their SQL text
+                index["expressions"] = [column or part for column, part in zip(columns, parts)]
+            indexes.append(index)
+        return indexes
 
     def get_table_comment(self, connection, table_name, schema=None, **kw):
-        return {"text": None}
+        where, params = self._where_relation_is(connection, table_name, schema)
+        rows = self._system_rows(connection, "duckdb_tables",
+                                 f"SELECT comment FROM duckdb_tables() WHERE {where}", params)
+        if not rows:
+            where, params = self._where_relation_is(connection, table_name, schema)
+            rows = self._system_rows(connection, "duckdb_views", "SELECT comment FROM duckdb_views() WHERE "
+                                     + where.replace("table_name", "view_name"), params)
+        return {"text": rows[0][0] if rows else None}
+
+    # ---- what the engine does not have
+    def get_check_constraints(self, connection, table_name, schema=None, **kw):
+        return []
 
     def get_sequence_names(self, connection, schema=None, **kw):
         return []
@@ -162,3 +242,54 @@ class E6Reflection:
 
     def get_temp_view_names(self, connection, schema=None, **kw):
         return []
+
+
+_PLAIN_NAME = re.compile(r'^(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*))$')
+
+
+def _names(value: Any) -> List[str]:
+    """A list of names as the driver returns it: a list, or its JSON text."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [str(name) for name in value]
+
+
+def _index_expressions(text: Any) -> List[str]:
+    """``duckdb_indexes().expressions`` (``[a, "B"]`` or ``['(a + 1)']``) split into one SQL text per key."""
+    if not isinstance(text, str):
+        return [str(part) for part in text or ()]
+    body = text.strip()
+    if body.startswith("[") and body.endswith("]"):
+        body = body[1:-1]
+    parts, depth, quote, start = [], 0, "", 0
+    for i, char in enumerate(body):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    cleaned = []
+    for part in (p.strip() for p in parts if p.strip()):
+        if len(part) > 1 and part[0] == part[-1] == "'":
+            part = part[1:-1].replace("''", "'")
+        while part.startswith("((") and part.endswith("))"):
+            part = part[1:-1]
+        cleaned.append(part)
+    return cleaned
+
+
+def _plain_column(expression: str) -> Optional[str]:
+    """The column name when an index key is a bare (possibly quoted) column, else None."""
+    match = _PLAIN_NAME.match(expression)
+    if not match:
+        return None
+    return match.group(1).replace('""', '"') if match.group(1) is not None else match.group(2)
