@@ -26,6 +26,7 @@ from mock_server import errors
 from mock_server.query import sandbox
 from mock_server.query.encode import VECTOR_TYPE_KEY
 from mock_server.query.session_db import SessionDB, SessionDBs
+from mock_server.query.ordered_set import window_percentiles
 from mock_server.query.sql_dialect import quote_identifier, quote_literal, rewrite
 from mock_server.query.typemap import field_type_name, render_expression, row_width
 
@@ -293,7 +294,7 @@ class Engine:
         """``sql`` rewritten for DuckDB (dialect, then object-store references resolved for ``user``), the store
         tables it reads and the DuckDB location it runs in."""
         try:
-            text = rewrite(sql)
+            text = window_percentiles(rewrite(sql))  # percentile_…() WITHIN GROUP (…) OVER: ordered_set.py
         except Exception as exc:
             raise errors.from_exception(exc) from exc
         tables: dict = {}
