@@ -50,6 +50,9 @@ def running_engine(data_dir: str, *extra_args: str) -> Iterator[Dict[str, Any]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mock_server", "--host", "127.0.0.1", "--port", "0",
          "--data-dir", data_dir, "--user", USER, "--password", PASSWORD, "--log-level", "WARNING",
+         # The official client leaves some queries open when its process ends (they expire with the query TTL);
+         # one engine serves every interop test, so the per-user limit is raised here, not tested.
+         "--max-open-queries-per-user", "500", "--max-open-queries", "1000",
          *extra_args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=_ROOT)
     line = proc.stdout.readline() if proc.stdout else ""
