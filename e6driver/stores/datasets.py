@@ -44,8 +44,13 @@ _BROKEN_TRANSFER = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED")
 _TRANSFER_ERRORS = {"Upload": errors.UploadError, "Download": errors.DownloadError}
 
 
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
 def _time(seconds: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    # round(seconds * 1e6) µs, as the engine's SQL view computes it: fromtimestamp() rounds the float
+    # differently and could differ from the SQL value by 1 µs.
+    return _EPOCH + datetime.timedelta(microseconds=round(seconds * 1_000_000))
 
 
 @dataclass(frozen=True)
