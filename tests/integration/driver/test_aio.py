@@ -256,3 +256,34 @@ def test_same_rules_object_as_the_blocking_driver():
     assert issubclass(AsyncSession, SessionRules) and issubclass(Session, SessionRules)
     assert AsyncSession.call_plan is Session.call_plan is SessionRules.call_plan
     assert e6driver.aio.AsyncConnection.__init__.__defaults__ is not None
+
+
+ASYNC_FETCHES = {
+    "fetchone": lambda cur: cur.fetchone(),
+    "fetchmany": lambda cur: cur.fetchmany(3),
+    "fetchall": lambda cur: cur.fetchall(),
+    "anext": lambda cur: cur.__anext__(),
+    "fetch_arrow_table": lambda cur: cur.fetch_arrow_table(),
+    "fetch_df": lambda cur: cur.fetch_df(),
+}
+
+
+@pytest.mark.parametrize("fetch", ASYNC_FETCHES.values(), ids=ASYNC_FETCHES.keys())
+def test_fetching_without_a_result_set_raises(address, fetch):
+    async def main():
+        async with aio.connect(**address) as conn:
+            cur = conn.cursor()
+            with pytest.raises(ProgrammingError, match="no query has been executed"):
+                await fetch(cur)
+            await cur.execute("CREATE OR REPLACE TABLE aio_ddl (a INTEGER)")
+            with pytest.raises(ProgrammingError, match="did not produce a result set"):
+                await fetch(cur)
+            await cur.executemany("INSERT INTO aio_ddl VALUES (%s)", [(1,), (2,)])
+            with pytest.raises(ProgrammingError, match="did not produce a result set"):
+                await fetch(cur)
+            with pytest.raises(ProgrammingError):
+                await cur.execute("SELECT * FROM no_such_table_anywhere")
+            with pytest.raises(ProgrammingError, match="last operation failed"):
+                await fetch(cur)
+            await cur.execute("DROP TABLE aio_ddl")
+    run(main())
