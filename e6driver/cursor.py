@@ -48,6 +48,7 @@ class Cursor:
         self._rowcount = -1
         self._session = connection.session
         self._query: Optional[ServerQuery] = None
+        self._pending_query_id: Optional[str] = None  # assigned by the server, execute() still running
         self._finalizer: Optional[weakref.finalize] = None
         self._rows: List[Row] = []
         self._pos = 0
@@ -65,7 +66,8 @@ class Cursor:
     # ------------------------------------------------------------------ properties
     @property
     def query_id(self) -> Optional[str]:
-        return self._query.query_id if self._query else None
+        """The id of the cursor's query — set as soon as the server assigns it, while ``execute`` still runs."""
+        return self._query.query_id if self._query else self._pending_query_id
 
     @property
     def rowcount(self) -> int:
@@ -138,8 +140,9 @@ class Cursor:
                 raise
 
     def _start(self, sql: str, deadline: Optional[float]) -> str:
+        self._pending_query_id = None
         query = self._query = ServerQuery.start(self._session, sql, self.catalog_name, self.database, deadline,
-                                                self.connection.prefetch)
+                                                self.connection.prefetch, on_prepared=self._note_query_id)
         self._finalizer = weakref.finalize(self, query.release)
         self._finalizer.atexit = False
         assert query.metadata is not None
@@ -147,6 +150,9 @@ class Cursor:
         self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
         self._generation += 1
         return query.query_id
+
+    def _note_query_id(self, query_id: str) -> None:
+        self._pending_query_id = query_id
 
     def _take_metadata(self, metadata: ResultMetadata) -> None:
         self._rowcount = metadata.row_count
@@ -406,6 +412,7 @@ class Cursor:
 
     def _release(self, timeout: Optional[float] = None) -> None:
         query, self._query = self._query, None
+        self._pending_query_id = None
         self._cancelled = None
         self._rows, self._pos = [], 0
         if query is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from .._proto import e6x_engine_pb2 as pb
 from ..errors import Error, OperationalError
@@ -132,12 +132,17 @@ class ServerQuery(QueryPlans):
 
     @classmethod
     def start(cls, session: Session, sql: str, catalog: Optional[str], schema: Optional[str],
-              deadline: Optional[float] = None, prefetch: int = 2) -> "ServerQuery":
+              deadline: Optional[float] = None, prefetch: int = 2,
+              on_prepared: Optional[Callable[[str], None]] = None) -> "ServerQuery":
         """Prepare and execute ``sql`` and read its result metadata. A failure after prepare releases the query
-        before the error is raised (``error.replayable`` tells whether running it again is safe)."""
+        before the error is raised (``error.replayable`` tells whether running it again is safe).
+        ``on_prepared(query_id)`` runs as soon as the server has assigned the id, before execution (so another
+        thread or connection can cancel a long query)."""
         query = cls(session, session.run(cls.prepare_plan(session, sql, catalog, schema, deadline)), deadline)
         query.owned = True
         try:
+            if on_prepared is not None:
+                on_prepared(query.query_id)
             session.run(query.open_plan(bool(catalog)))
             query._stream = ChunkStream(query._fetch_batch, prefetch)
         except BaseException:
