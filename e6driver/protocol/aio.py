@@ -72,9 +72,11 @@ class AsyncSession(SessionRules):
             return self.valid_session_id() or await adrive(self.authenticate_plan(), self._perform)
 
     async def call(self, rpc: str, make_request: Callable[[str], Any], **options: Any) -> Any:
-        return await adrive(self.call_plan(rpc, make_request, **options), self._perform)
+        return await self.run(self.call_plan(rpc, make_request, **options))
 
     async def run(self, plan: Plan) -> Any:
+        if self._bearer is not None:  # an OAuth token fetch is blocking HTTP: keep it off the event loop
+            await asyncio.to_thread(self._bearer.token)
         return await adrive(plan, self._perform)
 
     async def resume_cluster(self) -> None:

@@ -151,3 +151,33 @@ def test_bad_oauth_arguments(connect, endpoint, options, message):
     arguments.update(options)
     with pytest.raises(InterfaceError, match=message):
         connect(**arguments)
+
+
+
+def test_asyncio_connection_fetches_the_token_off_the_event_loop(server, endpoint, monkeypatch):
+    import asyncio
+    import threading
+
+    from e6driver import aio
+    from e6driver.protocol.bearer import ClientCredentials
+
+    fetching_threads = []
+    original = ClientCredentials._fetch
+
+    def recording(self):
+        fetching_threads.append(threading.get_ident())
+        return original(self)
+
+    monkeypatch.setattr(ClientCredentials, "_fetch", recording)
+    host, port = server.address.rsplit(":", 1)
+
+    async def main():
+        async with aio.connect(host=host, port=int(port), client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                               token_url=endpoint.url) as conn:
+            cur = conn.cursor()
+            await cur.execute("SELECT 42")
+            return await cur.fetchall(), threading.get_ident()
+
+    rows, loop_thread = asyncio.run(main())
+    assert rows == [(42,)]
+    assert len(fetching_threads) == 1 and fetching_threads[0] != loop_thread
