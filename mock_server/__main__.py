@@ -32,6 +32,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--session-ttl", type=float, default=3600.0, help="idle session TTL in seconds")
     parser.add_argument("--query-ttl", type=float, default=600.0,
                         help="seconds an open query may stay unused before it is cleared (default 600)")
+    parser.add_argument("--max-workers", type=int, default=64,
+                        help="threads serving calls (default 64); waiting dataset polls get --max-long-polls "
+                             "threads on top, so they never take these")
     for item in fields(Limits):
         parser.add_argument(Limits.flag(item.name), type=int, default=item.default,
                             help=f"limit {item.name} (default {item.default}); RESOURCE_EXHAUSTED beyond it")
@@ -66,6 +69,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                 if args.tls_cert else None)
     if args.resume_seconds < 0:
         parser.error("--resume-seconds must be >= 0")
+    if args.max_workers < 1:
+        parser.error("--max-workers must be >= 1")
     if args.dataset_rate_limit < 0:
         parser.error("--dataset-rate-limit must be >= 0")
     users, passwords = args.user or [], args.password or []
@@ -91,6 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = EngineServer(args.host, args.port, data_dir=args.data_dir, users=args.users,
                           session_ttl=args.session_ttl, query_ttl=args.query_ttl, time_zone=args.time_zone,
+                          max_workers=args.max_workers,
                           strategy=args.strategy, resume_seconds=args.resume_seconds, s3=args.s3,
                           master_key_file=args.master_key_file,
                           dataset_rate_limit=args.dataset_rate_limit or None, limits=args.limits, tls=args.tls)

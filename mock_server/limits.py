@@ -26,7 +26,7 @@ class Limits:
     max_open_queries_per_user: int = 16  # prepared and not yet cleared (~50 MB each while streaming)
     max_open_queries: int = 64
     max_long_polls_per_user: int = 4  # dataset notification polls waiting at once
-    max_long_polls: int = 16  # a quarter of the default 64 worker threads
+    max_long_polls: int = 16  # threads of their own, on top of the server's --max-workers
     max_object_bytes: int = 1024 * MiB  # one object put
     max_upload_bytes: int = 1024 * MiB  # one dataset upload, as sent
     max_expanded_bytes: int = 256 * MiB  # a decompressed JSON object, or an upload once decoded
@@ -66,8 +66,8 @@ def check_open_queries(limits: Limits, user: str, owners: Iterable[str]) -> None
 
 
 class LongPolls:
-    """Counts waiting long polls, per user and in total, so they can hold only a bounded share of the
-    server's worker threads (the rest stay free for queries and transfers)."""
+    """Counts waiting long polls, per user and in total. The server's thread pool has max_long_polls threads
+    on top of its workers for calls, so waiting polls never hold a thread queries and transfers need."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits

@@ -6,7 +6,8 @@ as CRC-checked chunks of an Arrow IPC stream, a Parquet file or a CSV file; down
 chunks of an Arrow IPC stream. Uploads are spooled to disk and, given an ``upload_id``, resumable
 (:mod:`mock_server.datasets.uploads`). Transfer failures are marked with the trailer ``e6-transfer-error``; with a
 ``rate_limit``, a user over it gets RESOURCE_EXHAUSTED and a ``retry-after`` trailer (seconds). A dataset is
-named by its name or its id in every request. Poll is a long poll: it holds the call (a worker thread) until
+named by its name or its id in every request. Poll is a long poll: it holds the call (a thread of the pool's
+max_long_polls set aside for polls, :class:`mock_server.limits.LongPolls`) until
 a notification arrives or ``wait_time`` passes (at most 60 s).
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
         self.sessions = sessions
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self.limits = limits
-        self.polls = polls or LongPolls(limits)  # waiting polls hold worker threads: a bounded share of them
+        self.polls = polls or LongPolls(limits)  # waiting polls: at most max_long_polls, on threads of their own
 
     def _admit(self, user: str, context: grpc.ServicerContext) -> None:
         """RESOURCE_EXHAUSTED (with ``retry-after``) when ``user`` is over the transfer rate limit."""
