@@ -12,6 +12,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ._rows import Row, chunk_rows
+from . import bulk
 from .batching import statements_for_many
 from .errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from .params import Params, prepare_operation
@@ -101,6 +102,11 @@ class Cursor:
         params_list = list(seq_of_parameters)
         if not params_list:
             self._rowcount = 0
+            self._last_operation = "done"
+            return
+        appended = bulk.executemany(self._session, operation, params_list, self.catalog_name, self.database)
+        if appended is not None:  # the engine's bulk path took the rows (e6driver/bulk.py decides)
+            self._rowcount = appended
             self._last_operation = "done"
             return
         total = 0

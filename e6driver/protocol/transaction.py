@@ -41,11 +41,13 @@ def capabilities(session: Session) -> Dict[str, bool]:
                 lambda stub, metadata: stub.GetCapabilities(admin_pb.GetCapabilitiesRequest(), metadata=metadata,
                                                             timeout=session.timeout(None, 10.0)),
                 on_error)
-            session.capabilities = {"transactions": response.transactions, "savepoints": response.savepoints}
+            session.capabilities = {"transactions": response.transactions, "savepoints": response.savepoints,
+                                    "ingest": response.ingest}
         except Error as exc:
             if exc.grpc_code in _TRANSIENT:
                 raise
-            log.info("engine %s reports no capabilities (%s): no transactions", session.endpoint, exc.grpc_code)
+            log.info("engine %s reports no capabilities (%s): no transactions, no bulk ingest", session.endpoint,
+                     exc.grpc_code)
             session.capabilities = {}
     return session.capabilities
 

@@ -10,6 +10,7 @@ Object-store and dataset tables are read by the server and registered on the que
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ HIDDEN_CATALOGS = frozenset({"system", "temp", "memory"})
 TARGET_CHUNK_BYTES = 2 * 1024 * 1024
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 _VECTOR_SIZE = 2048
+FIRST_CHUNK_ROWS = _VECTOR_SIZE  # the first chunk is small: getResultMetadata answers once it is encoded
 _MAX_BATCH_ROWS = 1_000_000
 
 _ROWS = {"SELECT", "EXPLAIN", "PRAGMA", "CALL", "EXECUTE", "RELATION"}
@@ -95,7 +97,7 @@ class Statement:
                     for name, table in self._tables.items():
                         cur.register(name, table)
                     if len(self.statements) == 1 and self.statements[0].type.name == "SELECT":
-                        self._relation = cur.sql(sql)  # bind now: catalog/binder errors surface at prepare
+                        self._relation = cur.sql(self.statements[0])  # bind now: binder errors at prepare
                 except Exception as exc:
                     raise errors.from_exception(exc) from exc
         except BaseException:
@@ -126,17 +128,18 @@ class Statement:
             return result
 
     def _run(self, cur: duckdb.DuckDBPyConnection) -> Result:
+        # The parsed statements run as they are: DuckDB does not parse their text a second time.
         for stmt in self.statements[:-1]:
-            cur.execute(stmt.query)
+            cur.execute(stmt)
         last = self.statements[-1]
         if self.kind == "none":
-            cur.execute(last.query)
+            cur.execute(last)
             return Result(None, -1)
         if self.kind == "count":
-            row = cur.execute(last.query).fetchone()
+            row = cur.execute(last).fetchone()
             return Result(None, int(row[0]) if row and row[0] is not None else 0)
         # A SELECT relation runs when read; other statements run (once) inside cursor.sql().
-        relation = self._relation if self._relation is not None else cur.sql(last.query)
+        relation = self._relation if self._relation is not None else cur.sql(last)
         if relation is None:
             return Result(None, -1)
         result = _stream(relation, self.db.streaming)
@@ -196,12 +199,14 @@ def _stream(relation: duckdb.DuckDBPyRelation, streaming: Any) -> Result:
 
 
 class _Batches:
-    """The stream's batches (with the schema's vector-type overrides), split to the wire's chunk size."""
+    """The stream's batches (with the schema's vector-type overrides), split to the wire's chunk size; the first
+    chunk is at most FIRST_CHUNK_ROWS rows, so the time to the first chunk does not grow with the batch size."""
 
     def __init__(self, stream: Any, schema: Optional[pa.Schema]) -> None:
         self._stream = stream
         self._schema = schema
         self._pending: Iterator[pa.RecordBatch] = iter(())
+        self._first = True
 
     def __iter__(self) -> "_Batches":
         return self
@@ -212,7 +217,12 @@ class _Batches:
         batch = next(self._stream)
         if self._schema is not None:
             batch = pa.RecordBatch.from_arrays(batch.columns, schema=self._schema)
-        self._pending = _split(batch)
+        if self._first and batch.num_rows > FIRST_CHUNK_ROWS:
+            self._pending = itertools.chain(_split(batch.slice(0, FIRST_CHUNK_ROWS)),
+                                            _split(batch.slice(FIRST_CHUNK_ROWS)))
+        else:
+            self._pending = _split(batch)
+        self._first = self._first and batch.num_rows == 0
         return next(self._pending)
 
     def close(self) -> None:
@@ -252,6 +262,7 @@ class Engine:
         self._con.execute("SET enable_external_access = false")  # see the module's docstring
         sandbox.lock(self._con)  # after the engine's own settings: tenants change only session settings
         self.sessions = SessionDBs(self._new_connection)  # each session's own connection
+        self.ingest = False  # IngestService served (set by the server that registers it)
         log.info("engine ready: catalog %s at %s, TimeZone %s", DEFAULT_CATALOG, path, time_zone)
 
     def close(self) -> None:
@@ -280,8 +291,9 @@ class Engine:
             return self._con.cursor()
 
     def capabilities(self) -> dict:
-        """What AdminService.GetCapabilities reports: sessions with transactions; DuckDB has no savepoints."""
-        return {"transactions": True, "savepoints": False}
+        """What AdminService.GetCapabilities reports: sessions with transactions; DuckDB has no savepoints;
+        IngestService when the server serves it (:mod:`mock_server.query.ingest`)."""
+        return {"transactions": True, "savepoints": False, "ingest": self.ingest}
 
     def end_sessions(self, session_ids: List[str], reason: str) -> int:
         """End these sessions' connections (open transactions rolled back); returns how many had one."""
