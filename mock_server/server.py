@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional
 import grpc
 
 from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_datasets_pb2_grpc,
-                             e6driver_stores_pb2_grpc, e6x_engine_pb2_grpc)
+                             e6driver_ingest_pb2_grpc, e6driver_stores_pb2_grpc, e6x_engine_pb2_grpc)
 from mock_server import errors
 from mock_server.catalogs import StoreCatalogs
 from mock_server.control.admission import AdmissionInterceptor
@@ -23,6 +23,7 @@ from mock_server.objects.buckets import open_object_stores
 from mock_server.objects.service import ObjectStoreServicer
 from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls
 from mock_server.query.engine import Engine
+from mock_server.query.ingest import IngestServicer
 from mock_server.query.queries import QueryRegistry
 from mock_server.query.service import QueryEngineServicer
 from mock_server.sessions import SessionStore
@@ -72,8 +73,8 @@ class EngineServer:
     ``master_key_file`` (default DATA_DIR/master.key, generated on first start). ``dataset_rate_limit`` caps
     each user's dataset uploads + downloads per second (bursts of ``max(1, rate)``; None: no limit). ``limits``
     (:class:`mock_server.limits.Limits`) bounds message, statement, object and upload sizes, open queries
-    and waiting polls; the server runs ``max_workers`` threads for calls plus ``limits.max_long_polls`` for
-    waiting polls. ``tls`` (keys ``cert``, ``key``, optional ``client_ca``: PEM or paths) serves TLS only.
+    and waiting polls. ``tls`` (keys ``cert``, ``key``, optional ``client_ca``: PEM or paths) serves TLS only.
+    ``ingest`` serves IngestService, the driver's bulk-insert path (False: UNIMPLEMENTED, like an e6data cluster).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
@@ -83,12 +84,12 @@ class EngineServer:
                  resume_seconds: float = 2.0, admin_user: Optional[str] = None,
                  s3: Optional[Mapping[str, str]] = None, master_key_file: Optional[str] = None,
                  dataset_rate_limit: Optional[float] = None, limits: Optional[Limits] = None,
-                 tls: Optional[Mapping[str, Any]] = None) -> None:
+                 tls: Optional[Mapping[str, Any]] = None, ingest: bool = True) -> None:
         self.host = host
         self.requested_port = port
         self.limits = limits if limits is not None else DEFAULT_LIMITS
         self._tls = server_tls_credentials(tls) if tls else None
-        self.long_polls = LongPolls(self.limits)  # dataset polls waiting now, on threads of their own
+        self.long_polls = LongPolls(self.limits)  # dataset polls waiting now, a bounded share of the workers
         self.port: Optional[int] = None
         self.strategy = BlueGreenState(strategy)
         self.cluster = ClusterState(resume_seconds)
@@ -109,10 +110,7 @@ class EngineServer:
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
         self._stop = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
-        # Waiting long polls get threads of their own on top of ``max_workers``: LongPolls admits at most
-        # max_long_polls of them, so they can never hold a thread that queries and healthCheck need.
-        self.max_workers = max_workers
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers + self.limits.max_long_polls,
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
                                                               thread_name_prefix="e6rpc"),
                                    options=server_options(self.limits),
                                    interceptors=[AdmissionInterceptor(self.cluster, self.strategy)])
@@ -125,6 +123,11 @@ class EngineServer:
         e6driver_admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(self.sessions, self.strategy, self.cluster, self.queries, self.admin_user),
             self._server)
+        self.ingest: Optional[IngestServicer] = None
+        if ingest:
+            self.ingest = IngestServicer(self.engine, self.sessions, self.limits)
+            e6driver_ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, self._server)
+            self.engine.ingest = True
         e6driver_stores_pb2_grpc.add_ObjectStoreServiceServicer_to_server(
             ObjectStoreServicer(self.object_stores, self.sessions, self.limits), self._server)
         e6driver_datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
