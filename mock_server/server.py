@@ -73,7 +73,8 @@ class EngineServer:
     ``master_key_file`` (default DATA_DIR/master.key, generated on first start). ``dataset_rate_limit`` caps
     each user's dataset uploads + downloads per second (bursts of ``max(1, rate)``; None: no limit). ``limits``
     (:class:`mock_server.limits.Limits`) bounds message, statement, object and upload sizes, open queries
-    and waiting polls. ``tls`` (keys ``cert``, ``key``, optional ``client_ca``: PEM or paths) serves TLS only.
+    and waiting polls; the server runs ``max_workers`` threads for calls plus ``limits.max_long_polls`` for
+    waiting polls. ``tls`` (keys ``cert``, ``key``, optional ``client_ca``: PEM or paths) serves TLS only.
     ``ingest`` serves IngestService, the driver's bulk-insert path (False: UNIMPLEMENTED, like an e6data cluster).
     """
 
@@ -89,7 +90,7 @@ class EngineServer:
         self.requested_port = port
         self.limits = limits if limits is not None else DEFAULT_LIMITS
         self._tls = server_tls_credentials(tls) if tls else None
-        self.long_polls = LongPolls(self.limits)  # dataset polls waiting now, a bounded share of the workers
+        self.long_polls = LongPolls(self.limits)  # dataset polls waiting now, on threads of their own
         self.port: Optional[int] = None
         self.strategy = BlueGreenState(strategy)
         self.cluster = ClusterState(resume_seconds)
@@ -110,7 +111,10 @@ class EngineServer:
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
         self._stop = threading.Event()
         self._sweeper: Optional[threading.Thread] = None
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
+        # Waiting long polls get threads of their own on top of ``max_workers``: LongPolls admits at most
+        # max_long_polls of them, so they can never hold a thread that queries and healthCheck need.
+        self.max_workers = max_workers
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers + self.limits.max_long_polls,
                                                               thread_name_prefix="e6rpc"),
                                    options=server_options(self.limits),
                                    interceptors=[AdmissionInterceptor(self.cluster, self.strategy)])
