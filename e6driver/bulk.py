@@ -107,7 +107,10 @@ def _decimal_array(values: List[Any]) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = pa.array([None if v is None else str(v) for v in values], pa.string())
+    strings = [None if v is None else str(v) for v in values]
+    if any(s is not None and "E" in s for s in strings):  # str() writes exponents; format(, "f") is slower
+        strings = [s if s is None or "E" not in s else format(v, "f") for s, v in zip(strings, values)]
+    text = pa.array(strings, pa.string())
     plain = pc.match_substring_regex(text, r"^-?[0-9]+(\.[0-9]+)?$")
     if pc.all(plain).as_py() is False:
         return None  # exponent notation, NaN, infinity
