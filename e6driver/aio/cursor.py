@@ -46,6 +46,7 @@ class AsyncCursor:
         self._rows: List[Row] = []
         self._pos = 0
         self._delivered = 0
+        self._seen = 0  # rows received from the server: the row count once the result ended
         self._columns: List[Any] = []
         self._time_columns: List[int] = []
         self._sql = ""
@@ -109,7 +110,7 @@ class AsyncCursor:
             self._query = query
             assert query.metadata is not None
             self._take_metadata(query.metadata)
-            self._rows, self._pos, self._delivered = [], 0, 0
+            self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
             return query.query_id
 
     def _take_metadata(self, metadata: ResultMetadata) -> None:
@@ -156,13 +157,18 @@ class AsyncCursor:
         while True:
             data = await self._next_data()
             if data is None:
-                if self._rowcount < 0:
-                    self._rowcount = self._delivered + len(self._rows) - self._pos
+                self._note_end()
                 return False
             rows = chunk_rows(data, len(self._columns), self._time_columns)
+            self._seen += len(rows)
             if rows:
                 self._rows, self._pos = rows, 0
                 return True
+
+    def _note_end(self) -> None:
+        """The result ended: a row count the server did not know yet is the number of rows received."""
+        if self._rowcount < 0 and self.description is not None:
+            self._rowcount = self._seen
 
     def _guard(self) -> None:
         self._check_open()
@@ -227,8 +233,10 @@ class AsyncCursor:
         while True:
             data = await self._next_data()
             if data is None:
+                self._note_end()
                 return
             batch = columnar.chunk_to_batch(data, self._columns)
+            self._seen += batch.num_rows
             if batch.num_rows:
                 self._delivered += batch.num_rows
                 yield batch

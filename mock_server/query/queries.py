@@ -50,7 +50,8 @@ class Query:
         self._rows = 0
         self._row_count = -1  # statement row count (DML/DDL) once known
         self._done = False  # execution finished (successfully or not)
-        self._stalled = False  # producer waits for the client (queue full)
+        self._first_ready = False  # the first chunk is queued: getResultMetadata answers
+        self._complete = False  # every row is counted (the last chunk is encoded)
         self._error: Optional[errors.EngineError] = None
         self._cancelled = False
         self._cleared = False
@@ -105,16 +106,21 @@ class Query:
                 self._columns = columns
                 self._row_count = result.row_count
                 self._cond.notify_all()
-            for batch in result.batches:
-                if self._stopping():
-                    break
-                if batch.num_rows == 0:
-                    continue  # a zero-row chunk would end the client's stream
+            batches = (b for b in result.batches if b.num_rows)  # a zero-row chunk would end the client's stream
+            batch = next(batches, None)
+            while batch is not None and not self._stopping():
                 chunk = encode_chunk(batch, self.zone)
+                following = next(batches, None)  # so the last chunk is known as the last before it is queued
                 with self._cond:
                     self._rows += batch.num_rows
+                    self._complete = following is None
                 if not self._put(chunk):
                     break
+                with self._cond:
+                    if not self._first_ready:
+                        self._first_ready = True
+                        self._cond.notify_all()
+                batch = following
         except BaseException as exc:  # noqa: BLE001 - every failure is reported to the client
             err = errors.query_cancelled(self.id) if self._cancelled else errors.from_exception(exc)
             if err.code.name == "INTERNAL":
@@ -140,10 +146,6 @@ class Query:
                 self._chunks.put(item, timeout=_POLL)
                 return True
             except queue.Full:
-                with self._cond:
-                    if not self._stalled:
-                        self._stalled = True
-                        self._cond.notify_all()
                 if self._stopping():
                     return False
 
@@ -157,11 +159,12 @@ class Query:
     # ------------------------------------------------------------------ results
 
     def metadata(self) -> bytes:
-        """Blob of §6; blocks until the schema is known and the result is complete or buffered."""
+        """Blob of §6; blocks until the first chunk is ready (or the statement ended), never for the whole
+        result. Its row count is the total when every row is counted by then, -1 otherwise (spec §5.9)."""
         with self._cond:
             if self._thread is None and not self._cancelled:
                 raise errors.not_executed(self.id)
-            while not (self._done or self._stalled or self._cancelled or self._cleared):
+            while not (self._done or self._first_ready or self._cancelled or self._cleared):
                 self._cond.wait(_POLL)
             if self._cancelled and (self._columns is None or not self._done):
                 raise errors.query_cancelled(self.id)
@@ -172,7 +175,7 @@ class Query:
             if not self._columns:
                 rows = self._row_count
             else:
-                rows = self._rows if self._done and self._error is None else -1
+                rows = self._rows if (self._complete or self._done) and self._error is None else -1
             return build_metadata(rows, self._columns)
 
     def next_chunk(self) -> bytes:
@@ -186,7 +189,9 @@ class Query:
             return [], True
         out, size = [first], len(first)
         while size < max_bytes:
-            chunk = self._take(blocking=False)
+            with self._cond:  # once the producer is done only its end marker can be missing: wait for it
+                blocking = self._complete or self._done
+            chunk = self._take(blocking=blocking)
             if chunk is None:
                 with self._cond:
                     if self._exhausted:
@@ -214,11 +219,10 @@ class Query:
                 if not blocking:
                     return None
                 continue
-            with self._cond:
-                self._stalled = False
-                if item is _END:
+            if item is _END:
+                with self._cond:
                     self._exhausted = True
-                    continue
+                continue
             return item  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ control
