@@ -276,7 +276,7 @@ class StoreCatalogs:
         else:
             if "\x00" in pattern or "\\" in pattern or pattern.startswith("/") or ".." in pattern.split("/"):
                 check_key(pattern)  # same rules (and message) as keys
-            glob = compile_glob(pattern)  # linear-time matcher, length-capped (mock_server.objects.globs)
+            glob = compile_glob(pattern, self.limits)  # linear-time, length-capped (mock_server.objects.globs)
             keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if glob.match(o.key)]
         if not keys:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")

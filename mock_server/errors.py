@@ -143,6 +143,9 @@ def from_exception(exc: BaseException) -> EngineError:
         message += "; SQL cannot use the server's files: read objects through catalog objects"
     elif isinstance(exc, duckdb.ProgrammingError):
         code = grpc.StatusCode.INVALID_ARGUMENT
+    elif isinstance(exc, duckdb.OutOfMemoryException):
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED
+        message += " (over the engine's memory limit memory_limit, server flag --memory-limit)"
     elif isinstance(exc, duckdb.InterruptException):
         code = grpc.StatusCode.CANCELLED
     elif isinstance(exc, duckdb.NotSupportedError):

@@ -6,6 +6,7 @@ worker threads, the open queries, or memory through one oversized request, state
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from contextlib import contextmanager
@@ -13,10 +14,31 @@ from dataclasses import dataclass, fields
 from typing import Iterable, Iterator
 
 import grpc
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mock_server.errors import EngineError
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def half_of_memory() -> int:
+    """Half of the memory this process may use: the machine's RAM or its cgroup's limit, whichever is lower
+    (4 GiB when neither can be read)."""
+    sizes = []
+    try:
+        sizes.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as handle:
+            text = handle.read().strip()
+        if text.isdigit():
+            sizes.append(int(text))
+    except OSError:
+        pass
+    return max(min(sizes) // 2, 64 * MiB) if sizes else 4 * GiB
 
 
 @dataclass(frozen=True)
@@ -30,6 +52,10 @@ class Limits:
     max_object_bytes: int = 1024 * MiB  # one object put
     max_upload_bytes: int = 1024 * MiB  # one dataset upload, as sent
     max_expanded_bytes: int = 256 * MiB  # a decompressed JSON object, or an upload once decoded
+    max_row_bytes: int = 64 * MiB  # one row of a result or an upload: its text and binary values (+8 per other)
+    max_detached_bytes: int = 64 * MiB  # a result left streaming when its session runs another statement
+    max_glob_chars: int = 256  # one key glob
+    memory_limit: int = half_of_memory()  # DuckDB's memory_limit (it spills to DATA_DIR/.duckdb-tmp beyond it)
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -53,6 +79,34 @@ def exceeded(limits: Limits, name: str, what: str) -> EngineError:
 def check_size(limits: Limits, name: str, size: int, what: str) -> None:
     if size > getattr(limits, name):
         raise exceeded(limits, name, what)
+
+
+def row_bytes(batch: "pa.RecordBatch | pa.Table") -> "pa.Array":
+    """Each row's size as the engine counts it for ``max_row_bytes``: the bytes of its text and binary values
+    (nested values are text by the time results are encoded) plus 8 for every other column. One vectorised
+    length per text/binary column, so it costs little next to encoding."""
+    fixed = 0
+    sizes = None
+    for column in batch.columns:
+        kind = column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+                or pa.types.is_large_binary(kind):
+            lengths = pc.fill_null(pc.binary_length(column), 0)
+            sizes = lengths if sizes is None else pc.add(sizes, lengths)
+        else:
+            fixed += 8
+    if sizes is None:
+        return pa.array([fixed] * min(batch.num_rows, 1), pa.int64())
+    return pc.add(pc.cast(sizes, pa.int64()), fixed)
+
+
+def check_rows(limits: Limits, batch: "pa.RecordBatch | pa.Table", what: str) -> None:
+    """RESOURCE_EXHAUSTED when a row of ``batch`` is over ``max_row_bytes``."""
+    if not batch.num_rows:
+        return
+    largest = pc.max(row_bytes(batch)).as_py() or 0
+    if largest > limits.max_row_bytes:
+        raise exceeded(limits, "max_row_bytes", f"{what} has a row of {largest} bytes")
 
 
 def check_open_queries(limits: Limits, user: str, owners: Iterable[str]) -> None:

@@ -101,7 +101,7 @@ class EngineServer:
         self.object_stores = open_object_stores(data_dir, self.admin_user, s3)
         self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
         try:
-            self.engine = Engine(data_dir, time_zone=time_zone,
+            self.engine = Engine(data_dir, time_zone=time_zone, limits=self.limits,
                                  store_catalogs=StoreCatalogs(self.object_stores, self.datasets, self.limits))
         except BaseException:  # e.g. the database file is still locked: hold nothing open
             self.object_stores.close()

@@ -37,7 +37,7 @@ from mock_server.datasets.crypto import (DecryptionError, decrypt_file, encrypt_
 from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir
-from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
+from mock_server.limits import DEFAULT_LIMITS, Limits, check_rows, exceeded
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 LEVELS = ("none", "read", "write")
@@ -117,7 +117,8 @@ def check_freshness(freshness: str) -> str:
 
 def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
     """An uploaded payload as an Arrow table, refused once its decoded size passes
-    ``limits.max_expanded_bytes`` (Parquet: from the file's own uncompressed sizes, before decoding)."""
+    ``limits.max_expanded_bytes`` (Parquet: from the file's own uncompressed sizes, before decoding) or a row
+    passes ``limits.max_row_bytes``."""
     try:
         if fmt in ("", "arrow"):
             reader = pa.ipc.open_stream(pa.BufferReader(data))
@@ -128,7 +129,9 @@ def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Tab
             expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             if expanded > limits.max_expanded_bytes:
                 raise exceeded(limits, "max_expanded_bytes", f"Parquet upload of {expanded} bytes uncompressed")
-            return parquet.read()
+            table = parquet.read()
+            check_rows(limits, table, "the upload")
+            return table
         if fmt == "csv":
             import pyarrow.csv as pcsv
 
@@ -147,6 +150,7 @@ def _bounded(reader: Any, limits: Limits) -> Iterator[pa.RecordBatch]:
         total += batch.nbytes
         if total > limits.max_expanded_bytes:
             raise exceeded(limits, "max_expanded_bytes", "upload decoded")
+        check_rows(limits, batch, "the upload")
         yield batch
 
 

@@ -4,18 +4,16 @@ A pattern is split into levels; a level is a list of items (a literal character,
 and the pattern a list of levels or ``**``. Both lists are matched by the same greedy algorithm that only ever
 returns to the most recent star, so matching costs at most (key length × pattern length) item comparisons —
 never the exponential time a backtracking regex takes on ``*a*a*a…*b`` — and patterns are capped at
-:data:`MAX_GLOB_CHARS` characters. ``**`` glued to other text (``**.csv``, ``logs**``) counts as ``**/*.csv``
-and ``logs*/**``.
+``max_glob_chars`` characters (``--max-glob-chars``). ``**`` glued to other text (``**.csv``, ``logs**``)
+counts as ``**/*.csv`` and ``logs*/**``.
 """
 from __future__ import annotations
 
 from typing import Callable, List, Sequence, Tuple, TypeVar, Union
 
-import grpc
+from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 
-from mock_server.errors import EngineError
-
-MAX_GLOB_CHARS = 256
+MAX_GLOB_CHARS = DEFAULT_LIMITS.max_glob_chars  # the default of --max-glob-chars
 WILDCARDS = "*?["
 
 T = TypeVar("T")
@@ -38,10 +36,9 @@ def is_glob(pattern: str) -> bool:
 class Glob:
     """A compiled key glob; :meth:`match` tells whether a whole key matches."""
 
-    def __init__(self, pattern: str) -> None:
-        if len(pattern) > MAX_GLOB_CHARS:
-            raise EngineError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                              f"glob is longer than the limit max_glob_chars={MAX_GLOB_CHARS}")
+    def __init__(self, pattern: str, limits: Limits = DEFAULT_LIMITS) -> None:
+        if len(pattern) > limits.max_glob_chars:
+            raise exceeded(limits, "max_glob_chars", f"a glob of {len(pattern)} characters")
         self.pattern = pattern
         self._levels: List[Union[str, List[Item]]] = []
         for level in pattern.split("/"):
@@ -64,8 +61,8 @@ class Glob:
         return _match(self._levels, key.split("/"), _ANY_LEVELS, _level_matches)
 
 
-def compile_glob(pattern: str) -> Glob:
-    return Glob(pattern)
+def compile_glob(pattern: str, limits: Limits = DEFAULT_LIMITS) -> Glob:
+    return Glob(pattern, limits)
 
 
 def _items(level: str) -> List[Item]:

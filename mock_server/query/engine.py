@@ -14,6 +14,8 @@ import itertools
 import logging
 import os
 import re
+import shutil
+import tempfile
 import threading
 from contextlib import contextmanager
 import time
@@ -24,6 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from mock_server import errors
+from mock_server.limits import DEFAULT_LIMITS, Limits
 from mock_server.query import sandbox
 from mock_server.query.encode import VECTOR_TYPE_KEY
 from mock_server.query.session_db import SessionDB, SessionDBs
@@ -240,12 +243,28 @@ def _split(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
         yield batch.slice(start, step)
 
 
+SPILL_DIR = ".duckdb-tmp"  # DuckDB's spill files, under DATA_DIR
+SPILL_PREFIX = "e6duckdb-tmp-"  # without DATA_DIR: a temporary directory, removed at stop
+
+
+def spill_directory(data_dir: Optional[str]) -> str:
+    """DuckDB's temporary directory: DATA_DIR/.duckdb-tmp emptied of a previous run's files (the database file
+    is already locked, so no other engine uses it), or a new temporary directory without DATA_DIR."""
+    if not data_dir:
+        return tempfile.mkdtemp(prefix=SPILL_PREFIX)
+    path = os.path.join(data_dir, SPILL_DIR)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 class Engine:
     """One DuckDB database with catalog ``local`` (a file under ``data_dir``, or in memory)."""
 
     def __init__(self, data_dir: Optional[str] = None, time_zone: str = "UTC",
-                 store_catalogs: Optional[Any] = None) -> None:
+                 store_catalogs: Optional[Any] = None, limits: Limits = DEFAULT_LIMITS) -> None:
         self.time_zone = time_zone
+        self.limits = limits
         # Catalogs objects/datasets (mock_server.catalogs.StoreCatalogs); typed Any so that the query path
         # does not import the stores.
         self.store_catalogs = store_catalogs
@@ -259,9 +278,14 @@ class Engine:
         self._con.execute(f"ATTACH {quote_literal(path)} AS {quote_identifier(DEFAULT_CATALOG)}")
         self._con.execute(f"USE {quote_identifier(DEFAULT_CATALOG)}")
         self._con.execute(f"SET GLOBAL TimeZone = {quote_literal(time_zone)}")
+        # DuckDB's memory (--memory-limit) and where it spills beyond it: its own directory, emptied at start.
+        self._temp_dir = spill_directory(data_dir)
+        self._temp_dir_owned = not data_dir  # a temporary directory of its own: removed at close
+        self._con.execute(f"SET memory_limit = '{int(limits.memory_limit)}B'")
+        self._con.execute(f"SET temp_directory = {quote_literal(self._temp_dir)}")
         self._con.execute("SET enable_external_access = false")  # see the module's docstring
         sandbox.lock(self._con)  # after the engine's own settings: tenants change only session settings
-        self.sessions = SessionDBs(self._new_connection)  # each session's own connection
+        self.sessions = SessionDBs(self._new_connection, limits)  # each session's own connection
         self.ingest = False  # IngestService served (set by the server that registers it)
         log.info("engine ready: catalog %s at %s, TimeZone %s", DEFAULT_CATALOG, path, time_zone)
 
@@ -272,6 +296,8 @@ class Engine:
                 self._con.close()
             except Exception:  # closing twice or during shutdown
                 log.debug("engine close failed", exc_info=True)
+        if self._temp_dir_owned:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
 
     def cursor(self, catalog: str = "", schema: str = "") -> duckdb.DuckDBPyConnection:
         """A new DuckDB cursor whose default catalog/schema is the request's (empty → defaults)."""

@@ -30,6 +30,7 @@ import grpc
 import pyarrow as pa
 
 from mock_server import errors
+from mock_server.limits import DEFAULT_LIMITS, Limits, check_rows, exceeded
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,6 @@ log = logging.getLogger(__name__)
 TRANSACTION_LOST = "transaction lost"
 _MAX_LOST = 10_000  # session ids remembered for the one-time ABORTED answer
 _BEGIN = ("BEGIN", "START")
-# A result still streaming when its session runs another statement is kept in memory up to this size; beyond it
-# that result fails with RESOURCE_EXHAUSTED (a user could otherwise make the engine hold any number of results).
-MAX_DETACHED_BYTES = 64 * 1024 * 1024
 
 
 def transaction_lost(session_id: str, reason: str) -> errors.EngineError:
@@ -70,23 +68,26 @@ class Stream:
             if self._reader is None:
                 raise StopIteration
             try:
-                return self._reader.read_next_batch()
+                batch = self._reader.read_next_batch()
             except StopIteration:
                 self._db.stream_done(self)
                 self._reader = None
                 raise
+            check_rows(self._db.limits, batch, "the result")
+            return batch
 
     def detach(self) -> None:
         """Read the rest into memory (the session's lock is held); the connection is free afterwards."""
         if self._reader is not None:
             kept = 0
+            limits = self._db.limits
             for batch in self._reader:
                 kept += batch.nbytes
-                if kept > MAX_DETACHED_BYTES:
+                if kept > limits.max_detached_bytes:  # else a user could make the engine hold any number of results
                     self._buffer.clear()
-                    self._failure = errors.EngineError(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"the rest of this result is over {MAX_DETACHED_BYTES} bytes and the session ran another "
+                    self._failure = exceeded(
+                        limits, "max_detached_bytes",
+                        "the rest of this result is too large to keep in memory because the session ran another "
                         "statement before it was read: fetch a result before the next statement of the same "
                         "session, or use another connection")
                     try:
@@ -113,9 +114,10 @@ class SessionDB:
     """The DuckDB connection of one session (``session_id`` "" : of one statement, closed with it)."""
 
     def __init__(self, session_id: str, con: duckdb.DuckDBPyConnection, on_closed: Callable[["SessionDB"], None],
-                 colour: str = "") -> None:
+                 colour: str = "", limits: Limits = DEFAULT_LIMITS) -> None:
         self.session_id = session_id
         self.con = con
+        self.limits = limits  # max_row_bytes of its results, max_detached_bytes of one left streaming
         self.colour = colour  # blue-green colour of its latest statement
         self.lock = threading.RLock()
         self.in_transaction = False
@@ -231,8 +233,9 @@ class SessionDB:
 class SessionDBs:
     """The live :class:`SessionDB` of every session, and the ids whose transaction was lost (answered once)."""
 
-    def __init__(self, connect: Callable[[], duckdb.DuckDBPyConnection]) -> None:
+    def __init__(self, connect: Callable[[], duckdb.DuckDBPyConnection], limits: Limits = DEFAULT_LIMITS) -> None:
         self._connect = connect
+        self.limits = limits
         self._lock = threading.Lock()
         self._dbs: Dict[str, SessionDB] = {}
         self._lost: "OrderedDict[str, str]" = OrderedDict()
@@ -245,7 +248,7 @@ class SessionDBs:
                 raise errors.shutting_down()
             db = self._dbs.get(session_id) if session_id else None
             if db is None or db.ended:
-                db = SessionDB(session_id, self._connect(), self._forget)
+                db = SessionDB(session_id, self._connect(), self._forget, limits=self.limits)
                 if session_id:
                     self._dbs[session_id] = db
             if colour:

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+import e6driver
 from e6driver.errors import DatabaseError, OperationalError
 from mock_server.objects.globs import MAX_GLOB_CHARS, compile_glob
+
+from accounts import USERS
 
 
 def test_backtracking_pattern_is_matched_by_counting_not_by_trying(server, connect, still_serves):
@@ -31,6 +34,24 @@ def test_overlong_glob_is_refused_naming_the_limit(server, connect, still_serves
     with pytest.raises(OperationalError, match="max_glob_chars"):
         cur.execute(f'SELECT * FROM objects."alice-long"."{"*" * (MAX_GLOB_CHARS + 1)}.csv"')
     still_serves(server)
+
+
+def test_the_glob_length_cap_is_a_server_flag(engine, still_serves):
+    from mock_server.__main__ import parse_args
+    from mock_server.limits import Limits
+
+    assert parse_args([]).limits.max_glob_chars == MAX_GLOB_CHARS == 256
+    assert parse_args(["--max-glob-chars", "12"]).limits.max_glob_chars == 12
+    srv = engine(limits=Limits(max_glob_chars=12))
+    with e6driver.connect(host="127.0.0.1", port=srv.port, username="alice", password=USERS["alice"]) as alice:
+        alice.objects.create_bucket("alice-short")
+        alice.objects.put("alice-short", "x.csv", b"n\n1\n")
+        cur = alice.cursor()
+        cur.execute('SELECT n FROM objects."alice-short"."*.csv"')  # 5 characters
+        assert cur.fetchall() == [(1,)]
+        with pytest.raises(OperationalError, match=r"max_glob_chars=12 \(server flag --max-glob-chars\)"):
+            cur.execute('SELECT n FROM objects."alice-short"."x*?????????.csv"')
+    still_serves(srv)
 
 
 @pytest.mark.parametrize("pattern, key, expected", [

@@ -6,13 +6,13 @@ import pytest
 
 from e6driver._proto import e6x_engine_pb2 as pb
 from e6driver._proto import e6x_engine_pb2_grpc
-from mock_server.query import session_db
+from mock_server.limits import Limits
 
 from accounts import USERS
 
 
-def test_a_result_left_streaming_is_bounded_when_the_session_moves_on(server, still_serves, monkeypatch):
-    monkeypatch.setattr(session_db, "MAX_DETACHED_BYTES", 1024 * 1024)
+def test_a_result_left_streaming_is_bounded_when_the_session_moves_on(engine, still_serves):
+    server = engine(limits=Limits(max_detached_bytes=1024 * 1024))
     with grpc.insecure_channel(server.address) as channel:
         stub = e6x_engine_pb2_grpc.QueryEngineServiceStub(channel)
         sid = stub.authenticate(pb.AuthenticateRequest(user="alice", password=USERS["alice"])).sessionId
@@ -28,4 +28,5 @@ def test_a_result_left_streaming_is_bounded_when_the_session_moves_on(server, st
                 pass
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "another statement" in info.value.details()
+        assert "max_detached_bytes=1048576 (server flag --max-detached-bytes)" in info.value.details()
     still_serves(server)
