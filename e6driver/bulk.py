@@ -90,7 +90,7 @@ def arrow_array(values: List[Any]) -> Any:
             return None
         arrow_type = pa.time64("us")
     else:
-        arrow_type = _SIMPLE.get(kind, False)
+        arrow_type = _simple_types().get(kind, False)
         if arrow_type is False:
             return None
     if kind is decimal.Decimal:
@@ -129,16 +129,20 @@ def _decimal_array(values: List[Any]) -> Any:
     return None  # more than 38 digits: beyond the engine's DECIMAL
 
 
+_SIMPLE: dict = {}
+
+
 def _simple_types() -> dict:
-    try:
-        import pyarrow as pa
-    except ImportError:
-        return {}
-    return {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string(), bytes: pa.binary(),
-            decimal.Decimal: None, datetime.date: pa.date32()}  # None: pyarrow infers precision and scale
-
-
-_SIMPLE = _simple_types()
+    """Arrow types of the plain Python types; {} without pyarrow (imported on first use: importing the driver
+    loads no pyarrow)."""
+    if not _SIMPLE:
+        try:
+            import pyarrow as pa
+        except ImportError:
+            return {}
+        _SIMPLE.update({int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string(),
+                        bytes: pa.binary(), decimal.Decimal: None, datetime.date: pa.date32()})
+    return _SIMPLE
 
 
 def _payloads(batch: Any) -> Iterator[bytes]:
@@ -157,7 +161,7 @@ def _payloads(batch: Any) -> Iterator[bytes]:
 def executemany(session: Session, operation: str, params_list: Sequence[Params], catalog: Optional[str],
                 schema: Optional[str]) -> Optional[int]:
     """Rows appended through the bulk path, or None: run the statement the literal way (nothing was sent)."""
-    if len(params_list) < MIN_ROWS or not _SIMPLE:
+    if len(params_list) < MIN_ROWS or not _simple_types():
         return None
     parsed = parse_insert(operation)
     if parsed is None or not ingest.available(session):

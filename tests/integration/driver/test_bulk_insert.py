@@ -12,7 +12,7 @@ import e6driver
 from e6driver import bulk
 from mock_server.server import EngineServer
 
-from conftest import PASSWORD, USER
+USER, PASSWORD = "alice", "alice-token"  # a user of the module server (tests/integration/conftest.py)
 
 D = decimal.Decimal
 KOLKATA = zoneinfo.ZoneInfo("Asia/Kolkata")
