@@ -181,6 +181,11 @@ def retry_after(rpc_error: BaseException) -> Optional[float]:
     return seconds if seconds is not None and seconds >= 0 else None
 
 
+# gRPC core's own refusal of a message over the receiver's max_receive_message_length. The driver receives
+# without a limit, so this text always means the server refused the request (the engine: --max-message-bytes).
+_GRPC_TOO_LARGE = "Received message larger than max"
+
+
 def from_rpc_error(rpc_error: BaseException, rpc: str, query_id: Optional[str] = None,
                    cls: Optional[type] = None) -> Error:
     """The driver error for a failed RPC: class by status code (or ``cls``), message naming the call and the
@@ -189,6 +194,9 @@ def from_rpc_error(rpc_error: BaseException, rpc: str, query_id: Optional[str] =
     details = grpc_details(rpc_error)
     where = f"{rpc} (query {query_id})" if query_id else rpc
     message = f"{details or code} [{code} in {where}]"
+    if code == "RESOURCE_EXHAUSTED" and _GRPC_TOO_LARGE in details:  # gRPC core's text ("SERVER: Received …")
+        message = (f"the request is larger than the engine accepts: over its message size limit (server flag "
+                   f"--max-message-bytes; gRPC: {details}) [{code} in {where}]")
     wait = retry_after(rpc_error) if code == "RESOURCE_EXHAUSTED" else None
     if cls is None and wait is not None:
         return RateLimitError(message, retry_after=wait, grpc_code=code, details=details, query_id=query_id)

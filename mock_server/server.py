@@ -23,6 +23,7 @@ from mock_server.objects.buckets import open_object_stores
 from mock_server.objects.service import ObjectStoreServicer
 from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls
 from mock_server.query.engine import Engine
+from mock_server.request_size import RequestSizeInterceptor, core_receive_limit
 from mock_server.query.ingest import IngestServicer
 from mock_server.query.queries import QueryRegistry
 from mock_server.query.service import QueryEngineServicer
@@ -30,8 +31,9 @@ from mock_server.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
-# Spec §1.2: tolerate the official client's keepalive pings. Requests are capped by gRPC itself, before any
-# servicer (so before authentication) runs: Limits.max_message_bytes.
+# Spec §1.2: tolerate the official client's keepalive pings. Requests are capped before any servicer (so before
+# authentication) runs: at Limits.max_message_bytes by RequestSizeInterceptor (RESOURCE_EXHAUSTED naming the flag),
+# and a little above it by gRPC itself (mock_server.request_size).
 SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
@@ -41,7 +43,7 @@ SERVER_OPTIONS = [
 
 
 def server_options(limits: Limits) -> list:
-    return SERVER_OPTIONS + [("grpc.max_receive_message_length", limits.max_message_bytes)]
+    return SERVER_OPTIONS + [("grpc.max_receive_message_length", core_receive_limit(limits))]
 
 
 def _pem(value: Any) -> bytes:
@@ -117,7 +119,8 @@ class EngineServer:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers + self.limits.max_long_polls,
                                                               thread_name_prefix="e6rpc"),
                                    options=server_options(self.limits),
-                                   interceptors=[AdmissionInterceptor(self.cluster, self.strategy)])
+                                   interceptors=[RequestSizeInterceptor(self.limits),
+                                                 AdmissionInterceptor(self.cluster, self.strategy)])
         engine_ip = host if host not in ("", "0.0.0.0", "::", "[::]") else "localhost"
         e6x_engine_pb2_grpc.add_QueryEngineServiceServicer_to_server(
             QueryEngineServicer(self.engine, self.sessions, self.queries, engine_ip, self.strategy),

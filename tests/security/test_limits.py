@@ -43,6 +43,7 @@ def test_oversized_requests_are_refused_before_authentication(small, still_serve
             with pytest.raises(grpc.RpcError) as info:
                 call(request, timeout=30)
             assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "--max-message-bytes" in info.value.details()
     still_serves(small)
 
 

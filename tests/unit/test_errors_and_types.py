@@ -56,6 +56,16 @@ def test_status_mapping(code, cls):
     assert type(copy) is cls and copy.grpc_code == code.name and str(copy) == str(error)
 
 
+def test_grpc_cores_message_size_refusal_names_the_engines_limit():
+    text = "SERVER: Received message larger than max (1310781 vs. 1310720)"
+    error = errors.from_rpc_error(FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, text), "prepareStatement")
+    assert type(error) is e6driver.OperationalError
+    assert "message size limit" in str(error) and "--max-message-bytes" in str(error) and text in str(error)
+    assert error.details == text
+    other = errors.from_rpc_error(FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "over max_open_queries"), "x")
+    assert "--max-message-bytes" not in str(other)
+
+
 @pytest.mark.parametrize("name, obj", [
     ("STRING", e6driver.STRING), ("ARRAY", e6driver.STRING), ("BINARY", e6driver.BINARY),
     ("LONG", e6driver.NUMBER), ("INTEGER", e6driver.NUMBER), ("DECIMAL128", e6driver.NUMBER),
