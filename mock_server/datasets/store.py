@@ -37,6 +37,7 @@ from mock_server.datasets.crypto import (DecryptionError, decrypt_file, encrypt_
 from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir
+from mock_server.datasets.ipc_size import MalformedStream, expanded_size
 from mock_server.limits import DEFAULT_LIMITS, Limits, check_rows, exceeded
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -117,10 +118,14 @@ def check_freshness(freshness: str) -> str:
 
 def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
     """An uploaded payload as an Arrow table, refused once its decoded size passes
-    ``limits.max_expanded_bytes`` (Parquet: from the file's own uncompressed sizes, before decoding) or a row
+    ``limits.max_expanded_bytes`` (Parquet: from the file's own uncompressed sizes, Arrow IPC: from its
+    messages' buffer lengths, both before decoding) or a row
     passes ``limits.max_row_bytes``."""
     try:
         if fmt in ("", "arrow"):
+            expanded = expanded_size(data, limits.max_expanded_bytes)  # from the metadata, nothing decoded yet
+            if expanded > limits.max_expanded_bytes:
+                raise exceeded(limits, "max_expanded_bytes", f"Arrow IPC upload of over {expanded} bytes decoded")
             reader = pa.ipc.open_stream(pa.BufferReader(data))
             return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
         if fmt == "parquet":
@@ -137,7 +142,7 @@ def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Tab
 
             reader = pcsv.open_csv(pa.BufferReader(data))
             return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowInvalid, OSError, MalformedStream) as exc:
         raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read the upload as {fmt or 'arrow'}: {exc}") \
             from None
     raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"unknown format {fmt!r}: use arrow, parquet or csv")
