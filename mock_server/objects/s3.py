@@ -18,7 +18,8 @@ from typing import Any, Iterator, List, Optional
 import grpc
 
 from mock_server.errors import EngineError
-from mock_server.objects.store import READ_CHUNK, ObjectBackend, ObjectInfo, Upload, guess_content_type, not_found
+from mock_server.objects.store import (READ_CHUNK, ObjectBackend, ObjectInfo, Upload, guess_content_type, not_found,
+                                       sweep_spool)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ def _etag(raw: str) -> str:
 
 
 class S3ObjectBackend(ObjectBackend):
-    """Buckets are the endpoint's buckets. ``spool_root`` holds uploads being received (default: temp)."""
+    """Buckets are the endpoint's buckets. ``spool_root`` holds uploads being received (default: temp), in
+    ``objects-spool``, emptied at start."""
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1",
                  spool_root: Optional[str] = None) -> None:
@@ -59,6 +61,7 @@ class S3ObjectBackend(ObjectBackend):
         if spool_root:
             self._spool = os.path.join(spool_root, "objects-spool")
             os.makedirs(self._spool, exist_ok=True)
+            sweep_spool(self._spool)  # puts a previous run left half received, as for local buckets
         else:
             self._spool = tempfile.mkdtemp(prefix="e6spool-")
         log.info("object stores on S3 endpoint %s (region %s)", endpoint, region)

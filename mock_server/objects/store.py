@@ -224,7 +224,7 @@ class LocalObjectBackend(ObjectBackend):
         self._meta = os.path.join(self.root, ".meta")
         self._tmp = os.path.join(self.root, ".tmp")
         self._lock = threading.Lock()  # serialises renames with directory creation/removal
-        _sweep_spool(self._tmp)
+        sweep_spool(self._tmp)
         self._described: "OrderedDict[Tuple[str, str], Tuple[int, int, dict]]" = OrderedDict()
 
     def spool_dir(self) -> str:
@@ -397,7 +397,7 @@ class LocalObjectBackend(ObjectBackend):
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _sweep_spool(directory: str) -> None:
+def sweep_spool(directory: str) -> None:
     """Remove puts a previous run left half received (the spool holds nothing a restart could resume)."""
     try:
         names = os.listdir(directory)

@@ -209,6 +209,17 @@ def test_leftover_put_spool_is_swept_at_start(tmp_path, engine):
     assert srv.port
 
 
+def test_leftover_s3_put_spool_is_swept_at_start(tmp_path):
+    from mock_server.objects.s3 import S3ObjectBackend
+
+    spool = tmp_path / "objects-spool"
+    spool.mkdir()
+    (spool / "put-leftover").write_bytes(b"x" * 1000)
+    backend = S3ObjectBackend("http://127.0.0.1:9", "key", "secret", spool_root=str(tmp_path))  # no call made
+    assert backend.spool_dir() == str(spool)
+    assert os.listdir(spool) == []
+
+
 def test_limits_are_server_flags():
     from mock_server.__main__ import parse_args
 
