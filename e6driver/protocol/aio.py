@@ -3,7 +3,8 @@ with ``await`` on a ``grpc.aio`` channel. No thread per query: chunks are fetche
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
+import collections
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 import grpc
 
@@ -12,10 +13,8 @@ from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, adrive
 from .query import QueryPlans
 from .result_metadata import ResultMetadata
 from .session import QueryHandle, SessionRules
+from .stream import Batch
 from .transport import root_certificates, tls_rejection
-
-_END = object()
-
 
 class AsyncTransport:
     """A ``grpc.aio`` channel, opened on first use inside the running event loop."""
@@ -106,33 +105,47 @@ class AsyncSession(SessionRules):
 
 
 class AsyncChunkStream:
-    """Chunks fetched ``depth`` ahead by one task (``depth == 0``: fetched when asked)."""
+    """Chunks of :class:`~e6driver.protocol.stream.ChunkStream`'s fetches (``(chunks, ended)``): the batch fetched
+    with execute first, then fetched when asked; once a further fetch is needed, one task fetches ``depth``
+    ahead (``depth == 0``: always fetched when asked)."""
 
-    def __init__(self, fetch: Callable[[], Awaitable[bytes]], depth: int = 2):
+    def __init__(self, fetch: Callable[[], Awaitable[Batch]], depth: int = 2, first: Optional[Batch] = None):
         self._fetch, self._depth = fetch, depth
+        self._pending: Deque[bytes] = collections.deque()
+        self._ended = False
         self._queue: Optional[asyncio.Queue] = None
         self._task: Optional[asyncio.Task] = None
         self.exhausted = False
+        if first is not None:
+            self._take(first)
+
+    def _take(self, batch: Batch) -> None:
+        chunks, ended = batch
+        self._pending.extend(c for c in chunks if c)
+        self._ended = self._ended or ended
 
     async def next_chunk(self) -> Optional[bytes]:
-        if self.exhausted:
-            return None
-        if self._depth == 0:
-            data = await self._fetch()
-            if not data:
+        while not self._pending:
+            if self.exhausted or self._ended:
                 self.exhausted = True
                 return None
-            return data
-        if self._task is None:
+            try:
+                self._take(await self._next_batch())
+            except BaseException:
+                self.exhausted = True
+                raise
+        chunk = self._pending.popleft()
+        if not self._pending and not self._ended and self._depth and self._task is None and not self.exhausted:
             self._queue = asyncio.Queue(maxsize=self._depth)
             self._task = asyncio.ensure_future(self._produce())
+        return chunk
+
+    async def _next_batch(self) -> Batch:
+        if self._task is None:
+            return await self._fetch()
         assert self._queue is not None
         item = await self._queue.get()
-        if item is _END:
-            self.exhausted = True
-            return None
         if isinstance(item, BaseException):
-            self.exhausted = True
             raise item
         return item
 
@@ -140,19 +153,19 @@ class AsyncChunkStream:
         assert self._queue is not None
         while True:
             try:
-                data = await self._fetch()
+                batch = await self._fetch()
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # delivered to the consumer, which decides
                 await self._queue.put(exc)
                 return
-            if not data:
-                await self._queue.put(_END)
+            await self._queue.put(batch)
+            if batch[1]:
                 return
-            await self._queue.put(data)
 
     def close(self) -> None:
         self.exhausted = True
+        self._pending.clear()
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
@@ -171,7 +184,7 @@ class AsyncServerQuery(QueryPlans):
         query.owned = True
         try:
             await session.run(query.open_plan(bool(catalog)))
-            query._stream = AsyncChunkStream(query._fetch_batch, prefetch)
+            query._stream = AsyncChunkStream(query._fetch_batch, prefetch, query.first_batch)
         except BaseException:
             query.release_in_background()
             raise
@@ -181,7 +194,7 @@ class AsyncServerQuery(QueryPlans):
     def attach(cls, session: AsyncSession, query_id: str, engine_ip: str = "") -> "AsyncServerQuery":
         return cls(session, QueryHandle(query_id, engine_ip, session.colours.colour_of(query_id)))
 
-    async def _fetch_batch(self) -> bytes:
+    async def _fetch_batch(self) -> Batch:
         return await self.session.run(self.fetch_plan())
 
     async def next_chunk(self) -> Optional[bytes]:

@@ -17,7 +17,7 @@ from ..errors import Error, OperationalError
 from .plan import Plan
 from .result_metadata import ResultMetadata, parse_result_metadata
 from .session import QueryHandle, Session, SessionRules
-from .stream import ChunkStream
+from .stream import Batch, ChunkStream
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class QueryPlans:
         self.handle = handle
         self.deadline = deadline
         self.metadata: Optional[ResultMetadata] = None
+        self.first_batch: Optional[Batch] = None  # fetched with execute when the server had the result ready
         self.owned = False  # started (and so released) by this process
         self.released = False
 
@@ -59,12 +60,17 @@ class QueryPlans:
         return handle
 
     def open_plan(self, v2: bool) -> Plan:
-        """Execute the prepared query and read its result metadata."""
+        """Execute the prepared query and read its result metadata. A result the server has counted (the metadata
+        row count is known, so every chunk is encoded) is fetched at once: a small query needs no later fetch."""
         if v2:
             yield from self._call_plan("executeStatementV2", pb.ExecuteStatementV2Request, bounded=True)
         else:
             yield from self._call_plan("executeStatement", pb.ExecuteStatementRequest, bounded=True)
-        yield from self.metadata_plan()
+        metadata = yield from self.metadata_plan()
+        if not metadata.columns:
+            self.first_batch = ([], True)  # no result set: nothing to fetch
+        elif metadata.row_count >= 0:
+            self.first_batch = yield from self.fetch_plan()
 
     def _call_plan(self, rpc: str, request: Any, timeout: Optional[float] = None, bounded: bool = False) -> Plan:
         """One per-query RPC; ``bounded`` calls (execute, metadata, batches) must end by the query's deadline,
@@ -84,9 +90,24 @@ class QueryPlans:
         return self.metadata
 
     def fetch_plan(self) -> Plan:
-        """One getNextResultBatch call; empty bytes at the end of the result."""
-        return (yield from self._call_plan("getNextResultBatch", pb.GetNextResultBatchRequest,
+        """The next chunks and whether the result ended after them: one getNextResultBatchV2 call (every chunk
+        the server has ready, and the end, in one answer) when the server has it, else one getNextResultBatch
+        (one chunk; empty bytes at the end). Whether it has it is learnt once per session."""
+        session = self.session
+        if session.batch_v2 is not False:
+            try:
+                response = yield from self._call_plan("getNextResultBatchV2", pb.GetNextResultBatchRequest,
+                                                      bounded=True)
+            except Error as exc:
+                if exc.grpc_code != "UNIMPLEMENTED":
+                    raise
+                session.batch_v2 = False
+            else:
+                session.batch_v2 = True
+                return list(response.resultBatches), response.endOfStream
+        data = (yield from self._call_plan("getNextResultBatch", pb.GetNextResultBatchRequest,
                                            bounded=True)).resultBatch
+        return ([data], False) if data else ([], True)
 
     def status_plan(self) -> Plan:
         return (yield from self._call_plan("status", pb.StatusRequest))
@@ -144,7 +165,7 @@ class ServerQuery(QueryPlans):
             if on_prepared is not None:
                 on_prepared(query.query_id)
             session.run(query.open_plan(bool(catalog)))
-            query._stream = ChunkStream(query._fetch_batch, prefetch)
+            query._stream = ChunkStream(query._fetch_batch, prefetch, query.first_batch)
         except BaseException:
             query.release()
             raise
@@ -155,7 +176,7 @@ class ServerQuery(QueryPlans):
         """A query started elsewhere (e.g. by another cursor), addressed by id with the colour it runs under."""
         return cls(session, QueryHandle(query_id, engine_ip, session.colours.colour_of(query_id)))
 
-    def _fetch_batch(self) -> bytes:
+    def _fetch_batch(self) -> Batch:
         return self.session.run(self.fetch_plan())
 
     def next_chunk(self) -> Optional[bytes]:

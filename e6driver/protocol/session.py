@@ -112,6 +112,7 @@ class SessionRules:
         self._transaction_session: Optional[str] = None
         self._transaction_lost: Optional[str] = None
         self.capabilities: Optional[Dict[str, bool]] = None  # AdminService.GetCapabilities, asked once
+        self.batch_v2: Optional[bool] = None  # the server has getNextResultBatchV2 (None: not asked yet)
 
     @staticmethod
     def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],

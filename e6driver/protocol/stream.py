@@ -1,65 +1,80 @@
-"""Chunk streaming with pipelining: the next chunk is fetched while the caller consumes the current one.
+"""Chunk streaming with pipelining: the next chunks are fetched while the caller consumes the current one.
 
-A producer thread calls ``fetch()`` (one getNextResultBatch RPC) and puts the raw bytes in a bounded queue; the
-consumer takes them in order. Memory is bounded by ``depth`` chunks. ``close()`` stops the producer: it never
-blocks on a full queue for long, and an RPC it is waiting on ends when the query is cleared on the server.
-With ``depth == 0`` the consumer fetches synchronously (no thread).
+A fetch (one getNextResultBatchV2 or getNextResultBatch RPC) returns ``(chunks, ended)``. The batch fetched with
+``execute`` (when the server had the whole result ready) is handed out first; a result that ended there never
+starts a thread. Otherwise the consumer's first fetch runs in its own thread, and only when a further fetch is
+needed does a producer thread start, fetching ahead into a bounded queue (memory bounded by ``depth`` fetches).
+``close()`` stops the producer: it never blocks on a full queue for long, and an RPC it is waiting on ends when
+the query is cleared on the server. With ``depth == 0`` the consumer always fetches synchronously (no thread).
 """
 from __future__ import annotations
 
+import collections
 import queue
 import threading
-from typing import Callable, Optional
+from typing import Callable, Deque, List, Optional, Tuple
 
-_END = object()
+Batch = Tuple[List[bytes], bool]
+"""The chunks of one fetch and whether the result ended after them."""
 
 
 class ChunkStream:
-    def __init__(self, fetch: Callable[[], bytes], depth: int = 2):
+    def __init__(self, fetch: Callable[[], Batch], depth: int = 2, first: Optional[Batch] = None):
         self._fetch = fetch
         self._depth = depth
+        self._pending: Deque[bytes] = collections.deque()
+        self._ended = False  # the server said the result ended after the pending chunks
         self._queue: "Optional[queue.Queue]" = None
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self.exhausted = False
+        if first is not None:
+            self._take(first)
+
+    def _take(self, batch: Batch) -> None:
+        chunks, ended = batch
+        self._pending.extend(c for c in chunks if c)
+        self._ended = self._ended or ended
 
     def next_chunk(self) -> Optional[bytes]:
         """The next chunk's bytes, or None at the end of the result. Errors of the fetch are raised here."""
-        if self.exhausted:
-            return None
-        if self._depth == 0:
-            data = self._fetch()
-            if not data:
+        while not self._pending:
+            if self.exhausted or self._ended:
                 self.exhausted = True
                 return None
-            return data
+            try:
+                self._take(self._next_batch())
+            except BaseException:
+                self.exhausted = True
+                raise
+        chunk = self._pending.popleft()
+        if not self._pending and not self._ended and self._depth and self._thread is None and not self.exhausted:
+            self._start()  # a further fetch is needed: fetch it while the caller consumes this chunk
+        return chunk
+
+    def _next_batch(self) -> Batch:
         if self._thread is None:
-            self._queue = queue.Queue(maxsize=self._depth)
-            self._thread = threading.Thread(target=self._produce, name="e6driver-prefetch", daemon=True)
-            self._thread.start()
+            return self._fetch()
         assert self._queue is not None
         item = self._queue.get()
-        if item is _END:
-            self.exhausted = True
-            return None
         if isinstance(item, BaseException):
-            self.exhausted = True
             raise item
         return item
 
+    def _start(self) -> None:
+        self._queue = queue.Queue(maxsize=self._depth)
+        self._thread = threading.Thread(target=self._produce, name="e6driver-prefetch", daemon=True)
+        self._thread.start()
+
     def _produce(self) -> None:
-        fetch, stop, out = self._fetch, self._stop, self._queue
-        assert out is not None
+        fetch, stop = self._fetch, self._stop
         while not stop.is_set():
             try:
-                data = fetch()
+                batch = fetch()
             except BaseException as exc:  # delivered to the consumer, which decides
                 self._put(exc)
                 return
-            if not data:
-                self._put(_END)
-                return
-            if not self._put(data):
+            if not self._put(batch) or batch[1]:
                 return
 
     def _put(self, item: object) -> bool:
@@ -76,6 +91,7 @@ class ChunkStream:
         """Stop prefetching and drop buffered chunks; waits up to ``wait`` s for the producer to end."""
         self._stop.set()
         self.exhausted = True
+        self._pending.clear()
         thread = self._thread
         if thread is not None and self._queue is not None:
             while True:
