@@ -13,6 +13,7 @@ tested; the core driver never imports this module. With Superset installed:
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -29,6 +30,7 @@ except ImportError:  # Superset not installed
     SupersetErrorType = None  # type: ignore[assignment,misc]
 
 SQLGLOT_DIALECT = "duckdb"
+TEST_CONNECT_TIMEOUT = 2.0  # seconds Superset's "Test connection" keeps retrying an unreachable engine
 ENGINE_NAMES = ("e6driver", "e6data")  # the spec's engine and the URL backends Superset looks dialects up by
 
 
@@ -141,6 +143,17 @@ class E6EngineSpec(BaseEngineSpec):  # type: ignore[misc,valid-type]
             return f"TIME '{moment.isoformat(timespec='microseconds')}'"
         return None
 
+    @classmethod
+    def mutate_db_for_connection_test(cls, database: Any) -> None:  # pragma: no cover - Superset
+        """Test connection fails fast on a refused port: at most ``TEST_CONNECT_TIMEOUT`` seconds of retrying
+        (``connect()`` authenticates, so a wrong password or an unreachable engine fails right there)."""
+        if "connect_timeout" in database.url_object.query:
+            return
+        extra = json.loads(database.extra or "{}")
+        connect_args = extra.setdefault("engine_params", {}).setdefault("connect_args", {})
+        connect_args.setdefault("connect_timeout", TEST_CONNECT_TIMEOUT)
+        database.extra = json.dumps(extra)
+
     # ---- Stop: the query id is recorded while the query runs, and cancelled from another connection
     @classmethod
     def get_cancel_query_id(cls, cursor: Any, query: Any) -> Optional[str]:
@@ -161,22 +174,20 @@ class E6EngineSpec(BaseEngineSpec):  # type: ignore[misc,valid-type]
 
     @classmethod
     def execute_with_cursor(cls, cursor: Any, sql: str, query: Any) -> None:  # pragma: no cover - Superset
-        """Run the statement on a worker thread (with this app context) while this thread records the query id
-        for Stop as soon as the engine assigns it; then hand the cursor to Superset as usual."""
-        from flask import current_app, g
+        """Run the statement on a worker thread while this thread records the query id for Stop as soon as the
+        engine assigns it; then hand the cursor to Superset as usual. The worker only calls the driver (no
+        Flask context, no metadata session), so Superset's session stays on this thread."""
         from superset.constants import QUERY_CANCEL_KEY
         from superset.extensions import db
 
-        app, context_values = current_app._get_current_object(), dict(g.__dict__)
-        database, failure = query.database, []
+        if cls.arraysize:
+            cursor.arraysize = cls.arraysize
+        failure = []
         finished = threading.Event()
 
         def run() -> None:
             try:
-                with app.app_context():
-                    for key, value in context_values.items():
-                        setattr(g, key, value)
-                    cls.execute(cursor, sql, database)
+                cursor.execute(sql)
             except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
                 failure.append(exc)
             finally:
@@ -194,7 +205,7 @@ class E6EngineSpec(BaseEngineSpec):  # type: ignore[misc,valid-type]
             if done:
                 break
         if failure:
-            raise failure[0]
+            raise cls.get_dbapi_mapped_exception(failure[0]) from failure[0]
         cls.handle_cursor(cursor, query)
 
 
