@@ -77,25 +77,25 @@ class E6Reflection:
         finally:
             cursor.close()
 
-    def _where_relation_is(self, connection, table_name: str, schema: Optional[str]) -> tuple:
-        """WHERE clause for one table in the system functions (``database_name``/``schema_name``/``table_name``)."""
-        params: Dict[str, Any] = {"schema": self._schema(connection, schema), "table": table_name}
-        clause = "schema_name = %(schema)s AND table_name = %(table)s"
+    def _where_schema(self, connection, schema: Optional[str], schema_column: str, catalog_column: str) -> tuple:
+        """WHERE clause text and parameters selecting one schema (of the connection's catalog, if known)."""
+        params: Dict[str, Any] = {"schema": self._schema(connection, schema)}
+        clause = f"{schema_column} = %(schema)s"
         catalog = self._catalog(connection)
         if catalog:
-            clause += " AND database_name = %(catalog)s"
+            clause += f" AND {catalog_column} = %(catalog)s"
             params["catalog"] = catalog
         return clause, params
 
+    def _where_relation_is(self, connection, table_name: str, schema: Optional[str]) -> tuple:
+        """WHERE clause for one table in the system functions (``database_name``/``schema_name``/``table_name``)."""
+        clause, params = self._where_schema(connection, schema, "schema_name", "database_name")
+        params["table"] = table_name
+        return f"{clause} AND table_name = %(table)s", params
+
     def _where_table_is_in(self, connection, schema: Optional[str]) -> tuple:
-        """WHERE clause text and parameters selecting one schema (of the connection's catalog, if known)."""
-        params: Dict[str, Any] = {"schema": self._schema(connection, schema)}
-        clause = "table_schema = %(schema)s"
-        catalog = self._catalog(connection)
-        if catalog:
-            clause += " AND table_catalog = %(catalog)s"
-            params["catalog"] = catalog
-        return clause, params
+        """WHERE clause selecting one schema in ``information_schema``."""
+        return self._where_schema(connection, schema, "table_schema", "table_catalog")
 
     # ---- names
     @reflection.cache
