@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, check_open_queries, exceeded
@@ -44,8 +44,9 @@ class Query:
         self.last_used = self.created
         self._active_calls = 0
         self._cond = threading.Condition()
-        self._chunks: "queue.Queue[object]" = queue.Queue(maxsize=max(1, queue_size))
-        self._thread: Optional[threading.Thread] = None
+        # Room for the first chunk and the end marker at least: execute() never waits for the client.
+        self._chunks: "queue.Queue[object]" = queue.Queue(maxsize=max(2, queue_size))
+        self._executed = False
         self._columns: Optional[list] = None
         self._rows = 0
         self._row_count = -1  # statement row count (DML/DDL) once known
@@ -86,15 +87,15 @@ class Query:
     # ------------------------------------------------------------------ execution
 
     def execute(self) -> None:
-        """Start the producer (idempotent)."""
+        """Start the producer on a worker thread (idempotent); getResultMetadata waits for its first chunk."""
         with self._cond:
             if self._cancelled:
                 raise errors.query_cancelled(self.id)
-            if self._thread is not None:
+            if self._executed:
                 return
+            self._executed = True
             self._execute_at = time.monotonic()
-            self._thread = threading.Thread(target=self._produce, name=f"query-{self.id}", daemon=True)
-            self._thread.start()
+        _WORKERS.submit(self._produce)
 
     def _produce(self) -> None:
         with self._cond:
@@ -162,7 +163,7 @@ class Query:
         """Blob of §6; blocks until the first chunk is ready (or the statement ended), never for the whole
         result. Its row count is the total when every row is counted by then, -1 otherwise (spec §5.9)."""
         with self._cond:
-            if self._thread is None and not self._cancelled:
+            if not self._executed and not self._cancelled:
                 raise errors.not_executed(self.id)
             while not (self._done or self._first_ready or self._cancelled or self._cleared):
                 self._cond.wait(_POLL)
@@ -211,7 +212,7 @@ class Query:
                     if self._error is not None:
                         raise self._error
                     return None
-                if self._thread is None:
+                if not self._executed:
                     raise errors.not_executed(self.id)
             try:
                 item = self._chunks.get(timeout=_POLL) if blocking else self._chunks.get_nowait()
@@ -241,7 +242,7 @@ class Query:
         self.cancel()
         with self._cond:
             self._cleared = True
-            started = self._thread is not None
+            started = self._executed
             self._cond.notify_all()
         while True:  # unblock the producer and drop buffered chunks
             try:
@@ -275,6 +276,42 @@ class Query:
                 "row_count": self._rows if self._columns else self._row_count,
                 "chunks_buffered": self._chunks.qsize(),
             }
+
+
+class _Workers:
+    """Threads for the queries' producers, kept for reuse (starting a thread per query costs more than a
+    small query's whole execution); never bounded: a producer may wait long for its client."""
+
+    IDLE_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: List["queue.SimpleQueue"] = []
+
+    def submit(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(inbox,), name="query-producer", daemon=True).start()
+        inbox.put(task)
+
+    def _work(self, inbox: "queue.SimpleQueue") -> None:
+        while True:
+            try:
+                task = inbox.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:  # nobody handed it a task meanwhile: end
+                        self._idle.remove(inbox)
+                        return
+                continue
+            task()
+            with self._lock:
+                self._idle.append(inbox)
+
+
+_WORKERS = _Workers()
 
 
 class QueryRegistry:
