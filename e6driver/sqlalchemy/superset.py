@@ -20,6 +20,8 @@ import threading
 from datetime import date, datetime, time
 from typing import Any, Dict, Optional, Pattern, Tuple
 
+from e6driver.errors import QueryCancelledError
+
 log = logging.getLogger(__name__)
 
 try:  # pragma: no cover - exercised only where Superset is installed
@@ -31,6 +33,7 @@ except ImportError:  # Superset not installed
 
 SQLGLOT_DIALECT = "duckdb"
 TEST_CONNECT_TIMEOUT = 2.0  # seconds Superset's "Test connection" keeps retrying an unreachable engine
+STOPPED_STATUS_CHECKS = 50  # x 0.1 s: how long a cancelled statement waits for Superset to mark it STOPPED
 ENGINE_NAMES = ("e6driver", "e6data")  # the spec's engine and the URL backends Superset looks dialects up by
 
 
@@ -205,8 +208,24 @@ class E6EngineSpec(BaseEngineSpec):  # type: ignore[misc,valid-type]
             if done:
                 break
         if failure:
+            if isinstance(failure[0], QueryCancelledError):
+                cls._await_stopped_status(query)
             raise cls.get_dbapi_mapped_exception(failure[0]) from failure[0]
         cls.handle_cursor(cursor, query)
+
+    @classmethod
+    def _await_stopped_status(cls, query: Any) -> None:  # pragma: no cover - Superset
+        """Stop cancels on the engine before it marks the query STOPPED; the engine answers at once, so give
+        Superset's stop request a moment to commit, or SQL Lab reports a database error instead of "stopped"."""
+        from superset.common.db_query_status import QueryStatus
+        from superset.extensions import db
+
+        pause = threading.Event()
+        for _ in range(STOPPED_STATUS_CHECKS):
+            db.session.refresh(query)
+            if query.status == QueryStatus.STOPPED:
+                return
+            pause.wait(0.1)
 
 
 register_sqlglot_dialect()
