@@ -51,6 +51,8 @@ class Connection:
     Extra keyword arguments: ``connect_timeout`` (seconds to keep retrying an unreachable server for new work),
     ``rpc_timeout`` (deadline of each RPC), ``query_timeout`` (budget of a whole query, execute to last fetch),
     ``auto_resume_timeout`` and ``prefetch`` (chunks fetched ahead while the caller consumes; 0 disables).
+    With ``secure=True``, ``ssl_cert`` is the CA to trust (a path or PEM; None: the system's CAs) and
+    ``ssl_client_cert``/``ssl_client_key`` (a path or PEM each) a client certificate for mutual TLS.
     ``connect()`` authenticates before it returns (a wrong password raises ``AuthenticationError`` there);
     ``lazy=True`` defers that to the first call. A token (``access_token``, OAuth) is checked at first use.
     """
@@ -77,7 +79,8 @@ class Connection:
                  client_auth_method: str = "basic", enable_result_batch_v2: bool = False, *,
                  connect_timeout: float = 30.0, rpc_timeout: Optional[float] = None,
                  query_timeout: Optional[float] = None, auto_resume_timeout: Optional[float] = None,
-                 prefetch: int = 2, arraysize: int = 1, autocommit: bool = True, lazy: bool = False):
+                 prefetch: int = 2, arraysize: int = 1, autocommit: bool = True, lazy: bool = False,
+                 ssl_client_cert: Union[None, str, bytes] = None, ssl_client_key: Union[None, str, bytes] = None):
         bearer = bearer_for(username, password, access_token, client_id, client_secret, token_url, oauth_scope,
                             client_auth_method)
         self.host, self.port = host, int(port)
@@ -96,7 +99,7 @@ class Connection:
         self.endpoint = f"{host}:{self.port}"
         self.session = Session(**session_arguments(
             host, self.port, username, password, bearer, cluster_name, secure, ssl_cert, auto_resume, grpc_options,
-            connect_timeout, rpc_timeout, query_timeout, auto_resume_timeout))
+            connect_timeout, rpc_timeout, query_timeout, auto_resume_timeout, ssl_client_cert, ssl_client_key))
         self._cursors: "weakref.WeakSet[Cursor]" = weakref.WeakSet()
         self._objects: Optional[ObjectStoreClient] = None
         self._datasets: Optional[DatasetClient] = None

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Union
 
 from .errors import InterfaceError
 from .protocol.bearer import ClientCredentials, StaticToken
-from .protocol.transport import split_options
+from .protocol.transport import ClientCertificate, split_options
 
 
 def bearer_for(username: Optional[str], password: Optional[str], access_token: Optional[str],
@@ -29,7 +29,8 @@ def session_arguments(host: str, port: int, username: Optional[str], password: O
                       secure: bool, ssl_cert: Union[None, str, bytes], auto_resume: bool,
                       grpc_options: Optional[Dict[str, Any]], connect_timeout: float,
                       rpc_timeout: Optional[float], query_timeout: Optional[float],
-                      auto_resume_timeout: Optional[float]) -> Dict[str, Any]:
+                      auto_resume_timeout: Optional[float], ssl_client_cert: Union[None, str, bytes] = None,
+                      ssl_client_key: Union[None, str, bytes] = None) -> Dict[str, Any]:
     """Keyword arguments of a :class:`~e6driver.protocol.session.SessionRules` front-end."""
     options, client_settings = split_options(grpc_options)
     return dict(
@@ -39,4 +40,18 @@ def session_arguments(host: str, port: int, username: Optional[str], password: O
         rpc_timeout=rpc_timeout, query_timeout=query_timeout,
         auto_resume_timeout=float(auto_resume_timeout if auto_resume_timeout is not None
                                   else client_settings.get("grpc_auto_resume_timeout_seconds", 300)),
-        prepare_timeout=float(client_settings.get("grpc_prepare_timeout", 600)))
+        prepare_timeout=float(client_settings.get("grpc_prepare_timeout", 600)),
+        client_certificate=client_certificate(secure, ssl_client_cert, ssl_client_key))
+
+
+def client_certificate(secure: bool, cert: Union[None, str, bytes],
+                       key: Union[None, str, bytes]) -> Optional[ClientCertificate]:
+    """The (certificate chain, private key) presented for mutual TLS, or None; both or neither, and only with
+    ``secure=True``."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise InterfaceError("mutual TLS needs both ssl_client_cert and ssl_client_key")
+    if not secure:
+        raise InterfaceError("ssl_client_cert/ssl_client_key need secure=True")
+    return (cert, key)

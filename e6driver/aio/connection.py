@@ -31,7 +31,8 @@ class AsyncConnection:
                  client_auth_method: str = "basic", enable_result_batch_v2: bool = False, *,
                  connect_timeout: float = 30.0, rpc_timeout: Optional[float] = None,
                  query_timeout: Optional[float] = None, auto_resume_timeout: Optional[float] = None,
-                 prefetch: int = 2, arraysize: int = 1, autocommit: bool = True, lazy: bool = False):
+                 prefetch: int = 2, arraysize: int = 1, autocommit: bool = True, lazy: bool = False,
+                 ssl_client_cert: Union[None, str, bytes] = None, ssl_client_key: Union[None, str, bytes] = None):
         if not autocommit:
             raise NotSupportedError("the asyncio API runs every statement in autocommit mode; use "
                                     "e6driver.connect(autocommit=False) for transactions")
@@ -45,7 +46,7 @@ class AsyncConnection:
         self._cursors: "weakref.WeakSet[AsyncCursor]" = weakref.WeakSet()
         self.session = AsyncSession(**session_arguments(
             host, self.port, username, password, bearer, cluster_name, secure, ssl_cert, auto_resume, grpc_options,
-            connect_timeout, rpc_timeout, query_timeout, auto_resume_timeout))
+            connect_timeout, rpc_timeout, query_timeout, auto_resume_timeout, ssl_client_cert, ssl_client_key))
         if debug:
             from ..connection import enable_debug_logging
             enable_debug_logging()

@@ -14,22 +14,23 @@ from .query import QueryPlans
 from .result_metadata import ResultMetadata
 from .session import QueryHandle, SessionRules
 from .stream import Batch
-from .transport import root_certificates, tls_rejection
+from .transport import ClientCertificate, channel_credentials, tls_rejection
 
 class AsyncTransport:
     """A ``grpc.aio`` channel, opened on first use inside the running event loop."""
 
     def __init__(self, host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
-                 options: List[Tuple[str, Any]]):
+                 options: List[Tuple[str, Any]], client_certificate: Optional[ClientCertificate] = None):
         self.target = f"{host}:{port}"
         self.secure, self.ssl_cert, self.options = secure, ssl_cert, options
+        self.client_certificate = client_certificate
         self._channel: Optional[grpc.aio.Channel] = None
         self._stubs: Dict[str, Any] = {}
 
     def stub(self, service: str) -> Any:
         if self._channel is None:
             if self.secure:
-                credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates(self.ssl_cert))
+                credentials = channel_credentials(self.ssl_cert, self.client_certificate)
                 self._channel = grpc.aio.secure_channel(self.target, credentials, options=self.options)
             else:
                 self._channel = grpc.aio.insecure_channel(self.target, options=self.options)
@@ -53,8 +54,9 @@ class AsyncSession(SessionRules):
 
     @staticmethod
     def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
-                        channel_options: List[Tuple[str, Any]]) -> AsyncTransport:
-        return AsyncTransport(host, port, secure, ssl_cert, channel_options)
+                        channel_options: List[Tuple[str, Any]],
+                        client_certificate: Optional[ClientCertificate] = None) -> AsyncTransport:
+        return AsyncTransport(host, port, secure, ssl_cert, channel_options, client_certificate)
 
     async def close(self) -> None:
         self.closed = True

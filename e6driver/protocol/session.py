@@ -28,7 +28,7 @@ from ..errors import OperationalError
 from . import bluegreen
 from .bearer import ClientCredentials, StaticToken
 from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, drive
-from .transport import Transport, tls_rejection
+from .transport import ClientCertificate, Transport, tls_rejection
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class SessionRules:
                  cluster_name: Optional[str], secure: bool, ssl_cert: Union[None, str, bytes],
                  channel_options: List[Tuple[str, Any]], auto_resume: bool, connect_timeout: float,
                  rpc_timeout: Optional[float], query_timeout: Optional[float], auto_resume_timeout: float,
-                 prepare_timeout: float):
+                 prepare_timeout: float, client_certificate: Optional[ClientCertificate] = None):
         self.endpoint = f"{host}:{port}"
         self.cluster_name = cluster_name
         self.auto_resume = auto_resume
@@ -101,7 +101,7 @@ class SessionRules:
         self.query_timeout = query_timeout
         self.auto_resume_timeout = auto_resume_timeout
         self.prepare_timeout = prepare_timeout
-        self.transport = self._open_transport(host, port, secure, ssl_cert, channel_options)
+        self.transport = self._open_transport(host, port, secure, ssl_cert, channel_options, client_certificate)
         self.colours = bluegreen.REGISTRY.for_endpoint(self.endpoint)
         self._username, self._password, self._bearer = username, password, bearer
         self._lock = threading.RLock()
@@ -116,7 +116,8 @@ class SessionRules:
 
     @staticmethod
     def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
-                        channel_options: List[Tuple[str, Any]]) -> Any:
+                        channel_options: List[Tuple[str, Any]],
+                        client_certificate: Optional[ClientCertificate] = None) -> Any:
         raise NotImplementedError  # each front-end opens its own kind of channel
 
     # ------------------------------------------------------------------ life cycle
@@ -372,8 +373,9 @@ class Session(SessionRules):
 
     @staticmethod
     def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
-                        channel_options: List[Tuple[str, Any]]) -> Transport:
-        return Transport(host, port, secure, ssl_cert, channel_options)
+                        channel_options: List[Tuple[str, Any]],
+                        client_certificate: Optional[ClientCertificate] = None) -> Transport:
+        return Transport(host, port, secure, ssl_cert, channel_options, client_certificate)
 
     def close(self) -> None:
         self.closed = True

@@ -68,25 +68,41 @@ def tls_rejection(exc: grpc.RpcError, secure: bool) -> Optional[Exception]:
     return OperationalError(f"TLS: {what}: {details}")
 
 
-def root_certificates(ssl_cert: Union[None, str, bytes]) -> Optional[bytes]:
-    if ssl_cert is None:
+def pem_bytes(value: Union[None, str, bytes]) -> Optional[bytes]:
+    """PEM given as bytes, PEM text or a file path (None stays None)."""
+    if value is None:
         return None
-    if isinstance(ssl_cert, bytes):
-        return ssl_cert
-    if ssl_cert.lstrip().startswith("-----BEGIN"):
-        return ssl_cert.encode("ascii")
-    with open(ssl_cert, "rb") as handle:
+    if isinstance(value, bytes):
+        return value
+    if value.lstrip().startswith("-----BEGIN"):
+        return value.encode("ascii")
+    with open(value, "rb") as handle:
         return handle.read()
+
+
+#: A client certificate for mutual TLS: (certificate chain, private key), each PEM bytes, text or a path.
+ClientCertificate = Tuple[Union[str, bytes], Union[str, bytes]]
+
+
+def channel_credentials(ssl_cert: Union[None, str, bytes],
+                        client_certificate: Optional[ClientCertificate] = None) -> grpc.ChannelCredentials:
+    """TLS credentials: trust ``ssl_cert`` (None: the system's CAs) and, for mutual TLS, present
+    ``client_certificate``."""
+    chain, key = client_certificate if client_certificate is not None else (None, None)
+    return grpc.ssl_channel_credentials(root_certificates=pem_bytes(ssl_cert), private_key=pem_bytes(key),
+                                        certificate_chain=pem_bytes(chain))
 
 
 class Transport:
     """Owns the channel and its stubs; ``reset()`` drops the channel so the next call builds a fresh one."""
 
     def __init__(self, host: str, port: int, secure: bool = False, ssl_cert: Union[None, str, bytes] = None,
-                 options: Optional[List[Tuple[str, Any]]] = None):
+                 options: Optional[List[Tuple[str, Any]]] = None,
+                 client_certificate: Optional[ClientCertificate] = None):
         self.target = f"{host}:{port}"
         self.secure = secure
         self.ssl_cert = ssl_cert
+        self.client_certificate = client_certificate
         self.options = options or []
         self._lock = threading.Lock()
         self._channel: Optional[grpc.Channel] = None
@@ -95,7 +111,7 @@ class Transport:
 
     def _open(self) -> None:
         if self.secure:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates(self.ssl_cert))
+            credentials = channel_credentials(self.ssl_cert, self.client_certificate)
             self._channel = grpc.secure_channel(self.target, credentials, options=self.options)
         else:
             self._channel = grpc.insecure_channel(self.target, options=self.options)

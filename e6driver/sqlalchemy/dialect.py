@@ -39,6 +39,8 @@ URL_QUERY_ARGS = {
     "arraysize": ("arraysize", int),
     "secure": ("secure", _as_bool),
     "ssl_cert": ("ssl_cert", str),
+    "ssl_client_cert": ("ssl_client_cert", str),
+    "ssl_client_key": ("ssl_client_key", str),
     "cluster-name": ("cluster_name", str),
     "cluster_name": ("cluster_name", str),
     "auto_resume": ("auto_resume", _as_bool),
