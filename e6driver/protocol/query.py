@@ -17,6 +17,7 @@ from ..errors import Error, OperationalError
 from .plan import Plan
 from .result_metadata import ResultMetadata, parse_result_metadata
 from .session import QueryHandle, Session, SessionRules
+from .releaser import RELEASE_FLUSH_SECONDS, RELEASER
 from .stream import Batch, ChunkStream
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,9 @@ class ServerQuery(QueryPlans):
 
     @classmethod
     def attach(cls, session: Session, query_id: str, engine_ip: str = "") -> "ServerQuery":
-        """A query started elsewhere (e.g. by another cursor), addressed by id with the colour it runs under."""
+        """A query started elsewhere (e.g. by another cursor), addressed by id with the colour it runs under;
+        the releases this session queued before are sent first (a query closed just before is gone)."""
+        RELEASER.flush(session, RELEASE_FLUSH_SECONDS)
         return cls(session, QueryHandle(query_id, engine_ip, session.colours.colour_of(query_id)))
 
     def _fetch_batch(self) -> Batch:
@@ -214,10 +217,19 @@ class ServerQuery(QueryPlans):
         self.session.run(self.clear_plan(timeout))
 
     def release(self, swallow: bool = True, timeout: Optional[float] = 10.0) -> None:
-        """Free the query on the server once; a closed session releases nothing remotely."""
+        """Free the query on the server once; a closed session releases nothing remotely. A query whose result
+        was read to its end (finished on the server) is released without waiting (``releaser.py``) unless the
+        caller wants its errors (``swallow`` False)."""
         if self.released:
             return
         self.released = True
+        stream = self._stream
+        if swallow and stream is not None and stream.ended and not self.session.closed and \
+                RELEASER.submit(self.session, lambda: self._release_now(swallow, timeout)):
+            return
+        self._release_now(swallow, timeout)
+
+    def _release_now(self, swallow: bool, timeout: Optional[float]) -> None:
         self.stop_fetching()
         if self.session.closed:
             return

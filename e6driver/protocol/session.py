@@ -28,6 +28,7 @@ from ..errors import OperationalError
 from . import bluegreen
 from .bearer import ClientCredentials, StaticToken
 from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, drive
+from .releaser import RELEASE_FLUSH_SECONDS, RELEASER
 from .transport import ClientCertificate, Transport, tls_rejection
 
 log = logging.getLogger(__name__)
@@ -378,6 +379,7 @@ class Session(SessionRules):
         return Transport(host, port, secure, ssl_cert, channel_options, client_certificate)
 
     def close(self) -> None:
+        RELEASER.flush(self, RELEASE_FLUSH_SECONDS)  # the queries released without waiting reach the server
         self.closed = True
         self._session_id = None
         self.transport.close()

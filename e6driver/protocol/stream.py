@@ -31,6 +31,11 @@ class ChunkStream:
         if first is not None:
             self._take(first)
 
+    @property
+    def ended(self) -> bool:
+        """The server said the result ended (every chunk was received): the query is finished there."""
+        return self._ended
+
     def _take(self, batch: Batch) -> None:
         chunks, ended = batch
         self._pending.extend(c for c in chunks if c)

@@ -1,0 +1,111 @@
+"""Issue 12 items 3 and 4: execute() returns at the first chunk whatever the result size, rowcount is -1 until
+known, a one-chunk result needs no prefetch thread and no later fetch, releases sent without waiting still reach
+the server, and an engine without getNextResultBatchV2 is read with getNextResultBatch."""
+import threading
+
+import grpc
+import pytest
+
+import e6driver
+from e6driver import ProgrammingError
+from mock_server.query.service import QueryEngineServicer
+
+HUGE = "SELECT range AS n FROM range(1000000000)"  # 10^9 rows: never produced in full
+
+
+def _rpcs(conn):
+    """Names of the RPCs ``conn`` sends from now on (the blocking front-end's one call path)."""
+    sent = []
+    session = conn.session
+    perform = session._perform
+
+    def counting(op):
+        sent.append(getattr(op, "method", None))
+        return perform(op)
+
+    session._perform = counting
+    return sent
+
+
+def test_execute_of_a_huge_result_returns_at_the_first_chunk(connect, server):
+    conn = connect()
+    cur = conn.cursor()
+    query_id = cur.execute(HUGE)
+    assert cur.rowcount == -1  # not known yet
+    assert cur.fetchmany(3) == [(0,), (1,), (2,)]
+    produced = server.queries.find(query_id).explain_analyze()["row_count"]
+    assert 0 < produced < 10_000_000  # bounded by the engine's chunk queue, not by the result
+    cur.close()
+
+
+def test_rowcount_known_at_once_for_a_small_result_and_after_the_end_for_a_large_one(connect):
+    cur = connect().cursor()
+    cur.execute("SELECT range FROM range(10)")
+    assert cur.rowcount == 10
+    cur.execute("SELECT range FROM range(300000)")
+    assert cur.rowcount == -1
+    assert len(cur.fetchall()) == 300000
+    assert cur.rowcount == 300000
+
+
+def test_a_one_chunk_result_starts_no_thread_and_needs_no_later_fetch(connect, monkeypatch):
+    conn = connect()
+    conn.cursor().execute("SELECT 1")  # warm: session, capabilities, the releasing thread
+    started = []
+    start = threading.Thread.start
+
+    def counting_start(thread):
+        started.append(thread.name)
+        return start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    sent = _rpcs(conn)
+    cur = conn.cursor()
+    cur.execute("SELECT 42 AS answer, 'x' AS label")
+    assert cur.fetchall() == [(42, "x")]
+    fetches = [m for m in sent if m and "Batch" in m]
+    assert fetches == ["getNextResultBatchV2"]  # fetched with execute, the end in the same answer
+    cur.close()
+    driver_threads = [name for name in started if name.startswith("e6driver")]  # the engine runs in process
+    assert driver_threads == []  # no prefetch thread; the release went to the running releasing thread
+    cur = conn.cursor()
+    cur.execute("SELECT range FROM range(1000000)")  # 8 MB, more than one fetch: the rest prefetched
+    assert len(cur.fetchall()) == 1000000
+    cur.close()
+    assert [name for name in started if name.startswith("e6driver")] == ["e6driver-prefetch"]
+
+
+def test_released_queries_reach_the_server(connect, server):
+    conn = connect()
+    cur = conn.cursor()
+    query_id = cur.execute("SELECT range FROM range(5)")
+    assert len(cur.fetchall()) == 5
+    cur.close()  # read to its end: released without waiting
+    with pytest.raises(ProgrammingError, match="not found"):
+        conn.cursor().status(query_id)  # a query addressed by id sees the release
+    ids = []
+    for _ in range(3):
+        cur = conn.cursor()
+        ids.append(cur.execute("SELECT 1"))
+        cur.fetchall()
+        cur.close()
+    conn.close()  # waits for its queued releases
+    assert all(server.queries.find(i) is None for i in ids)
+
+
+def test_an_engine_without_batch_v2_is_read_with_getnextresultbatch(fresh_server, monkeypatch):
+    def unimplemented(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+
+    monkeypatch.setattr(QueryEngineServicer, "getNextResultBatchV2", unimplemented)
+    srv = fresh_server(users={"alice": "alice-token"})
+    host, port = srv.address.rsplit(":", 1)
+    with e6driver.connect(host=host, port=int(port), username="alice", password="alice-token") as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT range FROM range(100000)")
+        assert [r[0] for r in cur.fetchall()] == list(range(100000))
+        assert conn.session.batch_v2 is False
+        sent = _rpcs(conn)
+        cur.execute("SELECT 7")
+        assert cur.fetchall() == [(7,)]
+        assert "getNextResultBatchV2" not in sent and "getNextResultBatch" in sent
