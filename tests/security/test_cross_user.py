@@ -51,3 +51,14 @@ def test_another_users_bucket_and_dataset_stay_private(connect, server, still_se
     cur.execute("SELECT count(*) FROM datasets.information.datasets")
     assert cur.fetchall() == [(0,)]
     still_serves(server)
+
+
+def test_catalog_local_is_shared_as_documented(connect, server, still_serves):
+    """docs/engine-contract.md: ``local`` is one database every user reads and writes (no per-user grants);
+    private data belongs in buckets or datasets (the test above)."""
+    alice, bob = connect("alice"), connect("bob")
+    alice.cursor().execute("CREATE TABLE local.main.team_notes AS SELECT 'from alice' AS note")
+    cur = bob.cursor()
+    cur.execute("SELECT note FROM local.main.team_notes")
+    assert cur.fetchall() == [("from alice",)]
+    still_serves(server)

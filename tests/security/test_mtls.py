@@ -8,11 +8,12 @@ import asyncio
 import pytest
 
 import e6driver
-from e6driver import ConnectionPool, aio
+from e6driver import aio
 from e6driver.errors import InterfaceError, OperationalError
 
 from accounts import USERS
 from certs import self_signed
+from tls_clients import check_pool_and_sqlalchemy, select_42
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +43,10 @@ def _options(server, pki, **extra):
                 ssl_cert=pki["server"][0], connect_timeout=5, **extra)
 
 
-def _select(conn) -> list:
-    cur = conn.cursor()
-    cur.execute("SELECT 40 + 2")
-    return cur.fetchall()
-
-
 def test_a_client_certificate_as_paths_or_pem_is_accepted(mtls_server, pki, files):
     for n, (cert, key) in enumerate((files["client"], pki["client"])):
         with e6driver.connect(**_options(mtls_server, pki, ssl_client_cert=cert, ssl_client_key=key)) as conn:
-            assert _select(conn) == [(42,)]
+            assert select_42(conn) == [(42,)]
             conn.objects.create_bucket(f"alice-mtls-{n}")  # the store calls share the channel's credentials
             conn.objects.put(f"alice-mtls-{n}", "k", b"mutual")
             assert conn.objects.get(f"alice-mtls-{n}", "k") == b"mutual"
@@ -61,7 +56,7 @@ def test_without_a_trusted_client_certificate_the_engine_answers_nothing(mtls_se
     for extra in ({}, dict(ssl_client_cert=pki["stranger"][0], ssl_client_key=pki["stranger"][1])):
         with pytest.raises(OperationalError):
             with e6driver.connect(**_options(mtls_server, pki, **extra)) as conn:
-                _select(conn)
+                select_42(conn)
 
 
 def test_asyncio_connections_present_the_client_certificate(mtls_server, pki, files):
@@ -78,23 +73,8 @@ def test_pool_and_sqlalchemy_url_present_the_client_certificate(mtls_server, pki
     ca = tmp_path / "ca.pem"
     ca.write_bytes(pki["server"][0])
     cert, key = files["client"]
-    pool = ConnectionPool(min_size=1, max_size=2, host="127.0.0.1", port=mtls_server.port, username="bob",
-                          password=USERS["bob"], secure=True, ssl_cert=str(ca), ssl_client_cert=cert,
-                          ssl_client_key=key)
-    try:
-        with pool.get_connection_context() as conn:
-            assert _select(conn) == [(42,)]
-    finally:
-        pool.close_all()
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    engine = sqlalchemy.create_engine(
-        f"e6driver://bob:{USERS['bob']}@127.0.0.1:{mtls_server.port}/main?catalog=local&secure=true"
-        f"&ssl_cert={ca}&ssl_client_cert={cert}&ssl_client_key={key}")
-    try:
-        with engine.connect() as conn:
-            assert conn.execute(sqlalchemy.text("SELECT 40 + 2")).scalar() == 42
-    finally:
-        engine.dispose()
+    check_pool_and_sqlalchemy(mtls_server.port, {"ssl_cert": str(ca), "ssl_client_cert": cert,
+                                                 "ssl_client_key": key})
 
 
 @pytest.mark.parametrize("extra", [dict(ssl_client_cert="c.pem"), dict(ssl_client_key="k.pem"),

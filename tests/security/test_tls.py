@@ -6,13 +6,13 @@ import grpc
 import pytest
 
 import e6driver
-from e6driver import ConnectionPool
 from e6driver._proto import e6x_engine_pb2 as pb
 from e6driver._proto import e6x_engine_pb2_grpc
 from e6driver.errors import OperationalError
 
 from accounts import USERS
 from certs import self_signed
+from tls_clients import check_pool_and_sqlalchemy, select_42
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +27,6 @@ def tls_server(engine, pki):
     return engine(tls={"cert": cert, "key": key})
 
 
-def _select(conn) -> list:
-    cur = conn.cursor()
-    cur.execute("SELECT 40 + 2")
-    return cur.fetchall()
-
-
 def test_secure_connect_with_ssl_cert_as_path_and_bytes(tls_server, pki, tmp_path):
     cert = pki["server"][0]
     path = tmp_path / "ca.pem"
@@ -40,7 +34,7 @@ def test_secure_connect_with_ssl_cert_as_path_and_bytes(tls_server, pki, tmp_pat
     for ssl_cert in (str(path), cert):
         with e6driver.connect(host="127.0.0.1", port=tls_server.port, username="alice", password=USERS["alice"],
                               secure=True, ssl_cert=ssl_cert) as conn:
-            assert _select(conn) == [(42,)]
+            assert select_42(conn) == [(42,)]
             conn.objects.create_bucket("alice-tls")
             conn.objects.put("alice-tls", "k", b"over tls")
             assert conn.objects.get("alice-tls", "k") == b"over tls"
@@ -49,22 +43,7 @@ def test_secure_connect_with_ssl_cert_as_path_and_bytes(tls_server, pki, tmp_pat
 def test_pool_and_sqlalchemy_over_tls(tls_server, pki, tmp_path):
     path = tmp_path / "ca.pem"
     path.write_bytes(pki["server"][0])
-    pool = ConnectionPool(min_size=1, max_size=2, host="127.0.0.1", port=tls_server.port, username="bob",
-                          password=USERS["bob"], secure=True, ssl_cert=str(path))
-    try:
-        with pool.get_connection_context() as conn:
-            assert _select(conn) == [(42,)]
-    finally:
-        pool.close_all()
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    engine = sqlalchemy.create_engine(
-        f"e6driver://bob:{USERS['bob']}@127.0.0.1:{tls_server.port}/main?catalog=local&secure=true"
-        f"&ssl_cert={path}")
-    try:
-        with engine.connect() as conn:
-            assert conn.execute(sqlalchemy.text("SELECT 40 + 2")).scalar() == 42
-    finally:
-        engine.dispose()
+    check_pool_and_sqlalchemy(tls_server.port, {"ssl_cert": str(path)})
 
 
 def test_untrusted_certificate_fails_at_once_saying_so(tls_server, pki, still_serves):
