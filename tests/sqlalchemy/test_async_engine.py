@@ -8,6 +8,9 @@ import pytest
 
 pytest.importorskip("greenlet")
 import sqlalchemy as sa  # noqa: E402
+
+if int(sa.__version__.split(".")[0]) < 2:  # the 1.4 rerun: the asyncio dialect is for SQLAlchemy 2.x
+    pytest.skip("SQLAlchemy's asyncio ORM API tested here is 2.x's", allow_module_level=True)
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine  # noqa: E402
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column  # noqa: E402
 
