@@ -226,6 +226,7 @@ class ServerQuery(QueryPlans):
         stream = self._stream
         if swallow and stream is not None and stream.ended and not self.session.closed and \
                 RELEASER.submit(self.session, lambda: self._release_now(swallow, timeout)):
+            self.session.colours.query_finished(self.query_id)  # at once: a pending switch applies now
             return
         self._release_now(swallow, timeout)
 

@@ -166,7 +166,8 @@ def test_restart_before_delivery_replays_and_after_delivery_fails_clearly(engine
         waiting = conn.cursor()
         waiting.execute("SELECT i FROM restart_t ORDER BY i")  # executed, nothing delivered yet
         delivering = conn.cursor()
-        delivering_id = delivering.execute("SELECT i FROM restart_t ORDER BY i")
+        # ~33 MB: far more than one fetch brings (a V2 fetch carries every ready chunk up to 4 MB)
+        delivering_id = delivering.execute("SELECT i, repeat('x', 100) AS pad FROM restart_t ORDER BY i")
         delivering.fetchmany(100)
         srv.stop(0)
         srv = engine(port)  # same port, same data dir
