@@ -5,7 +5,10 @@
 * A thread that already holds a connection gets the same one back (nested use), as with the official pool.
 * On checkout a connection older than ``recycle``/``max_lifetime`` or idle longer than ``max_idle`` is replaced;
   with ``pre_ping`` it must pass ``check`` (default: a real round trip), otherwise it is closed and replaced —
-  a connection broken by a server restart is never handed out.
+  a connection broken by a server restart is never handed out. A connection returned cleanly less than
+  ``ping_bypass`` seconds ago (default 0.5, HikariCP's "alive bypass window"; 0 checks every checkout) is handed
+  out without the check: it just worked, and the driver's own rules (session renewal, retry of new work,
+  replay before any row) cover a failure since.
 * On return its cursors are closed (releasing their queries on the server) before anyone else may use it.
 """
 from __future__ import annotations
@@ -43,6 +46,7 @@ class PooledConnection:
         self.pool = pool
         self.created_at = time.monotonic()
         self.last_used = self.created_at
+        self.returned_at: Optional[float] = None  # when it came back with its cursors closed cleanly
         self.use_count = 0
         self.thread_id: Optional[int] = None
         self._checkouts = 0
@@ -92,6 +96,7 @@ class ConnectionPool:
         max_idle: Optional[float] = None,
         max_lifetime: Optional[float] = None,
         check: Optional[Callable[[Any], None]] = None,
+        ping_bypass: float = 0.5,
         connection_factory: Optional[Callable[..., Any]] = None,
         **connection_params: Any,
     ):
@@ -101,6 +106,7 @@ class ConnectionPool:
         self.timeout, self.recycle, self.debug, self.pre_ping = timeout, recycle, debug, pre_ping
         self.max_idle, self.max_lifetime = max_idle, max_lifetime
         self.check = check or default_check
+        self.ping_bypass = ping_bypass
         self.connection_params = connection_params
         if connection_factory is None:
             from .connection import Connection
@@ -168,7 +174,7 @@ class ConnectionPool:
         reusable = conn.close_cursors() and not getattr(conn.connection, "closed", False)
         with self._cond:
             if reusable and not self._closed and len(self._idle) < self.max_size:
-                conn.last_used = time.monotonic()
+                conn.last_used = conn.returned_at = time.monotonic()
                 self._idle.append(conn)
                 self._cond.notify()
                 return
@@ -260,7 +266,7 @@ class ConnectionPool:
             return False
         if getattr(conn.connection, "closed", False):
             return False
-        if self.pre_ping:
+        if self.pre_ping and not (conn.returned_at is not None and now - conn.returned_at < self.ping_bypass):
             try:
                 self.check(conn.connection)
             except Exception:  # noqa: BLE001 - any failure means: do not hand this connection out

@@ -204,3 +204,17 @@ def test_concurrent_checkouts_never_share_a_connection_or_exceed_capacity():
 def test_invalid_sizes():
     with pytest.raises(ValueError):
         make_pool(min_size=5, max_size=2)
+
+
+def test_a_connection_returned_just_now_skips_the_check_within_ping_bypass():
+    seen = []
+    pool = make_pool(min_size=1, check=lambda c: seen.append(c), ping_bypass=60)
+    conn = pool.get_connection()
+    pool.return_connection(conn)
+    again = pool.get_connection()
+    assert again.connection is conn.connection and seen == [conn.connection]  # checked once, when first handed out
+    pool.return_connection(again)
+    strict = make_pool(min_size=1, check=lambda c: seen.append(c), ping_bypass=0)
+    for _ in range(2):
+        strict.return_connection(strict.get_connection())
+    assert len(seen) == 3
