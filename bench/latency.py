@@ -18,17 +18,7 @@ import statistics
 import tempfile
 
 from _harness import PASSWORD, USER, engine_server, machine_note, run_client, table
-
-MIX_SQL = """CREATE OR REPLACE TABLE mix AS SELECT
-  CASE WHEN i % 10 = 0 THEN NULL ELSE i END::BIGINT AS c_bigint,
-  CASE WHEN i % 10 = 1 THEN NULL ELSE (i % 100000)::INTEGER END AS c_int,
-  CASE WHEN i % 10 = 2 THEN NULL ELSE i * 0.5 END::DOUBLE AS c_double,
-  CASE WHEN i % 10 = 3 THEN NULL ELSE i % 2 = 0 END AS c_bool,
-  CASE WHEN i % 10 = 4 THEN NULL ELSE 'name-' || (i % 1000)::VARCHAR END AS c_varchar,
-  CASE WHEN i % 10 = 5 THEN NULL ELSE DATE '2000-01-01' + (i % 9000)::INTEGER END AS c_date,
-  CASE WHEN i % 10 = 6 THEN NULL ELSE TIMESTAMP '2020-01-01 00:00:00' + to_microseconds(i * 1000003) END AS c_ts,
-  CASE WHEN i % 10 = 7 THEN NULL ELSE (i / 7.0)::DECIMAL(18,4) END AS c_dec
-FROM range({rows}) t(i)"""
+from e2e import MIX_SQL  # the 8-column mix of bench/e2e.py
 
 OURS_PRELUDE = """
 import e6driver
@@ -125,7 +115,7 @@ def main() -> None:
     print(f"machine: {machine_note()}")
     with tempfile.TemporaryDirectory() as data_dir, engine_server(data_dir) as port:
         fmt = dict(port=port, user=USER, password=PASSWORD)
-        run_client(SETUP.format(sql=MIX_SQL.format(rows=args.rows), **fmt))
+        run_client(SETUP.format(sql=MIX_SQL.format(name="mix", rows=args.rows), **fmt))
         ours, official = [], []
         for _ in range(args.rounds):
             for prelude, out in ((OURS_PRELUDE, ours), (OFFICIAL_PRELUDE, official)):

@@ -10,7 +10,6 @@ Object-store and dataset tables are read by the server and registered on the que
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ import pyarrow as pa
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits
 from mock_server.query import sandbox
+from mock_server.query.chunking import READS_PER_CHUNK, Chunks
 from mock_server.query.encode import VECTOR_TYPE_KEY
 from mock_server.query.session_db import SessionDB, SessionDBs
 from mock_server.query.ordered_set import window_percentiles
@@ -41,9 +41,8 @@ DEFAULT_SCHEMA = "main"
 HIDDEN_CATALOGS = frozenset({"system", "temp", "memory"})
 
 TARGET_CHUNK_BYTES = 2 * 1024 * 1024
-MAX_CHUNK_BYTES = 4 * 1024 * 1024
 _VECTOR_SIZE = 2048
-FIRST_CHUNK_ROWS = _VECTOR_SIZE  # the first chunk is small: getResultMetadata answers once it is encoded
+STREAMING_BUFFER = "512KB"
 _MAX_BATCH_ROWS = 1_000_000
 
 _ROWS = {"SELECT", "EXPLAIN", "PRAGMA", "CALL", "EXECUTE", "RELATION"}
@@ -149,6 +148,13 @@ class Statement:
         self._stream = result.batches
         return result
 
+    def stop_stream(self) -> None:
+        """Close the result's DuckDB stream now (the query was cleared): the session's next statement need not
+        read its rest into memory first. Thread-safe; the statement is closed by its producer."""
+        stream = self._stream
+        if stream is not None:
+            stream.close()
+
     def interrupt(self) -> None:
         """Stop this statement if it is executing now (never another statement of the session)."""
         self.db.interrupt(self)
@@ -190,7 +196,10 @@ def _stream(relation: duckdb.DuckDBPyRelation, streaming: Any) -> Result:
         relation = relation.project(", ".join(exprs))
     rows = max(_VECTOR_SIZE, min(_MAX_BATCH_ROWS, TARGET_CHUNK_BYTES // row_width(types)))
     rows -= rows % _VECTOR_SIZE
-    reader = relation.to_arrow_reader(rows)
+    # DuckDB hands out small batches (the first chunk is one of them: its time does not grow with the chunk
+    # size); the later ones are joined to chunks of ``rows``.
+    read = max(_VECTOR_SIZE, rows // READS_PER_CHUNK)  # the first chunk is one read
+    reader = relation.to_arrow_reader(read - read % _VECTOR_SIZE)
     schema = reader.schema
     stream = streaming(reader)  # read under the session's lock, batch by batch
     if overrides:
@@ -198,49 +207,7 @@ def _stream(relation: duckdb.DuckDBPyRelation, streaming: Any) -> Result:
                   for i, f in enumerate(schema)]
         schema = pa.schema(fields)
 
-    return Result(schema, 0, _Batches(stream, schema if overrides else None))
-
-
-class _Batches:
-    """The stream's batches (with the schema's vector-type overrides), split to the wire's chunk size; the first
-    chunk is at most FIRST_CHUNK_ROWS rows, so the time to the first chunk does not grow with the batch size."""
-
-    def __init__(self, stream: Any, schema: Optional[pa.Schema]) -> None:
-        self._stream = stream
-        self._schema = schema
-        self._pending: Iterator[pa.RecordBatch] = iter(())
-        self._first = True
-
-    def __iter__(self) -> "_Batches":
-        return self
-
-    def __next__(self) -> pa.RecordBatch:
-        for piece in self._pending:
-            return piece
-        batch = next(self._stream)
-        if self._schema is not None:
-            batch = pa.RecordBatch.from_arrays(batch.columns, schema=self._schema)
-        if self._first and batch.num_rows > FIRST_CHUNK_ROWS:
-            self._pending = itertools.chain(_split(batch.slice(0, FIRST_CHUNK_ROWS)),
-                                            _split(batch.slice(FIRST_CHUNK_ROWS)))
-        else:
-            self._pending = _split(batch)
-        self._first = self._first and batch.num_rows == 0
-        return next(self._pending)
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-def _split(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
-    """Slices of at most ~MAX_CHUNK_BYTES (wide text values can make a batch much larger than planned)."""
-    pieces = -(-batch.nbytes // MAX_CHUNK_BYTES)
-    if pieces <= 1 or batch.num_rows <= 1:
-        yield batch
-        return
-    step = -(-batch.num_rows // pieces)
-    for start in range(0, batch.num_rows, step):
-        yield batch.slice(start, step)
+    return Result(schema, 0, Chunks(stream, schema if overrides else None, rows))
 
 
 SPILL_DIR = ".duckdb-tmp"  # DuckDB's spill files, under DATA_DIR
@@ -314,7 +281,11 @@ class Engine:
     def _new_connection(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own (transaction, temporary catalog, session settings) to the shared database."""
         with self._lock:
-            return self._con.cursor()
+            con = self._con.cursor()
+        # DuckDB runs a streaming result ahead up to this buffer before the first batch is handed out (10 MiB by
+        # default: ~7 ms before the first chunk of a wide table); the producer reads on right after it.
+        con.execute(f"SET streaming_buffer_size = {quote_literal(STREAMING_BUFFER)}")
+        return con
 
     def capabilities(self) -> dict:
         """What AdminService.GetCapabilities reports: sessions with transactions; DuckDB has no savepoints;

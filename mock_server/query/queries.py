@@ -107,21 +107,24 @@ class Query:
                 self._columns = columns
                 self._row_count = result.row_count
                 self._cond.notify_all()
-            batches = (b for b in result.batches if b.num_rows)  # a zero-row chunk would end the client's stream
-            batch = next(batches, None)
+            batches = result.batches
+            more = getattr(batches, "more", None)  # whether a chunk follows, cheaply (chunking.Chunks)
+            batch = _next_rows(batches)
             while batch is not None and not self._stopping():
                 chunk = encode_chunk(batch, self.zone)
-                following = next(batches, None)  # so the last chunk is known as the last before it is queued
+                # so the last chunk is known as the last before it is queued (and the row count with it)
+                following = None if more else _next_rows(batches)
+                last = not more() if more else following is None
                 with self._cond:
                     self._rows += batch.num_rows
-                    self._complete = following is None
+                    self._complete = last
                 if not self._put(chunk):
                     break
                 with self._cond:
                     if not self._first_ready:
                         self._first_ready = True
                         self._cond.notify_all()
-                batch = following
+                batch = None if last else following if following is not None else _next_rows(batches)
         except BaseException as exc:  # noqa: BLE001 - every failure is reported to the client
             err = errors.query_cancelled(self.id) if self._cancelled else errors.from_exception(exc)
             if err.code.name == "INTERNAL":
@@ -251,6 +254,8 @@ class Query:
                 break
         if not started:
             self._close_cursor()
+        else:  # the session's next statement must not first read this result's rest into memory
+            self.statement.stop_stream()
 
     def status(self) -> Tuple[bool, int]:
         with self._cond:
@@ -276,6 +281,14 @@ class Query:
                 "row_count": self._rows if self._columns else self._row_count,
                 "chunks_buffered": self._chunks.qsize(),
             }
+
+
+def _next_rows(batches: Iterator) -> Optional[object]:
+    """The next batch with rows (a zero-row chunk would end the client's stream), or None at the end."""
+    for batch in batches:
+        if batch.num_rows:
+            return batch
+    return None
 
 
 class _Workers:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 #: Settings a statement may change for its own session (lower case), and DuckDB's names for them.
 SESSION_SETTINGS = {"timezone": "TimeZone", "calendar": "Calendar", "search_path": "search_path",
                     "schema": "schema"}
+#: Per-connection settings the engine itself makes on each session's connection (never tenants' SQL: ``check``
+#: refuses every setting outside SESSION_SETTINGS).
+ENGINE_SESSION_SETTINGS = ("streaming_buffer_size",)
 #: The catalog tenants' SQL may USE (the store catalogs are not DuckDB catalogs).
 SQL_CATALOG = "local"
 
@@ -64,7 +67,7 @@ def words(sql: str) -> List[Tuple[str, str]]:
 
 def lock(con: "duckdb.DuckDBPyConnection") -> None:
     """Lock ``con``'s database configuration, except the per-session settings (call after the engine's own)."""
-    allowed = ", ".join("'" + name + "'" for name in SESSION_SETTINGS.values())
+    allowed = ", ".join("'" + name + "'" for name in (*SESSION_SETTINGS.values(), *ENGINE_SESSION_SETTINGS))
     con.execute(f"SET allowed_configs = [{allowed}]")
     con.execute("SET lock_configuration = true")
 

@@ -109,3 +109,9 @@ def test_an_engine_without_batch_v2_is_read_with_getnextresultbatch(fresh_server
         cur.execute("SELECT 7")
         assert cur.fetchall() == [(7,)]
         assert "getNextResultBatchV2" not in sent and "getNextResultBatch" in sent
+
+
+def test_tenants_cannot_change_the_streaming_buffer_the_engine_sets(connect):
+    cur = connect().cursor()
+    with pytest.raises(e6driver.Error, match="not allowed"):
+        cur.execute("SET streaming_buffer_size = '1GB'")
