@@ -9,7 +9,7 @@ from typing import Any, Deque, Iterator, List, Optional
 import pyarrow as pa
 
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
-READS_PER_CHUNK = 8  # DuckDB batches per wire chunk
+READS_PER_CHUNK = 4  # DuckDB batches per wire chunk
 
 
 class Chunks:
