@@ -49,3 +49,27 @@ def cur(conn) -> Iterator[e6driver.Cursor]:
     cursor = conn.cursor()
     yield cursor
     cursor.close()
+
+
+@pytest.fixture
+def engine(tmp_path) -> Iterator[Callable[..., Any]]:
+    """Factory of engines of a test's own (restarts reuse the data dir); stopped after the test. The process-wide
+    blue-green state is reset around the test, since each engine starts its own colours."""
+    from e6driver.protocol import bluegreen
+    from mock_server.server import EngineServer
+
+    servers = []
+    bluegreen.REGISTRY.reset()
+
+    def start(port: int = 0, **options: Any) -> EngineServer:
+        options.setdefault("users", {USER: PASSWORD})
+        srv = EngineServer("127.0.0.1", port, data_dir=str(tmp_path), **options)
+        srv.start()
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        srv.stop(0)
+    bluegreen.REGISTRY.reset()
+

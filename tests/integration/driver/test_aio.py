@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import threading
-from typing import Any, Callable, Coroutine, Iterator
+from typing import Any, Coroutine, Iterator
 
 import pytest
 
@@ -30,24 +30,6 @@ def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 def address(server) -> dict:
     host, port = server.address.rsplit(":", 1)
     return dict(host=host, port=int(port), username=USER, password=PASSWORD)
-
-
-@pytest.fixture
-def engine(tmp_path) -> Iterator[Callable[..., EngineServer]]:
-    servers = []
-    bluegreen.REGISTRY.reset()
-
-    def start(**options: Any) -> EngineServer:
-        options.setdefault("users", {USER: PASSWORD})
-        srv = EngineServer("127.0.0.1", 0, data_dir=str(tmp_path / f"e{len(servers)}"), **options)
-        srv.start()
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        srv.stop(0)
-    bluegreen.REGISTRY.reset()
 
 
 def _args(srv: EngineServer, **options: Any) -> dict:

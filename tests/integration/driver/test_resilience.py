@@ -14,29 +14,6 @@ from mock_server.server import EngineServer
 USER, PASSWORD = "alice", "alice-token"
 
 
-@pytest.fixture(autouse=True)
-def fresh_bluegreen_state():
-    bluegreen.REGISTRY.reset()
-    yield
-    bluegreen.REGISTRY.reset()
-
-
-@pytest.fixture
-def engine(tmp_path):
-    servers = []
-
-    def start(port: int = 0, **options) -> EngineServer:
-        options.setdefault("users", {USER: PASSWORD})
-        srv = EngineServer("127.0.0.1", port, data_dir=str(tmp_path), **options)
-        srv.start()
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        srv.stop(0)
-
-
 def _connect(srv: EngineServer, **options) -> e6driver.Connection:
     host, port = srv.address.rsplit(":", 1)
     return e6driver.connect(host=host, port=int(port), username=USER, password=PASSWORD, **options)
