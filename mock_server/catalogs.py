@@ -23,6 +23,10 @@ dataset: ``datasets.main.<name>`` is the current version, ``datasets.main."<name
 decrypted version is registered on the query's cursor as an Arrow table. The same tables appear under their
 owner's schema (``datasets.<owner>.<name>``), and ``datasets.information.datasets`` lists the metadata of
 the readable datasets (:data:`METADATA_SCHEMA`).
+
+Other rooms (key-value items, streams, the admin's ``system`` tables) plug in as :class:`SqlCatalog`: catalog
+``<name>`` with the schemas it lists, addressed as ``<name>.<schema>.<table>`` or, shorter, ``<name>.<table>``
+for its default schema. Such a name is reserved: a two-part reference to it never reaches DuckDB's own schemas.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ import itertools
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import duckdb
 import pyarrow as pa
@@ -72,6 +76,20 @@ _TABLE_KEYWORDS = ("FROM", "JOIN")
 _names = itertools.count(1)
 
 
+class SqlCatalog(Protocol):
+    """A room's tables as a SQL catalog. ``read`` checks the user's access and raises
+    :class:`mock_server.errors.EngineError` (PERMISSION_DENIED, INVALID_ARGUMENT...) with a clear message."""
+
+    name: str            # the catalog's name (lower case), e.g. "kv"
+    default_schema: str  # the schema of two-part names ``<name>.<table>``
+
+    def schemas(self, user: str) -> List[str]: ...
+
+    def tables(self, user: str, schema: str) -> List[str]: ...
+
+    def read(self, user: str, schema: str, table: str) -> pa.Table: ...
+
+
 @dataclass
 class Rewritten:
     sql: str
@@ -92,8 +110,11 @@ def _catalog_of(token: Token, catalogs: Tuple[str, ...]) -> Optional[str]:
 
 
 def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tuple[str, ...] = (CATALOG,),
-                    known: Optional[Callable[[str, str, str], bool]] = None) -> List[Tuple[int, int, str, str, str]]:
+                    known: Optional[Callable[[str, str, str], bool]] = None,
+                    short: Optional[Dict[str, str]] = None) -> List[Tuple[int, int, str, str, str]]:
     """(start, end, catalog, schema, name) of every reference to a table of ``catalogs`` in ``sql``.
+
+    ``short`` maps catalogs that take two-part names (``<catalog>.<table>``) to the schema such names mean.
 
     Relative names (request's catalog in ``catalogs``, right after FROM/JOIN) count when quoted, or, unquoted,
     when ``known(catalog, schema, name)`` says such a table exists (a registered table or a dataset: what
@@ -120,6 +141,12 @@ def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tup
                 and _is_ident(tokens, i + 4) and not _is_dot(tokens, i + 5)):
             found.append((tokens[i].start, tokens[i + 4].end, named, tokens[i + 2].name, tokens[i + 4].name))
             i += 5
+            continue
+        if (named and short and named in short and not _is_dot(tokens, i - 1)
+                and _is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and not _is_dot(tokens, i + 3)
+                and not (i + 3 < len(tokens) and tokens[i + 3].text == "(")):
+            found.append((tokens[i].start, tokens[i + 2].end, named, short[named], tokens[i + 2].name))
+            i += 3
             continue
         if in_catalog and after_keyword and _is_ident(tokens, i):
             if (_is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and not _is_dot(tokens, i + 3)
@@ -220,22 +247,29 @@ class StoreCatalogs:
     """Rewrites ``objects.<bucket>.<name>`` (and ``datasets.main.<name>``) references for one user."""
 
     def __init__(self, stores: ObjectStores, datasets: Optional[DatasetStore] = None,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, plugins: Sequence[SqlCatalog] = ()) -> None:
         self.stores = stores
         self.datasets = datasets
         self.limits = limits  # max_expanded_bytes of objects read whole (JSON)
-        self.catalogs: Tuple[str, ...] = (CATALOG, DATASETS) if datasets is not None else (CATALOG,)
+        self.plugins: Dict[str, SqlCatalog] = {p.name: p for p in plugins}
+        own = (CATALOG, DATASETS) if datasets is not None else (CATALOG,)
+        self.catalogs: Tuple[str, ...] = own + tuple(self.plugins)
+        self._short = {name: p.default_schema for name, p in self.plugins.items()}
 
     def handles(self, catalog: str) -> bool:
         return (catalog or "").lower() in self.catalogs
 
     def rewrite(self, sql: str, user: str, catalog: str = "", schema: str = "") -> Rewritten:
-        refs = find_references(sql, catalog, schema, self.catalogs, lambda c, s, n: self._known(user, c, s, n))
+        refs = find_references(sql, catalog, schema, self.catalogs, lambda c, s, n: self._known(user, c, s, n),
+                               self._short)
         if not refs:
             return Rewritten(sql)
         out, tables, copied = [], {}, 0
         for start, end, where, bucket, name in refs:
-            if where == DATASETS:
+            if where in self.plugins:
+                table = self.plugins[where].read(user, bucket, name)
+                expression = quote_identifier(f"__e6_{where}_{next(_names)}")
+            elif where == DATASETS:
                 expression, table = self._dataset(user, bucket, name)
             else:
                 expression, table = self._resolve(user, bucket, name)
@@ -250,8 +284,8 @@ class StoreCatalogs:
 
     def _known(self, user: str, catalog: str, schema: str, name: str) -> bool:
         """Whether an unquoted relative name is one of this catalog's tables (else it stays DuckDB's)."""
-        if catalog == DATASETS:
-            return name.lower() in self.tables(catalog, user, schema)
+        if catalog == DATASETS or catalog in self.plugins:
+            return name.lower() in {t.lower() for t in self.tables(catalog, user, schema)}
         return self.stores.tables.get(schema, name.lower()) is not None
 
     def _resolve(self, user: str, bucket: str, name: str) -> Tuple[str, Any]:
@@ -303,12 +337,16 @@ class StoreCatalogs:
     # ------------------------------------------------------------------ browsing
 
     def schemas(self, catalog: str, user: str) -> List[str]:
+        if catalog.lower() in self.plugins:
+            return self.plugins[catalog.lower()].schemas(user)
         if catalog.lower() == DATASETS:
             owners = sorted({info.owner for info, _ in self.datasets.visible(user)} - {DATASET_SCHEMA, INFORMATION})
             return [INFORMATION, DATASET_SCHEMA] + owners
         return self.stores.visible_buckets(user)
 
     def tables(self, catalog: str, user: str, schema: str) -> List[str]:
+        if catalog.lower() in self.plugins:
+            return self.plugins[catalog.lower()].tables(user, schema)
         if catalog.lower() == DATASETS:
             if schema == INFORMATION:
                 return [METADATA_TABLE]
@@ -322,6 +360,8 @@ class StoreCatalogs:
         """(name, getColumnsV2 type); empty for an unknown table or one whose objects cannot be read."""
         if table not in self.tables(catalog, user, schema):
             return []
+        if catalog.lower() in self.plugins:
+            return _column_types(self.plugins[catalog.lower()].read(user, schema, table).schema)
         if catalog.lower() == DATASETS and schema == INFORMATION:
             return _column_types(METADATA_SCHEMA)
         if catalog.lower() == DATASETS:

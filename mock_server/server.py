@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent import futures
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import grpc
 
 from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_datasets_pb2_grpc,
                              e6driver_ingest_pb2_grpc, e6driver_stores_pb2_grpc, e6x_engine_pb2_grpc)
 from mock_server import errors
-from mock_server.catalogs import StoreCatalogs
+from mock_server.catalogs import SqlCatalog, StoreCatalogs
 from mock_server.control.admission import AdmissionInterceptor
 from mock_server.control.bluegreen import BlueGreenState
 from mock_server.control.cluster import ClusterServicer, ClusterState
@@ -78,6 +78,7 @@ class EngineServer:
     and waiting polls; the server runs ``max_workers`` threads for calls plus ``limits.max_long_polls`` for
     waiting polls. ``tls`` (keys ``cert``, ``key``, optional ``client_ca``: PEM or paths) serves TLS only.
     ``ingest`` serves IngestService, the driver's bulk-insert path (False: UNIMPLEMENTED, like an e6data cluster).
+    ``sql_catalogs`` adds catalogs of one's own (:class:`mock_server.catalogs.SqlCatalog`) to the built-in ones.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
@@ -87,7 +88,8 @@ class EngineServer:
                  resume_seconds: float = 2.0, admin_user: Optional[str] = None,
                  s3: Optional[Mapping[str, str]] = None, master_key_file: Optional[str] = None,
                  dataset_rate_limit: Optional[float] = None, limits: Optional[Limits] = None,
-                 tls: Optional[Mapping[str, Any]] = None, ingest: bool = True) -> None:
+                 tls: Optional[Mapping[str, Any]] = None, ingest: bool = True,
+                 sql_catalogs: Sequence[SqlCatalog] = ()) -> None:
         self.host = host
         self.requested_port = port
         self.limits = limits if limits is not None else DEFAULT_LIMITS
@@ -102,9 +104,11 @@ class EngineServer:
         self.admin_user = admin_user if admin_user is not None else next(iter(self.sessions.users), "")
         self.object_stores = open_object_stores(data_dir, self.admin_user, s3)
         self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
+        catalogs = list(sql_catalogs)
         try:
             self.engine = Engine(data_dir, time_zone=time_zone, limits=self.limits,
-                                 store_catalogs=StoreCatalogs(self.object_stores, self.datasets, self.limits))
+                                 store_catalogs=StoreCatalogs(self.object_stores, self.datasets, self.limits,
+                                                              catalogs))
         except BaseException:  # e.g. the database file is still locked: hold nothing open
             self.object_stores.close()
             self.datasets.close()

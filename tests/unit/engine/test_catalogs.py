@@ -69,3 +69,14 @@ def test_literal_prefix():
     assert literal_prefix("logs/2024/*.csv") == "logs/2024/"
     assert literal_prefix("a/b.csv") == "a/b.csv"
     assert literal_prefix("x?/[ab]") == "x"
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT * FROM kv.users u JOIN kv.orders ON true", [("kv", "main", "users"), ("kv", "main", "orders")]),
+    ('SELECT * FROM KV."my-items" JOIN kv.main.b USING (k)', [("kv", "main", "my-items"), ("kv", "main", "b")]),
+    ("SELECT kv.f(1), x.kv.t FROM t", []),  # a function call; part of a longer name
+    ("SELECT 'kv.users' -- kv.users\n", []),
+])
+def test_two_part_names_of_plugged_in_catalogs(sql, expected):
+    found = find_references(sql, "", "", BOTH + ("kv",), short={"kv": "main"})
+    assert [(c, s, n) for _, _, c, s, n in found] == expected
