@@ -61,7 +61,7 @@ METADATA_SCHEMA = pa.schema([
     ("description", pa.string()), ("freshness", pa.string()), ("version", pa.int32()),
     ("versions", pa.int32()), ("rows", pa.int64()), ("bytes", pa.int64()), ("checksum", pa.string()),
     ("created", pa.timestamp("us", tz="UTC")), ("updated", pa.timestamp("us", tz="UTC")),
-    ("access", pa.string())])
+    ("access", pa.string()), ("downloads", pa.int64())])
 LISTING = "$objects"
 LISTING_SCHEMA = pa.schema([
     ("key", pa.string()), ("size", pa.int64()), ("etag", pa.string()),
@@ -232,7 +232,8 @@ def metadata_table(visible: List[Tuple[Any, str]]) -> pa.Table:
         "versions": [i.versions for i in infos], "rows": [i.rows for i in infos],
         "bytes": [i.bytes for i in infos], "checksum": [i.checksum for i in infos],
         "created": [round(i.created * 1_000_000) for i in infos],
-        "updated": [round(i.updated * 1_000_000) for i in infos], "access": [a for _, a in visible]},
+        "updated": [round(i.updated * 1_000_000) for i in infos], "access": [a for _, a in visible],
+        "downloads": [i.downloads for i in infos]},
         schema=METADATA_SCHEMA)
 
 

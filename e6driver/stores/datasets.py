@@ -68,11 +68,13 @@ class DatasetInfo:
     versions: int = 0  # stored versions
     checksum: str = ""  # "sha256:<hex>" of that version's Parquet bytes (before encryption)
     updated: Optional[datetime.datetime] = None  # that version's publication
+    downloads: int = 0  # completed downloads of the dataset through this API (any version); SQL reads not counted
 
     @classmethod
     def from_message(cls, msg: Any) -> "DatasetInfo":
         return cls(msg.name, msg.owner, msg.version, msg.rows, msg.bytes, _time(msg.created), msg.access,
-                   msg.id, msg.description, msg.freshness, msg.versions, msg.checksum, _time(msg.updated))
+                   msg.id, msg.description, msg.freshness, msg.versions, msg.checksum, _time(msg.updated),
+                   msg.downloads)
 
 
 @dataclass(frozen=True)

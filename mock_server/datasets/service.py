@@ -44,7 +44,7 @@ def info_message(info: DatasetInfo, access: str = "") -> ds_pb.DatasetInfo:
     return ds_pb.DatasetInfo(name=info.name, owner=info.owner, version=info.version, rows=info.rows,
                              bytes=info.bytes, created=info.created, access=access, id=info.id,
                              description=info.description, freshness=info.freshness, versions=info.versions,
-                             checksum=info.checksum, updated=info.updated)
+                             checksum=info.checksum, updated=info.updated, downloads=info.downloads)
 
 
 class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
@@ -138,6 +138,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
             yield chunk
             offset += len(piece)
             if offset >= len(payload):
+                self.store.count_download(info.name)  # gRPC took the last chunk: a completed download
                 return
 
     @errors.rpc_method

@@ -51,12 +51,13 @@ FRESHNESS = ("hourly", "daily", "weekly", "monthly")
 MAX_WAIT = 60.0  # seconds a poll may wait for a notification
 # Columns added after the first release; an older datasets.sqlite gets them on open.
 _ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
-                  ("freshness", "TEXT NOT NULL DEFAULT ''"))
+                  ("freshness", "TEXT NOT NULL DEFAULT ''"), ("downloads", "INTEGER NOT NULL DEFAULT 0"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL,
                                      version INTEGER NOT NULL DEFAULT 0, id TEXT,
-                                     description TEXT NOT NULL DEFAULT '', freshness TEXT NOT NULL DEFAULT '');
+                                     description TEXT NOT NULL DEFAULT '', freshness TEXT NOT NULL DEFAULT '',
+                                     downloads INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS versions (dataset TEXT NOT NULL, version INTEGER NOT NULL, file TEXT NOT NULL,
                                      rows INTEGER NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
                                      wrapped_key BLOB NOT NULL, created REAL NOT NULL, by TEXT NOT NULL,
@@ -86,6 +87,7 @@ class DatasetInfo:
     versions: int = 0  # stored versions
     checksum: str = ""  # sha256:<hex> of the version's Parquet bytes
     updated: float = 0.0  # the version's publication
+    downloads: int = 0  # completed downloads of the dataset through the Download RPC (any version; SQL reads not)
 
 
 @dataclass(frozen=True)
@@ -210,9 +212,9 @@ class DatasetStore:
     # ------------------------------------------------------------------ access
 
     def _row(self, name: str) -> Optional[tuple]:
-        """(owner, version, created, id, description, freshness) of dataset ``name``, or None."""
-        return self._db.execute("SELECT owner, version, created, id, description, freshness FROM datasets "
-                                "WHERE name = ?", (name,)).fetchone()
+        """(owner, version, created, id, description, freshness, downloads) of dataset ``name``, or None."""
+        return self._db.execute("SELECT owner, version, created, id, description, freshness, downloads "
+                                "FROM datasets WHERE name = ?", (name,)).fetchone()
 
     def resolve(self, dataset: str) -> str:
         """The name of ``dataset``, given as its name or its id (NOT_FOUND for an unknown id)."""
@@ -279,7 +281,8 @@ class DatasetStore:
         if ver is None:
             raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} has no version {wanted}")
         return DatasetInfo(name, row[0], wanted, ver[0], ver[1], row[2], id=row[3], description=row[4],
-                           freshness=row[5], versions=count, checksum=f"sha256:{ver[3]}", updated=ver[2])
+                           freshness=row[5], versions=count, checksum=f"sha256:{ver[3]}", updated=ver[2],
+                           downloads=row[6])
 
     def visible(self, user: str) -> List[Tuple[DatasetInfo, str]]:
         with self._lock:
@@ -373,6 +376,11 @@ class DatasetStore:
         if hashlib.sha256(parquet).hexdigest() != sha:
             raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} is damaged")
         return info, pq.read_table(io.BytesIO(parquet))
+
+    def count_download(self, name: str) -> None:
+        """Record one completed download of dataset ``name`` (persisted with the metadata)."""
+        with self._lock:
+            self._db.execute("UPDATE datasets SET downloads = downloads + 1 WHERE name = ?", (name,))
 
     # ------------------------------------------------------------------ subscriptions
 
