@@ -23,6 +23,7 @@ from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceE
 from .protocol import ServerQuery, Session, browse, transaction
 from .settings import bearer_for, session_arguments
 from .stores import DatasetClient, ObjectStoreClient
+from .stores.streams import StreamClient
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Connection:
         self._cursors: "weakref.WeakSet[Cursor]" = weakref.WeakSet()
         self._objects: Optional[ObjectStoreClient] = None
         self._datasets: Optional[DatasetClient] = None
+        self._streams: Optional[StreamClient] = None
         if debug:
             enable_debug_logging()
         if not lazy:  # fail here, not at the first statement: wrong password, unknown host, refused port
@@ -206,6 +208,13 @@ class Connection:
         if self._datasets is None:
             self._datasets = DatasetClient(self.session)
         return self._datasets
+
+    @property
+    def streams(self) -> StreamClient:
+        """The server's streams (:class:`e6driver.stores.StreamClient`), made on first use."""
+        if self._streams is None:
+            self._streams = StreamClient(self.session)
+        return self._streams
 
     # ------------------------------------------------------------------ official-client API
     @property

@@ -44,6 +44,11 @@ def half_of_memory() -> int:
 @dataclass(frozen=True)
 class Limits:
     max_message_bytes: int = 64 * MiB  # any gRPC request, checked by gRPC before authentication
+    max_streams_per_user: int = 100  # streams an ordinary user owns (mock_server.streams)
+    max_shards_per_stream: int = 64
+    max_stream_record_bytes: int = 1 * MiB  # one stream record's data
+    max_records_per_put: int = 1000  # records of one put_records call
+    max_stream_get_bytes: int = 8 * MiB  # record data returned by one get_records call
     max_statement_bytes: int = 4 * MiB  # SQL text of one prepare
     max_open_queries_per_user: int = 16  # prepared and not yet cleared (~50 MB each while streaming)
     max_open_queries: int = 64

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import grpc
 
+from e6driver._proto import e6driver_streams_pb2_grpc
 from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_datasets_pb2_grpc,
                              e6driver_ingest_pb2_grpc, e6driver_stores_pb2_grpc, e6x_engine_pb2_grpc)
 from mock_server import errors
@@ -28,6 +29,9 @@ from mock_server.query.ingest import IngestServicer
 from mock_server.query.queries import QueryRegistry
 from mock_server.query.service import QueryEngineServicer
 from mock_server.sessions import SessionStore
+from mock_server.streams.catalog import StreamCatalog
+from mock_server.streams.service import StreamServicer
+from mock_server.streams.store import open_streams
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,8 @@ class EngineServer:
         self.admin_user = admin_user if admin_user is not None else next(iter(self.sessions.users), "")
         self.object_stores = open_object_stores(data_dir, self.admin_user, s3)
         self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
-        catalogs = list(sql_catalogs)
+        self.streams = open_streams(data_dir, self.admin_user, self.limits)
+        catalogs = list(sql_catalogs) + [StreamCatalog(self.streams)]
         try:
             self.engine = Engine(data_dir, time_zone=time_zone, limits=self.limits,
                                  store_catalogs=StoreCatalogs(self.object_stores, self.datasets, self.limits,
@@ -112,6 +117,7 @@ class EngineServer:
         except BaseException:  # e.g. the database file is still locked: hold nothing open
             self.object_stores.close()
             self.datasets.close()
+            self.streams.close()
             raise
         self.queries = QueryRegistry(self.engine, ttl=query_ttl, limits=self.limits)
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
@@ -144,6 +150,8 @@ class EngineServer:
         e6driver_datasets_pb2_grpc.add_DatasetServiceServicer_to_server(
             DatasetServicer(self.datasets, self.sessions, dataset_rate_limit, self.limits, self.long_polls),
             self._server)
+        e6driver_streams_pb2_grpc.add_StreamServiceServicer_to_server(
+            StreamServicer(self.streams, self.sessions), self._server)
 
     @property
     def address(self) -> str:
@@ -182,6 +190,7 @@ class EngineServer:
         self.engine.close()
         self.object_stores.close()
         self.datasets.close()
+        self.streams.close()
         log.info("e6driver engine on %s stopped", self.address)
 
     # ------------------------------------------------------------------ admin operations

@@ -4,7 +4,11 @@ They use only the protocol layer's public API (:meth:`e6driver.protocol.Session.
 """
 from .datasets import DatasetClient, DatasetInfo, Notification
 from .objects import Bucket, ObjectBatch, ObjectInfo, ObjectStoreClient, ObjectTable
+from .streams import (GetRecordsResult, PutResult, Record, StreamClient, StreamInfo, StreamNotFoundError,
+                      StreamRecord)
 from .transfer import FileTransfer, TransferReport, md5_file
 
 __all__ = ["Bucket", "DatasetClient", "DatasetInfo", "FileTransfer", "Notification", "ObjectBatch", "ObjectInfo",
-           "ObjectStoreClient", "ObjectTable", "TransferReport", "md5_file"]
+           "ObjectStoreClient", "ObjectTable", "TransferReport", "md5_file",
+           "GetRecordsResult", "PutResult", "Record", "StreamClient", "StreamInfo", "StreamNotFoundError",
+           "StreamRecord"]
