@@ -6,8 +6,9 @@ from typing import Any
 from ._impl import IMPL as __impl__, decode_chunk, decode_chunk_columns
 from .connection import Connection
 from .cursor import Cursor
-from .errors import (AuthenticationError, DatabaseError, DataError, DatasetNotFoundError, DownloadError, Error,
-                     IntegrityError, InterfaceError, InternalError, NotSupportedError, ObjectNotFoundError,
+from .errors import (AuthenticationError, ConnectionLostError, DatabaseError, DataError, DatasetNotFoundError,
+                     DownloadError, Error, IntegrityError, InterfaceError, InternalError, NotSupportedError,
+                     ObjectNotFoundError,
                      OperationalError, PermissionDeniedError, PoolTimeout, ProgrammingError, QueryCancelledError,
                      RateLimitError, UploadError, Warning)
 from .pool import ConnectionPool
@@ -29,7 +30,8 @@ __all__ = [
     "__impl__", "__version__", "apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
     "ConnectionPool", "decode_chunk", "decode_chunk_columns", "Warning", "Error", "InterfaceError",
     "DatabaseError", "DataError", "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
-    "NotSupportedError", "AuthenticationError", "QueryCancelledError", "PoolTimeout", "PermissionDeniedError",
+    "NotSupportedError", "AuthenticationError", "ConnectionLostError", "QueryCancelledError", "PoolTimeout",
+    "PermissionDeniedError",
     "ObjectNotFoundError", "DatasetNotFoundError", "RateLimitError", "UploadError", "DownloadError", "STRING", "BINARY",
     "NUMBER", "DATETIME", "ROWID", "Date", "Time", "Timestamp", "DateFromTicks", "TimeFromTicks",
     "TimestampFromTicks", "Binary", "VectorType",

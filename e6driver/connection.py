@@ -21,7 +21,7 @@ from .cursor import Cursor
 from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceError, InternalError,
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
 from .protocol import ServerQuery, Session, browse, transaction
-from .settings import bearer_for, session_arguments
+from .settings import bearer_for, endpoint, session_arguments
 from .stores import DatasetClient, ObjectStoreClient
 from .stores.streams import StreamClient
 
@@ -69,7 +69,7 @@ class Connection:
     ProgrammingError = ProgrammingError
     NotSupportedError = NotSupportedError
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 80, username: Optional[str] = None,
+    def __init__(self, host: Optional[str] = None, port: Optional[int] = None, username: Optional[str] = None,
                  password: Optional[str] = None, catalog: Optional[str] = None, database: Optional[str] = None,
                  cluster_name: Optional[str] = None, secure: bool = False,
                  ssl_cert: Union[None, str, bytes] = None, auto_resume: bool = True, scheme: str = "e6data",
@@ -82,6 +82,10 @@ class Connection:
                  query_timeout: Optional[float] = None, auto_resume_timeout: Optional[float] = None,
                  prefetch: int = 2, arraysize: int = 1, autocommit: bool = True, lazy: bool = False,
                  ssl_client_cert: Union[None, str, bytes] = None, ssl_client_key: Union[None, str, bytes] = None):
+        found = endpoint(host, port, username, password, access_token,  # arguments, else E6DRIVER_* / .env
+                         other_credentials=any(v is not None for v in (client_id, client_secret, token_url)))
+        host, port, username, password, access_token = (found.host, found.port, found.username, found.password,
+                                                         found.access_token)
         bearer = bearer_for(username, password, access_token, client_id, client_secret, token_url, oauth_scope,
                             client_auth_method)
         self.host, self.port = host, int(port)

@@ -77,6 +77,11 @@ class NotSupportedError(DatabaseError):
     """The engine or driver does not support the requested operation."""
 
 
+class ConnectionLostError(OperationalError):
+    """The server could not be reached, or the connection to it dropped mid-call (gRPC UNAVAILABLE, a reset or
+    closed socket): worth retrying once the network or the server is back."""
+
+
 class AuthenticationError(OperationalError):
     """The server rejected the user name or password."""
 
@@ -134,13 +139,26 @@ _BY_GRPC_CODE = {
     "PERMISSION_DENIED": PermissionDeniedError,
     "UNIMPLEMENTED": NotSupportedError,
     "INTERNAL": InternalError,
-    "UNAVAILABLE": OperationalError,
+    "UNAVAILABLE": ConnectionLostError,
     "DEADLINE_EXCEEDED": OperationalError,
     "RESOURCE_EXHAUSTED": OperationalError,
     "ABORTED": OperationalError,
     "UNKNOWN": OperationalError,
     "DATA_LOSS": DataError,
 }
+
+
+# Details of a call that failed because the transport did (gRPC reports some of these as UNKNOWN or INTERNAL).
+_CONNECTION_LOST = ("socket closed", "connection reset", "stream removed", "rst_stream", "broken pipe",
+                    "connection refused", "failed to connect", "goaway", "connection aborted")
+
+
+def connection_lost(code: str, details: str) -> bool:
+    """Whether a failed call's status says the connection, not the request, failed."""
+    if code == "UNAVAILABLE":
+        return True
+    lowered = details.lower()
+    return code in ("UNKNOWN", "INTERNAL") and any(text in lowered for text in _CONNECTION_LOST)
 
 
 def grpc_code_name(rpc_error: BaseException) -> str:
@@ -200,13 +218,16 @@ def from_rpc_error(rpc_error: BaseException, rpc: str, query_id: Optional[str] =
     wait = retry_after(rpc_error) if code == "RESOURCE_EXHAUSTED" else None
     if cls is None and wait is not None:
         return RateLimitError(message, retry_after=wait, grpc_code=code, details=details, query_id=query_id)
+    if cls is None and connection_lost(code, details):
+        cls = ConnectionLostError
     cls = cls or _BY_GRPC_CODE.get(code, OperationalError)
     return cls(message, grpc_code=code, details=details, query_id=query_id)
 
 
 __all__ = [
     "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError", "IntegrityError",
-    "InternalError", "ProgrammingError", "NotSupportedError", "AuthenticationError", "QueryCancelledError",
+    "InternalError", "ProgrammingError", "NotSupportedError", "AuthenticationError", "ConnectionLostError",
+    "QueryCancelledError",
     "PoolTimeout", "PermissionDeniedError", "ObjectNotFoundError", "DatasetNotFoundError", "RateLimitError",
     "UploadError", "DownloadError", "from_rpc_error",
 ]

@@ -1,8 +1,10 @@
 """The official client's connection arguments turned into what a protocol session needs — one place for the
-blocking ``Connection`` and the asyncio ``AsyncConnection``."""
+blocking ``Connection`` and the asyncio ``AsyncConnection`` — and the defaults taken from the environment."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Union
 
 from .errors import InterfaceError
 from .protocol.bearer import ClientCredentials, StaticToken
@@ -55,3 +57,76 @@ def client_certificate(secure: bool, cert: Union[None, str, bytes],
     if not secure:
         raise InterfaceError("ssl_client_cert/ssl_client_key need secure=True")
     return (cert, key)
+
+
+ENV_FILE_VARIABLE = "E6DRIVER_ENV_FILE"
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 80
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    username: Optional[str]
+    password: Optional[str]
+    access_token: Optional[str]
+
+
+def read_env_file(path: str) -> Dict[str, str]:
+    """``KEY=VALUE`` lines of a ``.env`` file (blank lines, ``#`` comments and ``export`` allowed; values may
+    be quoted). Only the ``E6DRIVER_*`` keys are kept."""
+    found: Dict[str, str] = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("export "):
+                line = line[len("export "):].lstrip()
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise InterfaceError(f"{os.path.basename(path)} line {number}: expected KEY=VALUE")
+            key, value = key.strip(), value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            if key.startswith("E6DRIVER_"):
+                found[key] = value
+    return found
+
+
+def environment(environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """The ``E6DRIVER_*`` settings: the process environment over the ``.env`` file (``$E6DRIVER_ENV_FILE``, else
+    ``./.env`` when it exists)."""
+    environ = os.environ if environ is None else environ
+    path = environ.get(ENV_FILE_VARIABLE)
+    if path and not os.path.isfile(path):
+        raise InterfaceError(f"{ENV_FILE_VARIABLE} names a file that does not exist: {path}")
+    path = path or (".env" if os.path.isfile(".env") else None)
+    merged = read_env_file(path) if path else {}
+    merged.update({k: v for k, v in environ.items() if k.startswith("E6DRIVER_")})
+    return merged
+
+
+def endpoint(host: Optional[str], port: Optional[int], username: Optional[str], password: Optional[str],
+             access_token: Optional[str], other_credentials: bool = False,
+             environ: Optional[Mapping[str, str]] = None) -> Endpoint:
+    """Host, port and credentials: the arguments, else ``E6DRIVER_HOST``, ``E6DRIVER_PORT``, ``E6DRIVER_USER``,
+    ``E6DRIVER_PASSWORD``, ``E6DRIVER_ACCESS_TOKEN`` (see :func:`environment`). Credentials come from there only
+    when the call names none (``other_credentials``: OAuth arguments were given), except a password for a user
+    given alone."""
+    env = environment(environ)
+    port_text = env.get("E6DRIVER_PORT")
+    if port is None and port_text is not None:
+        if not port_text.isdigit():
+            raise InterfaceError(f"E6DRIVER_PORT must be a port number, not {port_text!r}")
+        port = int(port_text)
+    given = other_credentials or any(v is not None for v in (username, password, access_token))
+    if not given:
+        username, access_token = env.get("E6DRIVER_USER"), env.get("E6DRIVER_ACCESS_TOKEN")
+        password = env.get("E6DRIVER_PASSWORD")
+        if access_token and username is None:
+            password = None  # a token alone: no half user/password pair
+    elif username is not None and password is None and access_token is None:
+        password = env.get("E6DRIVER_PASSWORD")
+    return Endpoint(host or env.get("E6DRIVER_HOST") or DEFAULT_HOST,
+                    DEFAULT_PORT if port is None else int(port), username, password, access_token)

@@ -44,7 +44,7 @@ from mock_server.limits import DEFAULT_LIMITS, Limits
 from mock_server.datasets.store import DatasetStore
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.globs import compile_glob, literal_prefix
-from mock_server.objects.scan import object_data
+from mock_server.objects.scan import ObjectFile, object_data
 from mock_server.objects.store import ObjectInfo, check_key
 from mock_server.query.sql_dialect import Token, quote_identifier, tokens as sql_tokens
 from mock_server.query.typemap import field_type_name
@@ -174,23 +174,30 @@ def _kind_of(name: str) -> Tuple[Optional[str], Optional[str]]:
     return None, compression
 
 
-def file_format(keys: List[str], pattern: str, kind: str = "") -> Tuple[str, Optional[str]]:
-    """(format: parquet, csv, tsv or json; compression or None) from the pattern's extension, else from the
-    matched keys; ``kind`` (a named table's format) fixes the format, the keys still tell the compression."""
+def file_format(keys: List[str], pattern: str, kind: str = "") -> str:
+    """The format (parquet, csv, tsv or json) of the objects ``keys``: ``kind`` (a named table's format) if
+    given, else the pattern's extension, else the keys' (all of one kind). Compression is per object."""
     if kind:
-        compressions = {_kind_of(k)[1] for k in keys}
-        if len(compressions) > 1:
-            raise errors.invalid(f"objects matching {pattern!r} mix compressions: "
-                                 f"{sorted(c or 'none' for c in compressions)}")
-        return kind, next(iter(compressions))
-    found = _kind_of(pattern)
-    if found[0] is not None:
-        return found[0], found[1]
-    kinds = {_kind_of(k) for k in keys}
-    if len(kinds) == 1 and next(iter(kinds))[0] is not None:
-        return next(iter(kinds))  # type: ignore[return-value]
+        return kind
+    found = _kind_of(pattern)[0]
+    if found is not None:
+        return found
+    kinds = {_kind_of(k)[0] for k in keys}
+    if len(kinds) == 1 and None not in kinds:
+        return kinds.pop()  # type: ignore[return-value]
+    if len(kinds) > 1 and None not in kinds:
+        raise errors.invalid(f"objects matching {pattern!r} mix formats ({', '.join(sorted(kinds))}): give "
+                             "the table a format, or use a glob matching one kind of file")
     raise errors.invalid(f"cannot tell the file format of {pattern!r}: use a .parquet, .csv, .tsv, .json "
                          "or .jsonl name (optionally .gz/.zst), or a glob matching one kind of file")
+
+
+def table_files(keys: List[str], kind: str) -> Tuple[List[str], List[str]]:
+    """(kept, skipped) objects under a named table's prefix: those of its format (``kind``; "" for any one
+    table format), compressed variants included; others (a ``readme.txt``...) are skipped."""
+    kept = [k for k in keys if _kind_of(k)[0] is not None and (not kind or _kind_of(k)[0] == kind)]
+    chosen = set(kept)
+    return kept, [k for k in keys if k not in chosen]
 
 
 _AFTER_FROM = re.compile(r"(?i)\b(?:FROM|JOIN)\s*\Z")
@@ -302,8 +309,12 @@ class StoreCatalogs:
         backend = self.stores.backend
         named = self.stores.tables.get(bucket, name) or self.stores.tables.get(bucket, name.lower())
         pattern, kind = (named.pattern, named.format) if named is not None else (name, "")
-        if named is not None and literal_prefix(pattern) == pattern:  # a prefix: every object under it
-            keys = [o.key for o in backend.list(bucket, pattern) if not o.key.endswith("/")]
+        if named is not None and literal_prefix(pattern) == pattern:  # a prefix: its objects of the format
+            keys, skipped = table_files([o.key for o in backend.list(bucket, pattern) if not o.key.endswith("/")],
+                                        kind)
+            if skipped:  # the protocol has no warning channel to the client: the server's log says it
+                log.warning("table objects.%s.%s skips %d object(s) not of its format %s: %s", bucket, named.name,
+                            len(skipped), kind or "(parquet/csv/tsv/json)", ", ".join(skipped[:20]))
         elif literal_prefix(pattern) == pattern:  # one object
             check_key(pattern)
             info = backend.stat(bucket, pattern)
@@ -315,9 +326,9 @@ class StoreCatalogs:
             keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if glob.match(o.key)]
         if not keys:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
-        kind, compression = file_format(keys, pattern, kind)
-        return object_data(backend.arrow_filesystem(), [backend.arrow_path(bucket, k) for k in keys],
-                           kind, compression, self.limits)
+        kind = file_format(keys, pattern, kind)
+        files = [ObjectFile(backend.arrow_path(bucket, k), f"{bucket}/{k}", _kind_of(k)[1]) for k in keys]
+        return object_data(backend.arrow_filesystem(), files, kind, self.limits)
 
     def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, pa.Table]:
         """``datasets.<schema>.<name>``: schema ``main`` or the dataset's owner, or the metadata table."""

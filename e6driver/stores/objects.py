@@ -64,6 +64,43 @@ class ObjectTable:
         return cls(msg.bucket, msg.name, msg.pattern, msg.format, msg.owner)
 
 
+@dataclass(frozen=True)
+class CompressedObject:
+    key: str
+    target: str  # <key>.zst / <key>.gz
+    action: str  # compressed | would_compress | skipped | failed
+    bytes_before: int
+    bytes_after: int
+    reason: str  # why skipped or failed
+
+    @classmethod
+    def from_message(cls, msg: Any) -> "CompressedObject":
+        return cls(msg.key, msg.target, msg.action, msg.bytes_before, msg.bytes_after, msg.reason)
+
+
+@dataclass(frozen=True)
+class CompressReport:
+    """What :meth:`ObjectStoreClient.compress` did (or, dry run, would do), object by object."""
+    dry_run: bool
+    files: int  # compressed (dry run: to be compressed)
+    bytes_before: int
+    bytes_after: int  # 0 in a dry run
+    objects: List[CompressedObject]
+
+    @property
+    def ratio(self) -> Optional[float]:
+        """Compressed / original size of the compressed files (None in a dry run or with none)."""
+        return self.bytes_after / self.bytes_before if self.bytes_after and self.bytes_before else None
+
+    @property
+    def skipped(self) -> List[CompressedObject]:
+        return [o for o in self.objects if o.action == "skipped"]
+
+    @property
+    def failed(self) -> List[CompressedObject]:
+        return [o for o in self.objects if o.action == "failed"]
+
+
 def _is_md5(etag: str) -> bool:
     return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
 
@@ -139,14 +176,20 @@ class ObjectStoreClient(ServiceClient):
         return self._invoke("Delete", lambda stub, md: stub.Delete(
             st_pb.DeleteRequest(auth=self._auth(), bucket=bucket, key=key), metadata=md)).deleted
 
-    def put(self, bucket: str, key: str, data: Union[bytes, bytearray, memoryview, BinaryIO],
+    def put(self, bucket: str, key: str, data: Union[str, bytes, bytearray, memoryview, BinaryIO],
             content_type: str = "", if_absent: bool = False, progress: Optional[Progress] = None) -> ObjectInfo:
-        """Store ``data`` (bytes or a binary file object read to its end) as ``bucket/key``, atomically.
-        ``if_absent``: fail (ProgrammingError) instead of replacing an existing object."""
+        """Store ``data`` (text, stored UTF-8; bytes; or a binary file object read to its end) as ``bucket/key``,
+        atomically. ``if_absent``: fail (ProgrammingError) instead of replacing an existing object."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
         if isinstance(data, (bytes, bytearray, memoryview)):
             total = len(data)
             opener: Callable[[], BinaryIO] = lambda: io.BytesIO(bytes(data))
         else:
+            if not callable(getattr(data, "read", None)) or isinstance(data, io.TextIOBase):
+                raise TypeError(f"put() takes str, bytes, bytearray, memoryview or a binary file object, not "
+                                f"{type(data).__name__}" + (" (open the file in 'rb' mode)"
+                                                            if isinstance(data, io.TextIOBase) else ""))
             start = data.tell() if data.seekable() else None
             total = -1
             if start is not None:
@@ -262,6 +305,34 @@ class ObjectStoreClient(ServiceClient):
             return info
         return self._invoke("Get", call)
 
+    # ------------------------------------------------------------------ compression on the server
+
+    def compress(self, bucket: str, prefix: str = "", min_size: int = 0, codec: str = "zstd",
+                 level: Optional[int] = None, keep_original: bool = False, dry_run: bool = True,
+                 progress_callback: Optional[Callable[[int, int, CompressedObject], None]] = None
+                 ) -> CompressReport:
+        """Compress, on the server, the objects under ``prefix`` of at least ``min_size`` bytes that are not
+        already compressed (nor Parquet) to ``<key>.zst`` (``codec="zstd"``) or ``<key>.gz`` (``"gzip"``).
+        Each copy is verified by decompressing it before the original is removed (``keep_original`` keeps it);
+        atomic per object and resumable: run it again after a failure. ``dry_run`` (the default) only reports.
+        ``progress_callback(done, total, object)`` is called as each object is handled. Needs write access."""
+        def call(stub: Any, md: list) -> CompressReport:
+            request = st_pb.CompressRequest(auth=self._auth(), bucket=bucket, prefix=prefix, min_size=min_size,
+                                            codec=codec, keep_original=keep_original, dry_run=dry_run)
+            if level is not None:
+                request.level = level
+            objects: List[CompressedObject] = []
+            for message in stub.Compress(request, metadata=md):
+                if message.last:
+                    r = message.report
+                    return CompressReport(dry_run, r.files, r.bytes_before, r.bytes_after, objects)
+                objects.append(CompressedObject.from_message(message.object))
+                if progress_callback is not None:
+                    progress_callback(message.done, message.total, objects[-1])
+            raise errors.ConnectionLostError(f"compression of {bucket}/{prefix} ended without its report; "
+                                             "run it again to finish (it resumes)")
+        return self._invoke("Compress", call)
+
     # ------------------------------------------------------------------ many at once
 
     def upload(self, local_path: Union[str, os.PathLike], bucket: str, prefix: str = "", dry_run: bool = False,
@@ -299,7 +370,7 @@ class ObjectBatch:
         self.futures.append(future)
         return future
 
-    def put(self, bucket: str, key: str, data: Union[bytes, BinaryIO], **kwargs: Any) -> Future:
+    def put(self, bucket: str, key: str, data: Union[str, bytes, BinaryIO], **kwargs: Any) -> Future:
         return self._submit(self.client.put, bucket, key, data, **kwargs)
 
     def put_file(self, bucket: str, key: str, path: Union[str, os.PathLike], **kwargs: Any) -> Future:

@@ -15,6 +15,7 @@ resolved and checked, and registers the result on the query's cursor:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import pyarrow as pa
@@ -31,48 +32,53 @@ _SUFFIXES = {"gzip": ".gz", "zstd": ".zstd"}  # what pyarrow's datasets detect
 _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 byte-order mark
 
 
-def object_data(filesystem: pafs.FileSystem, paths: List[str], kind: str, compression: Optional[str],
+@dataclass(frozen=True)
+class ObjectFile:
+    path: str  # on the backend's Arrow filesystem
+    name: str  # what errors call it: <bucket>/<key>, never a server path
+    compression: Optional[str]  # gzip, zstd or None, per object
+
+
+def object_data(filesystem: pafs.FileSystem, files: List[ObjectFile], kind: str,
                 limits: Limits = DEFAULT_LIMITS) -> Any:
-    """A dataset (parquet, csv, tsv) or table (json) over ``paths`` on ``filesystem``; JSON objects are read
+    """A dataset (parquet, csv, tsv) or table (json) over ``files`` on ``filesystem``; JSON objects are read
     whole, so their decompressed size is capped by ``limits.max_expanded_bytes``."""
     try:
         if kind == "parquet":
-            _check_row_groups(filesystem, paths, limits)
-            return ds.dataset(paths, format="parquet", filesystem=filesystem)
+            _check_row_groups(filesystem, files, limits)
+            return ds.dataset([f.path for f in files], format="parquet", filesystem=filesystem)
         if kind == "json":
-            return _json_table(filesystem, paths, compression, limits)
-        files: Dict[str, str] = {}
-        suffix = _SUFFIXES[compression] if compression else ""
-        for number, path in enumerate(paths):
-            base = path.rsplit(".", 1)[0] if compression else path
-            files[f"{number}/{base.lstrip('/')}{suffix}"] = path
+            return _json_table(filesystem, files, limits)
+        view: Dict[str, str] = {}
+        for number, file in enumerate(files):
+            base = file.name.rsplit(".", 1)[0] if file.compression else file.name
+            view[f"{number}/{base}{_SUFFIXES[file.compression] if file.compression else ''}"] = file.path
         delimiter = "\t" if kind == "tsv" else ","
         file_format = ds.CsvFileFormat(parse_options=pcsv.ParseOptions(delimiter=delimiter))
-        return ds.dataset(list(files), format=file_format,
-                          filesystem=pafs.PyFileSystem(_RenamedFiles(filesystem, files)))
+        return ds.dataset(list(view), format=file_format,
+                          filesystem=pafs.PyFileSystem(_RenamedFiles(filesystem, view)))
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise errors.invalid(f"cannot read the objects as {kind}: {exc}") from exc
 
 
-def _check_row_groups(filesystem: pafs.FileSystem, paths: List[str], limits: Limits) -> None:
+def _check_row_groups(filesystem: pafs.FileSystem, files: List[ObjectFile], limits: Limits) -> None:
     """Refuse Parquet files with a row group larger, uncompressed, than ``limits.max_expanded_bytes``: DuckDB
     decodes a row group at a time, so this bounds what one small, well-compressed file can expand to."""
-    for path in paths:
+    for file in files:
         try:
-            with filesystem.open_input_file(path) as handle:
+            with filesystem.open_input_file(file.path) as handle:
                 meta = pq.ParquetFile(handle).metadata
-        except (pa.ArrowException, OSError) as exc:  # the path reads as bucket/key in the error (errors.hide_path)
-            raise errors.invalid(f"cannot read {path} as parquet: {exc}") from exc
+        except (pa.ArrowException, OSError) as exc:  # Arrow's text may name the path: hidden by errors.hide_path
+            raise errors.invalid(f"cannot read {file.name} as parquet: {exc}") from exc
         largest = max((meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)), default=0)
         if largest > limits.max_expanded_bytes:
             raise exceeded(limits, "max_expanded_bytes", f"a Parquet row group of {largest} bytes uncompressed")
 
 
-def _json_table(filesystem: pafs.FileSystem, paths: List[str], compression: Optional[str],
-                limits: Limits) -> pa.Table:
+def _json_table(filesystem: pafs.FileSystem, files: List[ObjectFile], limits: Limits) -> pa.Table:
     tables, budget = [], limits.max_expanded_bytes
-    for path in paths:
-        with filesystem.open_input_stream(path, compression=compression) as stream:
+    for file in files:
+        with filesystem.open_input_stream(file.path, compression=file.compression) as stream:
             data = stream.read(budget + 1)  # never more than the budget left, however well it compresses
         budget -= len(data)
         if budget < 0:

@@ -8,8 +8,9 @@ whole object's MD5 when the client sends it, and commits only a complete, verifi
 from __future__ import annotations
 
 import logging
+import threading
 import zlib
-from typing import Any, Iterator
+from typing import Any, Iterator, Set
 
 import grpc
 
@@ -17,6 +18,7 @@ from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_gr
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 from mock_server.objects.buckets import ObjectStores
+from mock_server.objects.compress import CompressOptions, Compressor, Outcome, busy as compress_busy
 from mock_server.objects.store import (READ_CHUNK, ObjectInfo, Upload, check_bucket, check_key, check_prefix,
                                        guess_content_type, not_found)
 from mock_server.objects.tables import NamedTable, check_table_name
@@ -40,6 +42,8 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         self.sessions = sessions
         self.backend = stores.backend
         self.grants = stores.grants
+        self._compressing: Set[str] = set()  # buckets being compressed: one job per bucket at a time
+        self._compressing_lock = threading.Lock()
 
     def _bucket(self, user: str, bucket: str, write: bool = False) -> str:
         return self.stores.bucket(user, bucket, write)
@@ -187,6 +191,52 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         user = self.sessions.caller(request.auth, context.invocation_metadata())
         bucket = self._bucket(user, request.bucket)
         return st_pb.ListTablesResponse(tables=[_table_message(t) for t in self.stores.tables.in_bucket(bucket)])
+
+
+    @errors.rpc_stream
+    def Compress(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket, write=True)
+        check_prefix(request.prefix)
+        options = CompressOptions(request.min_size, request.codec or "zstd",
+                                  request.level if request.HasField("level") else None, request.keep_original,
+                                  request.dry_run)
+        compressor = Compressor(self.backend, bucket, options, self.limits)
+        with self._compressing_lock:
+            if bucket in self._compressing:
+                raise compress_busy(bucket)
+            self._compressing.add(bucket)
+        try:
+            objects = compressor.candidates(request.prefix)
+            report = st_pb.CompressReport()
+            for done, outcome in enumerate(compressor.run(objects), 1):
+                if not context.is_active():  # the client went away: stop between objects
+                    log.info("compression of %s/%s stopped by the client after %d object(s)", bucket,
+                             request.prefix, done - 1)
+                    return
+                _count(report, outcome)
+                yield st_pb.CompressProgress(object=st_pb.CompressedObject(
+                    key=outcome.key, target=outcome.target, action=outcome.action,
+                    bytes_before=outcome.bytes_before, bytes_after=outcome.bytes_after, reason=outcome.reason),
+                    done=done, total=len(objects))
+            log.info("compression of %s/%r by %s (dry run %s): %d file(s) %d -> %d bytes, %d skipped, %d failed",
+                     bucket, request.prefix, user, options.dry_run, report.files, report.bytes_before,
+                     report.bytes_after, report.skipped, report.failed)
+            yield st_pb.CompressProgress(report=report, done=len(objects), total=len(objects), last=True)
+        finally:
+            with self._compressing_lock:
+                self._compressing.discard(bucket)
+
+
+def _count(report: Any, outcome: Outcome) -> None:
+    if outcome.action in ("compressed", "would_compress"):
+        report.files += 1
+        report.bytes_before += outcome.bytes_before
+        report.bytes_after += outcome.bytes_after
+    elif outcome.action == "skipped":
+        report.skipped += 1
+    else:
+        report.failed += 1
 
 
 def _table_message(table: NamedTable) -> st_pb.TableInfo:

@@ -44,7 +44,7 @@ class FakeRpcError(grpc.RpcError):
     (grpc.StatusCode.UNAUTHENTICATED, e6driver.AuthenticationError),
     (grpc.StatusCode.UNIMPLEMENTED, e6driver.NotSupportedError),
     (grpc.StatusCode.INTERNAL, e6driver.InternalError),
-    (grpc.StatusCode.UNAVAILABLE, e6driver.OperationalError),
+    (grpc.StatusCode.UNAVAILABLE, e6driver.ConnectionLostError),
     (grpc.StatusCode.DEADLINE_EXCEEDED, e6driver.OperationalError),
 ])
 def test_status_mapping(code, cls):
