@@ -22,7 +22,7 @@ from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceE
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
 from .protocol import ServerQuery, Session, browse, transaction
 from .settings import bearer_for, endpoint, session_arguments
-from .stores import DatasetClient, ObjectStoreClient
+from .stores import AdminClient, DatasetClient, ObjectStoreClient
 from .stores.streams import StreamClient
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class Connection:
         self._objects: Optional[ObjectStoreClient] = None
         self._datasets: Optional[DatasetClient] = None
         self._streams: Optional[StreamClient] = None
+        self._admin: Optional[AdminClient] = None
         if debug:
             enable_debug_logging()
         if not lazy:  # fail here, not at the first statement: wrong password, unknown host, refused port
@@ -219,6 +220,14 @@ class Connection:
         if self._streams is None:
             self._streams = StreamClient(self.session)
         return self._streams
+
+    @property
+    def admin(self) -> AdminClient:
+        """The server's administration for its admin user (:class:`e6driver.stores.AdminClient`), made on first
+        use."""
+        if self._admin is None:
+            self._admin = AdminClient(self.session)
+        return self._admin
 
     # ------------------------------------------------------------------ official-client API
     @property

@@ -60,6 +60,7 @@ class Limits:
     max_row_bytes: int = 64 * MiB  # one row of a result or an upload: its text and binary values (+8 per other)
     max_detached_bytes: int = 64 * MiB  # a result left streaming when its session runs another statement
     max_glob_chars: int = 256  # one key glob
+    max_users: int = 1000  # accounts, configured and created (mock_server.accounts)
     memory_limit: int = half_of_memory()  # DuckDB's memory_limit (it spills to DATA_DIR/.duckdb-tmp beyond it)
 
     def __post_init__(self) -> None:

@@ -10,13 +10,17 @@ from typing import Any, Mapping, Optional, Sequence
 import grpc
 
 from e6driver._proto import e6driver_streams_pb2_grpc
+from e6driver._proto import e6driver_accounts_pb2_grpc
 from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_datasets_pb2_grpc,
                              e6driver_ingest_pb2_grpc, e6driver_stores_pb2_grpc, e6x_engine_pb2_grpc)
 from mock_server import errors
 from mock_server.catalogs import SqlCatalog, StoreCatalogs
+from mock_server.control.accounts_service import AccountServicer
 from mock_server.control.admission import AdmissionInterceptor
 from mock_server.control.bluegreen import BlueGreenState
 from mock_server.control.cluster import ClusterServicer, ClusterState
+from mock_server.control.overview import Overview
+from mock_server.control.system_catalog import SystemCatalog
 from mock_server.control.service import AdminServicer
 from mock_server.datasets.service import DatasetServicer
 from mock_server.datasets.store import open_datasets
@@ -104,12 +108,15 @@ class EngineServer:
         self.cluster = ClusterState(resume_seconds)
         if data_dir:
             errors.hide_path(data_dir, "DATA_DIR")  # no error text shows where the server keeps its files
-        self.sessions = SessionStore(users, ttl=session_ttl)
-        self.admin_user = admin_user if admin_user is not None else next(iter(self.sessions.users), "")
+        self.sessions = SessionStore(users, ttl=session_ttl, data_dir=data_dir, limits=self.limits,
+                                     admin_user=admin_user)  # configured users + those the admin created
+        self.admin_user = self.sessions.admin_user
         self.object_stores = open_object_stores(data_dir, self.admin_user, s3)
         self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
         self.streams = open_streams(data_dir, self.admin_user, self.limits)
+        self.overview = Overview(self.sessions.accounts, self.object_stores, self.datasets)  # the admin's view
         catalogs = list(sql_catalogs) + [StreamCatalog(self.streams)]
+        catalogs.append(SystemCatalog(self.overview))
         try:
             self.engine = Engine(data_dir, time_zone=time_zone, limits=self.limits,
                                  store_catalogs=StoreCatalogs(self.object_stores, self.datasets, self.limits,
@@ -140,6 +147,8 @@ class EngineServer:
         e6driver_admin_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(self.sessions, self.strategy, self.cluster, self.queries, self.admin_user),
             self._server)
+        e6driver_accounts_pb2_grpc.add_AccountServiceServicer_to_server(
+            AccountServicer(self.sessions, self.overview), self._server)
         self.ingest: Optional[IngestServicer] = None
         if ingest:
             self.ingest = IngestServicer(self.engine, self.sessions, self.limits)
@@ -191,6 +200,7 @@ class EngineServer:
         self.object_stores.close()
         self.datasets.close()
         self.streams.close()
+        self.sessions.accounts.flush()  # last logins since the last sweep
         log.info("e6driver engine on %s stopped", self.address)
 
     # ------------------------------------------------------------------ admin operations

@@ -1,54 +1,34 @@
-"""Users, sessions and their idle TTL.
+"""Sessions, their idle TTL, and authentication against the accounts (:mod:`mock_server.accounts`).
 
-Users come from the command line (``--user/--password``, default ``admin``/``admin``). A session id is a
-random UUID; it expires after ``ttl`` seconds without use, unless a live query still refers to it.
-OAuth-style calls may instead carry ``authorization: Bearer <password>`` with an empty session id.
+Configured users come from the command line (``--user/--password``, default ``admin``/``admin``); the admin
+creates more at run time (kept in DATA_DIR/accounts.json). A session id is a random UUID; it expires after
+``ttl`` seconds without use, unless a live query still refers to it. OAuth-style calls may instead carry
+``authorization: Bearer <password or token>`` with an empty session id.
 
-Passwords are kept only as salted PBKDF2-SHA256 digests (:class:`Credential`), never as text. A bearer token
-belongs to exactly one user: a password two users share is refused as a token (each must log in with their
-user name). Failed logins are logged with the user name cut to :data:`LOGGED_NAME_CHARS` characters.
+Secrets are kept only as salted PBKDF2-SHA256 digests, never as text. A bearer token belongs to exactly one
+user: a password two users share is refused as a token (each must log in with their user name). A disabled
+user cannot authenticate, and disabling one (or resetting their token) ends their sessions. Failed logins
+are logged with the user name cut to :data:`LOGGED_NAME_CHARS` characters.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import os
 import threading
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
+import grpc
+
 from mock_server import errors
+from mock_server.accounts import Accounts, Credential, open_accounts
+from mock_server.limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
 
 DEFAULT_USERS: Mapping[str, str] = {"admin": "admin"}
 LOGGED_NAME_CHARS = 64
-_ROUNDS = 2000  # every store call checks its credentials: cheap enough per call, no plaintext at rest
-
-
-class Credential:
-    """A password as a salted digest; :meth:`matches` compares in constant time."""
-
-    __slots__ = ("_salt", "_digest", "bearer")
-
-    def __init__(self, password: str, bearer: bool = True) -> None:
-        self._salt = os.urandom(16)
-        self._digest = self._hash(password)
-        self.bearer = bearer  # usable as a bearer token (no other user has the same password)
-
-    def _hash(self, password: str) -> bytes:
-        return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8", "surrogatepass"), self._salt, _ROUNDS)
-
-    def matches(self, password: str) -> bool:
-        return hmac.compare_digest(self._digest, self._hash(password))
-
-    def __repr__(self) -> str:
-        return "Credential(<hashed>)"
-
-
-_DUMMY = Credential("")
+__all__ = ["Credential", "DEFAULT_USERS", "LOGGED_NAME_CHARS", "SessionStore", "bearer_token", "shown_name"]
 
 
 def shown_name(user: str) -> str:
@@ -56,17 +36,6 @@ def shown_name(user: str) -> str:
     if len(user) <= LOGGED_NAME_CHARS:
         return repr(user)
     return f"{user[:LOGGED_NAME_CHARS]!r}... ({len(user)} characters)"
-
-
-def credentials(users: Mapping[str, str]) -> Dict[str, Credential]:
-    """Users' passwords as :class:`Credential`; a password shared by several users is no bearer token."""
-    holders: Dict[str, List[str]] = {}
-    for user, password in users.items():
-        holders.setdefault(password, []).append(user)
-    for names in holders.values():
-        if len(names) > 1:
-            log.warning("users %s share a password: it is refused as a bearer token", ", ".join(names))
-    return {user: Credential(password, bearer=len(holders[password]) == 1) for user, password in users.items()}
 
 
 def bearer_token(metadata: Optional[Iterable[Tuple[str, Any]]]) -> Optional[str]:
@@ -80,8 +49,13 @@ def bearer_token(metadata: Optional[Iterable[Tuple[str, Any]]]) -> Optional[str]
 class SessionStore:
     """Thread-safe map of session id → (user, last use)."""
 
-    def __init__(self, users: Optional[Mapping[str, str]] = None, ttl: float = 3600.0) -> None:
-        self.users: Dict[str, Credential] = credentials(users if users is not None else DEFAULT_USERS)
+    def __init__(self, users: Optional[Mapping[str, str]] = None, ttl: float = 3600.0,
+                 data_dir: Optional[str] = None, limits: Limits = DEFAULT_LIMITS,
+                 admin_user: Optional[str] = None, accounts: Optional[Accounts] = None) -> None:
+        """``users``: the configured users (name → password); ``data_dir`` keeps the created ones."""
+        if accounts is None:
+            accounts = open_accounts(data_dir, users if users is not None else DEFAULT_USERS, limits, admin_user)
+        self.accounts = accounts
         self.ttl = ttl
         self._lock = threading.Lock()
         self._sessions: Dict[str, Tuple[str, float]] = {}
@@ -100,19 +74,31 @@ class SessionStore:
             except Exception:  # noqa: BLE001 - ending a session never fails the caller
                 log.exception("ending sessions failed")
 
-    def _check_password(self, user: str, password: str) -> bool:
-        expected = self.users.get(user)
-        if expected is None:
-            _DUMMY.matches(password)  # similar timing
-            return False
-        return expected.matches(password)
+    @property
+    def users(self) -> Accounts:
+        """Every account: a mapping of name → :class:`Credential` (never the secret itself)."""
+        return self.accounts
+
+    @property
+    def admin_user(self) -> str:
+        return self.accounts.admin_user
+
+    def _admitted(self, user: str) -> str:
+        """``user`` (whose secret matched) unless disabled; records the login."""
+        account = self.accounts.account(user)
+        if account is None or account.disabled:
+            log.info("authentication refused for disabled user %s", shown_name(user))
+            raise errors.EngineError(grpc.StatusCode.UNAUTHENTICATED, f"user {user!r} is disabled")
+        self.accounts.logged_in(user)
+        return user
 
     def verify(self, user: str, password: str) -> str:
-        """``user`` if the password is right (no session is opened), else UNAUTHENTICATED."""
-        if not self._check_password(user, password):
+        """``user`` if the password is right and the user not disabled (no session is opened), else
+        UNAUTHENTICATED."""
+        if self.accounts.matching(user, password) is None:
             log.info("authentication failed for user %s", shown_name(user))
             raise errors.bad_credentials()
-        return user
+        return self._admitted(user)
 
     def authenticate(self, user: str, password: str) -> str:
         """A new session id, or UNAUTHENTICATED."""
@@ -126,9 +112,9 @@ class SessionStore:
     def user_for_token(self, token: str) -> str:
         """The one user whose password is ``token`` (bearer authentication), or UNAUTHENTICATED (also for a
         password several users share)."""
-        found = [user for user, credential in self.users.items() if credential.matches(token)]
-        if len(found) == 1 and self.users[found[0]].bearer:
-            return found[0]
+        found = self.accounts.bearer(token)
+        if len(found) == 1 and found[0].credential.bearer:
+            return self._admitted(found[0].name)
         if found:
             log.info("bearer token refused: it is the password of %d users", len(found))
         raise errors.bad_credentials()
@@ -188,7 +174,19 @@ class SessionStore:
             for sid in stale:
                 del self._sessions[sid]
         self._ended(stale, "expired")
+        self.accounts.flush()  # last logins, at most one sweep interval late
         return len(stale)
+
+    def end_user(self, user: str, reason: str) -> int:
+        """End every session of ``user`` now (disabled, or a new token); returns how many."""
+        with self._lock:
+            ended = [sid for sid, (owner, _) in self._sessions.items() if owner == user]
+            for sid in ended:
+                del self._sessions[sid]
+        self._ended(ended, reason)
+        if ended:
+            log.info("%d session(s) of %s ended: %s", len(ended), shown_name(user), reason)
+        return len(ended)
 
     def expire_all(self) -> int:
         """Forget every session now (live queries stay usable with their own session id); returns how many."""

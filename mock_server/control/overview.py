@@ -1,0 +1,79 @@
+"""The admin's view across the stores: who has which grant, and how much the platform holds.
+
+Read through each store's own access rules (:meth:`BucketGrants.access`, :meth:`DatasetStore.access`), so
+the overview says what the stores enforce: one row per (resource, account) with ``read`` or ``write``
+(owners have ``write``). The admin, who has every access, is left out. Used by AccountService and the
+``system`` SQL catalog alike.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+from mock_server.accounts import Accounts
+from mock_server.datasets.store import DatasetStore
+from mock_server.objects.buckets import ObjectStores
+
+GRANTED = ("read", "write")
+
+
+@dataclass(frozen=True)
+class GrantRow:
+    kind: str  # bucket | dataset
+    resource: str
+    grantee: str
+    access: str  # read | write
+
+
+@dataclass(frozen=True)
+class Statistics:
+    users: int
+    disabled_users: int
+    datasets: int
+    dataset_versions: int
+    dataset_bytes: int  # stored (encrypted) size of the current versions
+    downloads: int
+    buckets: int
+    objects: int
+    object_bytes: int
+
+
+class Overview:
+    def __init__(self, accounts: Accounts, stores: ObjectStores, datasets: Optional[DatasetStore]) -> None:
+        self.accounts = accounts
+        self.stores = stores
+        self.datasets = datasets
+
+    def _grantees(self) -> List[str]:
+        return [name for name in self.accounts if name != self.accounts.admin_user]
+
+    def grants(self) -> List[GrantRow]:
+        users = self._grantees()
+        rows = []
+        for bucket in self.stores.backend.buckets():
+            for user in users:
+                access = self.stores.grants.access(user, bucket)
+                if access in GRANTED:
+                    rows.append(GrantRow("bucket", bucket, user, access))
+        if self.datasets is not None:
+            for info, _ in self.datasets.visible(self.accounts.admin_user):
+                for user in users:
+                    access = self.datasets.access(user, info.name)
+                    if access in GRANTED:
+                        rows.append(GrantRow("dataset", info.name, user, access))
+        return sorted(rows, key=lambda r: (r.kind, r.resource, r.grantee))
+
+    def statistics(self) -> Statistics:
+        accounts = self.accounts.listing()
+        infos = [info for info, _ in self.datasets.visible(self.accounts.admin_user)] if self.datasets else []
+        buckets = self.stores.backend.buckets()
+        objects = object_bytes = 0
+        for bucket in buckets:
+            for item in self.stores.backend.list(bucket):
+                objects += 1
+                object_bytes += item.size
+        return Statistics(
+            users=len(accounts), disabled_users=sum(a.disabled for a in accounts), datasets=len(infos),
+            dataset_versions=sum(i.versions for i in infos), dataset_bytes=sum(i.bytes for i in infos),
+            downloads=sum(i.downloads for i in infos), buckets=len(buckets), objects=objects,
+            object_bytes=object_bytes)
