@@ -23,6 +23,7 @@ from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceE
 from .protocol import ServerQuery, Session, browse, transaction
 from .settings import bearer_for, endpoint, session_arguments
 from .stores import AdminClient, DatasetClient, ObjectStoreClient
+from .stores.kv import KVClient
 from .stores.streams import StreamClient
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Connection:
         self._objects: Optional[ObjectStoreClient] = None
         self._datasets: Optional[DatasetClient] = None
         self._streams: Optional[StreamClient] = None
+        self._kv: Optional[KVClient] = None
         self._admin: Optional[AdminClient] = None
         if debug:
             enable_debug_logging()
@@ -220,6 +222,13 @@ class Connection:
         if self._streams is None:
             self._streams = StreamClient(self.session)
         return self._streams
+
+    @property
+    def kv(self) -> KVClient:
+        """The server's key-value tables (:class:`e6driver.stores.KVClient`), made on first use."""
+        if self._kv is None:
+            self._kv = KVClient(self.session)
+        return self._kv
 
     @property
     def admin(self) -> AdminClient:

@@ -127,6 +127,10 @@ class DownloadError(OperationalError):
     """A download did not arrive intact (connection lost, chunk out of order, checksum mismatch, truncated)."""
 
 
+class ConditionFailedError(IntegrityError):
+    """A key-value write's condition was false on the item as stored: nothing was changed (``conn.kv``)."""
+
+
 # gRPC status code name -> exception class (docs/engine-contract.md, "Errors").
 _BY_GRPC_CODE = {
     "INVALID_ARGUMENT": ProgrammingError,
@@ -229,5 +233,5 @@ __all__ = [
     "InternalError", "ProgrammingError", "NotSupportedError", "AuthenticationError", "ConnectionLostError",
     "QueryCancelledError",
     "PoolTimeout", "PermissionDeniedError", "ObjectNotFoundError", "DatasetNotFoundError", "RateLimitError",
-    "UploadError", "DownloadError", "from_rpc_error",
+    "UploadError", "DownloadError", "ConditionFailedError", "from_rpc_error",
 ]

@@ -60,6 +60,10 @@ class Limits:
     max_row_bytes: int = 64 * MiB  # one row of a result or an upload: its text and binary values (+8 per other)
     max_detached_bytes: int = 64 * MiB  # a result left streaming when its session runs another statement
     max_glob_chars: int = 256  # one key glob
+    max_kv_tables_per_user: int = 100  # key-value tables a user owns (mock_server.kv)
+    max_kv_item_bytes: int = 1 * MiB  # one key-value item: its key + its attributes as stored (JSON)
+    max_kv_attributes: int = 1000  # distinct attribute names of one key-value table (its SQL columns)
+    max_kv_key_bytes: int = 1024  # one key-value item's key, UTF-8
     max_users: int = 1000  # accounts, configured and created (mock_server.accounts)
     memory_limit: int = half_of_memory()  # DuckDB's memory_limit (it spills to DATA_DIR/.duckdb-tmp beyond it)
 

@@ -24,6 +24,7 @@ from mock_server.control.system_catalog import SystemCatalog
 from mock_server.control.service import AdminServicer
 from mock_server.datasets.service import DatasetServicer
 from mock_server.datasets.store import open_datasets
+from mock_server.kv import KeyValueRoom
 from mock_server.objects.buckets import open_object_stores
 from mock_server.objects.service import ObjectStoreServicer
 from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls
@@ -114,8 +115,10 @@ class EngineServer:
         self.object_stores = open_object_stores(data_dir, self.admin_user, s3)
         self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
         self.streams = open_streams(data_dir, self.admin_user, self.limits)
+        self.kv = KeyValueRoom(data_dir, self.admin_user, self.limits)  # key-value tables (V3IO items)
         self.overview = Overview(self.sessions.accounts, self.object_stores, self.datasets)  # the admin's view
         catalogs = list(sql_catalogs) + [StreamCatalog(self.streams)]
+        catalogs.append(self.kv.catalog)
         catalogs.append(SystemCatalog(self.overview))
         try:
             self.engine = Engine(data_dir, time_zone=time_zone, limits=self.limits,
@@ -125,6 +128,7 @@ class EngineServer:
             self.object_stores.close()
             self.datasets.close()
             self.streams.close()
+            self.kv.close()
             raise
         self.queries = QueryRegistry(self.engine, ttl=query_ttl, limits=self.limits)
         self._sweep_interval = sweep_interval or max(0.5, min(30.0, min(session_ttl, query_ttl) / 4))
@@ -161,6 +165,7 @@ class EngineServer:
             self._server)
         e6driver_streams_pb2_grpc.add_StreamServiceServicer_to_server(
             StreamServicer(self.streams, self.sessions), self._server)
+        self.kv.serve(self._server, self.sessions)
 
     @property
     def address(self) -> str:
@@ -200,6 +205,7 @@ class EngineServer:
         self.object_stores.close()
         self.datasets.close()
         self.streams.close()
+        self.kv.close()
         self.sessions.accounts.flush()  # last logins since the last sweep
         log.info("e6driver engine on %s stopped", self.address)
 

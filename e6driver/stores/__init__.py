@@ -5,6 +5,7 @@ They use only the protocol layer's public API (:meth:`e6driver.protocol.Session.
 """
 from .admin import AdminClient
 from .datasets import DatasetClient, DatasetInfo, Notification
+from .kv import ItemCursor, KVClient, KVTable
 from .objects import Bucket, ObjectBatch, ObjectInfo, ObjectStoreClient, ObjectTable
 from .streams import (GetRecordsResult, PutResult, Record, StreamClient, StreamInfo, StreamNotFoundError,
                       StreamRecord)
@@ -13,4 +14,4 @@ from .transfer import FileTransfer, TransferReport, md5_file
 __all__ = ["AdminClient", "Bucket", "DatasetClient", "DatasetInfo", "FileTransfer", "Notification", "ObjectBatch",
            "ObjectInfo", "ObjectStoreClient", "ObjectTable", "TransferReport", "md5_file",
            "GetRecordsResult", "PutResult", "Record", "StreamClient", "StreamInfo", "StreamNotFoundError",
-           "StreamRecord"]
+           "StreamRecord", "ItemCursor", "KVClient", "KVTable"]
