@@ -10,7 +10,6 @@ key or bucket name, ``DataError`` when content was damaged on the way.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import io
 import os
 import tempfile
@@ -24,6 +23,7 @@ from .._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as s
 from ..protocol import Session
 from . import transfer
 from ._client import ServiceClient
+from ._digest import StreamDigest
 
 CHUNK_SIZE = 1024 * 1024
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -228,25 +228,28 @@ class ObjectStoreClient(ServiceClient):
 
     def _put_messages(self, bucket: str, key: str, reader: BinaryIO, content_type: str, if_absent: bool,
                       total: int, progress: Optional[Progress]) -> Iterator[st_pb.PutRequest]:
-        digest, offset = hashlib.md5(), 0
+        digest, offset = StreamDigest(), 0
         first: Optional[st_pb.PutRequest] = st_pb.PutRequest(
             auth=self._auth(), bucket=bucket, key=key, content_type=content_type, if_absent=if_absent)
-        data = reader.read(self.chunk_size)
-        while True:
-            following = reader.read(self.chunk_size) if data else b""
-            message = first if first is not None else st_pb.PutRequest()
-            first = None
-            message.offset, message.data, message.crc32 = offset, data, zlib.crc32(data)
-            digest.update(data)
-            offset += len(data)
-            if not following:
-                message.last, message.md5 = True, digest.hexdigest()
-            yield message
-            if progress is not None:
-                progress(offset, total if total >= 0 else offset)
-            if not following:
-                return
-            data = following
+        try:
+            data = reader.read(self.chunk_size)
+            while True:
+                following = reader.read(self.chunk_size) if data else b""
+                message = first if first is not None else st_pb.PutRequest()
+                first = None
+                message.offset, message.data, message.crc32 = offset, data, zlib.crc32(data)
+                digest.update(data)
+                offset += len(data)
+                if not following:
+                    message.last, message.md5 = True, digest.hexdigest()
+                yield message
+                if progress is not None:
+                    progress(offset, total if total >= 0 else offset)
+                if not following:
+                    return
+                data = following
+        finally:
+            digest.close()  # also when the call ends early: the hashing thread stops
 
     def get(self, bucket: str, key: str, progress: Optional[Progress] = None) -> bytes:
         """The content of ``bucket/key``."""
@@ -284,23 +287,26 @@ class ObjectStoreClient(ServiceClient):
             sink = opener()
             sink.seek(0)
             sink.truncate()
-            digest, offset, info = hashlib.md5(), 0, None
-            for chunk in stub.Get(st_pb.GetRequest(auth=self._auth(), bucket=bucket, key=key,
-                                                   chunk_size=self.chunk_size), metadata=md):
-                if info is None:
-                    info = ObjectInfo.from_message(chunk.info)
-                if chunk.offset != offset or zlib.crc32(chunk.data) != chunk.crc32:
-                    raise errors.DataError(f"object {bucket}/{key}: damaged chunk at offset {chunk.offset}")
-                sink.write(chunk.data)
-                digest.update(chunk.data)
-                offset += len(chunk.data)
-                if progress is not None:
-                    progress(offset, info.size)
-            if info is None or offset != info.size:
-                raise errors.DataError(f"object {bucket}/{key}: received {offset} bytes, expected "
-                                       f"{info.size if info else '?'}")
-            if _is_md5(info.etag) and digest.hexdigest() != info.etag:
-                raise errors.DataError(f"object {bucket}/{key}: content does not match its etag")
+            digest, offset, info = StreamDigest(), 0, None
+            try:
+                for chunk in stub.Get(st_pb.GetRequest(auth=self._auth(), bucket=bucket, key=key,
+                                                       chunk_size=self.chunk_size), metadata=md):
+                    if info is None:
+                        info = ObjectInfo.from_message(chunk.info)
+                    if chunk.offset != offset or zlib.crc32(chunk.data) != chunk.crc32:
+                        raise errors.DataError(f"object {bucket}/{key}: damaged chunk at offset {chunk.offset}")
+                    sink.write(chunk.data)
+                    digest.update(chunk.data)
+                    offset += len(chunk.data)
+                    if progress is not None:
+                        progress(offset, info.size)
+                if info is None or offset != info.size:
+                    raise errors.DataError(f"object {bucket}/{key}: received {offset} bytes, expected "
+                                           f"{info.size if info else '?'}")
+                if _is_md5(info.etag) and digest.hexdigest() != info.etag:
+                    raise errors.DataError(f"object {bucket}/{key}: content does not match its etag")
+            finally:
+                digest.close()
             sink.flush()
             return info
         return self._invoke("Get", call)

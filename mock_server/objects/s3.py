@@ -2,9 +2,13 @@
 
 The store API goes through botocore (the client boto3 wraps); SQL reads go through s3fs, wrapped as a
 pyarrow filesystem for the Arrow datasets of :mod:`mock_server.objects.scan` (DuckDB itself touches no
-files). A put is spooled and verified locally first (:class:`mock_server.objects.store.Upload`), then sent
-in one PutObject with its Content-MD5 (the endpoint checks it) and the hex MD5 in the object's metadata,
-which stays the etag even where the endpoint's own ETag is not an MD5.
+files). A put is spooled and verified locally (:class:`mock_server.objects.store.Upload`). A small one is
+then sent in one PutObject with its Content-MD5 (the endpoint checks it); a larger one becomes a multipart
+upload whose parts (each with a CRC-32 the endpoint checks) go out on worker threads *while* the rest is still
+arriving, and which is completed only once the whole object's MD5 checked out (aborted otherwise: nothing
+becomes visible). The hex MD5 is kept in the object's metadata and stays the etag even where the endpoint's
+own ETag is not an MD5. Large objects are read back with parallel ranged GETs, pinned to one version by
+If-Match.
 """
 from __future__ import annotations
 
@@ -13,17 +17,20 @@ import calendar
 import logging
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, List, Optional
 
 import grpc
 
 from mock_server.errors import EngineError
+from mock_server.objects.s3_multipart import Md5Index, MultipartUpload, etag_of, ranged_read
 from mock_server.objects.store import (READ_CHUNK, ObjectBackend, ObjectInfo, Upload, guess_content_type, not_found,
                                        sweep_spool)
 
 log = logging.getLogger(__name__)
 
 MD5_META = "md5"  # x-amz-meta-md5
+IO_THREADS = 16  # multipart parts and ranged GETs, shared by every put and get of the backend
 
 
 def _missing(exc: Exception) -> bool:
@@ -35,10 +42,6 @@ def _missing(exc: Exception) -> bool:
 
 def _unix(moment: Any) -> float:
     return calendar.timegm(moment.utctimetuple()) + moment.microsecond / 1e6
-
-
-def _etag(raw: str) -> str:
-    return (raw or "").strip('"')
 
 
 class S3ObjectBackend(ObjectBackend):
@@ -64,10 +67,15 @@ class S3ObjectBackend(ObjectBackend):
             sweep_spool(self._spool)  # puts a previous run left half received, as for local buckets
         else:
             self._spool = tempfile.mkdtemp(prefix="e6spool-")
+        self._md5s = Md5Index(os.path.join(spool_root, "s3-multipart-md5.jsonl") if spool_root else None)
+        self._pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="e6s3")
         log.info("object stores on S3 endpoint %s (region %s)", endpoint, region)
 
     def spool_dir(self) -> str:
         return self._spool
+
+    def upload(self, bucket: str, key: str, content_type: str) -> Upload:
+        return MultipartUpload(self._client, self._pool, self._spool, bucket, key, content_type)
 
     def create_bucket(self, bucket: str) -> bool:
         if self.bucket_exists(bucket):
@@ -99,10 +107,13 @@ class S3ObjectBackend(ObjectBackend):
             raise not_found(bucket)
         if if_absent and self.stat(bucket, key) is not None:
             raise EngineError(grpc.StatusCode.ALREADY_EXISTS, f"object {key!r} already exists")
-        with open(upload.path, "rb") as body:
-            self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
-                                    ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
-                                    Metadata={MD5_META: md5})
+        if isinstance(upload, MultipartUpload) and upload.multipart:
+            self._md5s.remember(bucket, key, upload.complete(), md5)
+        else:
+            with open(upload.path, "rb") as body:
+                self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                                        ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
+                                        Metadata={MD5_META: md5})
         info = self.stat(bucket, key)
         if info is None:
             raise EngineError(grpc.StatusCode.INTERNAL, f"object {key!r} vanished right after its put")
@@ -115,21 +126,17 @@ class S3ObjectBackend(ObjectBackend):
             if _missing(exc):
                 return None
             raise
-        etag = head.get("Metadata", {}).get(MD5_META) or _etag(head.get("ETag", ""))
+        etag = head.get("Metadata", {}).get(MD5_META) or self._etag(bucket, key, head.get("ETag", ""))
         return ObjectInfo(bucket, key, int(head["ContentLength"]), etag, _unix(head["LastModified"]),
                           head.get("ContentType") or guess_content_type(key))
 
     def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         try:
-            body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
+            yield from ranged_read(self._client, self._pool, bucket, key, chunk_size)
         except Exception as exc:
             if _missing(exc):
                 raise not_found(bucket, key) from None
             raise
-        try:
-            yield from body.iter_chunks(chunk_size)
-        finally:
-            body.close()
 
     def delete(self, bucket: str, key: str) -> bool:
         if self.stat(bucket, key) is None:
@@ -146,8 +153,13 @@ class S3ObjectBackend(ObjectBackend):
                 key = item["Key"]
                 if key.endswith("/"):
                     continue  # a "directory marker" some tools create
-                yield ObjectInfo(bucket, key, int(item["Size"]), _etag(item.get("ETag", "")),
+                yield ObjectInfo(bucket, key, int(item["Size"]), self._etag(bucket, key, item.get("ETag", "")),
                                  _unix(item["LastModified"]), guess_content_type(key))
+
+    def _etag(self, bucket: str, key: str, raw: str) -> str:
+        """The object's MD5 when known (a single-part ETag is one; a multipart one is looked up), else S3's ETag."""
+        etag = etag_of(raw)
+        return (self._md5s.md5(bucket, key, etag) or etag) if "-" in etag else etag
 
     def arrow_filesystem(self) -> Any:
         """s3fs (one instance, made on first use) wrapped as an Arrow filesystem."""
@@ -166,4 +178,5 @@ class S3ObjectBackend(ObjectBackend):
         return f"{bucket}/{key}"
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         self._client.close()

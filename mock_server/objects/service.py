@@ -19,7 +19,7 @@ from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.compress import CompressOptions, Compressor, Outcome, busy as compress_busy
-from mock_server.objects.store import (READ_CHUNK, ObjectInfo, Upload, check_bucket, check_key, check_prefix,
+from mock_server.objects.store import (READ_CHUNK, ObjectInfo, check_bucket, check_key, check_prefix,
                                        guess_content_type, not_found)
 from mock_server.objects.tables import NamedTable, check_table_name
 from mock_server.sessions import SessionStore
@@ -57,7 +57,7 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         user = self.sessions.caller(first.auth, context.invocation_metadata())
         bucket = self._bucket(user, first.bucket, write=True)
         content_type = first.content_type or guess_content_type(key)
-        upload = Upload(self.backend.spool_dir())
+        upload = self.backend.upload(bucket, key, content_type)
         try:
             message, md5 = first, ""
             while True:

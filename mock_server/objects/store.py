@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO, Iterator, List, Optional, Tuple
 
 import grpc
 
+from e6driver.stores._digest import StreamDigest
 from mock_server.errors import EngineError, hide_path
 from mock_server.files import fsync_dir
 
@@ -131,13 +132,14 @@ def data_loss(message: str) -> EngineError:
 
 
 class Upload:
-    """Content of one put being received: spooled to a temp file, CRC-checked per chunk, MD5 as it goes."""
+    """Content of one put being received: spooled to a temp file, CRC-checked per chunk, MD5 as it goes (on
+    a helper thread, so hashing overlaps receiving)."""
 
     def __init__(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         fd, self.path = tempfile.mkstemp(dir=directory, prefix="put-")
         self._file: BinaryIO = os.fdopen(fd, "wb")
-        self._md5 = hashlib.md5()
+        self._md5 = StreamDigest()
         self.size = 0
 
     def write(self, offset: int, data: bytes, crc32: int) -> None:
@@ -160,6 +162,7 @@ class Upload:
         return digest
 
     def discard(self) -> None:
+        self._md5.close()
         if not self._file.closed:
             self._file.close()
         try:
@@ -173,6 +176,10 @@ class ObjectBackend:
 
     def spool_dir(self) -> str:
         raise NotImplementedError
+
+    def upload(self, bucket: str, key: str, content_type: str) -> Upload:
+        """Where a put of ``bucket/key`` is received before :meth:`commit` (a spool file by default)."""
+        return Upload(self.spool_dir())
 
     def create_bucket(self, bucket: str) -> bool:
         raise NotImplementedError

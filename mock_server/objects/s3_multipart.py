@@ -1,0 +1,207 @@
+"""Large objects on S3 without a store-and-forward pause: multipart puts that stream, parallel ranged gets.
+
+:class:`MultipartUpload` spools a put like any :class:`~mock_server.objects.store.Upload`, and each time a full
+part is spooled it goes out (UploadPart with a CRC-32 the endpoint checks) on the backend's I/O threads while
+the rest is still arriving. :meth:`MultipartUpload.complete` runs only after the whole object's MD5 was checked;
+any failure before that aborts the multipart upload, so a reader never sees a partial or unverified object.
+
+The object's MD5 (the store's etag) is not known when S3 needs its metadata (at CreateMultipartUpload), so
+:class:`Md5Index` remembers it next to the ETag S3 gave the completed object; an entry whose ETag no longer
+matches (the object was replaced behind the engine's back) is ignored.
+
+:func:`ranged_read` reads an object in PART_SIZE ranges, IN_FLIGHT at a time, yielded in order; every range
+after the first carries If-Match with the first one's ETag, so a concurrent overwrite fails the read
+(ABORTED) instead of mixing two versions.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple
+
+import grpc
+
+from mock_server.errors import EngineError
+from mock_server.objects.store import Upload
+
+log = logging.getLogger(__name__)
+
+PART_SIZE = 8 * 1024 * 1024  # multipart part and ranged-GET size (S3's minimum part is 5 MiB)
+IN_FLIGHT = 6  # parts or ranges of one object moving at once (each held in memory while it moves)
+
+
+def etag_of(raw: str) -> str:
+    return (raw or "").strip('"')
+
+
+class Md5Index:
+    """(bucket, key) -> (S3 ETag, hex MD5) of the multipart objects the engine wrote; appended to a JSON-lines
+    file when ``path`` is given (the last line of a key wins), else in memory only."""
+
+    def __init__(self, path: Optional[str]) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._entries: Dict[Tuple[str, str], Tuple[str, str]] = {}
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        item = json.loads(line)
+                        self._entries[(item["bucket"], item["key"])] = (item["etag"], item["md5"])
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line torn by a crash: that object just shows S3's ETag
+
+    def remember(self, bucket: str, key: str, etag: str, md5: str) -> None:
+        with self._lock:
+            self._entries[(bucket, key)] = (etag, md5)
+            if self._path:
+                with open(self._path, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({"bucket": bucket, "key": key, "etag": etag, "md5": md5}) + "\n")
+
+    def md5(self, bucket: str, key: str, etag: str) -> Optional[str]:
+        """The MD5 of ``bucket/key`` if its current S3 ETag is the one recorded, else None."""
+        with self._lock:
+            entry = self._entries.get((bucket, key))
+        return entry[1] if entry is not None and entry[0] == etag else None
+
+
+class MultipartUpload(Upload):
+    """A put to S3 that starts uploading parts while it is still being received."""
+
+    def __init__(self, client: Any, pool: ThreadPoolExecutor, spool: str, bucket: str, key: str,
+                 content_type: str) -> None:
+        super().__init__(spool)
+        self._client, self._pool = client, pool
+        self.bucket, self.key, self.content_type = bucket, key, content_type
+        self.upload_id: Optional[str] = None
+        self._queued = 0  # bytes handed to part uploads
+        self._parts: List[Future] = []
+
+    @property
+    def multipart(self) -> bool:
+        return self.upload_id is not None
+
+    def write(self, offset: int, data: bytes, crc32: int) -> None:
+        super().write(offset, data, crc32)
+        while self.size - self._queued >= PART_SIZE:
+            self._queue_part(PART_SIZE)
+
+    def _queue_part(self, length: int) -> None:
+        if not self._file.closed:
+            self._file.flush()  # the part is read back from the spool file
+        if self.upload_id is None:
+            self.upload_id = self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ContentType=self.content_type,
+                ChecksumAlgorithm="CRC32")["UploadId"]
+        # Bound the parts in flight (each holds its bytes in memory): wait for the oldest ones.
+        pending = [p for p in self._parts if not p.done()]
+        if len(pending) >= IN_FLIGHT:
+            pending[0].result()
+        for done in self._parts:
+            if done.done() and done.exception() is not None:
+                raise done.exception()  # type: ignore[misc]
+        number, start = len(self._parts) + 1, self._queued
+        self._parts.append(self._pool.submit(self._send_part, number, start, length))
+        self._queued += length
+
+    def _send_part(self, number: int, start: int, length: int) -> Dict[str, Any]:
+        with open(self.path, "rb") as spool:
+            body = os.pread(spool.fileno(), length, start)
+        if len(body) != length:
+            raise EngineError(grpc.StatusCode.INTERNAL, f"spooled part {number} of {self.key!r} is short")
+        response = self._client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                                            PartNumber=number, Body=body, ChecksumAlgorithm="CRC32")
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        if response.get("ChecksumCRC32"):
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        return part
+
+    def complete(self) -> str:
+        """Send the last part, wait for every part and complete the upload (after :meth:`finish` checked the
+        MD5); the completed object's S3 ETag."""
+        if self.size > self._queued:
+            self._queue_part(self.size - self._queued)
+        parts = [future.result() for future in self._parts]
+        response = self._client.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts})
+        self.upload_id = None  # completed: nothing to abort any more
+        return etag_of(response.get("ETag", ""))
+
+    def discard(self) -> None:
+        try:
+            if self.upload_id is not None:
+                for future in self._parts:
+                    future.cancel()
+                for future in self._parts:
+                    if not future.cancelled():
+                        try:
+                            future.result()
+                        except Exception:  # noqa: BLE001 - aborting anyway
+                            pass
+                try:
+                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+                except Exception:  # noqa: BLE001 - the endpoint expires abandoned uploads itself
+                    log.warning("could not abort the multipart upload of %s/%s", self.bucket, self.key)
+                self.upload_id = None
+        finally:
+            super().discard()
+
+
+def _code(exc: BaseException) -> str:
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
+def ranged_read(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
+    """The object's bytes in pieces of at most ``chunk_size`` (botocore errors propagate)."""
+    def fetch(start: int, end: int, etag: Optional[str]) -> Dict[str, Any]:
+        kwargs: Dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": f"bytes={start}-{end}"}
+        if etag:
+            kwargs["IfMatch"] = f'"{etag}"'
+        try:
+            response = client.get_object(**kwargs)
+        except Exception as exc:
+            if etag and _code(exc) in ("PreconditionFailed", "412"):
+                raise EngineError(grpc.StatusCode.ABORTED,
+                                  f"object {key!r} in bucket {bucket!r} was replaced while being read") from None
+            raise
+        with response["Body"] as body:
+            response["data"] = body.read()
+        return response
+
+    try:
+        first = fetch(0, PART_SIZE - 1, None)
+    except Exception as exc:
+        if _code(exc) != "InvalidRange":
+            raise
+        first = {"data": b"", "ContentRange": "", "ETag": ""}  # an empty object has no byte 0
+    total_match = re.search(r"/(\d+)$", first.get("ContentRange") or "")
+    total = int(total_match.group(1)) if total_match else len(first["data"])
+    etag = etag_of(first.get("ETag", ""))
+    ranges = collections.deque((start, min(start + PART_SIZE, total) - 1)
+                               for start in range(PART_SIZE, total, PART_SIZE))
+    waiting: Deque[Future] = collections.deque()
+    try:
+        yield from _pieces(first["data"], chunk_size)
+        while ranges or waiting:
+            while ranges and len(waiting) < IN_FLIGHT:
+                start, end = ranges.popleft()
+                waiting.append(pool.submit(fetch, start, end, etag))
+            yield from _pieces(waiting.popleft().result()["data"], chunk_size)
+    finally:
+        for future in waiting:
+            future.cancel()
+
+
+def _pieces(data: bytes, size: int) -> Iterator[bytes]:
+    if len(data) <= size:
+        if data:
+            yield data
+        return
+    view = memoryview(data)
+    for start in range(0, len(data), size):
+        yield bytes(view[start:start + size])

@@ -1,0 +1,97 @@
+"""Large objects on SeaweedFS: multipart puts streamed while received, parallel ranged gets, abort on failure.
+
+Uses the SeaweedFS + engine fixtures of test_s3 (a module of its own here, so its own SeaweedFS)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+
+import grpc
+import pytest
+
+import e6driver
+from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
+from mock_server.objects.s3_multipart import PART_SIZE
+from test_s3 import BUCKET, USERS, _s3_client, conns, s3_server, seaweed  # noqa: F401 - fixtures
+
+BIG = 2 * PART_SIZE + 12345  # three parts, the last one short
+
+
+def _uploads_in_progress(endpoint: str) -> list:
+    return _s3_client(endpoint).list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+
+
+def test_object_larger_than_a_part_round_trips(conns, seaweed, tmp_path):
+    store = conns["root"].objects
+    payload = os.urandom(BIG)
+    source = tmp_path / "big.bin"
+    source.write_bytes(payload)
+    info = store.put_file(BUCKET, "mp/big.bin", source)
+    md5 = hashlib.md5(payload).hexdigest()
+    assert info.size == BIG and info.etag == md5
+    head = _s3_client(seaweed).head_object(Bucket=BUCKET, Key="mp/big.bin")
+    assert head["ContentLength"] == BIG and head["ETag"].strip('"').endswith("-3")  # really multipart
+    assert store.stat(BUCKET, "mp/big.bin").etag == md5  # the MD5, not S3's multipart ETag
+    assert [(o.key, o.etag) for o in store.list(BUCKET, "mp/")] == [("mp/big.bin", md5)]
+    target = tmp_path / "back.bin"
+    assert store.get_file(BUCKET, "mp/big.bin", target).etag == md5
+    assert target.read_bytes() == payload
+    assert store.get(BUCKET, "mp/big.bin") == payload
+    # The tree transfer sees the same MD5 locally and remotely: nothing to copy again.
+    assert store.upload(source, BUCKET, "mp", progress=False).skipped == ["mp/big.bin"]
+    assert _uploads_in_progress(seaweed) == []
+    store.delete(BUCKET, "mp/big.bin")
+
+
+def test_exactly_one_part_and_empty_objects(conns):
+    store = conns["root"].objects
+    exact = os.urandom(PART_SIZE)
+    assert store.put(BUCKET, "mp/exact.bin", exact).etag == hashlib.md5(exact).hexdigest()
+    assert store.get(BUCKET, "mp/exact.bin") == exact
+    assert store.put(BUCKET, "mp/empty.bin", b"").size == 0
+    assert store.get(BUCKET, "mp/empty.bin") == b""
+    for key in ("mp/exact.bin", "mp/empty.bin"):
+        store.delete(BUCKET, key)
+
+
+def _put_stream(key: str, payload: bytes, md5: str, chunk: int = 4 * 1024 * 1024):
+    for offset in range(0, len(payload), chunk):
+        data = payload[offset:offset + chunk]
+        message = st_pb.PutRequest(offset=offset, data=data, crc32=zlib.crc32(data))
+        if offset == 0:
+            message.auth.user, message.auth.password = "root", USERS["root"]
+            message.bucket, message.key = BUCKET, key
+        if offset + chunk >= len(payload):
+            message.last, message.md5 = True, md5
+        yield message
+
+
+def test_a_failed_multipart_put_is_aborted_and_leaves_nothing(conns, s3_server, seaweed):
+    store = conns["root"].objects
+    payload = os.urandom(BIG)
+    with grpc.insecure_channel(f"127.0.0.1:{s3_server.port}") as channel:
+        stub = st_grpc.ObjectStoreServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as failed:  # parts went out, then the whole-object MD5 is wrong
+            stub.Put(_put_stream("mp/bad.bin", payload, "0" * 32))
+        assert failed.value.code() == grpc.StatusCode.DATA_LOSS
+    assert store.stat(BUCKET, "mp/bad.bin") is None
+    assert _uploads_in_progress(seaweed) == []
+    # An object already there stays as it was when its replacement fails.
+    store.put(BUCKET, "mp/kept.bin", b"old")
+    with grpc.insecure_channel(f"127.0.0.1:{s3_server.port}") as channel:
+        with pytest.raises(grpc.RpcError):
+            st_grpc.ObjectStoreServiceStub(channel).Put(_put_stream("mp/kept.bin", payload, "f" * 32))
+    assert store.get(BUCKET, "mp/kept.bin") == b"old"
+    assert _uploads_in_progress(seaweed) == []
+    store.delete(BUCKET, "mp/kept.bin")
+
+
+def test_if_absent_refuses_a_large_put_without_leaving_an_upload(conns, seaweed):
+    store = conns["root"].objects
+    store.put(BUCKET, "mp/there.bin", b"x")
+    with pytest.raises(e6driver.ProgrammingError, match="already exists"):
+        store.put(BUCKET, "mp/there.bin", os.urandom(BIG), if_absent=True)
+    assert store.get(BUCKET, "mp/there.bin") == b"x"
+    assert _uploads_in_progress(seaweed) == []
+    store.delete(BUCKET, "mp/there.bin")
