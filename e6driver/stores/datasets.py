@@ -4,11 +4,21 @@ Every upload is a new version, stored encrypted by the server and readable in SQ
 ``datasets.<owner>.<name>`` or ``datasets.main.<name>`` (current) or ``datasets.main."<name>@<N>"``;
 ``datasets.information.datasets`` lists the metadata. A dataset has an id (a UUID) and a name: every method
 taking a ``dataset`` accepts either. Needs pyarrow. Data may be a
-``pyarrow.Table`` or ``RecordBatch``, a pandas ``DataFrame``, or the path of a ``.parquet``, ``.csv`` or
-``.arrow``/``.arrows`` (IPC stream) file.
+``pyarrow.Table`` or ``RecordBatch``, a pandas ``DataFrame``, a list of dicts, or the path of a ``.parquet``,
+``.csv``, ``.arrow``/``.feather``/``.ipc`` (IPC file), ``.arrows`` (IPC stream) or ``.jsonl``/``.ndjson``/
+``.json`` (JSON lines, or an array of objects) file; :meth:`DatasetClient.download` writes the same formats.
 
-Errors: :class:`~e6driver.errors.DatasetNotFoundError` for a missing dataset or version,
-``PermissionDeniedError`` without a grant, :class:`~e6driver.errors.RateLimitError` (``retry_after``) over the
+Names: 1-63 characters of lower-case ``a-z``, ``0-9``, ``_`` and ``-``, starting with a letter or ``_``, not
+ending with ``-``, without ``--``, not shaped like an id; quote names with ``-`` in SQL:
+``datasets.main."sales-2024"``.
+
+Not found and not allowed: a dataset you may not read looks missing — every method raises
+:class:`~e6driver.errors.DatasetNotFoundError` for it, by name and by id, exactly as for a dataset that does
+not exist (so names and ids of others' datasets do not leak; only ``upload`` of a taken name says it exists).
+``PermissionDeniedError`` means you may read the dataset but not do this (``update`` without a write grant,
+``grant`` when not its owner).
+
+Errors: :class:`~e6driver.errors.DatasetNotFoundError` for a missing dataset or version, :class:`~e6driver.errors.RateLimitError` (``retry_after``) over the
 server's transfer rate limit, :class:`~e6driver.errors.UploadError` / :class:`~e6driver.errors.DownloadError`
 when the bytes did not travel intact (connection lost, chunk out of order, checksum mismatch), ``DataError``
 when the stored version itself is damaged or cannot be decrypted.
@@ -22,20 +32,21 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import io
 import os
 import tempfile
 import uuid
 import zlib
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional
 
 import grpc
 
 from .. import errors
 from .._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc as ds_grpc
 from ..protocol import Session
+from . import dataset_files
 from ._client import ServiceClient
+from .dataset_files import Progress
 
 CHUNK_SIZE = 1024 * 1024
 MAX_WAIT = 60.0  # the server's cap on a long poll (seconds)
@@ -88,32 +99,6 @@ class Notification:
     path: Optional[str] = None  # the downloaded file, with ``poll_notifications(auto_download=True)``
 
 
-def _payload(data: Any) -> Tuple[bytes, str]:
-    """(bytes, format) to upload for ``data``."""
-    import pyarrow as pa
-
-    if isinstance(data, (str, os.PathLike)):
-        path = os.fspath(data)
-        lower = path.lower()
-        fmt = ("parquet" if lower.endswith((".parquet", ".pq")) else "csv" if lower.endswith(".csv")
-               else "arrow" if lower.endswith((".arrow", ".arrows")) else None)
-        if fmt is None:
-            raise errors.InterfaceError(f"cannot tell the format of {path!r}: use .parquet, .csv or .arrow")
-        with open(path, "rb") as handle:
-            return handle.read(), fmt
-    if isinstance(data, pa.RecordBatch):
-        data = pa.Table.from_batches([data])
-    if not isinstance(data, pa.Table) and type(data).__name__ == "DataFrame":
-        data = pa.Table.from_pandas(data, preserve_index=False)
-    if not isinstance(data, pa.Table):
-        raise errors.InterfaceError(f"cannot upload a {type(data).__name__}: pass a pyarrow Table, a pandas "
-                                    "DataFrame or a file path")
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, data.schema) as writer:
-        writer.write_table(data)
-    return sink.getvalue().to_pybytes(), "arrow"
-
-
 class DatasetClient(ServiceClient):
     not_found_error = errors.DatasetNotFoundError
 
@@ -136,21 +121,29 @@ class DatasetClient(ServiceClient):
         return [DatasetInfo.from_message(d) for d in response.datasets]
 
     def upload(self, name: str, data: Any, description: str = "", freshness: Optional[str] = None,
-               upload_id: Optional[str] = None) -> DatasetInfo:
+               upload_id: Optional[str] = None, progress_callback: Progress = None) -> DatasetInfo:
         """Create dataset ``name`` with ``data`` as version 1 (ProgrammingError if it exists); the returned
         info carries its new ``id``. ``freshness`` says how often new versions are expected (``hourly``,
         ``daily``, ``weekly``, ``monthly``).
 
+        ``progress_callback(bytes_done, bytes_total)`` is called as the bytes are sent (from the thread sending
+        them; ``bytes_total`` None when unknown). If it raises, the upload is aborted (the server discards what
+        it received, nothing is published) and its exception is raised here.
+
         ``upload_id`` continues an interrupted upload of the same data: pass the ``upload_id`` of the
         :class:`~e6driver.errors.UploadError` it raised (also on a new connection, after a server restart)."""
-        return self._upload(name, data, True, upload_id, description, freshness or "")
+        return self._upload(name, data, True, upload_id, description, freshness or "", progress_callback, False)
 
     def update(self, dataset: str, data: Any, description: Optional[str] = None,
-               freshness: Optional[str] = None, upload_id: Optional[str] = None) -> DatasetInfo:
+               freshness: Optional[str] = None, upload_id: Optional[str] = None,
+               progress_callback: Progress = None, allow_schema_change: bool = False) -> DatasetInfo:
         """Publish ``data`` as the next version of ``dataset`` (id or name; write access needed); subscribers
-        are notified. A ``description`` or ``freshness`` given replaces the dataset's. ``upload_id`` as in
+        are notified. A ``description`` or ``freshness`` given replaces the dataset's. Its columns must be the
+        current version's (names and types, any order): ProgrammingError naming the differing columns
+        otherwise, unless ``allow_schema_change=True``. ``upload_id`` and ``progress_callback`` as in
         :meth:`upload`."""
-        return self._upload(dataset, data, False, upload_id, description or "", freshness or "")
+        return self._upload(dataset, data, False, upload_id, description or "", freshness or "",
+                            progress_callback, allow_schema_change)
 
     def upload_status(self, upload_id: str) -> Optional[int]:
         """Bytes the server kept of your interrupted upload ``upload_id`` (None: it has no such upload)."""
@@ -159,29 +152,38 @@ class DatasetClient(ServiceClient):
         return status.offset if status.found else None
 
     def _upload(self, name: str, data: Any, create: bool, upload_id: Optional[str], description: str,
-                freshness: str) -> DatasetInfo:
+                freshness: str, progress: Progress, allow_schema_change: bool) -> DatasetInfo:
         """One resumable upload: a retry after a lost connection continues at the server's offset."""
-        payload, fmt = _payload(data)
+        payload, fmt = dataset_files.payload(data)
         digest = hashlib.sha256(payload).digest()
         resume = upload_id is not None
         upload_id = upload_id or uuid.uuid4().hex
+        aborted: List[BaseException] = []  # what the progress callback raised
 
         def messages(offset: int) -> Iterator[ds_pb.UploadRequest]:
+            # The data chunks, then an empty last message: a progress callback that raises (even after the
+            # last data chunk) sends an abort instead, so nothing is published.
             first = True
             while True:
                 piece = payload[offset:offset + self.chunk_size]
-                msg = ds_pb.UploadRequest(offset=offset, data=piece, crc32=zlib.crc32(piece),
-                                          last=offset + len(piece) >= len(payload))
+                msg = ds_pb.UploadRequest(offset=offset, data=piece, crc32=zlib.crc32(piece))
                 if first:
                     msg.auth.CopyFrom(self._auth())
                     msg.name, msg.format, msg.create, msg.upload_id = name, fmt, create, upload_id
                     msg.description, msg.freshness = description, freshness
+                    msg.allow_schema_change = allow_schema_change
                     first = False
-                if msg.last:
-                    msg.sha256 = digest
-                yield msg
+                yield msg  # returns once gRPC asks for the next message: this one has been sent
                 offset += len(piece)
-                if msg.last:
+                if progress is not None:
+                    try:
+                        progress(offset, len(payload))
+                    except BaseException as exc:  # noqa: BLE001 - raised to the caller once the server gave up
+                        aborted.append(exc)
+                        yield ds_pb.UploadRequest(abort=True)
+                        return
+                if offset >= len(payload):
+                    yield ds_pb.UploadRequest(offset=offset, crc32=zlib.crc32(b""), last=True, sha256=digest)
                     return
 
         def call(stub: Any, md: list) -> Any:
@@ -202,38 +204,63 @@ class DatasetClient(ServiceClient):
         except errors.UploadError as exc:
             exc.upload_id = upload_id
             raise
+        except errors.Error:
+            if aborted:
+                raise aborted[0] from None
+            raise
         return DatasetInfo.from_message(response.info)
 
     def download(self, dataset: str, output_path: Optional[str] = None, version: int = 0,
-                 progress_callback: Optional[Callable[[int, int], None]] = None) -> Any:
+                 progress_callback: Progress = None, format: Optional[str] = None) -> Any:
         """Version ``version`` (0: the current one) of ``dataset`` (id or name): a ``pyarrow.Table``, or, with
-        ``output_path``, written there as an Arrow IPC stream file (complete or not at all: through a
-        temporary file in the same folder, renamed) and the path returned. ``progress_callback(bytes_done,
-        bytes_total)`` is called after every chunk received."""
+        ``output_path``, written there and the path returned. The file's format is ``format`` or follows its
+        extension: ``.parquet``, ``.csv``, ``.arrow``/``.feather``/``.ipc`` (Arrow IPC file), ``.arrows``
+        (Arrow IPC stream), ``.jsonl``/``.ndjson``/``.json`` (JSON lines); ProgrammingError for another
+        extension. The file is written batch by batch as the data arrives (memory stays bounded) into a
+        temporary file in the same folder, renamed when complete: a failed download leaves no file.
+        ``progress_callback(bytes_done, bytes_total)`` is called after every chunk received."""
         import pyarrow as pa
 
         if isinstance(output_path, int) and not isinstance(output_path, bool):  # download(name, 2): old order
             output_path, version = None, output_path
+        if not isinstance(version, int) or not 0 <= version < 2 ** 31:
+            raise errors.ProgrammingError(f"version must be an int from 0 (the current one) to 2**31-1, not "
+                                          f"{version!r}")
         if output_path is not None:
-            return self._download_to(dataset, os.fspath(output_path), version, progress_callback)
-        sink = io.BytesIO()
-        self._invoke("Download", lambda stub, md: self._receive(stub, md, dataset, version, sink,
-                                                               progress_callback))
-        try:
-            return pa.ipc.open_stream(pa.BufferReader(sink.getvalue())).read_all()
-        except pa.ArrowInvalid as exc:
-            raise errors.DownloadError(f"dataset {dataset}: the downloaded bytes are not an Arrow stream: {exc}") \
-                from None
+            path = os.fspath(output_path)
+            return self._download_to(dataset, path, version, progress_callback,
+                                     dataset_files.file_format(path, format))
+        if format is not None:
+            raise errors.ProgrammingError("format= needs an output_path (without one, download returns a Table)")
 
-    def _download_to(self, dataset: str, path: str, version: int,
-                     progress: Optional[Callable[[int, int], None]]) -> str:
+        def read(stub: Any, md: list) -> Any:
+            stream = dataset_files.ChunkStream(self._chunks(stub, md, dataset, version), dataset,
+                                               progress_callback)
+            try:
+                table = pa.ipc.open_stream(stream).read_all()
+            except pa.ArrowInvalid as exc:
+                raise errors.DownloadError(f"dataset {dataset}: the downloaded bytes are not an Arrow stream: "
+                                           f"{exc}") from None
+            stream.finish()
+            return table
+        return self._invoke("Download", read)
+
+    def _chunks(self, stub: Any, md: list, dataset: str, version: int) -> Any:
+        return stub.Download(ds_pb.DownloadRequest(auth=self._auth(), name=dataset, version=version), metadata=md)
+
+    def _download_to(self, dataset: str, path: str, version: int, progress: Progress, fmt: str) -> str:
         folder = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                self._invoke("Download", lambda stub, md: self._receive(stub, md, dataset, version, out, progress))
+        os.close(fd)
+
+        def write(stub: Any, md: list) -> None:  # a retried call starts the file over
+            with open(tmp, "wb") as out:
+                stream = dataset_files.ChunkStream(self._chunks(stub, md, dataset, version), dataset, progress)
+                dataset_files.write_stream(stream, out, fmt)
                 out.flush()
                 os.fsync(out.fileno())
+        try:
+            self._invoke("Download", write)
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -242,25 +269,6 @@ class DatasetClient(ServiceClient):
                 pass
             raise
         return path
-
-    def _receive(self, stub: Any, md: list, dataset: str, version: int, sink: BinaryIO,
-                 progress: Optional[Callable[[int, int], None]]) -> None:
-        """One Download stream into ``sink`` (rewound first: a retried call starts over)."""
-        sink.seek(0)
-        sink.truncate()
-        offset, total = 0, None
-        for chunk in stub.Download(ds_pb.DownloadRequest(auth=self._auth(), name=dataset, version=version),
-                                   metadata=md):
-            if chunk.offset != offset or zlib.crc32(chunk.data) != chunk.crc32:
-                raise errors.DownloadError(f"dataset {dataset}: damaged chunk at offset {chunk.offset}")
-            if total is None:
-                total = chunk.total
-            sink.write(chunk.data)
-            offset += len(chunk.data)
-            if progress is not None:
-                progress(offset, total)
-        if total is None or offset != total:
-            raise errors.DownloadError(f"dataset {dataset}: download ended after {offset} of {total} bytes")
 
     def subscribe(self, dataset: str) -> bool:
         """Be notified (see :meth:`poll_notifications`) of every new version of ``dataset`` (id or name)."""

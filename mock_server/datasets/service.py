@@ -23,13 +23,16 @@ import pyarrow as pa
 from e6driver._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls, exceeded
-from mock_server.datasets.store import DatasetInfo, DatasetStore, check_freshness, check_name, read_table
+from mock_server.datasets.formats import read_table
+from mock_server.datasets.names import check_name
+from mock_server.datasets.store import DatasetInfo, DatasetStore, check_freshness
 from mock_server.datasets.rate_limit import RateLimiter
 from mock_server.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+BATCH_ROWS = 64 * 1024  # rows per record batch of a download's Arrow stream
 TRANSFER_ERROR = "e6-transfer-error"
 RETRY_AFTER = "retry-after"
 
@@ -85,6 +88,9 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
         try:
             message = first
             while True:
+                if message.abort:  # the client gave up (its progress callback raised): keep nothing
+                    keep = False
+                    raise errors.EngineError(grpc.StatusCode.CANCELLED, "upload aborted by the client")
                 if message.offset != upload.size:
                     raise transfer_failure(context, grpc.StatusCode.DATA_LOSS, f"chunk at offset {message.offset}"
                                            f" arrived when {upload.size} bytes were received")
@@ -107,7 +113,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
                                        f"SHA-256 mismatch: the {len(data)} bytes received are not those sent")
             table = read_table(data, first.format, self.limits)
             info = self.store.publish(user, name, table, create=first.create, description=first.description,
-                                      freshness=first.freshness)
+                                      freshness=first.freshness, allow_schema_change=first.allow_schema_change)
         finally:
             upload.close(discard=not keep)
         log.info("dataset %s version %d (%d rows) by %s", name, info.version, info.rows, user)
@@ -126,7 +132,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
         info, table = self.store.read(user, request.name, request.version)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
+            writer.write_table(table, max_chunksize=BATCH_ROWS)  # small batches: clients write them as they come
         payload = memoryview(sink.getvalue().to_pybytes())
         offset = 0
         while True:

@@ -9,7 +9,9 @@ subscriber. A failure at any step leaves neither file nor metadata behind; after
 removes what a commit left half done (files in ``.tmp``, version files SQLite does not record).
 
 Access: ``none`` < ``read`` < ``write``; the creator owns a dataset (write, may grant), the admin (first
-user) may do everything. A dataset has a name and a UUID (``id``); every method taking a dataset accepts
+user) may do everything. A dataset a user may not read looks missing to them: NOT_FOUND, by name or by id,
+as for one that does not exist (:meth:`DatasetStore.require`); names are one namespace, so only creating a
+taken name tells it exists (ALREADY_EXISTS). Downloads are counted per dataset (:meth:`count_download`). A dataset has a name and a UUID (``id``); every method taking a dataset accepts
 either (:meth:`DatasetStore.resolve`). :meth:`DatasetStore.poll` long-polls: it waits on a condition that
 every published version signals.
 """
@@ -26,7 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import grpc
 import pyarrow as pa
@@ -37,21 +39,20 @@ from mock_server.datasets.crypto import (DecryptionError, decrypt_file, encrypt_
 from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir
-from mock_server.datasets.ipc_size import MalformedStream, expanded_size
-from mock_server.limits import DEFAULT_LIMITS, Limits, check_rows, exceeded
+from mock_server.datasets.formats import read_table, schema_difference  # noqa: F401 - read_table: older imports
+from mock_server.datasets.names import check_name, is_id
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 LEVELS = ("none", "read", "write")
 ADMIN = "admin"
 # Crash tests only: seconds to wait between moving a version file into place and recording it in SQLite.
 COMMIT_PAUSE_ENV = "E6DRIVER_TEST_DATASET_COMMIT_PAUSE"
 _VERSION_FILE = re.compile(r"^v(\d+)\.e6ds$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 FRESHNESS = ("hourly", "daily", "weekly", "monthly")
 MAX_WAIT = 60.0  # seconds a poll may wait for a notification
 # Columns added after the first release; an older datasets.sqlite gets them on open.
 _ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
                   ("freshness", "TEXT NOT NULL DEFAULT ''"), ("downloads", "INTEGER NOT NULL DEFAULT 0"))
+_ADDED_VERSION_COLUMNS = (("schema", "BLOB"),)  # the version's Arrow schema (serialized); NULL before it existed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL,
@@ -61,7 +62,7 @@ CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS versions (dataset TEXT NOT NULL, version INTEGER NOT NULL, file TEXT NOT NULL,
                                      rows INTEGER NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
                                      wrapped_key BLOB NOT NULL, created REAL NOT NULL, by TEXT NOT NULL,
-                                     PRIMARY KEY (dataset, version));
+                                     schema BLOB, PRIMARY KEY (dataset, version));
 CREATE TABLE IF NOT EXISTS grants (dataset TEXT NOT NULL, user TEXT NOT NULL, access TEXT NOT NULL,
                                    PRIMARY KEY (dataset, user));
 CREATE TABLE IF NOT EXISTS subscriptions (dataset TEXT NOT NULL, user TEXT NOT NULL,
@@ -104,11 +105,10 @@ def _error(code: grpc.StatusCode, message: str) -> EngineError:
     return EngineError(code, message)
 
 
-def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
-        raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"invalid dataset name {name!r}: 1-63 characters of "
-                     "a-z, 0-9 and '_', not starting with a digit")
-    return name
+def _not_found(dataset: str) -> EngineError:
+    """What a dataset that does not exist, or that the caller may not read, looks like: the same answer, naming
+    only what the caller gave (a name or an id), so neither existence nor an id's name leaks."""
+    return _error(grpc.StatusCode.NOT_FOUND, f"dataset {dataset!r} not found")
 
 
 def check_freshness(freshness: str) -> str:
@@ -116,49 +116,6 @@ def check_freshness(freshness: str) -> str:
         raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"invalid freshness {freshness!r}: use one of "
                      f"{', '.join(FRESHNESS)} (or leave it empty)")
     return freshness
-
-
-def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
-    """An uploaded payload as an Arrow table, refused once its decoded size passes
-    ``limits.max_expanded_bytes`` (Parquet: from the file's own uncompressed sizes, Arrow IPC: from its
-    messages' buffer lengths, both before decoding) or a row
-    passes ``limits.max_row_bytes``."""
-    try:
-        if fmt in ("", "arrow"):
-            expanded = expanded_size(data, limits.max_expanded_bytes)  # from the metadata, nothing decoded yet
-            if expanded > limits.max_expanded_bytes:
-                raise exceeded(limits, "max_expanded_bytes", f"Arrow IPC upload of over {expanded} bytes decoded")
-            reader = pa.ipc.open_stream(pa.BufferReader(data))
-            return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
-        if fmt == "parquet":
-            parquet = pq.ParquetFile(pa.BufferReader(data))
-            meta = parquet.metadata
-            expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-            if expanded > limits.max_expanded_bytes:
-                raise exceeded(limits, "max_expanded_bytes", f"Parquet upload of {expanded} bytes uncompressed")
-            table = parquet.read()
-            check_rows(limits, table, "the upload")
-            return table
-        if fmt == "csv":
-            import pyarrow.csv as pcsv
-
-            reader = pcsv.open_csv(pa.BufferReader(data))
-            return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
-    except (pa.ArrowInvalid, OSError, MalformedStream) as exc:
-        raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read the upload as {fmt or 'arrow'}: {exc}") \
-            from None
-    raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"unknown format {fmt!r}: use arrow, parquet or csv")
-
-
-def _bounded(reader: Any, limits: Limits) -> Iterator[pa.RecordBatch]:
-    """The batches of ``reader`` while their total size stays within ``limits.max_expanded_bytes``."""
-    total = 0
-    for batch in reader:
-        total += batch.nbytes
-        if total > limits.max_expanded_bytes:
-            raise exceeded(limits, "max_expanded_bytes", "upload decoded")
-        check_rows(limits, batch, "the upload")
-        yield batch
 
 
 class DatasetStore:
@@ -186,6 +143,10 @@ class DatasetStore:
         for column, kind in _ADDED_COLUMNS:
             if column not in have:
                 self._db.execute(f"ALTER TABLE datasets ADD COLUMN {column} {kind}")
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(versions)")}
+        for column, kind in _ADDED_VERSION_COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE versions ADD COLUMN {column} {kind}")
         for (name,) in self._db.execute("SELECT name FROM datasets WHERE id IS NULL").fetchall():
             self._db.execute("UPDATE datasets SET id = ? WHERE name = ?", (str(uuid.uuid4()), name))
 
@@ -218,11 +179,11 @@ class DatasetStore:
 
     def resolve(self, dataset: str) -> str:
         """The name of ``dataset``, given as its name or its id (NOT_FOUND for an unknown id)."""
-        if _UUID.match(dataset or ""):
+        if is_id(dataset):
             with self._lock:
                 row = self._db.execute("SELECT name FROM datasets WHERE id = ?", (dataset,)).fetchone()
             if row is None:
-                raise _error(grpc.StatusCode.NOT_FOUND, f"no dataset has id {dataset!r}")
+                raise _not_found(dataset)
             return row[0]
         return check_name(dataset)
 
@@ -237,30 +198,31 @@ class DatasetStore:
                                      (name, user)).fetchone()
         return grant[0] if grant else "none"
 
-    def require(self, user: str, name: str, write: bool = False) -> str:
-        """The name of dataset ``name`` (a name or id) after checking access: PERMISSION_DENIED without it
-        (also for a dataset that does not exist), NOT_FOUND for a granted one that does not exist."""
-        name = self.resolve(name)
-        access = self.access(user, name)
-        if access == "none" or (write and access == "read"):
-            raise _error(grpc.StatusCode.PERMISSION_DENIED, f"user {user!r} may not "
-                         f"{'write' if write else 'read'} dataset {name!r} (no grant)")
+    def require(self, user: str, dataset: str, write: bool = False) -> str:
+        """The name of ``dataset`` (a name or id) after checking access. A dataset the user may not read
+        answers NOT_FOUND exactly as a missing one does (by name or by id: the message names what was
+        given); PERMISSION_DENIED only when the user may read it but the call needs ``write``."""
+        name = self.resolve(dataset)
         with self._lock:
-            if self._row(name) is None:
-                raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+            exists = self._row(name) is not None
+        access = self.access(user, name) if exists else "none"
+        if access == "none":
+            raise _not_found(dataset)
+        if write and access == "read":
+            raise _error(grpc.StatusCode.PERMISSION_DENIED, f"user {user!r} may only read dataset {dataset!r}: "
+                         "writing needs a write grant")
         return name
 
-    def grant(self, granter: str, name: str, grantee: str, level: str) -> str:
+    def grant(self, granter: str, dataset: str, grantee: str, level: str) -> str:
+        """Set ``grantee``'s access; the owner or the admin only (NOT_FOUND as :meth:`require` for others who
+        cannot read the dataset, PERMISSION_DENIED for readers and writers)."""
         if level not in LEVELS:
             raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"access must be one of {', '.join(LEVELS)}")
-        name = self.resolve(name)
+        name = self.require(granter, dataset)
         with self._lock:
-            row = self._row(name)
-            if granter != self.admin_user and (row is None or row[0] != granter):
+            if self.access(granter, name) != ADMIN and self._row(name)[0] != granter:
                 raise _error(grpc.StatusCode.PERMISSION_DENIED,
-                             f"user {granter!r} may not grant access to dataset {name!r}")
-            if row is None:
-                raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} not found")
+                             f"user {granter!r} may not grant access to dataset {dataset!r} (not its owner)")
             if level == "none":
                 self._db.execute("DELETE FROM grants WHERE dataset = ? AND user = ?", (name, grantee))
             else:
@@ -270,6 +232,8 @@ class DatasetStore:
     # ------------------------------------------------------------------ listing
 
     def _info(self, name: str, version: int = 0) -> DatasetInfo:
+        if not 0 <= version < 2 ** 31:  # versions are int32 on the wire; SQL may name any number
+            raise _error(grpc.StatusCode.NOT_FOUND, f"dataset {name!r} has no version {version}")
         with self._lock:
             row = self._row(name)
             if row is None:
@@ -297,9 +261,11 @@ class DatasetStore:
     # ------------------------------------------------------------------ versions
 
     def publish(self, user: str, name: str, table: pa.Table, create: bool, description: str = "",
-                freshness: str = "") -> DatasetInfo:
+                freshness: str = "", allow_schema_change: bool = False) -> DatasetInfo:
         """Store ``table`` as a new version (a new dataset when ``create``), atomically; see the module doc.
-        ``description`` and ``freshness`` are set on create, replaced on a new version when not empty."""
+        ``description`` and ``freshness`` are set on create, replaced on a new version when not empty. A new
+        version must have the current one's columns (names and types, in any order) unless
+        ``allow_schema_change``: INVALID_ARGUMENT naming the differing columns otherwise."""
         name = check_name(name) if create else self.require(user, name, write=True)
         check_freshness(freshness)
         buffer = pa.BufferOutputStream()
@@ -310,6 +276,12 @@ class DatasetStore:
             row = self._row(name)
             if create and row is not None:
                 raise _error(grpc.StatusCode.ALREADY_EXISTS, f"dataset {name!r} already exists; update it")
+            if row is not None and row[1] and not allow_schema_change:
+                differences = schema_difference(self._schema(name, row[1]), table.schema)
+                if differences:
+                    raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"the new version of dataset {name!r} has a "
+                                 f"different schema than version {row[1]}: {'; '.join(differences)} "
+                                 "(pass allow_schema_change=True to publish it anyway)")
             version = (row[1] if row else 0) + 1
             key, wrapped = new_data_key(self._master, name, version)
             tmp = os.path.join(self._tmp, f"{name}.v{version}.{uuid.uuid4().hex}")
@@ -345,8 +317,10 @@ class DatasetStore:
                     for column, value in (("description", description), ("freshness", freshness)):
                         if value:
                             self._db.execute(f"UPDATE datasets SET {column} = ? WHERE name = ?", (value, name))
-                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (name, version, final, table.num_rows, stored, digest, wrapped, now, user))
+                self._db.execute("INSERT INTO versions (dataset, version, file, rows, bytes, sha256, wrapped_key, "
+                                 "created, by, schema) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (name, version, final, table.num_rows, stored, digest, wrapped, now, user,
+                                  table.schema.serialize().to_pybytes()))
                 self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
                 self._db.execute("INSERT INTO notifications (user, dataset, version, created, by) "
                                  "SELECT user, dataset, ?, ?, ? FROM subscriptions WHERE dataset = ?",
@@ -363,19 +337,32 @@ class DatasetStore:
         """A version (0 = current) as an Arrow table, after checking ``user`` may read it."""
         name = self.require(user, name)
         info = self._info(name, version)
+        return info, pq.read_table(io.BytesIO(self._parquet(name, info.version)))
+
+    def _parquet(self, name: str, version: int) -> bytes:
+        """The decrypted, verified Parquet bytes of a stored version."""
         with self._lock:
             file, sha, wrapped = self._db.execute(
                 "SELECT file, sha256, wrapped_key FROM versions WHERE dataset = ? AND version = ?",
-                (name, info.version)).fetchone()
+                (name, version)).fetchone()
         try:
-            key = unwrap_data_key(self._master, wrapped, name, info.version)
-            parquet = decrypt_file(file, key, name, info.version)
+            key = unwrap_data_key(self._master, wrapped, name, version)
+            parquet = decrypt_file(file, key, name, version)
         except (DecryptionError, OSError) as exc:
-            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} cannot be "
+            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {version} cannot be "
                          f"read: {exc}") from None
         if hashlib.sha256(parquet).hexdigest() != sha:
-            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} is damaged")
-        return info, pq.read_table(io.BytesIO(parquet))
+            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {version} is damaged")
+        return parquet
+
+    def _schema(self, name: str, version: int) -> pa.Schema:
+        """A stored version's Arrow schema (read from its file for versions stored before schemas were kept)."""
+        with self._lock:
+            (blob,) = self._db.execute("SELECT schema FROM versions WHERE dataset = ? AND version = ?",
+                                       (name, version)).fetchone()
+        if blob is not None:
+            return pa.ipc.read_schema(pa.py_buffer(blob))
+        return pq.read_schema(pa.BufferReader(self._parquet(name, version)))
 
     def count_download(self, name: str) -> None:
         """Record one completed download of dataset ``name`` (persisted with the metadata)."""

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 import e6driver
-from e6driver.stores.datasets import _payload
+from e6driver.stores.dataset_files import payload as _payload
 from mock_server.datasets.store import COMMIT_PAUSE_ENV
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
@@ -115,7 +115,7 @@ def test_kill_mid_upload_then_resume(servers, tmp_path):
     first = servers()
     with first.connect(connect_timeout=0.5) as conn:
         conn.datasets.upload("ledger", SMALL)
-        upload = in_thread(lambda: conn.datasets.update("ledger", BIG))
+        upload = in_thread(lambda: conn.datasets.update("ledger", BIG, allow_schema_change=True))
         wait_for(lambda: received(data_dir) > 4 * 1024 * 1024, "the server to spool 4 MiB")
         first.kill()
         upload["thread"].join(15)
@@ -128,7 +128,7 @@ def test_kill_mid_upload_then_resume(servers, tmp_path):
         assert_only_version(conn, 1, SMALL, data_dir)
         kept = conn.datasets.upload_status(error.upload_id)
         assert kept is not None and 4 * 1024 * 1024 < kept < len(_payload(BIG)[0])  # killed mid-transfer
-        info = conn.datasets.update("ledger", BIG, upload_id=error.upload_id)
+        info = conn.datasets.update("ledger", BIG, upload_id=error.upload_id, allow_schema_change=True)
         assert (info.version, info.rows) == (2, BIG.num_rows)
         assert conn.datasets.download("ledger").equals(BIG)
         assert conn.datasets.upload_status(error.upload_id) is None
@@ -143,7 +143,7 @@ def test_upload_continues_by_itself_when_the_server_comes_back(servers, tmp_path
     first = servers(port=port)
     with first.connect(connect_timeout=20) as conn:
         conn.datasets.upload("ledger", SMALL)
-        upload = in_thread(lambda: conn.datasets.update("ledger", BIG))
+        upload = in_thread(lambda: conn.datasets.update("ledger", BIG, allow_schema_change=True))
         wait_for(lambda: received(data_dir) > 4 * 1024 * 1024, "the server to spool 4 MiB")
         first.kill()
         second = servers(port=port)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 import e6driver
-from e6driver.stores import datasets as datasets_module
+from e6driver.stores import dataset_files, datasets as datasets_module
 from mock_server.server import EngineServer
 
 TABLE = pa.table({"v": list(range(100))})
@@ -43,14 +43,17 @@ def test_missing_dataset_and_version(root):
     assert info.value.grpc_code == "NOT_FOUND"
 
 
-def test_bad_password_and_no_grant(server, alice, bob):
+def test_bad_password_and_no_grant(server, alice, bob):  # no grant: looks missing (see test_dataset_helix.py)
     with e6driver.connect(host="127.0.0.1", port=server.port, username="bob", password="wrong",
                           lazy=True) as conn:  # the store, not connect(), must refuse it
         with pytest.raises(e6driver.AuthenticationError):
             conn.datasets.list()
     alice.datasets.upload("private_ds", TABLE)
-    with pytest.raises(e6driver.PermissionDeniedError):
+    with pytest.raises(e6driver.DatasetNotFoundError, match="'private_ds' not found"):
         bob.datasets.download("private_ds")
+    alice.datasets.grant("private_ds", "bob", "read")
+    with pytest.raises(e6driver.PermissionDeniedError, match="may only read"):
+        bob.datasets.update("private_ds", TABLE)
 
 
 def test_damaged_chunks_are_transfer_errors(root, monkeypatch):
@@ -62,6 +65,7 @@ def test_damaged_chunks_are_transfer_errors(root, monkeypatch):
             return zlib.crc32(data) ^ 1
 
     monkeypatch.setattr(datasets_module, "zlib", BadCrc)
+    monkeypatch.setattr(dataset_files, "zlib", BadCrc)
     with pytest.raises(e6driver.UploadError, match="checksum mismatch") as info:
         root.datasets.update("wire", TABLE)
     assert info.value.grpc_code == "DATA_LOSS" and len(info.value.upload_id) == 32

@@ -1,0 +1,133 @@
+"""Uploaded payloads decoded to Arrow, within the server's limits, and schema comparison between versions.
+
+Formats: ``arrow`` (an IPC stream), ``parquet``, ``csv`` and ``json`` (JSON lines: one object per line; a
+top-level array of objects is accepted too). Every decoder refuses a payload whose decoded size would pass
+``limits.max_expanded_bytes`` — from metadata before decoding where the format has it (Parquet, Arrow), batch
+by batch otherwise (CSV), and for JSON from an estimate made before Arrow builds anything: rows × distinct
+key paths × 8 bytes + the text, since every key seen in any row becomes a column of every row.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator, List, Set
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mock_server.datasets.ipc_size import MalformedStream, expanded_size
+from mock_server.errors import EngineError
+from mock_server.limits import DEFAULT_LIMITS, Limits, check_rows, exceeded
+
+FORMATS = ("arrow", "parquet", "csv", "json")
+_JSON_BLOCK = 1 << 20  # pyarrow's JSON block; raised to the longest line (an object may not straddle blocks)
+_WHITESPACE = b" \t\r\n\xef\xbb\xbf"
+
+
+def _invalid(message: str) -> EngineError:
+    return EngineError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
+    """An uploaded payload as an Arrow table, refused once its decoded size passes ``limits.max_expanded_bytes``
+    or a row passes ``limits.max_row_bytes`` (see the module doc)."""
+    try:
+        if fmt in ("", "arrow"):
+            expanded = expanded_size(data, limits.max_expanded_bytes)  # from the metadata, nothing decoded yet
+            if expanded > limits.max_expanded_bytes:
+                raise exceeded(limits, "max_expanded_bytes", f"Arrow IPC upload of over {expanded} bytes decoded")
+            reader = pa.ipc.open_stream(pa.BufferReader(data))
+            return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
+        if fmt == "parquet":
+            parquet = pq.ParquetFile(pa.BufferReader(data))
+            meta = parquet.metadata
+            expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            if expanded > limits.max_expanded_bytes:
+                raise exceeded(limits, "max_expanded_bytes", f"Parquet upload of {expanded} bytes uncompressed")
+            table = parquet.read()
+            check_rows(limits, table, "the upload")
+            return table
+        if fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            reader = pcsv.open_csv(pa.BufferReader(data))
+            return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
+        if fmt == "json":
+            return _json_table(data, limits)
+    except (pa.ArrowInvalid, OSError, MalformedStream, ValueError) as exc:
+        raise _invalid(f"cannot read the upload as {fmt or 'arrow'}: {exc}") from None
+    raise _invalid(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
+
+
+def _bounded(reader: Any, limits: Limits) -> Iterator[pa.RecordBatch]:
+    """The batches of ``reader`` while their total size stays within ``limits.max_expanded_bytes``."""
+    total = 0
+    for batch in reader:
+        total += batch.nbytes
+        if total > limits.max_expanded_bytes:
+            raise exceeded(limits, "max_expanded_bytes", "upload decoded")
+        check_rows(limits, batch, "the upload")
+        yield batch
+
+
+def _key_paths(value: Any, prefix: str, out: Set[str]) -> None:
+    """Every key path of a JSON value (nested objects become struct fields, each a column of its own)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}\x00{key}"
+            out.add(path)
+            _key_paths(item, path, out)
+    elif isinstance(value, list):
+        for item in value:
+            _key_paths(item, prefix + "\x00[]", out)
+
+
+def _json_table(data: bytes, limits: Limits) -> pa.Table:
+    try:
+        return _json_records(data, limits)
+    except RecursionError:
+        raise _invalid("cannot read the upload as json: values nested too deeply") from None
+
+
+def _json_records(data: bytes, limits: Limits) -> pa.Table:
+    import pyarrow.json as pjson
+
+    if data.lstrip(_WHITESPACE).startswith(b"["):  # a top-level array: re-written as JSON lines
+        records = json.loads(data.decode("utf-8-sig"))
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise _invalid("a JSON upload is an array of objects or JSON lines (one object per line)")
+        lines: List[bytes] = [json.dumps(r, ensure_ascii=False).encode("utf-8") for r in records]
+    else:
+        lines = [line for line in data.split(b"\n") if line.strip()]
+    paths: Set[str] = set()
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise _invalid(f"cannot read the upload as json: line {number}: {exc}") from None
+        if not isinstance(record, dict):
+            raise _invalid(f"cannot read the upload as json: line {number} is not an object")
+        _key_paths(record, "", paths)
+    estimate = len(lines) * len(paths) * 8 + len(data)
+    if estimate > limits.max_expanded_bytes:
+        raise exceeded(limits, "max_expanded_bytes", f"JSON upload of {len(lines)} rows × {len(paths)} columns "
+                       "decoded")
+    if not lines:
+        raise _invalid("cannot read the upload as json: it has no rows")
+    text = b"\n".join(lines) + b"\n"
+    block = max(_JSON_BLOCK, max(len(line) for line in lines) + 2)
+    table = pjson.read_json(pa.BufferReader(text), read_options=pjson.ReadOptions(block_size=block))
+    check_rows(limits, table, "the upload")
+    return table
+
+
+def schema_difference(old: pa.Schema, new: pa.Schema) -> List[str]:
+    """How ``new`` differs from ``old`` by column name and type (order and nullability ignored): one phrase per
+    differing column, empty when they match."""
+    before = {f.name: f.type for f in old}
+    after = {f.name: f.type for f in new}
+    out = [f"{name!r} missing" for name in before if name not in after]
+    out += [f"{name!r} added ({after[name]})" for name in after if name not in before]
+    out += [f"{name!r} changed from {before[name]} to {after[name]}"
+            for name in before if name in after and before[name] != after[name]]
+    return out
