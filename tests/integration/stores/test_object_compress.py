@@ -149,6 +149,36 @@ def test_compressed_size_over_the_limit_fails_that_object(tmp_path):
             assert sorted(o.key for o in conn.objects.list("limited")) == ["a.bin.zst", "big.csv"]
 
 
+def test_one_compression_per_bucket_at_a_time(root, monkeypatch):
+    import threading
+    import time
+
+    from mock_server.objects.compress import PAUSE_ENV
+
+    root.objects.create_bucket("compress-busy")
+    root.objects.create_bucket("compress-other")
+    root.objects.put("compress-busy", "a.csv", "id\n" + "1\n" * 600_000)  # two read chunks: two pauses
+    root.objects.put("compress-other", "b.csv", "id\n" + "2\n" * 5000)
+    monkeypatch.setenv(PAUSE_ENV, "write:1")  # the in-process engine reads it at each pause
+    outcome: dict = {}
+    job = threading.Thread(target=lambda: outcome.update(report=root.objects.compress(
+        "compress-busy", "", codec="gzip", dry_run=False)))
+    job.start()
+    deadline = time.monotonic() + 30
+    while True:  # until the running job is seen (a dry run before it starts just succeeds)
+        try:
+            root.objects.compress("compress-busy", "")
+        except e6driver.OperationalError as exc:
+            assert "already running" in str(exc) and exc.grpc_code == "ABORTED"
+            break
+        assert time.monotonic() < deadline and job.is_alive(), "the job was never seen running"
+    monkeypatch.delenv(PAUSE_ENV)
+    assert root.objects.compress("compress-other", "", dry_run=False).files == 1  # other buckets are free
+    job.join(60)
+    assert outcome["report"].files == 1 and not outcome["report"].failed
+    assert [o.key for o in root.objects.list("compress-busy")] == ["a.csv.gz"]
+
+
 # ---------------------------------------------------------------------------------------------- S3
 
 
