@@ -11,6 +11,7 @@ locations or seek arguments, ``OperationalError`` naming the server's limit when
 from __future__ import annotations
 
 import datetime
+import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable, List, Mapping, Optional, Union
 
@@ -155,10 +156,13 @@ class StreamClient(ServiceClient):
     def put_records(self, name: str,
                     records: Iterable[Union[StreamRecord, Mapping[str, Any], Data]]) -> List[PutResult]:
         """Append ``records`` (StreamRecord, dicts with ``data`` and optional ``partition_key``/``shard_id``, or
-        bare bytes/str) in one atomic, durable put; the (shard, sequence) of each, in order."""
+        bare bytes/str) in one atomic, durable put; the (shard, sequence) of each, in order. Retried by the
+        connection when the server cannot be reached (until ``connect_timeout``), never appended twice."""
         messages = [_record_message(i, r) for i, r in enumerate(records)]
+        put_id = uuid.uuid4().hex  # a retry after a lost answer (server restart) cannot append twice
         response = self._invoke("PutRecords", lambda stub, md: stub.PutRecords(
-            sm_pb.PutRecordsRequest(auth=self._auth(), name=name, records=messages), metadata=md))
+            sm_pb.PutRecordsRequest(auth=self._auth(), name=name, records=messages, put_id=put_id),
+            metadata=md))
         return [PutResult(r.shard_id, r.sequence) for r in response.results]
 
     def seek(self, name: str, shard_id: int, seek_type: str = "EARLIEST", sequence: Optional[int] = None,

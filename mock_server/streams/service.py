@@ -59,7 +59,7 @@ class StreamServicer(e6driver_streams_pb2_grpc.StreamServiceServicer):
         user = self._user(request, context)
         records = [NewRecord(r.data, r.partition_key or None, r.shard_id if r.has_shard_id else None)
                    for r in request.records]
-        results = self.store.put(user, request.name, records)
+        results = self.store.put(user, request.name, records, request.put_id)
         return sm_pb.PutRecordsResponse(results=[sm_pb.PutResult(shard_id=s, sequence=q) for s, q in results])
 
     @errors.rpc_method

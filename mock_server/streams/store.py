@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import math
 import os
@@ -39,6 +40,8 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 MAX_PARTITION_KEY = 256  # bytes, UTF-8
 MAX_RETENTION_HOURS = 24.0 * 366 * 10
 SEEK_TYPES = ("EARLIEST", "LATEST", "SEQUENCE", "TIME")
+PUT_ID_KEEP_US = 24 * 3600 * 1_000_000  # how long a put id answers a retry
+MAX_PUT_ID = 64
 MAX_GET_RECORDS = 10_000  # records per get_records call; bytes are capped by max_stream_get_bytes
 
 SCHEMA = """
@@ -54,6 +57,9 @@ CREATE TABLE IF NOT EXISTS records (
     stream INTEGER NOT NULL, shard INTEGER NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL,
     partition_key TEXT, data BLOB NOT NULL, PRIMARY KEY (stream, shard, seq));
 CREATE INDEX IF NOT EXISTS records_by_time ON records (stream, shard, time);
+CREATE TABLE IF NOT EXISTS puts (
+    stream INTEGER NOT NULL, put_id TEXT NOT NULL, results TEXT NOT NULL, time INTEGER NOT NULL,
+    PRIMARY KEY (stream, put_id));
 """
 
 
@@ -238,7 +244,7 @@ class StreamStore:
             if user not in (self.admin_user, info.owner):
                 raise denied(user, name, "delete")
             with _transaction(con):
-                for table in ("records", "shards", "grants"):
+                for table in ("records", "shards", "grants", "puts"):
                     con.execute(f"DELETE FROM {table} WHERE stream = ?", (info.id,))  # noqa: S608 - constant
                 con.execute("DELETE FROM streams WHERE id = ?", (info.id,))
             log.info("stream %s deleted by %s", name, user)
@@ -264,8 +270,11 @@ class StreamStore:
 
     # ------------------------------------------------------------------ records
 
-    def put(self, user: str, name: str, records: Sequence[NewRecord]) -> List[Tuple[int, int]]:
-        """Append ``records`` in one durable commit; (shard, sequence) of each, in order."""
+    def put(self, user: str, name: str, records: Sequence[NewRecord], put_id: str = "") -> List[Tuple[int, int]]:
+        """Append ``records`` in one durable commit; (shard, sequence) of each, in order. A ``put_id`` seen
+        before (a client retrying a put whose answer it lost) returns that put's results, appending nothing."""
+        if len(put_id) > MAX_PUT_ID:
+            raise errors.invalid(f"put_id is over {MAX_PUT_ID} characters")
         if len(records) > self.limits.max_records_per_put:
             raise exceeded(self.limits, "max_records_per_put", f"a put of {len(records)} records")
         if not records:
@@ -278,6 +287,11 @@ class StreamStore:
         with self._lock:
             con = self._writer
             info, _ = self.stream(user, name, write=True, con=con)
+            if put_id:
+                row = con.execute("SELECT results FROM puts WHERE stream = ? AND put_id = ?",
+                                  (info.id, put_id)).fetchone()
+                if row is not None:
+                    return [tuple(pair) for pair in json.loads(row[0])]  # type: ignore[misc]
             shards = [self._shard_of(info, i, r) for i, r in enumerate(records)]
             counters = {s: con.execute("SELECT next_seq, last_time FROM shards WHERE stream = ? AND shard = ?",
                                        (info.id, s)).fetchone() for s in set(shards)}
@@ -293,6 +307,8 @@ class StreamStore:
                 con.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
                 con.executemany("UPDATE shards SET next_seq = ?, last_time = ? WHERE stream = ? AND shard = ?",
                                 [(seq, stamp, info.id, s) for s, (seq, stamp) in counters.items()])
+                if put_id:
+                    con.execute("INSERT INTO puts VALUES (?, ?, ?, ?)", (info.id, put_id, json.dumps(results), now))
             return results
 
     def _shard_of(self, info: StreamInfo, index: int, record: NewRecord) -> int:
@@ -395,6 +411,7 @@ class StreamStore:
                 for stream_id, retention_us in streams:
                     dropped += con.execute("DELETE FROM records WHERE stream = ? AND time < ?",
                                            (stream_id, now - retention_us)).rowcount
+                con.execute("DELETE FROM puts WHERE time < ?", (now - PUT_ID_KEEP_US,))
         if dropped:
             log.info("stream retention dropped %d records", dropped)
         return dropped
