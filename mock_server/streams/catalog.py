@@ -3,7 +3,7 @@
 
 The records are handed to DuckDB as a ``pyarrow.RecordBatchReader`` read from the store in batches while the
 query runs, so a big stream never sits in memory whole. A reader is scanned once: each reference in a query
-gets its own.
+gets its own. An unquoted name matches a stream spelled in another case when exactly one readable stream does.
 """
 from __future__ import annotations
 
@@ -43,11 +43,20 @@ class StreamCatalog:
     def tables(self, user: str, schema: str) -> List[str]:
         return [info.name for info, _ in self.store.visible(user)] if schema == SCHEMA_NAME else []
 
+    def _name(self, user: str, table: str) -> str:
+        """``table`` as written, else the one readable stream spelled so in another case (SQL users write
+        unquoted names in any case; stream names are case-sensitive)."""
+        visible = [info.name for info, _ in self.store.visible(user)]
+        if table in visible:
+            return table
+        same = [name for name in visible if name.lower() == table.lower()]
+        return same[0] if len(same) == 1 else table
+
     def read(self, user: str, schema: str, table: str) -> pa.RecordBatchReader:
         if schema != SCHEMA_NAME:
             raise EngineError(grpc.StatusCode.INVALID_ARGUMENT,
                               f"catalog streams has only schema {SCHEMA_NAME!r}: use streams.<name>")
-        info, _ = self.store.stream(user, table)  # access checked now: the error reaches the client at prepare
+        info, _ = self.store.stream(user, self._name(user, table))  # checked now: errors come at prepare
 
         def batches() -> Iterator[pa.RecordBatch]:
             for records in self.store.scan(info, BATCH_ROWS):

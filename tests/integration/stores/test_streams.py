@@ -148,6 +148,9 @@ def test_sql_reads_a_stream(alice, rows):
                        "GROUP BY 1 ORDER BY 1") == [("user0", 4), ("user1", 3), ("user2", 3)]
     assert rows(alice, 'SELECT count(*) FROM streams."click-events" a JOIN streams."click-events" b '
                        "USING (shard, sequence)") == [(10,)]
+    alice.streams.create("ClickLog", shards=1)
+    alice.streams.put_records("ClickLog", ["x"])
+    assert rows(alice, "SELECT count(*) FROM streams.clicklog") == [(1,)]  # unquoted: any case
     (stamp,), = rows(alice, 'SELECT max(time) FROM streams."click-events"')
     assert stamp.tzinfo is not None
     assert "click-events" in alice.get_tables(catalog="streams", database="main")
