@@ -100,6 +100,11 @@ class Notification:
 
 
 class DatasetClient(ServiceClient):
+    """``conn.datasets`` (see the module doc). A dataset you may not read looks missing: every method raises
+    :class:`~e6driver.errors.DatasetNotFoundError` for it, by name or by id, with the same message as for a
+    dataset that does not exist; :class:`~e6driver.errors.PermissionDeniedError` only when you may read it but
+    the call needs more (``update`` without a write grant, ``grant`` when you are not its owner)."""
+
     not_found_error = errors.DatasetNotFoundError
 
     def __init__(self, session: Session, chunk_size: int = CHUNK_SIZE) -> None:
@@ -115,7 +120,8 @@ class DatasetClient(ServiceClient):
         return super()._error(exc, rpc)
 
     def list(self) -> List[DatasetInfo]:
-        """The datasets you may read, with their current version."""
+        """The datasets you may read, with their current version and ``downloads`` (completed downloads through
+        this API, any version; SQL reads are not counted)."""
         response = self._invoke("List", lambda stub, md: stub.List(
             ds_pb.ListDatasetsRequest(auth=self._auth()), metadata=md))
         return [DatasetInfo.from_message(d) for d in response.datasets]
