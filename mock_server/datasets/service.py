@@ -133,7 +133,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=BATCH_ROWS)  # small batches: clients write them as they come
-        payload = memoryview(sink.getvalue().to_pybytes())
+        payload = memoryview(sink.getvalue())  # the Arrow buffer itself: no copy of the whole stream
         offset = 0
         while True:
             piece = bytes(payload[offset:offset + CHUNK])
