@@ -188,6 +188,6 @@ class StreamClient(ServiceClient):
         response = self._invoke("GetRecords", lambda stub, md: stub.GetRecords(
             sm_pb.GetRecordsRequest(auth=self._auth(), name=name, shard_id=shard_id, location=location,
                                     limit=limit), metadata=md))
-        records = [Record(r.shard_id, r.sequence, EPOCH + datetime.timedelta(microseconds=r.time_us), r.partition_key or None, r.data)
-                   for r in response.records]
+        records = [Record(r.shard_id, r.sequence, EPOCH + datetime.timedelta(microseconds=r.time_us),
+                          r.partition_key or None, r.data) for r in response.records]
         return GetRecordsResult(records, response.next_location, response.records_behind_latest)

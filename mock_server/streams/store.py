@@ -58,8 +58,8 @@ CREATE TABLE IF NOT EXISTS records (
     partition_key TEXT, data BLOB NOT NULL, PRIMARY KEY (stream, shard, seq));
 CREATE INDEX IF NOT EXISTS records_by_time ON records (stream, shard, time);
 CREATE TABLE IF NOT EXISTS puts (
-    stream INTEGER NOT NULL, put_id TEXT NOT NULL, results TEXT NOT NULL, time INTEGER NOT NULL,
-    PRIMARY KEY (stream, put_id));
+    stream INTEGER NOT NULL, put_id TEXT NOT NULL, digest TEXT NOT NULL, results TEXT NOT NULL,
+    time INTEGER NOT NULL, PRIMARY KEY (stream, put_id));
 """
 
 
@@ -113,6 +113,17 @@ def denied(user: str, name: str, action: str) -> EngineError:
 
 def not_found(name: str) -> EngineError:
     return EngineError(grpc.StatusCode.NOT_FOUND, f"stream {name!r} does not exist")
+
+
+def _digest(records: Sequence[NewRecord]) -> str:
+    """What a put appends, as a hash: a put id repeated with other records is a client's mistake."""
+    digest = hashlib.sha256()
+    for record in records:
+        key = record.partition_key.encode("utf-8") if record.partition_key is not None else b""
+        digest.update(b"%d:%d:%d:%d:" % (len(record.data), len(key), record.shard is not None, record.shard or 0))
+        digest.update(key)
+        digest.update(record.data)
+    return digest.hexdigest()
 
 
 def _now_us() -> int:
@@ -287,11 +298,15 @@ class StreamStore:
         with self._lock:
             con = self._writer
             info, _ = self.stream(user, name, write=True, con=con)
+            digest = _digest(records) if put_id else ""
             if put_id:
-                row = con.execute("SELECT results FROM puts WHERE stream = ? AND put_id = ?",
+                row = con.execute("SELECT digest, results FROM puts WHERE stream = ? AND put_id = ?",
                                   (info.id, put_id)).fetchone()
                 if row is not None:
-                    return [tuple(pair) for pair in json.loads(row[0])]  # type: ignore[misc]
+                    if row[0] != digest:
+                        raise EngineError(grpc.StatusCode.FAILED_PRECONDITION,
+                                          f"put_id {put_id!r} was used for other records; use a new id per put")
+                    return [tuple(pair) for pair in json.loads(row[1])]  # type: ignore[misc]
             shards = [self._shard_of(info, i, r) for i, r in enumerate(records)]
             counters = {s: con.execute("SELECT next_seq, last_time FROM shards WHERE stream = ? AND shard = ?",
                                        (info.id, s)).fetchone() for s in set(shards)}
@@ -308,7 +323,8 @@ class StreamStore:
                 con.executemany("UPDATE shards SET next_seq = ?, last_time = ? WHERE stream = ? AND shard = ?",
                                 [(seq, stamp, info.id, s) for s, (seq, stamp) in counters.items()])
                 if put_id:
-                    con.execute("INSERT INTO puts VALUES (?, ?, ?, ?)", (info.id, put_id, json.dumps(results), now))
+                    con.execute("INSERT INTO puts VALUES (?, ?, ?, ?, ?)",
+                                (info.id, put_id, digest, json.dumps(results), now))
             return results
 
     def _shard_of(self, info: StreamInfo, index: int, record: NewRecord) -> int:
@@ -404,14 +420,14 @@ class StreamStore:
         """Drop records older than their stream's retention; returns how many were dropped."""
         dropped = 0
         with self._lock:
-            con = self._writer
-            streams = con.execute("SELECT id, retention_us FROM streams").fetchall()
-            now = _now_us()
-            with _transaction(con):
-                for stream_id, retention_us in streams:
-                    dropped += con.execute("DELETE FROM records WHERE stream = ? AND time < ?",
-                                           (stream_id, now - retention_us)).rowcount
-                con.execute("DELETE FROM puts WHERE time < ?", (now - PUT_ID_KEEP_US,))
+            streams = self._writer.execute("SELECT id, retention_us FROM streams").fetchall()
+        for stream_id, retention_us in streams:  # one short transaction per stream: puts wait little
+            with self._lock, _transaction(self._writer):
+                now = _now_us()
+                dropped += self._writer.execute("DELETE FROM records WHERE stream = ? AND time < ?",
+                                                (stream_id, now - retention_us)).rowcount
+                self._writer.execute("DELETE FROM puts WHERE stream = ? AND time < ?",
+                                     (stream_id, now - PUT_ID_KEEP_US))
         if dropped:
             log.info("stream retention dropped %d records", dropped)
         return dropped

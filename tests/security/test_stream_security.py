@@ -2,9 +2,12 @@
 arguments, and every stream limit."""
 from __future__ import annotations
 
+import grpc
 import pytest
 
 import e6driver
+from e6driver._proto import e6driver_stores_pb2 as st_pb
+from e6driver._proto import e6driver_streams_pb2 as sm_pb, e6driver_streams_pb2_grpc as sm_grpc
 from mock_server.limits import Limits
 
 from accounts import USERS
@@ -128,3 +131,27 @@ def test_every_stream_limit_refuses_with_its_flag(engine, still_serves):
         for i in range(3):
             root.streams.create(f"admin-{i}")
     still_serves(srv)
+
+
+def test_raw_requests_without_credentials_or_with_a_hostile_put_id(shared):
+    srv, _, _ = shared
+    with grpc.insecure_channel(srv.address) as channel:
+        stub = sm_grpc.StreamServiceStub(channel)
+        record = sm_pb.PutRecord(data=b"x")
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.PutRecords(sm_pb.PutRecordsRequest(name="bobs-diary", records=[record]), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        auth = st_pb.Auth(user="bob", password=USERS["bob"])
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.PutRecords(sm_pb.PutRecordsRequest(auth=auth, name="bobs-diary", records=[record],
+                                                    put_id="p" * 65), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "put_id" in caught.value.details()
+        first = stub.PutRecords(sm_pb.PutRecordsRequest(auth=auth, name="bobs-diary", records=[record],
+                                                        put_id="once"), timeout=10)
+        again = stub.PutRecords(sm_pb.PutRecordsRequest(auth=auth, name="bobs-diary", records=[record],
+                                                        put_id="once"), timeout=10)
+        assert list(again.results) == list(first.results)  # a repeated put appends nothing
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.PutRecords(sm_pb.PutRecordsRequest(auth=auth, name="bobs-diary", records=[record] * 3,
+                                                    put_id="once"), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "other records" in caught.value.details()

@@ -3,7 +3,10 @@ seek EARLIEST/LATEST/SEQUENCE/TIME, a get_records loop following next_location, 
 ``conn.streams``; SQL over ``streams.<name>``; retention; a restart keeps every record."""
 from __future__ import annotations
 
+import contextlib
 import datetime
+import os
+import sqlite3
 import time
 from typing import List
 
@@ -171,7 +174,14 @@ def test_sql_reads_a_big_stream_in_batches(server, alice, rows):
     assert max(sizes) <= BATCH_ROWS and sum(sizes) == 9000
 
 
-def test_retention_drops_old_records_and_sequences_go_on(alice, rows):
+def stored_records(data_dir: str, name: str) -> int:
+    """Records of stream ``name`` still in the store's file, expired or not."""
+    with contextlib.closing(sqlite3.connect(os.path.join(data_dir, "streams.sqlite"))) as db:
+        return db.execute("SELECT count(*) FROM records r JOIN streams s ON r.stream = s.id WHERE s.name = ?",
+                          (name,)).fetchone()[0]
+
+
+def test_retention_drops_old_records_and_sequences_go_on(server, data_dir, alice, rows):
     streams = alice.streams
     streams.create("short-lived", shards=1, retention_hours=0.0001)  # 0.36 s
     streams.put_records("short-lived", [{"data": "a", "shard_id": 0}, {"data": "b", "shard_id": 0}])
@@ -180,6 +190,8 @@ def test_retention_drops_old_records_and_sequences_go_on(alice, rows):
         assert time.monotonic() < deadline, "records outlived their retention"
         time.sleep(0.05)
     assert rows(alice, 'SELECT count(*) FROM streams."short-lived"') == [(0,)]
+    server.streams.sweep()  # what the engine's sweeper runs every 30 s: expired records leave the disk
+    assert stored_records(data_dir, "short-lived") == 0
     assert streams.put_records("short-lived", [{"data": "c", "shard_id": 0}])[0].sequence == 3
     assert streams.get_records("short-lived", 0, 1).records[0].data == b"c"  # an expired location goes on
 
