@@ -38,6 +38,10 @@ def shown_name(user: str) -> str:
     return f"{user[:LOGGED_NAME_CHARS]!r}... ({len(user)} characters)"
 
 
+def disabled(user: str) -> errors.EngineError:
+    return errors.EngineError(grpc.StatusCode.UNAUTHENTICATED, f"user {user!r} is disabled")
+
+
 def bearer_token(metadata: Optional[Iterable[Tuple[str, Any]]]) -> Optional[str]:
     """The token of an ``authorization: Bearer <token>`` header, or None."""
     for key, value in metadata or ():
@@ -88,7 +92,7 @@ class SessionStore:
         account = self.accounts.account(user)
         if account is None or account.disabled:
             log.info("authentication refused for disabled user %s", shown_name(user))
-            raise errors.EngineError(grpc.StatusCode.UNAUTHENTICATED, f"user {user!r} is disabled")
+            raise disabled(user)
         self.accounts.logged_in(user)
         return user
 
@@ -106,6 +110,11 @@ class SessionStore:
         session_id = str(uuid.uuid4())
         with self._lock:
             self._sessions[session_id] = (user, time.monotonic())
+        account = self.accounts.account(user)
+        if account is None or account.disabled:  # disabled meanwhile: its end_user may have run before this
+            with self._lock:
+                self._sessions.pop(session_id, None)
+            raise disabled(user)
         log.debug("session %s opened for %s", session_id, user)
         return session_id
 

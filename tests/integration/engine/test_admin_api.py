@@ -4,6 +4,8 @@ statistics match what the stores hold."""
 from __future__ import annotations
 
 import datetime
+import subprocess
+import sys
 
 import pyarrow as pa
 import pytest
@@ -156,3 +158,31 @@ def test_system_tables_in_sql(srv, tmp_path):
         columns = admin.get_columns(catalog="system", database="main", table="users")
         assert [c["fieldName"] for c in columns] == ["name", "admin", "disabled", "configured", "created",
                                                     "last_login"]
+
+
+def admin_cli(srv: EngineServer, *command: str, password: str = ADMIN_PASSWORD) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mock_server.admin", "--target", srv.address, "--user", ADMIN,
+                           "--password", password, *command], capture_output=True, text=True, timeout=60)
+
+
+def test_the_admin_cli_manages_users(srv):
+    created = admin_cli(srv, "create-user", "carol")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    with connect(srv, "carol", token) as carol:
+        assert one_value(carol, "SELECT 7") == 7
+    # carol's one session (the protocol has no logout: it lives until its TTL) ends
+    assert admin_cli(srv, "disable-user", "carol").stdout.strip() == "user carol disabled; 1 session(s) ended"
+    assert admin_cli(srv, "disable-user", "carol").stdout.strip() == "user carol was already disabled"
+    listing = admin_cli(srv, "list-users").stdout.splitlines()
+    assert [line.split("\t")[:2] for line in listing] == [[ADMIN, "admin,configured"], [OTHER, "configured"],
+                                                          ["carol", "disabled"]]
+    assert admin_cli(srv, "enable-user", "carol").stdout.strip() == "user carol enabled"
+    new = admin_cli(srv, "reset-token", "carol").stdout.strip()
+    assert new and new != token
+    with connect(srv, "carol", new) as carol:
+        assert one_value(carol, "SELECT 8") == 8
+    refused = admin_cli(srv, "create-user", "Bad Name")
+    assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr and "invalid user name" in refused.stderr
+    wrong = admin_cli(srv, "list-users", password="wrong")
+    assert wrong.returncode == 1 and "UNAUTHENTICATED" in wrong.stderr
