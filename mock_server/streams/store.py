@@ -378,24 +378,16 @@ class StreamStore:
             raise errors.invalid(f"location {location} is not in shard {shard} of stream {name!r} "
                                  "(use a location from seek or get_records)")
         limit = min(limit or MAX_GET_RECORDS, MAX_GET_RECORDS)
-        rows = con.execute("SELECT seq, time, partition_key, data FROM records WHERE stream = ? AND shard = ? "
-                           "AND seq >= ? AND time >= ? ORDER BY seq LIMIT ?",
-                           (info.id, shard, location, cutoff, limit))
-        records: List[StoredRecord] = []
-        size = 0
-        for seq, stamp, key, data in rows:
-            if records and size + len(data) > self.limits.max_stream_get_bytes:
-                break  # the rest comes with the next call (a record is never bigger than a get)
-            size += len(data)
-            records.append(StoredRecord(shard, seq, stamp, key, bytes(data)))
-        rows.close()
+        records = _read(con, info, shard, location, next_seq, cutoff, limit, self.limits.max_stream_get_bytes)
         # Empty: nothing retained at or after ``location`` (limit >= 1), so reading resumes at the shard's end.
         following = records[-1].sequence + 1 if records else next_seq
         return records, following, max(0, next_seq - following)
 
-    def scan(self, info: StreamInfo, batch_rows: int = 4096) -> Iterator[List[StoredRecord]]:
-        """Every retained record of ``info`` (access already checked), shard by shard in sequence order, in
-        lists of at most ``batch_rows`` read by short transactions (no snapshot held open while SQL reads)."""
+    def scan(self, info: StreamInfo, batch_rows: int = 4096,
+             batch_bytes: int = 16 * 1024 * 1024) -> Iterator[List[StoredRecord]]:
+        """Every retained record of ``info`` (access already checked) as of the call, shard by shard in sequence
+        order, in lists of at most ``batch_rows`` records and about ``batch_bytes`` of data, each read by a short
+        transaction (no snapshot held open while SQL reads)."""
         con = self._connect()  # the caller's thread (DuckDB's) gets a connection of its own
         try:
             ends = dict(con.execute("SELECT shard, next_seq FROM shards WHERE stream = ?", (info.id,)).fetchall())
@@ -403,14 +395,11 @@ class StreamStore:
             for shard in range(info.shards):
                 position, end = 1, ends.get(shard, 1)
                 while position < end:
-                    rows = con.execute(
-                        "SELECT seq, time, partition_key, data FROM records WHERE stream = ? AND shard = ? "
-                        "AND seq >= ? AND seq < ? AND time >= ? ORDER BY seq LIMIT ?",
-                        (info.id, shard, position, end, cutoff, batch_rows)).fetchall()
-                    if not rows:
+                    records = _read(con, info, shard, position, end, cutoff, batch_rows, batch_bytes)
+                    if not records:
                         break
-                    yield [StoredRecord(shard, seq, stamp, key, bytes(data)) for seq, stamp, key, data in rows]
-                    position = rows[-1][0] + 1
+                    yield records
+                    position = records[-1].sequence + 1
         finally:
             con.close()
 
@@ -452,6 +441,26 @@ class StreamStore:
             import shutil
 
             shutil.rmtree(self._temporary_dir, ignore_errors=True)
+
+
+def _read(con: sqlite3.Connection, info: StreamInfo, shard: int, start: int, end: int, cutoff: int, rows: int,
+          max_bytes: int) -> List[StoredRecord]:
+    """Retained records of a shard with ``start <= sequence < end``, in order: at most ``rows``, and no more data
+    than ``max_bytes`` once there is one (a record is never over a get), read row by row (bounded memory)."""
+    cursor = con.execute("SELECT seq, time, partition_key, data FROM records WHERE stream = ? AND shard = ? "
+                         "AND seq >= ? AND seq < ? AND time >= ? ORDER BY seq LIMIT ?",
+                         (info.id, shard, start, end, cutoff, rows))
+    records: List[StoredRecord] = []
+    size = 0
+    try:
+        for seq, stamp, key, data in cursor:
+            if records and size + len(data) > max_bytes:
+                break  # the rest comes with the next call
+            size += len(data)
+            records.append(StoredRecord(shard, seq, stamp, key, bytes(data)))
+    finally:
+        cursor.close()
+    return records
 
 
 class _transaction:

@@ -8,6 +8,7 @@ import pytest
 import e6driver
 from e6driver._proto import e6driver_stores_pb2 as st_pb
 from e6driver._proto import e6driver_streams_pb2 as sm_pb, e6driver_streams_pb2_grpc as sm_grpc
+from mock_server.__main__ import parse_args
 from mock_server.limits import Limits
 
 from accounts import USERS
@@ -103,6 +104,15 @@ def test_hostile_shards_locations_and_arguments(shared):
         streams.create("no-shards", shards=0)
     with pytest.raises(TypeError, match="bytes or str"):
         streams.put_records("mine", [{"data": 42}])
+
+
+def test_stream_limits_are_server_flags():
+    args = parse_args(["--max-streams-per-user", "3", "--max-shards-per-stream", "5", "--max-stream-record-bytes",
+                       "7", "--max-records-per-put", "11", "--max-stream-get-bytes", "13"]).limits
+    assert (args.max_streams_per_user, args.max_shards_per_stream, args.max_stream_record_bytes,
+            args.max_records_per_put, args.max_stream_get_bytes) == (3, 5, 7, 11, 13)
+    with pytest.raises(SystemExit):
+        parse_args(["--max-records-per-put", "0"])
 
 
 def test_every_stream_limit_refuses_with_its_flag(engine, still_serves):

@@ -172,6 +172,9 @@ def test_sql_reads_a_big_stream_in_batches(server, alice, rows):
     reader = StreamCatalog(server.streams).read("alice", "main", "big")  # what DuckDB is handed
     sizes = [batch.num_rows for batch in reader]
     assert max(sizes) <= BATCH_ROWS and sum(sizes) == 9000
+    info, _ = server.streams.stream("alice", "big")
+    by_bytes = [len(batch) for batch in server.streams.scan(info, batch_bytes=10_000)]  # big records: fewer rows
+    assert set(by_bytes) == {100} and sum(by_bytes) == 9000
 
 
 def stored_records(data_dir: str, name: str) -> int:
