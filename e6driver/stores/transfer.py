@@ -6,8 +6,9 @@ same transfer again moves nothing. A counterpart with different content is a *co
 
 Progress: ``progress=True`` shows a tqdm bar when tqdm is installed (nothing otherwise), a callable is
 called with ``(bytes_done, bytes_total)`` from the worker threads (serialised), ``False`` disables it.
-Transfers run on ``workers`` threads; the first failure is raised once all transfers have ended (what
-succeeded stays, and is skipped when the transfer is run again).
+Transfers run on ``workers`` threads: files up to 1 MiB in batches (many files per call, see
+:mod:`e6driver.stores._batches`), larger ones one call each. The first failure is raised once all
+transfers have ended (what succeeded stays, and is skipped when the transfer is run again).
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ..errors import InterfaceError
+from . import _batches
 
 if TYPE_CHECKING:
     from .objects import ObjectInfo, ObjectStoreClient
@@ -134,28 +136,54 @@ class _Meter:
             self._bar.close()
 
 
+Batch = Callable[[List[Tuple[str, str, int]], Callable[[int], None]], Dict[str, Any]]
+
+
 def _run(report: TransferReport, work: Callable[[FileTransfer, Callable[[int, int], None]], None],
-         progress: Union[bool, Callable[[int, int], None], None], workers: int) -> TransferReport:
+         batch: Batch, progress: Union[bool, Callable[[int, int], None], None], workers: int) -> TransferReport:
+    """Copy the planned files: ``batch`` moves groups of small files (key -> ObjectInfo or exception),
+    ``work`` one larger file."""
     todo = [f for f in report.files if f.action == "copy"]
     if report.dry_run or not todo:
         return report
     meter = _Meter(progress, report.bytes_planned, f"{report.direction} {report.bucket}")
     started = time.perf_counter()
     failures: List[BaseException] = []
+    workers = max(1, workers)
+    small = [f for f in todo if f.size <= _batches.BATCH_FILE_MAX]
+    per_call = max(1, min(_batches.BATCH_FILES, -(-len(small) // workers)))  # spread over the workers
 
-    def one(item: FileTransfer) -> None:
-        file_meter = meter.file_progress()
-        try:
-            work(item, file_meter)
-        except BaseException as exc:  # noqa: BLE001 - reported after every transfer ended
-            failures.append(exc)
-            return
+    def done(item: FileTransfer) -> None:
         with meter._lock:
             report.bytes_transferred += item.size
 
+    def one(item: FileTransfer) -> None:
+        try:
+            work(item, meter.file_progress())
+        except BaseException as exc:  # noqa: BLE001 - reported after every transfer ended
+            failures.append(exc)
+            return
+        done(item)
+
+    def group(items: List[FileTransfer]) -> None:
+        try:
+            outcomes = batch([(f.key, f.local_path, f.size) for f in items], meter.add)
+        except BaseException as exc:  # noqa: BLE001 - the whole call failed
+            failures.append(exc)
+            return
+        for item in items:
+            outcome = outcomes.get(item.key)
+            if isinstance(outcome, BaseException):
+                failures.append(outcome)
+            else:
+                done(item)
+
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="e6transfer") as pool:
-            list(pool.map(one, todo))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="e6transfer") as pool:
+            tasks = [pool.submit(group, items) for items in _batches.groups(small, per_call)]
+            tasks += [pool.submit(one, f) for f in todo if f.size > _batches.BATCH_FILE_MAX]
+            for task in tasks:
+                task.result()
     finally:
         meter.close()
         report.seconds = time.perf_counter() - started
@@ -191,7 +219,10 @@ def upload(client: ObjectStoreClient, local_path: PathLike, bucket: str, prefix:
     def work(item: FileTransfer, meter: Callable[[int, int], None]) -> None:
         client.put_file(bucket, item.key, item.local_path, progress=meter)
 
-    return _run(report, work, progress, workers)
+    def batch(items: List[Tuple[str, str, int]], added: Callable[[int], None]) -> Dict[str, Any]:
+        return _batches.put_files(client, bucket, items, added)
+
+    return _run(report, work, batch, progress, workers)
 
 
 def download(client: ObjectStoreClient, bucket: str, prefix: str, local_path: PathLike,
@@ -226,4 +257,7 @@ def download(client: ObjectStoreClient, bucket: str, prefix: str, local_path: Pa
     def work(item: FileTransfer, meter: Callable[[int, int], None]) -> None:
         client.get_file(bucket, item.key, item.local_path, progress=meter)
 
-    return _run(report, work, progress, workers)
+    def batch(items: List[Tuple[str, str, int]], added: Callable[[int], None]) -> Dict[str, Any]:
+        return _batches.get_files(client, bucket, items, added)
+
+    return _run(report, work, batch, progress, workers)

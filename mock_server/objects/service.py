@@ -7,6 +7,7 @@ whole object's MD5 when the client sends it, and commits only a complete, verifi
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import zlib
@@ -17,9 +18,10 @@ import grpc
 from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
+from mock_server.objects.batch import BatchPuts, get_batch, info_message
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.compress import CompressOptions, Compressor, Outcome, busy as compress_busy
-from mock_server.objects.store import (READ_CHUNK, ObjectInfo, check_bucket, check_key, check_prefix,
+from mock_server.objects.store import (READ_CHUNK, check_bucket, check_key, check_prefix,
                                        guess_content_type, not_found)
 from mock_server.objects.tables import NamedTable, check_table_name
 from mock_server.sessions import SessionStore
@@ -30,11 +32,6 @@ LIST_PAGE = 1000
 MAX_CHUNK = 8 * 1024 * 1024
 
 
-def info_message(info: ObjectInfo) -> st_pb.ObjectInfo:
-    return st_pb.ObjectInfo(bucket=info.bucket, key=info.key, size=info.size, etag=info.etag,
-                            last_modified=info.last_modified, content_type=info.content_type)
-
-
 class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
     def __init__(self, stores: ObjectStores, sessions: SessionStore, limits: Limits = DEFAULT_LIMITS) -> None:
         self.stores = stores
@@ -42,6 +39,7 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         self.sessions = sessions
         self.backend = stores.backend
         self.grants = stores.grants
+        self.batches = BatchPuts(self.backend, limits)
         self._compressing: Set[str] = set()  # buckets being compressed: one job per bucket at a time
         self._compressing_lock = threading.Lock()
 
@@ -78,6 +76,24 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
             upload.discard()
         log.info("put %s/%s (%d bytes) by %s", bucket, key, info.size, user)
         return st_pb.PutResponse(info=info_message(info))
+
+    @errors.rpc_method
+    def PutBatch(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        first = next(request_iterator, None)
+        if first is None:
+            raise errors.invalid("empty put batch stream")
+        user = self.sessions.caller(first.auth, context.invocation_metadata())
+        bucket = self._bucket(user, first.bucket, write=True)
+        results = self.batches.store(bucket, first.if_absent, itertools.chain([first], request_iterator))
+        stored = sum(1 for r in results if not r.code)
+        log.info("put batch into %s by %s: %d stored, %d failed", bucket, user, stored, len(results) - stored)
+        return st_pb.PutBatchResponse(results=results)
+
+    @errors.rpc_stream
+    def GetBatch(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        user = self.sessions.caller(request.auth, context.invocation_metadata())
+        bucket = self._bucket(user, request.bucket)
+        yield from get_batch(self.backend, bucket, list(request.keys))
 
     @errors.rpc_stream
     def Get(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:

@@ -288,10 +288,11 @@ class LocalObjectBackend(ObjectBackend):
                 raise EngineError(grpc.StatusCode.FAILED_PRECONDITION,
                                   f"key {key!r} lies under an existing object in bucket {bucket!r}") from None
             os.replace(upload.path, target)
-            fsync_dir(os.path.dirname(target), best_effort=True)
             stat = os.stat(target)
             info = ObjectInfo(bucket, key, stat.st_size, md5, stat.st_mtime, content_type)
             self._write_meta(info, stat.st_mtime_ns)
+        # Outside the lock: concurrent puts (a batch's) flush their directories at once, not one by one.
+        fsync_dir(os.path.dirname(target), best_effort=True)
         return info
 
     def _write_meta(self, info: ObjectInfo, mtime_ns: int) -> None:

@@ -1,0 +1,161 @@
+"""Small files in batches: many whole objects per message, many messages per call (PutBatch / GetBatch).
+
+A tree of small files moved one call per file pays a round trip and an authentication per file; here one
+call carries up to BATCH_FILES files. Each object still has its CRC-32 (checked on arrival) and MD5 (checked
+by the engine on a put, against the etag on a get), and each is committed on its own, atomically: one
+file's failure — a local file that cannot be read or written, a key the engine refuses — is that file's
+result, and the rest of the batch goes on.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+import zlib
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+import grpc
+
+from .. import errors
+from .._proto import e6driver_stores_pb2 as st_pb
+
+if TYPE_CHECKING:
+    from .objects import ObjectInfo, ObjectStoreClient
+
+BATCH_FILE_MAX = 1024 * 1024  # files up to this size travel in batches; larger ones in their own call
+BATCH_FILES = 250  # files per call
+MESSAGE_BYTES = 2 * 1024 * 1024  # bytes of files per message
+GET_OBJECT_MAX = 4 * 1024 * 1024  # the engine sends larger objects only through Get
+
+Outcome = Union["ObjectInfo", BaseException]  # per key: what was stored / written, or why not
+Added = Callable[[int], None]  # called with the bytes of each file moved
+
+
+class _FileFailure(grpc.RpcError):
+    """One object's failure inside a batch, shaped like a failed call so it maps to the usual driver error."""
+
+    _CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+    def __init__(self, code: int, details: str) -> None:
+        super().__init__(details)
+        self._code, self._details = self._CODES.get(code, grpc.StatusCode.UNKNOWN), details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> tuple:
+        return ()
+
+
+def _failure(client: "ObjectStoreClient", result: Any, rpc: str) -> errors.Error:
+    return client._error(_FileFailure(result.code, result.message), rpc)
+
+
+def groups(items: List[Tuple[str, str, int]], limit: int = BATCH_FILES) -> List[List[Tuple[str, str, int]]]:
+    """``items`` (key, path, size) cut into calls of at most ``limit`` files."""
+    return [items[start:start + limit] for start in range(0, len(items), limit)]
+
+
+def put_files(client: "ObjectStoreClient", bucket: str, items: List[Tuple[str, str, int]],
+              added: Optional[Added] = None) -> Dict[str, Outcome]:
+    """Store local files (key, path, size) in one PutBatch call; every key's outcome."""
+    from .objects import ObjectInfo
+
+    outcomes: Dict[str, Outcome] = {}
+    sent: List[str] = []
+
+    def messages() -> Iterator[st_pb.PutBatchRequest]:
+        message = st_pb.PutBatchRequest(auth=client._auth(), bucket=bucket)
+        size = 0
+        for key, path, _ in items:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError as exc:  # this file fails; the batch goes on
+                outcomes[key] = exc
+                continue
+            message.objects.append(st_pb.BatchObject(key=key, data=data, crc32=zlib.crc32(data),
+                                                     md5=hashlib.md5(data).hexdigest()))
+            sent.append(key)
+            size += len(data)
+            if size >= MESSAGE_BYTES:
+                yield message
+                if added is not None:
+                    added(size)
+                message, size = st_pb.PutBatchRequest(), 0
+        yield message  # possibly empty: it still carries the auth when no file could be read
+        if added is not None and size:
+            added(size)
+
+    def call(stub: Any, md: list) -> Any:
+        outcomes.clear()
+        sent.clear()
+        return stub.PutBatch(messages(), metadata=md)
+
+    response = client._invoke("PutBatch", call)
+    if len(response.results) != len(sent):
+        raise errors.DataError(f"PutBatch answered {len(response.results)} results for {len(sent)} objects")
+    for key, result in zip(sent, response.results):
+        outcomes[key] = _failure(client, result, "PutBatch") if result.code else ObjectInfo.from_message(result.info)
+    return outcomes
+
+
+def get_files(client: "ObjectStoreClient", bucket: str, items: List[Tuple[str, str, int]],
+              added: Optional[Added] = None) -> Dict[str, Outcome]:
+    """Write objects (key, local path, size) in one GetBatch call, each file atomically (a temporary file
+    renamed into place); every key's outcome."""
+    from .objects import ObjectInfo
+
+    targets = {key: path for key, path, _ in items}
+    outcomes: Dict[str, Outcome] = {}
+
+    def call(stub: Any, md: list) -> None:
+        outcomes.clear()
+        request = st_pb.GetBatchRequest(auth=client._auth(), bucket=bucket, keys=list(targets))
+        for chunk in stub.GetBatch(request, metadata=md):
+            for result in chunk.failed:
+                outcomes[result.key] = _failure(client, result, "GetBatch")
+            for obj in chunk.objects:
+                outcomes[obj.key] = _write(bucket, obj, targets.get(obj.key))
+                if added is not None and isinstance(outcomes[obj.key], ObjectInfo):
+                    added(len(obj.data))
+
+    client._invoke("GetBatch", call)
+    for key in targets:
+        if key not in outcomes:
+            outcomes[key] = errors.DataError(f"object {bucket}/{key}: GetBatch did not send it")
+    return outcomes
+
+
+def _write(bucket: str, obj: Any, target: Optional[str]) -> Outcome:
+    from .objects import ObjectInfo, _is_md5
+
+    info = ObjectInfo.from_message(obj.info)
+    if target is None:
+        return errors.DataError(f"object {bucket}/{obj.key}: GetBatch sent a key that was not asked for")
+    data = obj.data
+    if zlib.crc32(data) != obj.crc32 or len(data) != info.size:
+        return errors.DataError(f"object {bucket}/{obj.key}: damaged in transit")
+    if _is_md5(info.etag) and hashlib.md5(data).hexdigest() != info.etag:
+        return errors.DataError(f"object {bucket}/{obj.key}: content does not match its etag")
+    temporary = os.path.join(os.path.dirname(target), f".e6get-{uuid.uuid4().hex}")
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # as get_file's temporary file
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(temporary, target)
+    except OSError as exc:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        return exc
+    return info
