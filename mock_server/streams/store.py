@@ -264,6 +264,8 @@ class StreamStore:
     def grant(self, granter: str, name: str, grantee: str, level: str) -> str:
         if level not in LEVELS:
             raise errors.invalid(f"access must be one of {', '.join(LEVELS)}, not {level!r}")
+        if not grantee or len(grantee) > 128 or not grantee.isprintable():
+            raise errors.invalid("grant needs a user name of 1-128 printable characters")
         with self._lock:
             con = self._writer
             info, _ = self.stream(granter, name, con=con)

@@ -104,6 +104,9 @@ def test_hostile_shards_locations_and_arguments(shared):
         streams.create("no-shards", shards=0)
     with pytest.raises(TypeError, match="bytes or str"):
         streams.put_records("mine", [{"data": 42}])
+    for grantee in ("", "x" * 129, "bob\nroot"):
+        with pytest.raises(e6driver.ProgrammingError, match="user name"):
+            streams.grant("mine", grantee, "read")
 
 
 def test_stream_limits_are_server_flags():
