@@ -105,25 +105,28 @@ class _ChunkReader(io.RawIOBase):
     """A readable file over an iterator of byte chunks (a backend's read)."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks, self._pending = iter(chunks), b""
+        self._chunks, self._pending = iter(chunks), memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        while not self._pending:
-            self._pending = next(self._chunks, b"")
-            if not self._pending:
+        while not len(self._pending):
+            chunk = next(self._chunks, b"")
+            if not chunk:
                 return 0
+            self._pending = memoryview(chunk)
         count = min(len(buffer), len(self._pending))
-        buffer[:count], self._pending = self._pending[:count], self._pending[count:]
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]  # a view: no copy of the rest
         return count
 
 
 def decompressed_md5(chunks: Iterable[bytes], codec: str) -> Tuple[str, int]:
     """(hex MD5, size) of the decompressed content of a compressed stream given as chunks."""
     digest, size = hashlib.md5(), 0
-    stream = pa.CompressedInputStream(pa.PythonFile(io.BufferedReader(_ChunkReader(chunks)), mode="r"), codec)
+    source = pa.PythonFile(io.BufferedReader(_ChunkReader(chunks), READ_CHUNK), mode="r")
+    stream = pa.CompressedInputStream(source, codec)
     while True:
         block = stream.read(READ_CHUNK)
         if not block:
@@ -181,7 +184,10 @@ class Compressor:
                 if not (info.key.endswith(self.suffix) and info.key[:-len(self.suffix)] in keys):
                     yield Outcome(info.key, "", "skipped", info.size, reason="already compressed")
                 continue  # a copy whose original is listed too: reported with the original
-            yield self._one(info)
+            outcome = self._one(info)
+            if outcome.action == "failed":
+                log.warning("compress %s/%s failed: %s", self.bucket, info.key, outcome.reason)
+            yield outcome
 
     def _one(self, listed: ObjectInfo) -> Outcome:
         key, target = listed.key, listed.key + self.suffix
@@ -216,16 +222,15 @@ class Compressor:
         return digest.hexdigest()
 
     def _verify_published(self, target: str, md5: str, size: int) -> bool:
-        found = decompressed_md5(self.backend.read(self.bucket, target), self.options.codec)
-        return found == (md5, size)
+        """Whether the stored ``target`` decompresses to content of that MD5 and size."""
+        try:
+            return decompressed_md5(self.backend.read(self.bucket, target), self.options.codec) == (md5, size)
+        except (OSError, pa.ArrowException, ValueError):  # not a valid stream of the codec
+            return False
 
     def _resume(self, info: ObjectInfo, existing: ObjectInfo) -> Outcome:
         """``<key><suffix>`` exists: a previous run's copy (then finish it) or someone else's object (refuse)."""
-        try:
-            matches = self._verify_published(existing.key, self._original_md5(info), info.size)
-        except (OSError, pa.ArrowException, ValueError):
-            matches = False
-        if not matches:
+        if not self._verify_published(existing.key, self._original_md5(info), info.size):
             return Outcome(info.key, existing.key, "failed", info.size,
                            reason=f"{existing.key!r} exists and is not a compressed copy of it")
         if self.options.keep_original or self.options.dry_run:

@@ -235,13 +235,14 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
                     key=outcome.key, target=outcome.target, action=outcome.action,
                     bytes_before=outcome.bytes_before, bytes_after=outcome.bytes_after, reason=outcome.reason),
                     done=done, total=len(objects))
-            log.info("compression of %s/%r by %s (dry run %s): %d file(s) %d -> %d bytes, %d skipped, %d failed",
-                     bucket, request.prefix, user, options.dry_run, report.files, report.bytes_before,
-                     report.bytes_after, report.skipped, report.failed)
-            yield st_pb.CompressProgress(report=report, done=len(objects), total=len(objects), last=True)
         finally:
             with self._compressing_lock:
                 self._compressing.discard(bucket)
+        # The bucket is free before the report goes out: a caller may start the next job as soon as it has it.
+        log.info("compression of %s/%r by %s (dry run %s): %d file(s) %d -> %d bytes, %d skipped, %d failed",
+                 bucket, request.prefix, user, options.dry_run, report.files, report.bytes_before,
+                 report.bytes_after, report.skipped, report.failed)
+        yield st_pb.CompressProgress(report=report, done=len(objects), total=len(objects), last=True)
 
 
 def _count(report: Any, outcome: Outcome) -> None:

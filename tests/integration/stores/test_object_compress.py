@@ -149,7 +149,8 @@ def test_compressed_size_over_the_limit_fails_that_object(tmp_path):
             assert sorted(o.key for o in conn.objects.list("limited")) == ["a.bin.zst", "big.csv"]
 
 
-def test_one_compression_per_bucket_at_a_time(root, monkeypatch):
+def test_one_compression_per_bucket_at_a_time(root, server, monkeypatch):
+    import os
     import threading
     import time
 
@@ -164,14 +165,14 @@ def test_one_compression_per_bucket_at_a_time(root, monkeypatch):
     job = threading.Thread(target=lambda: outcome.update(report=root.objects.compress(
         "compress-busy", "", codec="gzip", dry_run=False)))
     job.start()
+    spool = server.object_stores.backend.spool_dir()
     deadline = time.monotonic() + 30
-    while True:  # until the running job is seen (a dry run before it starts just succeeds)
-        try:
-            root.objects.compress("compress-busy", "")
-        except e6driver.OperationalError as exc:
-            assert "already running" in str(exc) and exc.grpc_code == "ABORTED"
-            break
+    while not os.listdir(spool):  # the job's copy is being spooled (it holds the bucket from before that)
         assert time.monotonic() < deadline and job.is_alive(), "the job was never seen running"
+        time.sleep(0.001)
+    with pytest.raises(e6driver.OperationalError, match="already running") as info:
+        root.objects.compress("compress-busy", "")
+    assert info.value.grpc_code == "ABORTED"
     monkeypatch.delenv(PAUSE_ENV)
     assert root.objects.compress("compress-other", "", dry_run=False).files == 1  # other buckets are free
     job.join(60)
