@@ -208,7 +208,6 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         bucket = self._bucket(user, request.bucket)
         return st_pb.ListTablesResponse(tables=[_table_message(t) for t in self.stores.tables.in_bucket(bucket)])
 
-
     @errors.rpc_stream
     def Compress(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         user = self.sessions.caller(request.auth, context.invocation_metadata())
