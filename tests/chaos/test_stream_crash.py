@@ -123,7 +123,7 @@ def test_sigkill_during_appends_loses_nothing_acknowledged(tmp_path):
         for writer in writers:
             writer.start()
         deadline = time.monotonic() + 120
-        while acknowledged[0] < KILL_AFTER:
+        while acknowledged[0] < KILL_AFTER or not all(w.acked for w in writers):  # every writer is putting
             assert time.monotonic() < deadline and all(w.is_alive() for w in writers), "writers stalled"
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)  # the writers are mid-put
@@ -160,7 +160,7 @@ def test_writers_retrying_across_a_restart_append_each_put_once(tmp_path):
         for writer in writers:
             writer.start()
         deadline = time.monotonic() + 120
-        while acknowledged[0] < KILL_AFTER:
+        while acknowledged[0] < KILL_AFTER or not all(w.acked for w in writers):
             assert time.monotonic() < deadline, "writers stalled"
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
