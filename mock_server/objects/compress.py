@@ -36,6 +36,7 @@ CODECS = {"zstd": ".zst", "gzip": ".gz"}
 # Already compressed: stream codecs, archives, and formats compressed inside (SQL reads Parquet unwrapped only).
 COMPRESSED_SUFFIXES = (".gz", ".gzip", ".zst", ".zstd", ".bz2", ".xz", ".lz4", ".br", ".zip", ".7z", ".parquet",
                        ".parq", ".pq", ".orc", ".avro", ".e6ds")
+MAX_COMPRESSIONS_PER_USER = 2  # running at once: each holds a server worker thread for its whole run
 BLOCK = 4 * 1024 * 1024  # one zstd frame per block (a stream of frames is one valid zstd stream)
 # Crash tests only: "<stage>:<seconds>" pauses at stage "write" (spool half written) or "publish" (the
 # compressed copy published, the original not yet removed).
@@ -278,3 +279,9 @@ class Compressor:
 def busy(bucket: str) -> EngineError:
     return EngineError(grpc.StatusCode.ABORTED, f"a compression of bucket {bucket!r} is already running; "
                                                 "run it again when that one has finished")
+
+
+def too_many(user: str) -> EngineError:
+    return EngineError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                       f"user {user!r} already runs {MAX_COMPRESSIONS_PER_USER} compressions (the most at once); "
+                       "run this one when one of them has finished")

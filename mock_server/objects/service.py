@@ -11,7 +11,7 @@ import itertools
 import logging
 import threading
 import zlib
-from typing import Any, Iterator, Set
+from typing import Any, Dict, Iterator
 
 import grpc
 
@@ -20,7 +20,8 @@ from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 from mock_server.objects.batch import BatchPuts, get_batch, info_message
 from mock_server.objects.buckets import ObjectStores
-from mock_server.objects.compress import CompressOptions, Compressor, Outcome, busy as compress_busy
+from mock_server.objects.compress import (MAX_COMPRESSIONS_PER_USER, CompressOptions, Compressor, Outcome,
+                                          busy as compress_busy, too_many as compress_limit)
 from mock_server.objects.store import (READ_CHUNK, check_bucket, check_key, check_prefix,
                                        guess_content_type, not_found)
 from mock_server.objects.tables import NamedTable, check_table_name
@@ -40,7 +41,7 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         self.backend = stores.backend
         self.grants = stores.grants
         self.batches = BatchPuts(self.backend, limits)
-        self._compressing: Set[str] = set()  # buckets being compressed: one job per bucket at a time
+        self._compressing: Dict[str, str] = {}  # bucket being compressed -> by whom: one job per bucket
         self._compressing_lock = threading.Lock()
 
     def _bucket(self, user: str, bucket: str, write: bool = False) -> str:
@@ -220,7 +221,9 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         with self._compressing_lock:
             if bucket in self._compressing:
                 raise compress_busy(bucket)
-            self._compressing.add(bucket)
+            if sum(1 for u in self._compressing.values() if u == user) >= MAX_COMPRESSIONS_PER_USER:
+                raise compress_limit(user)
+            self._compressing[bucket] = user
         try:
             objects = compressor.candidates(request.prefix)
             report = st_pb.CompressReport()
@@ -236,7 +239,7 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
                     done=done, total=len(objects))
         finally:
             with self._compressing_lock:
-                self._compressing.discard(bucket)
+                self._compressing.pop(bucket, None)
         # The bucket is free before the report goes out: a caller may start the next job as soon as it has it.
         log.info("compression of %s/%r by %s (dry run %s): %d file(s) %d -> %d bytes, %d skipped, %d failed",
                  bucket, request.prefix, user, options.dry_run, report.files, report.bytes_before,

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from e6driver.errors import DatabaseError, ObjectNotFoundError, PermissionDeniedError, ProgrammingError
+from e6driver.errors import (DatabaseError, ObjectNotFoundError, OperationalError, PermissionDeniedError,
+                             ProgrammingError)
 
 from test_paths import TRAVERSALS, _tree
 
@@ -83,3 +84,35 @@ def test_format_filter_errors_show_no_server_path(buckets, server):
             cur.execute('SELECT * FROM objects."alice-own".' + table)
             cur.fetchall()
         assert data_dir not in str(info.value) and "alice-own/tbl/" in str(info.value), str(info.value)
+
+
+def test_compressions_at_once_per_user_are_capped(buckets, server, monkeypatch, still_serves):
+    import threading
+    import time
+
+    from mock_server.objects.compress import MAX_COMPRESSIONS_PER_USER, PAUSE_ENV
+
+    alice, bob = buckets
+    names = [f"alice-job-{n}" for n in range(MAX_COMPRESSIONS_PER_USER + 1)]
+    for name in names:
+        alice.objects.create_bucket(name)
+        alice.objects.put(name, "a.csv", "id\n" + "1\n" * 600_000)  # two read chunks: two pauses
+    monkeypatch.setenv(PAUSE_ENV, "write:1")
+    spool = server.object_stores.backend.spool_dir()
+    jobs = [threading.Thread(target=alice.objects.compress, args=(n, ""), kwargs={"dry_run": False, "codec": "gzip"})
+            for n in names[:-1]]
+    for job in jobs:
+        job.start()
+    deadline = time.monotonic() + 30
+    while len(os.listdir(spool)) < len(jobs):  # every job is spooling its copy
+        assert time.monotonic() < deadline, "the jobs were never seen running"
+        time.sleep(0.001)
+    with pytest.raises(OperationalError, match="compressions") as info:
+        alice.objects.compress(names[-1], "", dry_run=False)
+    assert info.value.grpc_code == "RESOURCE_EXHAUSTED"
+    assert bob.objects.compress("bob-private", "", dry_run=True).files == 1  # other users are not held up
+    monkeypatch.delenv(PAUSE_ENV)
+    for job in jobs:
+        job.join(60)
+    assert alice.objects.compress(names[-1], "", dry_run=False).files == 1
+    still_serves(server)
