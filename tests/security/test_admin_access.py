@@ -13,6 +13,7 @@ from e6driver._proto import e6driver_accounts_pb2 as ac_pb, e6driver_accounts_pb
 from e6driver._proto import e6driver_stores_pb2 as st_pb
 from e6driver.errors import (AuthenticationError, IntegrityError, OperationalError, PermissionDeniedError,
                              ProgrammingError)
+from mock_server.__main__ import parse_args
 from mock_server.errors import EngineError
 from mock_server.limits import Limits
 
@@ -132,6 +133,8 @@ def test_the_admin_cannot_be_disabled_nor_a_configured_password_reset(server):
 
 
 def test_the_number_of_users_is_capped(engine, still_serves):
+    assert parse_args([]).limits.max_users == 1000
+    assert parse_args(["--max-users", "4"]).limits.max_users == 4
     srv = engine(limits=Limits(max_users=len(USERS) + 1))
     with _root(srv) as root:
         root.admin.create_user("carol")
