@@ -17,10 +17,22 @@ from conftest import USERS
 BUCKET = "sdk-bucket"
 
 
+@pytest.fixture(scope="module", params=["local", "seaweedfs"])
+def backend(request) -> e6driver.Connection:
+    """root's connection to an engine keeping objects in a local directory, or on SeaweedFS (S3)."""
+    if request.param == "local":
+        conn = request.getfixturevalue("root")
+    else:
+        server = request.getfixturevalue("s3_server")
+        conn = e6driver.connect(host="127.0.0.1", port=server.port, username="root", password=USERS["root"])
+        request.addfinalizer(conn.close)
+    conn.objects.create_bucket(BUCKET)
+    return conn
+
+
 @pytest.fixture(scope="module")
-def objects(root):
-    root.objects.create_bucket(BUCKET)
-    return root.objects
+def objects(backend):
+    return backend.objects
 
 
 def test_v3io_style_put_text_get_delete(objects):
@@ -66,7 +78,8 @@ def test_text_file_object_is_refused_with_a_hint(objects):
     assert objects.stat(BUCKET, "bad/text-handle") is None
 
 
-def test_named_table_over_prefix_skips_other_files(objects, root, rows, data_dir, caplog):
+def test_named_table_over_prefix_skips_other_files(objects, backend, rows, data_dir, caplog):
+    root = backend
     objects.put(BUCKET, "tbl/part-1.csv", "id,name\n1,a\n2,b\n")
     objects.put(BUCKET, "tbl/part-2.csv", "id,name\n3,c\n")
     objects.put(BUCKET, "tbl/readme.txt", "these are the parts\nnot,a,csv,file\n")
@@ -87,7 +100,8 @@ def test_named_table_over_prefix_skips_other_files(objects, root, rows, data_dir
     objects.delete(BUCKET, "tbl/extra.json")
 
 
-def test_unreadable_object_error_names_bucket_and_key_not_server_path(objects, root, rows, data_dir):
+def test_unreadable_object_error_names_bucket_and_key_not_server_path(objects, backend, rows, data_dir):
+    root = backend
     objects.put(BUCKET, "broken/a.csv", "id,name\n1,a\n")
     objects.put(BUCKET, "broken/b.csv", "id,name\n\"unterminated\n2,3,4,5\n")
     objects.put(BUCKET, "broken/c.parquet", b"PAR1 not parquet at all")
@@ -184,3 +198,6 @@ def test_unreachable_server_is_connection_lost():
         conn.close()
     with pytest.raises(e6driver.ConnectionLostError):
         e6driver.connect(host="127.0.0.1", port=port, username="root", password="x", connect_timeout=0.2)
+
+
+from test_s3 import s3_server, seaweed  # noqa: E402,F401 - the SeaweedFS fixtures of the S3 tests
