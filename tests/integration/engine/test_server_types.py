@@ -82,8 +82,9 @@ def test_browsing(client, stub):
                  "props struct(a integer, b varchar), price decimal(9,2), seen timestamptz)")
     client.query("create view browse.items_v as select id from browse.items")
     catalogs = stub.getCataloges(pb.GetCatalogesRequest()).catalogResponses
-    assert [(c.name, c.isDefault) for c in catalogs] == [("local", True), ("objects", False),
-                                                                ("datasets", False)]
+    # DuckDB's catalog, then the stores' (objects, datasets, then the rooms plugged in as SQL catalogs)
+    assert [(c.name, c.isDefault) for c in catalogs] == [("local", True), ("objects", False), ("datasets", False),
+                                                         ("streams", False), ("kv", False), ("system", False)]
     schemas = stub.getSchemaNamesV2(pb.GetSchemaNamesV2Request(sessionId=client.session, catalog="local"))
     assert {"main", "browse"} <= set(schemas.schemas)
     assert "information_schema" not in schemas.schemas
