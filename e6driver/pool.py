@@ -83,6 +83,21 @@ class PooledConnection:
         self.close()
 
 
+def _end_transaction(conn: PooledConnection) -> bool:
+    """Roll back a transaction the borrower left open (the next borrower must not inherit it, as in psycopg's
+    pool); False — discard the connection — when the rollback fails."""
+    session = getattr(conn.connection, "session", None)
+    if session is None or not getattr(session, "in_transaction", False):
+        return True
+    log.warning("a pooled connection came back inside a transaction; rolling it back")
+    try:
+        conn.connection.rollback()
+    except Exception:  # noqa: BLE001 - an unknown transaction state makes the connection unsafe to reuse
+        log.warning("rolling back a returned connection failed; it will be discarded", exc_info=True)
+        return False
+    return True
+
+
 class ConnectionPool:
     def __init__(
         self,
@@ -171,7 +186,7 @@ class ConnectionPool:
             if self._by_thread.get(conn.thread_id or 0) is conn:
                 del self._by_thread[conn.thread_id or 0]
             conn.thread_id = None
-        reusable = conn.close_cursors() and not getattr(conn.connection, "closed", False)
+        reusable = conn.close_cursors() and not getattr(conn.connection, "closed", False) and _end_transaction(conn)
         with self._cond:
             if reusable and not self._closed and len(self._idle) < self.max_size:
                 conn.last_used = conn.returned_at = time.monotonic()

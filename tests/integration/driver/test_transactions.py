@@ -160,3 +160,17 @@ def test_autocommit_off_fails_at_once_without_transactions(engine_without_transa
         conn.commit()
         with pytest.raises(e6driver.NotSupportedError):
             conn.rollback()
+
+
+def test_a_pool_rolls_back_what_a_borrower_left_open(server, connect, table):
+    host, port = server.address.rsplit(":", 1)
+    with e6driver.ConnectionPool(min_size=1, max_size=1, host=host, port=int(port), username=USER,
+                                 password=PASSWORD, autocommit=False) as pool:
+        conn = pool.get_connection()
+        conn.cursor().execute(f"update {table} set v = 0")
+        pool.return_connection(conn)  # no commit
+        again = pool.get_connection()
+        assert again.connection is conn.connection and not again.session.in_transaction
+        assert _values(again, table) == [10, 20]
+        assert _values(connect(), table) == [10, 20]
+        pool.return_connection(again)
