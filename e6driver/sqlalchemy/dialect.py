@@ -164,6 +164,9 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
                 raise exc.ArgumentError(f"URL option {key!r} contradicts another way of giving {argument!r}")
             kwargs[argument] = converted
         self._keep_autocommit = kwargs.get("autocommit") is True  # ?autocommit=true: never open transactions
+        # A URL naming a catalog or schema is checked on connect (Superset's "Test connection" among others),
+        # unless ?lazy=true defers every check to the first statement.
+        self._check_namespace = not kwargs.get("lazy") and bool(kwargs.get("catalog") or kwargs.get("database"))
         return [], kwargs
 
     def do_ping(self, dbapi_connection) -> bool:
@@ -190,6 +193,8 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     # and commit/rollback have nothing to do. The engine (DuckDB) has snapshot isolation and no savepoints.
     def on_connect(self):
         def use_transactions(dbapi_connection) -> None:
+            if getattr(self, "_check_namespace", False):
+                check_namespace(dbapi_connection)  # before any transaction opens
             keep = getattr(self, "_keep_autocommit", False) or getattr(self, "isolation_level", None) == "AUTOCOMMIT"
             if not keep and dbapi_connection.supports_transactions:
                 dbapi_connection.autocommit = False
@@ -233,6 +238,25 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
 
     def _get_default_schema_name(self, connection) -> Optional[str]:
         return getattr(self._driver_connection(connection), "database", None) or "main"
+
+
+def check_namespace(dbapi_connection) -> None:
+    """Raise ``ProgrammingError`` unless the engine resolves the connection's catalog and schema: one statement
+    run the way every later one will be, so a URL naming a missing catalog or schema fails on connect rather
+    than at each query."""
+    from e6driver.errors import ProgrammingError
+
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    except ProgrammingError as error:
+        names = ", ".join(f"{kind} {name!r}" for kind, name in (
+            ("catalog", dbapi_connection.catalog_name), ("schema", dbapi_connection.database)) if name)
+        raise ProgrammingError(f"the URL names {names}, which the engine cannot use: {error}",
+                               grpc_code=error.grpc_code, details=error.details) from error
+    finally:
+        cursor.close()
 
 
 def register_alembic_impl() -> None:
