@@ -10,7 +10,11 @@ Catalog ``objects`` has one schema per bucket. Two kinds of table name are under
   ``/`` level, ``**`` crosses levels, ``[...]`` is a character class;
 * ``objects.<bucket>.<name>`` where ``name`` is a table registered on the bucket
   (:mod:`mock_server.objects.tables`): the objects under its prefix (or matching its glob) read the same way,
-  in its format if it has one. A registered name wins over an object key spelled the same.
+  in its format if it has one (over a prefix, objects of other formats are skipped and logged). A registered
+  name wins over an object key spelled the same.
+
+A key or glob without a compression suffix also finds the ``.zst``/``.gz`` copies ``conn.objects.compress``
+leaves (``"logs/*.csv"`` reads ``logs/a.csv.zst``); a copy whose original is still there is not read twice.
 
 Three-part names are rewritten anywhere outside literals and comments. When the request's catalog is
 ``objects``, a quoted name right after ``FROM``/``JOIN`` may also leave out the catalog (``<bucket>."x"``)
@@ -174,6 +178,27 @@ def _kind_of(name: str) -> Tuple[Optional[str], Optional[str]]:
     return None, compression
 
 
+def _uncompressed(key: str) -> str:
+    """``key`` without its compression suffix (``a.csv.zst`` → ``a.csv``)."""
+    suffix = next((s for s in _COMPRESSIONS if key.lower().endswith(s)), "")
+    return key[:-len(suffix)] if suffix else key
+
+
+def _is_key(key: str) -> bool:
+    try:
+        check_key(key)
+        return True
+    except errors.EngineError:  # e.g. too long once a suffix is added
+        return False
+
+
+def _without_copies(keys: List[str]) -> List[str]:
+    """``keys`` less the compressed copies whose original is among them (kept by ``compress(keep_original=
+    True)``, or for a moment while it runs): each object's rows are read once."""
+    present = set(keys)
+    return [k for k in keys if _uncompressed(k) == k or _uncompressed(k) not in present]
+
+
 def file_format(keys: List[str], pattern: str, kind: str = "") -> str:
     """The format (parquet, csv, tsv or json) of the objects ``keys``: ``kind`` (a named table's format) if
     given, else the pattern's extension, else the keys' (all of one kind). Compression is per object."""
@@ -315,15 +340,21 @@ class StoreCatalogs:
             if skipped:  # the protocol has no warning channel to the client: the server's log says it
                 log.warning("table objects.%s.%s skips %d object(s) not of its format %s: %s", bucket, named.name,
                             len(skipped), kind or "(parquet/csv/tsv/json)", ", ".join(skipped[:20]))
-        elif literal_prefix(pattern) == pattern:  # one object
+        elif literal_prefix(pattern) == pattern:  # one object, or (once compressed) its .zst/.gz copy
             check_key(pattern)
             info = backend.stat(bucket, pattern)
+            if info is None and _kind_of(pattern)[1] is None:
+                copies = [pattern + s for s in _COMPRESSIONS if _is_key(pattern + s)]
+                info = next(filter(None, (backend.stat(bucket, k) for k in copies)), None)
             keys = [info.key] if info is not None else []
         else:
             if "\x00" in pattern or "\\" in pattern or pattern.startswith("/") or ".." in pattern.split("/"):
                 check_key(pattern)  # same rules (and message) as keys
             glob = compile_glob(pattern, self.limits)  # linear-time, length-capped (mock_server.objects.globs)
-            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if glob.match(o.key)]
+            plain = _kind_of(pattern)[1] is None  # "*.csv" also matches the compressed copies of CSV files
+            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern))
+                    if glob.match(o.key) or (plain and glob.match(_uncompressed(o.key)))]
+        keys = _without_copies(keys)
         if not keys:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
         kind = file_format(keys, pattern, kind)

@@ -116,3 +116,13 @@ def test_compressions_at_once_per_user_are_capped(buckets, server, monkeypatch, 
         job.join(60)
     assert alice.objects.compress(names[-1], "", dry_run=False).files == 1
     still_serves(server)
+
+
+def test_compressed_copy_lookup_keeps_key_rules(buckets):
+    alice, _ = buckets
+    longest = "k/" + "x" * 246 + ".csv"  # a valid key whose copy's name would be too long for a level
+    cur = alice.cursor()
+    with pytest.raises(ProgrammingError, match="no objects in bucket 'alice-own' match"):
+        cur.execute(f'SELECT * FROM objects."alice-own"."{longest}"')
+    with pytest.raises(ProgrammingError, match="'..' segment"):
+        cur.execute('SELECT * FROM objects."alice-own"."../bob-private/secret.csv"')

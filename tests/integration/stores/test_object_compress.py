@@ -48,7 +48,10 @@ def _scenario(conn: e6driver.Connection, bucket: str, codec: str) -> None:
     objects.register_table(bucket, "events", "logs/2024/", format="json", replace=True)
     query = f'SELECT count(*), sum(id), sum(v), max(name) FROM objects."{bucket}".logs'
     events = f'SELECT count(*), sum(id) FROM objects."{bucket}".events'
+    glob = f'SELECT count(*), sum(id) FROM objects."{bucket}"."logs/*/*.csv"'  # also finds the .zst/.gz copies
+    single = f'SELECT count(*), max(v) FROM objects."{bucket}"."logs/2024/a.csv"'  # ... and the copy of one
     before, events_before = _sql(conn, query), _sql(conn, events)
+    glob_before, single_before = _sql(conn, glob), _sql(conn, single)
     keys_before = [o.key for o in objects.list(bucket, "logs/")]
 
     plan = objects.compress(bucket, "logs/", min_size=1000, codec=codec)  # dry run is the default
@@ -75,6 +78,7 @@ def _scenario(conn: e6driver.Connection, bucket: str, codec: str) -> None:
     assert pa.input_stream(pa.BufferReader(objects.get(bucket, "logs/2024/a.csv" + suffix)),
                            compression=codec).read() == original
     assert _sql(conn, query) == before and _sql(conn, events) == events_before
+    assert _sql(conn, glob) == glob_before and _sql(conn, single) == single_before
 
     again = objects.compress(bucket, "logs/", min_size=1000, codec=codec, dry_run=False)  # nothing left to do
     assert again.files == 0 and not again.failed
@@ -94,6 +98,9 @@ def test_compress_gzip_keep_original_and_level(root):
     assert report.files == 1
     assert [o.key for o in root.objects.list(bucket, "d/")] == ["d/a.csv", "d/a.csv.gz"]
     assert gzip.decompress(root.objects.get(bucket, "d/a.csv.gz")) == root.objects.get(bucket, "d/a.csv")
+    root.objects.register_table(bucket, "d", "d/", format="csv")
+    assert _sql(root, f'SELECT count(*) FROM objects."{bucket}".d') == [(30_000,)]  # the copy is not read twice
+    assert _sql(root, f'SELECT count(*) FROM objects."{bucket}"."d/*"') == [(30_000,)]
     again = root.objects.compress(bucket, "d/", codec="gzip", keep_original=True, dry_run=False)
     assert again.files == 0 and [(o.key, o.reason) for o in again.skipped] == [("d/a.csv", "already compressed")]
     finish = root.objects.compress(bucket, "d/", codec="gzip", dry_run=False)  # now drop the original
