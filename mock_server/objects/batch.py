@@ -1,16 +1,18 @@
 """Many small objects per call (PutBatch / GetBatch of protos/e6driver_stores.proto).
 
 One call authenticates and checks the bucket once, then moves whole objects several per message. A put batch
-stores the objects of each message concurrently on a small thread pool: each is still its own atomic put
-(spooled, CRC- and MD5-checked, fsynced, renamed), so their fsyncs overlap instead of queueing. One object's
+stores objects concurrently on a small thread pool as they arrive: each is still its own atomic put
+(spooled, CRC- and MD5-checked, fsynced, renamed), so their fsyncs overlap instead of queueing, and each
+directory is flushed once per call instead of once per object (before the call answers). One object's
 failure (bad key, checksum, a key under another object...) is reported in its result; the others go on.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import zlib
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator, List, Optional
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Deque, Iterable, Iterator, List, Tuple
 
 import grpc
 
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 MAX_GET_KEYS = 1000  # keys in one GetBatch request
 MAX_GET_OBJECT = 4 * 1024 * 1024  # larger objects are refused by GetBatch: use Get
 GET_MESSAGE = 4 * 1024 * 1024  # bytes of objects per GetBatch message
-PUT_THREADS = 8  # objects of one message stored at once
+PUT_THREADS = 8  # objects stored at once (their fsyncs overlap)
+IN_FLIGHT_BYTES = 16 * 1024 * 1024  # received objects not yet stored, per call
 
 
 def info_message(info: ObjectInfo) -> st_pb.ObjectInfo:
@@ -44,23 +47,28 @@ class BatchPuts:
 
     def __init__(self, backend: ObjectBackend, limits: Limits) -> None:
         self.backend, self.limits = backend, limits
-        self._pool: Optional[ThreadPoolExecutor] = None
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=PUT_THREADS, thread_name_prefix="e6batch")
-        return self._pool
+        self._pool = ThreadPoolExecutor(max_workers=PUT_THREADS, thread_name_prefix="e6batch")  # threads start on use
 
     def store(self, bucket: str, if_absent: bool, messages: Iterable[Any]) -> List[st_pb.BatchResult]:
-        """One result per object of ``messages``, in order; each message's objects are stored before the next
-        message is read (memory: one message)."""
+        """One result per object of ``messages``, in order. Objects are stored on the pool as they arrive
+        (at most IN_FLIGHT_BYTES held); the directories of the stored ones are flushed once, at the end,
+        before the call answers."""
+        pending: Deque[Tuple[Future, int]] = collections.deque()
         results: List[st_pb.BatchResult] = []
-        for message in messages:
-            objects = list(message.objects)
-            if len(objects) == 1:
-                results.append(self._store_one(bucket, if_absent, objects[0]))
-            else:
-                results += self._executor().map(lambda obj: self._store_one(bucket, if_absent, obj), objects)
+        held = 0
+        try:
+            for message in messages:
+                for obj in message.objects:
+                    while pending and held + len(obj.data) > IN_FLIGHT_BYTES:
+                        future, size = pending.popleft()
+                        results.append(future.result())
+                        held -= size
+                    pending.append((self._pool.submit(self._store_one, bucket, if_absent, obj),
+                                    len(obj.data)))
+                    held += len(obj.data)
+        finally:
+            results += [future.result() for future, _ in pending]  # also when the stream broke: let them end
+        self.backend.sync_dirs(bucket, [r.key for r in results if not r.code])
         return results
 
     def _store_one(self, bucket: str, if_absent: bool, obj: Any) -> st_pb.BatchResult:
@@ -73,7 +81,8 @@ class BatchPuts:
             try:
                 upload.write(0, obj.data, obj.crc32)
                 digest = upload.finish(obj.md5)
-                info = self.backend.commit(upload, bucket, key, digest, content_type, if_absent=if_absent)
+                info = self.backend.commit(upload, bucket, key, digest, content_type, if_absent=if_absent,
+                                           sync_dir=False)
             finally:
                 upload.discard()
             return st_pb.BatchResult(key=key, info=info_message(info))
@@ -81,8 +90,7 @@ class BatchPuts:
             return _failure(obj.key, exc)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True)
 
 
 def get_batch(backend: ObjectBackend, bucket: str, keys: List[str]) -> Iterator[st_pb.GetBatchChunk]:

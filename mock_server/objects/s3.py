@@ -102,7 +102,7 @@ class S3ObjectBackend(ObjectBackend):
             raise
 
     def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
-               if_absent: bool = False) -> ObjectInfo:
+               if_absent: bool = False, sync_dir: bool = True) -> ObjectInfo:
         if not self.bucket_exists(bucket):
             raise not_found(bucket)
         if if_absent and self.stat(bucket, key) is not None:

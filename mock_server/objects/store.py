@@ -26,7 +26,7 @@ import uuid
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import grpc
 
@@ -191,9 +191,13 @@ class ObjectBackend:
         raise NotImplementedError
 
     def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
-               if_absent: bool = False) -> ObjectInfo:
-        """Make a finished upload the object ``bucket/key`` atomically."""
+               if_absent: bool = False, sync_dir: bool = True) -> ObjectInfo:
+        """Make a finished upload the object ``bucket/key`` atomically. ``sync_dir=False``: the caller makes
+        the new name durable later, with :meth:`sync_dirs` (a batch flushes each directory once)."""
         raise NotImplementedError
+
+    def sync_dirs(self, bucket: str, keys: Iterable[str]) -> None:
+        """Make the names of objects committed with ``sync_dir=False`` durable."""
 
     def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
         raise NotImplementedError
@@ -230,7 +234,10 @@ class LocalObjectBackend(ObjectBackend):
         os.makedirs(self.root, exist_ok=True)
         self._meta = os.path.join(self.root, ".meta")
         self._tmp = os.path.join(self.root, ".tmp")
-        self._lock = threading.Lock()  # serialises renames with directory creation/removal
+        self._lock = threading.Lock()  # guards _described
+        # Puts and deletes of one key are serialised (if_absent, and a sidecar that matches its file); other
+        # keys go concurrently: a directory pruned under a put is made again (_retrying).
+        self._key_locks = [threading.Lock() for _ in range(64)]
         sweep_spool(self._tmp)
         self._described: "OrderedDict[Tuple[str, str], Tuple[int, int, dict]]" = OrderedDict()
 
@@ -272,28 +279,42 @@ class LocalObjectBackend(ObjectBackend):
         return os.path.isdir(self._bucket_dir(bucket))
 
     def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
-               if_absent: bool = False) -> ObjectInfo:
+               if_absent: bool = False, sync_dir: bool = True) -> ObjectInfo:
         target = self._path(bucket, key)
-        with self._lock:
+        with self._key_lock(bucket, key):
             if not self.bucket_exists(bucket):
                 raise not_found(bucket)
             if if_absent and os.path.lexists(target):
                 raise EngineError(grpc.StatusCode.ALREADY_EXISTS, f"object {key!r} already exists")
+            prefix_of_others = EngineError(grpc.StatusCode.FAILED_PRECONDITION,
+                                           f"key {key!r} is a prefix of other objects in bucket {bucket!r}")
             if os.path.isdir(target):
-                raise EngineError(grpc.StatusCode.FAILED_PRECONDITION,
-                                  f"key {key!r} is a prefix of other objects in bucket {bucket!r}")
-            try:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise EngineError(grpc.StatusCode.FAILED_PRECONDITION,
-                                  f"key {key!r} lies under an existing object in bucket {bucket!r}") from None
-            os.replace(upload.path, target)
+                raise prefix_of_others
+
+            def publish() -> None:
+                try:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                except (FileExistsError, NotADirectoryError):
+                    raise EngineError(grpc.StatusCode.FAILED_PRECONDITION, f"key {key!r} lies under an existing "
+                                      f"object in bucket {bucket!r}") from None
+                try:
+                    os.replace(upload.path, target)
+                except IsADirectoryError:  # another put made the key a directory meanwhile
+                    raise prefix_of_others from None
+            _retrying(publish)
             stat = os.stat(target)
             info = ObjectInfo(bucket, key, stat.st_size, md5, stat.st_mtime, content_type)
-            self._write_meta(info, stat.st_mtime_ns)
-        # Outside the lock: concurrent puts (a batch's) flush their directories at once, not one by one.
-        fsync_dir(os.path.dirname(target), best_effort=True)
+            _retrying(lambda: self._write_meta(info, stat.st_mtime_ns))
+        if sync_dir:  # outside the lock: concurrent puts flush their directories at once, not one by one
+            fsync_dir(os.path.dirname(target), best_effort=True)
         return info
+
+    def sync_dirs(self, bucket: str, keys: Iterable[str]) -> None:
+        for directory in sorted({os.path.dirname(self._path(bucket, key)) for key in keys}):
+            fsync_dir(directory, best_effort=True)
+
+    def _key_lock(self, bucket: str, key: str) -> threading.Lock:
+        return self._key_locks[hash((bucket, key)) % len(self._key_locks)]
 
     def _write_meta(self, info: ObjectInfo, mtime_ns: int) -> None:
         path = self._meta_path(info.bucket, info.key)
@@ -353,7 +374,7 @@ class LocalObjectBackend(ObjectBackend):
 
     def delete(self, bucket: str, key: str) -> bool:
         path = self._path(bucket, key)
-        with self._lock:
+        with self._key_lock(bucket, key):
             try:
                 os.unlink(path)
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -363,7 +384,8 @@ class LocalObjectBackend(ObjectBackend):
                     os.unlink(sidecar)
                 except FileNotFoundError:
                     pass
-            self._described.pop((bucket, key), None)
+            with self._lock:
+                self._described.pop((bucket, key), None)
             _prune_empty(os.path.dirname(path), self._bucket_dir(bucket))
             _prune_empty(os.path.dirname(self._meta_path(bucket, key)), os.path.join(self._meta, bucket))
         return True
@@ -440,6 +462,16 @@ def _walk_keys(directory: str, head: str) -> Iterator[str]:
         prefix = "/".join(([head] if head else []) + parts)
         for name in filenames:
             yield f"{prefix}/{name}" if prefix else name
+
+
+def _retrying(step: Callable[[], None], attempts: int = 5) -> None:
+    """Run ``step``, again if a concurrent delete pruned a directory it had just made (FileNotFoundError)."""
+    for attempt in range(attempts):
+        try:
+            return step()
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
 
 
 def _prune_empty(directory: str, stop: str) -> None:

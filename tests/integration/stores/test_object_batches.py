@@ -107,3 +107,19 @@ def test_batches_need_the_same_grants(store, connect, tmp_path):
     with pytest.raises(e6driver.errors.PermissionDeniedError):
         _batches.get_files(bob.objects, BUCKET, [("b/secret", str(tmp_path / "secret"), 1)])
     assert not (tmp_path / "secret").exists()
+
+
+def test_concurrent_puts_and_deletes_in_one_directory(store):
+    """Puts (a batch's run concurrently) racing deletes that prune the same directory: no put fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def churn(worker):
+        for round_ in range(25):
+            key = f"race/shared/k{worker}"
+            assert store.put(BUCKET, key, f"{worker}-{round_}").size == len(f"{worker}-{round_}")
+            assert store.get(BUCKET, key) == f"{worker}-{round_}".encode()
+            assert store.delete(BUCKET, key)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(churn, range(6)))
+    assert store.list(BUCKET, "race/") == []
