@@ -85,7 +85,9 @@ def read_env_file(path: str) -> Dict[str, str]:
                 line = line[len("export "):].lstrip()
             key, sep, value = line.partition("=")
             if not sep or not key.strip():
-                raise InterfaceError(f"{os.path.basename(path)} line {number}: expected KEY=VALUE")
+                if line.startswith("E6DRIVER_"):  # other tools' lines are theirs to judge
+                    raise InterfaceError(f"{os.path.basename(path)} line {number}: expected KEY=VALUE")
+                continue
             key, value = key.strip(), value.strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
                 value = value[1:-1]
@@ -114,13 +116,15 @@ def endpoint(host: Optional[str], port: Optional[int], username: Optional[str], 
     ``E6DRIVER_PASSWORD``, ``E6DRIVER_ACCESS_TOKEN`` (see :func:`environment`). Credentials come from there only
     when the call names none (``other_credentials``: OAuth arguments were given), except a password for a user
     given alone."""
+    given = other_credentials or any(v is not None for v in (username, password, access_token))
+    if host and port is not None and given and not (username is not None and password is None):
+        return Endpoint(host, int(port), username, password, access_token)  # nothing to look up
     env = environment(environ)
     port_text = env.get("E6DRIVER_PORT")
     if port is None and port_text is not None:
         if not port_text.isdigit():
             raise InterfaceError(f"E6DRIVER_PORT must be a port number, not {port_text!r}")
         port = int(port_text)
-    given = other_credentials or any(v is not None for v in (username, password, access_token))
     if not given:
         username, access_token = env.get("E6DRIVER_USER"), env.get("E6DRIVER_ACCESS_TOKEN")
         password = env.get("E6DRIVER_PASSWORD")

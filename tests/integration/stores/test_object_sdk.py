@@ -170,9 +170,13 @@ def test_endpoint_rules_without_a_server(tmp_path):
     with pytest.raises(e6driver.InterfaceError, match="E6DRIVER_PORT"):
         endpoint(None, None, None, None, None, environ={"E6DRIVER_PORT": "http"})
     bad = tmp_path / "bad.env"
-    bad.write_text("E6DRIVER_USER\n")
-    with pytest.raises(e6driver.InterfaceError, match="line 1"):
+    bad.write_text("some other tool's line\nE6DRIVER_HOST=h\nE6DRIVER_USER\n")
+    with pytest.raises(e6driver.InterfaceError, match="line 3"):
         read_env_file(str(bad))
+    bad.write_text("some other tool's line\nE6DRIVER_HOST=h\n")
+    assert read_env_file(str(bad)) == {"E6DRIVER_HOST": "h"}
+    everything = endpoint("h", 1, "me", "mine", None, environ={"E6DRIVER_ENV_FILE": str(tmp_path / "none.env")})
+    assert (everything.host, everything.port, everything.username) == ("h", 1, "me")  # no file needed
 
 
 # ---------------------------------------------------------------------------------------------- network
