@@ -145,8 +145,7 @@ def test_compressed_size_over_the_limit_fails_that_object(tmp_path):
             import os
             conn.objects.put("limited", "a.bin", os.urandom(2000) * 2)  # 4000 bytes, compresses to ~2 KB
             backend_root = os.path.join(str(tmp_path), "objects", "limited")
-            if not os.path.isdir(backend_root):
-                pytest.skip("objects are not stored under data_dir/objects")
+            assert os.path.isdir(backend_root)
             with open(os.path.join(backend_root, "big.csv"), "w") as handle:  # written behind the store's back
                 handle.write("id\n" + "".join(f"{os.urandom(8).hex()}\n" for _ in range(2000)))
             report = conn.objects.compress("limited", "", dry_run=False)
