@@ -65,6 +65,7 @@ class Limits:
     max_kv_attributes: int = 1000  # distinct attribute names of one key-value table (its SQL columns)
     max_kv_key_bytes: int = 1024  # one key-value item's key, UTF-8
     max_users: int = 1000  # accounts, configured and created (mock_server.accounts)
+    max_dataset_cache_bytes: int = half_of_memory() // 4  # decoded dataset versions kept in memory for SQL (LRU)
     memory_limit: int = half_of_memory()  # DuckDB's memory_limit (it spills to DATA_DIR/.duckdb-tmp beyond it)
 
     def __post_init__(self) -> None:

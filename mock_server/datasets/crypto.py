@@ -11,9 +11,11 @@ extended file fails to decrypt.
 """
 from __future__ import annotations
 
+import io
 import os
 import struct
-from typing import BinaryIO, Iterator, Tuple
+import threading
+from typing import Any, BinaryIO, Iterator, Tuple
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -107,3 +109,91 @@ def decrypt_segments(source: BinaryIO, key: bytes, dataset: str, version: int) -
 def decrypt_file(path: str, key: bytes, dataset: str, version: int) -> bytes:
     with open(path, "rb") as handle:
         return b"".join(decrypt_segments(handle, key, dataset, version))
+
+
+class SegmentFile(io.RawIOBase):
+    """A read-only, seekable view of an encrypted file's plaintext that decrypts only the segments read (each
+    authenticated as it is decrypted), so Parquet readers fetch just the column chunks and footer they need. The
+    plaintext is held in memory only: the segment last decrypted, never written anywhere."""
+
+    def __init__(self, path: str, key: bytes, dataset: str, version: int) -> None:
+        super().__init__()
+        self._fd = os.open(path, os.O_RDONLY)
+        try:
+            stored = os.fstat(self._fd).st_size
+            head = os.pread(self._fd, len(MAGIC) + 8, 0)
+            if len(head) != len(MAGIC) + 8 or not head.startswith(MAGIC):
+                raise DecryptionError("not an encrypted dataset file")
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self._prefix = head[len(MAGIC):]
+        self._cipher = AESGCM(key)
+        self._context = (dataset, version)
+        body = stored - len(head)
+        self._count = max(1, -(-body // (SEGMENT + TAG)))
+        self.size = body - self._count * TAG  # plaintext bytes
+        if self.size < 0:
+            raise DecryptionError(f"{dataset} version {version} is truncated")
+        self._pos = 0
+        self._cached: Tuple[int, bytes] = (-1, b"")
+        self._lock = threading.Lock()
+
+    def _segment(self, index: int) -> bytes:
+        if self._cached[0] == index:
+            return self._cached[1]
+        sealed = os.pread(self._fd, SEGMENT + TAG, len(MAGIC) + 8 + index * (SEGMENT + TAG))
+        dataset, version = self._context
+        try:
+            plain = self._cipher.decrypt(self._prefix + struct.pack(">I", index), sealed,
+                                         _aad(dataset, version, index, index == self._count - 1))
+        except Exception:
+            raise DecryptionError(f"segment {index} of {dataset} version {version} failed authentication") \
+                from None
+        self._cached = (index, plain)
+        return plain
+
+    def pread(self, size: int, offset: int) -> bytes:
+        """``size`` plaintext bytes at ``offset`` (fewer at the end)."""
+        end = min(self.size, offset + size)
+        parts = []
+        with self._lock:
+            while offset < end:
+                index, within = divmod(offset, SEGMENT)
+                piece = self._segment(index)[within:within + end - offset]
+                parts.append(piece)
+                offset += len(piece)
+        return b"".join(parts)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.pread(self.size - self._pos if size is None or size < 0 else size, self._pos)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+            self._cached = (-1, b"")
+        super().close()

@@ -18,7 +18,6 @@ import zlib
 from typing import Any, Iterator, Optional
 
 import grpc
-import pyarrow as pa
 
 from e6driver._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc
 from mock_server import errors
@@ -32,7 +31,6 @@ from mock_server.sessions import SessionStore
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-BATCH_ROWS = 64 * 1024  # rows per record batch of a download's Arrow stream
 TRANSFER_ERROR = "e6-transfer-error"
 RETRY_AFTER = "retry-after"
 
@@ -58,6 +56,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self.limits = limits
         self.polls = polls or LongPolls(limits)  # waiting polls: at most max_long_polls, on threads of their own
+        store.configure(limits)
 
     def _admit(self, user: str, context: grpc.ServicerContext) -> None:
         """RESOURCE_EXHAUSTED (with ``retry-after``) when ``user`` is over the transfer rate limit."""
@@ -129,23 +128,32 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
     def Download(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         user = self.sessions.caller(request.auth, context.invocation_metadata())
         self._admit(user, context)
-        info, table = self.store.read(user, request.name, request.version)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table, max_chunksize=BATCH_ROWS)  # small batches: clients write them as they come
-        payload = memoryview(sink.getvalue())  # the Arrow buffer itself: no copy of the whole stream
-        offset = 0
-        while True:
-            piece = bytes(payload[offset:offset + CHUNK])
-            chunk = ds_pb.DownloadChunk(offset=offset, data=piece, crc32=zlib.crc32(piece))
-            if offset == 0:
-                chunk.info.CopyFrom(info_message(info, self.store.access(user, info.name)))
-                chunk.total = len(payload)
-            yield chunk
-            offset += len(piece)
-            if offset >= len(payload):
-                self.store.count_download(info.name)  # gRPC took the last chunk: a completed download
-                return
+        info, total, pieces = self.store.download(user, request.name, request.version, CHUNK)
+        offset, pending = 0, b""
+        try:
+            for piece in pieces:  # decoded from the file as gRPC takes the chunks: bounded memory
+                pending += piece
+                while len(pending) >= CHUNK:
+                    yield self._chunk(user, info, offset, pending[:CHUNK], total)
+                    offset += CHUNK
+                    pending = pending[CHUNK:]
+            if pending or offset == 0:
+                yield self._chunk(user, info, offset, pending, total)
+                offset += len(pending)
+        finally:
+            pieces.close()
+        if offset != total:  # the client sees it too (the stream ends short of or past its announced size)
+            log.error("download of dataset %s version %d: %d bytes sent, %d announced", info.name, info.version,
+                      offset, total)
+            raise errors.EngineError(grpc.StatusCode.INTERNAL, "the download stream did not have its announced size")
+        self.store.count_download(info.name)  # gRPC took the last chunk: a completed download
+
+    def _chunk(self, user: str, info: DatasetInfo, offset: int, data: bytes, total: int) -> Any:
+        chunk = ds_pb.DownloadChunk(offset=offset, data=data, crc32=zlib.crc32(data))
+        if offset == 0:
+            chunk.info.CopyFrom(info_message(info, self.store.access(user, info.name)))
+            chunk.total = total
+        return chunk
 
     @errors.rpc_method
     def Subscribe(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -18,7 +18,6 @@ every published version signals.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -28,17 +27,21 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import grpc
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from mock_server.datasets.crypto import (DecryptionError, decrypt_file, encrypt_to, load_master_key, new_data_key,
-                                        unwrap_data_key)
+from mock_server.datasets.cache import VersionCache
+from mock_server.datasets.crypto import (DecryptionError, SegmentFile, decrypt_file, encrypt_to, load_master_key,
+                                        new_data_key, unwrap_data_key)
+from mock_server.datasets.stream import batches, ipc_pieces, stream_size
 from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir
+from mock_server.limits import DEFAULT_LIMITS, Limits
 from mock_server.datasets.formats import read_table, schema_difference  # noqa: F401 - read_table: older imports
 from mock_server.datasets.names import check_name, is_id
 
@@ -52,7 +55,9 @@ MAX_WAIT = 60.0  # seconds a poll may wait for a notification
 # Columns added after the first release; an older datasets.sqlite gets them on open.
 _ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
                   ("freshness", "TEXT NOT NULL DEFAULT ''"), ("downloads", "INTEGER NOT NULL DEFAULT 0"))
-_ADDED_VERSION_COLUMNS = (("schema", "BLOB"),)  # the version's Arrow schema (serialized); NULL before it existed
+# The version's Arrow schema (serialized) and its download stream's size ("<pyarrow version>:<bytes>", the stream
+# being pyarrow's encoding); NULL before they existed.
+_ADDED_VERSION_COLUMNS = (("schema", "BLOB"), ("stream_size", "TEXT"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL,
@@ -62,7 +67,7 @@ CREATE TABLE IF NOT EXISTS datasets (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS versions (dataset TEXT NOT NULL, version INTEGER NOT NULL, file TEXT NOT NULL,
                                      rows INTEGER NOT NULL, bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
                                      wrapped_key BLOB NOT NULL, created REAL NOT NULL, by TEXT NOT NULL,
-                                     schema BLOB, PRIMARY KEY (dataset, version));
+                                     schema BLOB, stream_size TEXT, PRIMARY KEY (dataset, version));
 CREATE TABLE IF NOT EXISTS grants (dataset TEXT NOT NULL, user TEXT NOT NULL, access TEXT NOT NULL,
                                    PRIMARY KEY (dataset, user));
 CREATE TABLE IF NOT EXISTS subscriptions (dataset TEXT NOT NULL, user TEXT NOT NULL,
@@ -136,6 +141,11 @@ class DatasetStore:
         self._migrate()
         self._recover()
         self.uploads = UploadSpool(os.path.join(self.root, ".uploads"))
+        self.cache = VersionCache(DEFAULT_LIMITS.max_dataset_cache_bytes)
+
+    def configure(self, limits: Limits) -> None:
+        """Apply the server's limits (the decoded-version cache's size)."""
+        self.cache.limit = limits.max_dataset_cache_bytes
 
     def _migrate(self) -> None:
         """Columns an older store lacks, and an id for every dataset created before ids existed."""
@@ -292,10 +302,13 @@ class DatasetStore:
                     encrypt_to(out, parquet, key, name, version)
                     out.flush()
                     os.fsync(out.fileno())
+                parquet = b""
                 check = decrypt_file(tmp, key, name, version)
                 if hashlib.sha256(check).hexdigest() != digest or \
                         pq.read_metadata(pa.BufferReader(check)).num_rows != table.num_rows:
                     raise _error(grpc.StatusCode.DATA_LOSS, "encrypted version failed verification")
+                check = b""
+                stream_bytes, decoded = self._decode_once(tmp, key, name, version, table.num_rows)
                 os.makedirs(final_dir, exist_ok=True)
                 os.replace(tmp, final)
                 fsync_dir(final_dir)
@@ -318,9 +331,9 @@ class DatasetStore:
                         if value:
                             self._db.execute(f"UPDATE datasets SET {column} = ? WHERE name = ?", (value, name))
                 self._db.execute("INSERT INTO versions (dataset, version, file, rows, bytes, sha256, wrapped_key, "
-                                 "created, by, schema) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 "created, by, schema, stream_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                  (name, version, final, table.num_rows, stored, digest, wrapped, now, user,
-                                  table.schema.serialize().to_pybytes()))
+                                  table.schema.serialize().to_pybytes(), f"{pa.__version__}:{stream_bytes}"))
                 self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
                 self._db.execute("INSERT INTO notifications (user, dataset, version, created, by) "
                                  "SELECT user, dataset, ?, ?, ? FROM subscriptions WHERE dataset = ?",
@@ -330,30 +343,106 @@ class DatasetStore:
                 self._db.execute("ROLLBACK")
                 _unlink(final)
                 raise
+            if decoded is not None:
+                self.cache.put((name, version), decoded)
             self._published.notify_all()
             return self._info(name, version)
 
-    def read(self, user: str, name: str, version: int = 0) -> Tuple[DatasetInfo, pa.Table]:
-        """A version (0 = current) as an Arrow table, after checking ``user`` may read it."""
+    def _decode_once(self, path: str, key: bytes, name: str, version: int, rows: int) -> Tuple[int, Any]:
+        """Decode a version file being committed as downloads will: (its download stream's size, the decoded table
+        when it fits the cache else None). DATA_LOSS when it does not decode to ``rows`` rows."""
+        with SegmentFile(path, key, name, version) as plain:
+            source = pq.ParquetFile(pa.PythonFile(plain, mode="r"))
+            keep = _decoded_estimate(source) <= self.cache.limit
+            sink, kept = pa.MockOutputStream(), []
+            with pa.ipc.new_stream(sink, source.schema_arrow) as writer:
+                for batch in batches(source):
+                    writer.write_batch(batch)
+                    if keep:
+                        kept.append(batch)
+            decoded = pa.Table.from_batches(kept, schema=source.schema_arrow) if keep else None
+        if (decoded.num_rows if decoded is not None else source.metadata.num_rows) != rows:
+            raise _error(grpc.StatusCode.DATA_LOSS, "encrypted version failed verification")
+        return sink.size(), decoded
+
+    def read(self, user: str, name: str, version: int = 0) -> Tuple[DatasetInfo, Any]:
+        """A version (0 = current) for SQL, after checking ``user`` may read it (on every call: the cache knows no
+        users). The decoded Arrow table, from the cache, or decoded and cached when it fits the cache's limit;
+        else a dataset over the encrypted file from which a query decrypts and decodes only the row groups and
+        columns it asks for."""
         name = self.require(user, name)
         info = self._info(name, version)
-        return info, pq.read_table(io.BytesIO(self._parquet(name, info.version)))
+        key = (name, info.version)
+        table = self.cache.get(key)
+        if table is not None:
+            return info, table
+        with self._decrypting(name, info.version) as plain:
+            fits = _decoded_estimate(pq.ParquetFile(pa.PythonFile(plain, mode="r"))) <= self.cache.limit
+        if fits:
+            return info, self.cache.load(key, lambda: self._decode(name, info.version))
+        plain = self._decrypting(name, info.version)  # left open for the query; closed when it is collected
+        parquet = ds.ParquetFileFormat()
+        fragment = parquet.make_fragment(pa.PythonFile(plain, mode="r"))
+        return info, ds.FileSystemDataset([fragment], fragment.physical_schema, parquet)
 
-    def _parquet(self, name: str, version: int) -> bytes:
-        """The decrypted, verified Parquet bytes of a stored version."""
+    def _decode(self, name: str, version: int) -> pa.Table:
+        with self._decrypting(name, version) as plain:
+            try:
+                return pq.read_table(pa.PythonFile(plain, mode="r"))
+            except DecryptionError as exc:
+                raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {version} cannot be "
+                             f"read: {exc}") from None
+
+    def download(self, user: str, name: str, version: int = 0,
+                 piece: int = 1 << 20) -> Tuple[DatasetInfo, int, Iterator[bytes]]:
+        """(info, size, pieces) of a version's download stream (Arrow IPC) after checking ``user`` may read it:
+        decrypted and decoded row group by row group from the file as the pieces are taken, so memory stays
+        bounded whatever the version's size."""
+        name = self.require(user, name)
+        info = self._info(name, version)
+        total = self._stream_size(name, info.version)
+        plain = self._decrypting(name, info.version)
+
+        def pieces() -> Iterator[bytes]:
+            try:
+                yield from ipc_pieces(pq.ParquetFile(pa.PythonFile(plain, mode="r")), piece)
+            except DecryptionError as exc:
+                raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} cannot be "
+                             f"read: {exc}") from None
+            finally:
+                plain.close()
+        return info, total, pieces()
+
+    def _stream_size(self, name: str, version: int) -> int:
+        """The size of a version's download stream, measured once per pyarrow version (see _ADDED_VERSION_COLUMNS)."""
         with self._lock:
-            file, sha, wrapped = self._db.execute(
-                "SELECT file, sha256, wrapped_key FROM versions WHERE dataset = ? AND version = ?",
-                (name, version)).fetchone()
+            (known,) = self._db.execute("SELECT stream_size FROM versions WHERE dataset = ? AND version = ?",
+                                        (name, version)).fetchone()
+        encoder, _, size = (known or "").rpartition(":")
+        if encoder == pa.__version__ and size.isdigit():
+            return int(size)
+        with self._decrypting(name, version) as plain:
+            try:
+                measured = stream_size(pq.ParquetFile(pa.PythonFile(plain, mode="r")))
+            except DecryptionError as exc:
+                raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {version} cannot be "
+                             f"read: {exc}") from None
+        with self._lock:
+            self._db.execute("UPDATE versions SET stream_size = ? WHERE dataset = ? AND version = ?",
+                             (f"{pa.__version__}:{measured}", name, version))
+        return measured
+
+    def _decrypting(self, name: str, version: int) -> SegmentFile:
+        """A stored version's plaintext Parquet as a seekable file decrypting what is read (DATA_LOSS when its
+        key or header is wrong)."""
+        with self._lock:
+            file, wrapped = self._db.execute("SELECT file, wrapped_key FROM versions WHERE dataset = ? AND "
+                                             "version = ?", (name, version)).fetchone()
         try:
-            key = unwrap_data_key(self._master, wrapped, name, version)
-            parquet = decrypt_file(file, key, name, version)
+            return SegmentFile(file, unwrap_data_key(self._master, wrapped, name, version), name, version)
         except (DecryptionError, OSError) as exc:
             raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {version} cannot be "
-                         f"read: {exc}") from None
-        if hashlib.sha256(parquet).hexdigest() != sha:
-            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {version} is damaged")
-        return parquet
+                         f"read: {getattr(exc, 'strerror', None) or exc}") from None
 
     def _schema(self, name: str, version: int) -> pa.Schema:
         """A stored version's Arrow schema (read from its file for versions stored before schemas were kept)."""
@@ -362,7 +451,8 @@ class DatasetStore:
                                        (name, version)).fetchone()
         if blob is not None:
             return pa.ipc.read_schema(pa.py_buffer(blob))
-        return pq.read_schema(pa.BufferReader(self._parquet(name, version)))
+        with self._decrypting(name, version) as plain:
+            return pq.ParquetFile(pa.PythonFile(plain, mode="r")).schema_arrow
 
     def count_download(self, name: str) -> None:
         """Record one completed download of dataset ``name`` (persisted with the metadata)."""
@@ -402,6 +492,12 @@ class DatasetStore:
                 if notices or remaining <= 0 or self._closed or (alive is not None and not alive()):
                     return notices
                 self._published.wait(min(remaining, 1.0))
+
+
+def _decoded_estimate(source: pq.ParquetFile) -> int:
+    """Uncompressed bytes of a Parquet file's row groups: about its size once decoded."""
+    meta = source.metadata
+    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
 
 
 def _unlink(path: str) -> None:
