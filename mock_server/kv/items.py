@@ -26,7 +26,7 @@ PAGE_ITEMS = 1000  # items of a scan page unless the caller asks for fewer
 MAX_PAGE_ITEMS = 10_000
 PAGE_BYTES = 4 * 1024 * 1024  # stored bytes of a page's items, beyond its first
 EXAMINED_PER_PAGE = 20_000  # items a page may look at (a selective filter returns partial pages)
-READ_BATCH = 500
+READ_BATCH = 64  # items read under the lock at a time (at most 64 x max_kv_item_bytes)
 
 
 def condition_failed(condition: str) -> EngineError:
@@ -187,9 +187,7 @@ class Items:
                 return
             after = rows[-1][0]
 
-    def table_rows(self, user: str, name: str) -> Tuple[Dict[str, str], Iterator[Tuple[str, str]]]:
-        """(attribute -> column type, every (key, stored attributes)) of a table ``user`` may read."""
+    def readable(self, user: str, name: str) -> Table:
+        """The table, if ``user`` may read it (else PERMISSION_DENIED / NOT_FOUND)."""
         with self.store.reading() as db:
-            table = self.store.require(db, user, name)
-            columns = dict(self.store.columns(db, table.id))
-        return columns, self._rows(table, "")
+            return self.store.require(db, user, name)

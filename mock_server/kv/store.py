@@ -14,7 +14,10 @@ table names do not leak.
 from __future__ import annotations
 
 import os
+import pathlib
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -59,15 +62,16 @@ def denied(user: str, table: str, action: str) -> EngineError:
 
 
 class KVStore:
-    """Tables, grants and attribute columns in one SQLite database (``path`` None: in memory)."""
+    """Tables, grants and attribute columns in one SQLite database file (``temporary``: removed on close)."""
 
-    def __init__(self, path: Optional[str], admin_user: str, limits: Limits) -> None:
+    def __init__(self, path: str, admin_user: str, limits: Limits, temporary: bool = False) -> None:
+        self.path = path
         self.admin_user = admin_user
         self.limits = limits
+        self._temporary = temporary
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
-        if path:
-            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._columns: Dict[int, Dict[str, str]] = {}  # table id -> attribute -> column type (a cache)
@@ -75,6 +79,16 @@ class KVStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._temporary:
+            shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
+
+    def snapshot(self) -> sqlite3.Connection:
+        """A read-only connection of its own, in one read transaction: with WAL a consistent snapshot that
+        neither waits for nor blocks writers (for SQL reads that last as long as their query). Close it."""
+        db = sqlite3.connect(f"{pathlib.Path(self.path).resolve().as_uri()}?mode=ro", uri=True,
+                             check_same_thread=False, isolation_level=None)
+        db.execute("BEGIN")
+        return db
 
     # ------------------------------------------------------------------ transactions
 
@@ -202,9 +216,7 @@ class KVStore:
         """attribute -> column type, in the order the attributes first appeared."""
         found = self._columns.get(table_id)
         if found is None:
-            found = dict(db.execute("SELECT name, type FROM kv_attributes WHERE table_id = ? ORDER BY position",
-                                    (table_id,)).fetchall())
-            self._columns[table_id] = found
+            found = self._columns[table_id] = stored_columns(db, table_id)
         return found
 
     def register(self, db: sqlite3.Connection, table: Table, attributes: Attributes) -> None:
@@ -234,10 +246,16 @@ class KVStore:
                            (columns[name], table.id, name))
 
 
+def stored_columns(db: sqlite3.Connection, table_id: int) -> Dict[str, str]:
+    """attribute -> column type of a table as ``db`` sees it (in the order the attributes first appeared)."""
+    return dict(db.execute("SELECT name, type FROM kv_attributes WHERE table_id = ? ORDER BY position",
+                           (table_id,)).fetchall())
+
+
 def open_kv(data_dir: Optional[str], admin_user: str, limits: Limits) -> KVStore:
-    """The server's key-value store: DATA_DIR/kv/kv.sqlite (in memory without ``data_dir``)."""
+    """The server's key-value store: DATA_DIR/kv/kv.sqlite (a temporary directory without ``data_dir``)."""
     if not data_dir:
-        return KVStore(None, admin_user, limits)
+        return KVStore(os.path.join(tempfile.mkdtemp(prefix="e6kv-"), "kv.sqlite"), admin_user, limits, temporary=True)
     folder = os.path.join(data_dir, "kv")
     os.makedirs(folder, exist_ok=True)
     return KVStore(os.path.join(folder, "kv.sqlite"), admin_user, limits)

@@ -185,6 +185,21 @@ def test_sql_reads_and_filters_kv_tables_and_joins_local_ones(alice, rows):
     cur.execute("DROP TABLE kv_customers")
 
 
+def test_sql_reads_a_table_in_batches_while_writers_go_on(alice, rows, monkeypatch):
+    from mock_server.kv import catalog
+    monkeypatch.setattr(catalog, "BATCH_ROWS", 7)  # many batches from a small table
+    for n in range(50):
+        alice.kv.put_item("batched", f"k{n:03}", {"n": n} if n != 30 else {"n": 30.5, "late": "x"})
+    assert rows(alice, "SELECT count(*), sum(n), count(late), min(__name), max(__name) FROM kv.batched") == [
+        (50, sum(range(50)) + 0.5, 1, "k000", "k049")]
+    cur = alice.cursor()
+    cur.execute("SELECT __name, n FROM kv.batched ORDER BY __name")
+    first = cur.fetchone()
+    alice.kv.update_item("batched", "k000", expression="n = n + 100")  # not blocked by the open read
+    assert first == ("k000", 0.0) and len(cur.fetchall()) == 49
+    assert alice.kv.get_item("batched", "k000") == {"n": 100}
+
+
 def test_sql_names_with_a_hyphen_are_quoted(alice, rows):
     alice.kv.put_item("sales-2024", "a", {"x": 1})
     alice.kv.put_item("sales-2024", "b", {"x": 2})

@@ -158,15 +158,6 @@ def test_long_flat_expressions_do_not_exhaust_the_stack(connect):
     assert kv.update_item("flat", "k", {"n": 2}, condition=" OR ".join(["n = 0"] * 1500) + " OR n = 1")
 
 
-def rows(conn: e6driver.Connection, sql: str) -> list:
-    cur = conn.cursor()
-    try:
-        cur.execute(sql)
-        return cur.fetchall()
-    finally:
-        cur.close()
-
-
 def test_injection_through_values_is_stored_as_data(connect):
     alice = connect("alice")
     for n, text in enumerate(INJECTIONS):
@@ -174,7 +165,9 @@ def test_injection_through_values_is_stored_as_data(connect):
         alice.kv.update_item("values", f"k{n}", expression="copy = text + ''")
     for n, text in enumerate(INJECTIONS):
         assert alice.kv.get_item("values", f"k{n}") == {"text": text, "raw": text.encode(), "copy": text}
-    assert rows(alice, "SELECT count(*) FROM kv.values WHERE text = copy") == [(len(INJECTIONS),)]
+    cur = alice.cursor()
+    cur.execute("SELECT count(*) FROM kv.values WHERE text = copy AND CAST(raw AS VARCHAR) IS NOT NULL")
+    assert cur.fetchall() == [(len(INJECTIONS),)]
     quoted = INJECTIONS[0].replace("'", "''")
     assert [i["__name"] for i in alice.kv.scan("values", filter=f"text = '{quoted}'")] == ["k0"]
 
@@ -247,11 +240,10 @@ def test_values_no_attribute_can_hold_are_refused_by_the_driver_and_the_server(c
 
 
 def test_limits(engine, still_serves):
-    limits = Limits(max_kv_tables_per_user=2, max_kv_item_bytes=2000, max_kv_attributes=3, max_kv_key_bytes=16,
-                    max_expanded_bytes=5000)
+    limits = Limits(max_kv_tables_per_user=2, max_kv_item_bytes=2000, max_kv_attributes=3, max_kv_key_bytes=16)
     srv = engine(limits=limits)
     with e6driver.connect(host="127.0.0.1", port=srv.port, username="alice", password=USERS["alice"]) as conn:
-        kv, cur = conn.kv, conn.cursor()
+        kv = conn.kv
         kv.create_table("t1")
         kv.put_item("t2", "k", {"a": 1})
         with pytest.raises(OperationalError, match=r"max_kv_tables_per_user=2 \(server flag --max-kv-tables-per-user"):
@@ -269,10 +261,6 @@ def test_limits(engine, still_serves):
         with pytest.raises(OperationalError, match="max_kv_attributes=3"):
             kv.update_item("t2", "wide", {"d": 4})
         assert kv.get_item("t2", "wide") == {"a": 1, "b": 2, "c": 3}
-        for n in range(10):
-            kv.put_item("t1", f"k{n}", {"s": "y" * 900})
-        with pytest.raises(OperationalError, match="max_expanded_bytes"):
-            cur.execute("SELECT count(*) FROM kv.t1")
         assert kv.delete_table("t1")
         kv.create_table("t3")  # deleting frees a table
     still_serves(srv)
