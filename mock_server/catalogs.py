@@ -13,8 +13,9 @@ Catalog ``objects`` has one schema per bucket. Two kinds of table name are under
   in its format if it has one (over a prefix, objects of other formats are skipped and logged). A registered
   name wins over an object key spelled the same.
 
-A key or glob without a compression suffix also finds the ``.zst``/``.gz`` copies ``conn.objects.compress``
-leaves (``"logs/*.csv"`` reads ``logs/a.csv.zst``); a copy whose original is still there is not read twice.
+A missing key without a compression suffix reads its ``.zst``/``.gz`` copy (what ``conn.objects.compress``
+leaves); globs stay literal (``"logs/*.csv*"`` matches both). A copy whose original is also matched is not
+read twice.
 
 Three-part names are rewritten anywhere outside literals and comments. When the request's catalog is
 ``objects``, a quoted name right after ``FROM``/``JOIN`` may also leave out the catalog (``<bucket>."x"``)
@@ -351,9 +352,7 @@ class StoreCatalogs:
             if "\x00" in pattern or "\\" in pattern or pattern.startswith("/") or ".." in pattern.split("/"):
                 check_key(pattern)  # same rules (and message) as keys
             glob = compile_glob(pattern, self.limits)  # linear-time, length-capped (mock_server.objects.globs)
-            plain = _kind_of(pattern)[1] is None  # "*.csv" also matches the compressed copies of CSV files
-            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern))
-                    if glob.match(o.key) or (plain and glob.match(_uncompressed(o.key)))]
+            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if glob.match(o.key)]
         keys = _without_copies(keys)
         if not keys:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")
