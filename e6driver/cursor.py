@@ -34,6 +34,34 @@ _NO_RESULT = {
 
 
 
+# PEP 249 ``internal_size`` of the fixed-width types: dataframe libraries size integers and floats by it (polars
+# reads the e6data name LONG as 32-bit without it).
+INTERNAL_SIZES = {"INTEGER": 4, "LONG": 8, "FLOAT": 4, "DOUBLE": 8}
+_RESULT_ATTRIBUTES = frozenset(("description", "rowcount", "fetchone", "fetchmany", "fetchall", "fetch_arrow_table",
+                                "fetch_arrow_batches", "fetch_df"))
+
+
+class QueryId(str):
+    """What ``execute`` returns: the engine's query id, as the official client returns it, through which the
+    executed result can also be read — polars' ``read_database`` reads the result from ``execute``'s return
+    value whenever it is not None. It refers to the cursor weakly: a kept id never keeps a query alive."""
+
+    def __new__(cls, query_id: str, cursor: "Cursor") -> "QueryId":
+        value = super().__new__(cls, query_id)
+        value._cursor = weakref.ref(cursor)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        ref = self.__dict__.get("_cursor")
+        cursor = ref() if ref is not None and name in _RESULT_ATTRIBUTES else None
+        if cursor is None:
+            raise AttributeError(name)
+        return getattr(cursor, name)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return str, (str(self),)  # a plain id: the cursor stays with its connection
+
+
 class Cursor:
     """Arguments are the official client's (``Cursor(conn, array_size, database, catalog_name)``); ``arraysize``
     defaults to the connection's (PEP 249's 1 unless ``connect(arraysize=...)``). ``db_name`` is an alias of
@@ -92,7 +120,7 @@ class Cursor:
         self.connection.ensure_transaction()  # autocommit off: BEGIN before the first statement
         query_id = self._run(prepare_operation(operation, parameters))
         self._last_operation = "done"
-        return query_id
+        return QueryId(query_id, self) if isinstance(query_id, str) else query_id
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Params]) -> None:
         """Run ``operation`` for each parameter set. ``INSERT … VALUES (…)`` sends many rows per statement."""
@@ -164,7 +192,8 @@ class Cursor:
         self._rowcount = metadata.row_count
         self._column_count = len(metadata.columns)
         self._columns = metadata.columns
-        self.description = [(c.name, c.type_name, None, None, None, None, True) for c in metadata.columns] \
+        self.description = [(c.name, c.type_name, None, INTERNAL_SIZES.get(c.type_name.upper()), None, None, True)
+                            for c in metadata.columns] \
             if metadata.columns else None
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
 

@@ -2,6 +2,7 @@
 ``read_database`` (DB-API connection and SQLAlchemy engine), pandas ``read_sql`` with the pyarrow backend."""
 import datetime
 import decimal
+import pickle
 
 import matplotlib
 import pandas as pd
@@ -71,7 +72,7 @@ def test_sqlplot_boxplot_uses_window_percentiles(shell):
 EXPECTED_FIRST = (0, 0, decimal.Decimal("0"), datetime.date(2024, 1, 1), "n0")
 
 
-def test_polars_from_a_dbapi_cursor_uses_the_arrow_path(engine_server):
+def test_polars_from_a_dbapi_cursor_uses_the_arrow_path(numbers, engine_server):
     # polars.read_database(query, dbapi_connection) serves Arrow only for drivers it lists, and takes the value
     # cursor.execute() returns (the query id, as in the official client) for the result: use the cursor's
     # Arrow output (README: "Use with ... polars").
@@ -90,12 +91,31 @@ def test_polars_from_a_dbapi_cursor_uses_the_arrow_path(engine_server):
     assert sum(batch.height for batch in batches) == ROWS
 
 
+def test_polars_read_database_with_a_dbapi_connection(numbers, engine_server):
+    # polars reads the result from what cursor.execute() returns: the query id (as in the official client),
+    # a str that also serves the executed result; cursor.description's internal_size sizes LONG as Int64.
+    host, port = engine_server.address.rsplit(":", 1)
+    with e6driver.connect(host=host, port=int(port), username=USER, password=PASSWORD, catalog="local",
+                          database="main") as conn:
+        frame = pl.read_database("SELECT x, g, amount, day, label, ts FROM nb_numbers ORDER BY x", conn,
+                                 schema_overrides={"amount": pl.Decimal(12, 2)})
+        batches = list(pl.read_database("SELECT x FROM nb_numbers", conn, iter_batches=True, batch_size=300))
+        cursor = conn.cursor()
+        query_id = cursor.execute("SELECT 1")
+        assert query_id == cursor.query_id and query_id.fetchall() == [(1,)]
+    assert frame.height == ROWS and frame.row(0)[:5] == EXPECTED_FIRST
+    assert frame.schema["x"] == pl.Int64 and frame.schema["g"] == pl.Int64 and frame.schema["day"] == pl.Date
+    assert frame.schema["ts"] == pl.Datetime("us", "UTC") and frame["amount"][999] == decimal.Decimal("249.75")
+    assert [batch.height for batch in batches] == [300, 300, 300, 100]
+    assert type(pickle.loads(pickle.dumps(query_id))) is str
+
+
 def test_polars_read_database_with_a_sqlalchemy_engine(numbers):
-    # polars infers dtypes from cursor.description's type names, which are e6data's (as in the official
-    # client): it reads LONG as Int32 and needs DECIMAL precision/scale the result metadata does not carry, so
-    # BIGINT and DECIMAL columns take schema overrides (issue 14 report).
+    # polars infers dtypes from cursor.description: e6data's type names (as in the official client) plus
+    # internal_size; DECIMAL precision/scale are not in the result metadata, so DECIMAL columns take a schema
+    # override (polars refuses a Decimal without them).
     frame = pl.read_database("SELECT x, g, amount, day, label FROM nb_numbers ORDER BY x", numbers,
-                             schema_overrides={"x": pl.Int64, "amount": pl.Decimal(12, 2)})
+                             schema_overrides={"amount": pl.Decimal(12, 2)})
     assert frame.height == ROWS and frame.row(0) == EXPECTED_FIRST
     assert frame.schema["x"] == pl.Int64 and frame.schema["day"] == pl.Date
     assert frame["amount"][999] == decimal.Decimal("249.75")
