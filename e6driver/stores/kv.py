@@ -8,6 +8,9 @@ evaluated by the server on the item as stored, with no other write in between. T
 ``mock_server/kv/expressions.py``: arithmetic, comparisons, AND/OR/NOT, IN, ``exists(a)``,
 ``if_not_exists(a, v)``, ``length``, ``starts``, ``ends``, ``contains``; ``__name`` is the item's key.
 
+Every write carries a request id, so the connection's retry of a write whose answer was lost (the server
+restarted, the connection dropped) is applied once.
+
 Errors: :class:`~e6driver.errors.ConditionFailedError` when a condition is false (nothing changed),
 :class:`~e6driver.errors.PermissionDeniedError` without a grant (also for a table that does not exist: names
 do not leak), ``ProgrammingError`` for bad names, keys and expressions, ``DataError`` for values no
@@ -16,6 +19,7 @@ attribute can hold, ``OperationalError`` naming the server's limit when one is e
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence
@@ -72,6 +76,11 @@ def to_values(attributes: Optional[Mapping[str, Any]]) -> Dict[str, kv_pb.Value]
 
 def from_values(values: Mapping[str, Any]) -> Dict[str, Any]:
     return {name: getattr(value, value.WhichOneof("kind")) for name, value in values.items()}
+
+
+def _request_id() -> str:
+    """One per write call, the same on every retry of it: the server applies the write once."""
+    return uuid.uuid4().hex
 
 
 def _names(attributes: Optional[Sequence[str]]) -> List[str]:
@@ -186,7 +195,7 @@ class KVClient(ServiceClient):
         """Store the item ``key`` with exactly ``attributes`` (replacing any item of that key); True if the
         key was new. ``condition`` is checked on the current item first."""
         request = kv_pb.PutItemRequest(auth=self._auth(), table=table, key=key, attributes=to_values(attributes),
-                                       condition=condition or "")
+                                       condition=condition or "", request_id=_request_id())
         return self._invoke("PutItem", lambda stub, md: stub.PutItem(request, metadata=md)).created
 
     def get_item(self, table: str, key: str, attributes: Optional[Sequence[str]] = None) -> Optional[Dict[str, Any]]:
@@ -202,15 +211,16 @@ class KVClient(ServiceClient):
         REMOVE c``) to it, if ``condition`` holds (else :class:`ConditionFailedError`, nothing changed). A
         missing item is created. Returns the item's attributes after the update."""
         request = kv_pb.UpdateItemRequest(auth=self._auth(), table=table, key=key, attributes=to_values(attributes),
-                                          expression=expression or "", condition=condition or "")
+                                          expression=expression or "", condition=condition or "",
+                                          request_id=_request_id())
         response = self._invoke("UpdateItem", lambda stub, md: stub.UpdateItem(request, metadata=md))
         return from_values(response.item.attributes)
 
     def delete_item(self, table: str, key: str, condition: Optional[str] = None) -> bool:
         """Delete the item (if ``condition`` holds); False when there was none."""
-        return self._invoke("DeleteItem", lambda stub, md: stub.DeleteItem(
-            kv_pb.DeleteItemRequest(auth=self._auth(), table=table, key=key, condition=condition or ""),
-            metadata=md)).deleted
+        request = kv_pb.DeleteItemRequest(auth=self._auth(), table=table, key=key, condition=condition or "",
+                                          request_id=_request_id())
+        return self._invoke("DeleteItem", lambda stub, md: stub.DeleteItem(request, metadata=md)).deleted
 
     def scan(self, table: str, filter: Optional[str] = None, attributes: Optional[Sequence[str]] = None,
              limit: Optional[int] = None, batch_size: int = 1000) -> ItemCursor:

@@ -1,6 +1,6 @@
 """Item operations: put, get, update, delete and scan pages, each one transaction of :class:`KVStore`.
 
-A write reads the current item, evaluates the condition and the update expression on it
+A write (carrying a request id, its answer is kept so a retry is not applied twice) reads the current item, evaluates the condition and the update expression on it
 (:mod:`mock_server.kv.expressions`), checks the result's size and records its attribute types, then writes
 it, all inside ``BEGIN IMMEDIATE ... COMMIT``: concurrent updates of one counter serialize, and a false
 condition changes nothing (FAILED_PRECONDITION, this service's only use of that code).
@@ -88,21 +88,26 @@ class Items:
 
     # ------------------------------------------------------------------ writes
 
-    def put(self, user: str, name: str, key: str, attributes: Attributes, condition: str = "") -> bool:
+    def put(self, user: str, name: str, key: str, attributes: Attributes, condition: str = "",
+            request_id: str = "") -> bool:
         """Replace the item (True: it was new); the table is created if missing."""
         check_key(key, self.limits)
         check_attributes(attributes)
         if condition:
             expressions.condition(condition)  # a syntax error before the table is created
         with self.store.writing() as db:
+            answer = self.store.answered(db, user, request_id)
+            if answer is not None:
+                return answer["created"]
             table = self.store.for_write(db, user, name)
             current = self._current(db, table, key)
             self._check_condition(condition, key, current)
             self._write(db, table, key, attributes)
+            self.store.remember(db, user, request_id, {"created": current is None})
         return current is None
 
     def update(self, user: str, name: str, key: str, attributes: Optional[Attributes] = None,
-               expression: str = "", condition: str = "") -> Tuple[bool, Attributes]:
+               expression: str = "", condition: str = "", request_id: str = "") -> Tuple[bool, Attributes]:
         """Merge ``attributes`` into the item, or apply ``expression`` to it; (created, the item now)."""
         check_key(key, self.limits)
         if bool(attributes) == bool(expression):
@@ -116,26 +121,33 @@ class Items:
         if condition:
             expressions.condition(condition)
         with self.store.writing() as db:
+            answer = self.store.answered(db, user, request_id)
+            if answer is not None:
+                return answer["created"], decode(answer["item"])
             table = self.store.for_write(db, user, name)
             current = self._current(db, table, key)
             self._check_condition(condition, key, current)
             env = self._env(key, dict(current or {}))
             apply(env)
             self._write(db, table, key, env.attributes)
+            self.store.remember(db, user, request_id, {"created": current is None, "item": encode(env.attributes)})
         return current is None, env.attributes
 
-    def delete(self, user: str, name: str, key: str, condition: str = "") -> bool:
+    def delete(self, user: str, name: str, key: str, condition: str = "", request_id: str = "") -> bool:
         check_key(key, self.limits)
         if condition:
             expressions.condition(condition)
         with self.store.writing() as db:
+            answer = self.store.answered(db, user, request_id)
+            if answer is not None:
+                return answer["deleted"]
             table = self.store.require(db, user, name, write=True)
             current = self._current(db, table, key)
             self._check_condition(condition, key, current)
-            if current is None:
-                return False
-            db.execute("DELETE FROM kv_items WHERE table_id = ? AND key = ?", (table.id, key))
-            return True
+            if current is not None:
+                db.execute("DELETE FROM kv_items WHERE table_id = ? AND key = ?", (table.id, key))
+            self.store.remember(db, user, request_id, {"deleted": current is not None})
+            return current is not None
 
     # ------------------------------------------------------------------ reads
 

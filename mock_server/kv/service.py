@@ -92,7 +92,7 @@ class KeyValueServicer(e6driver_kv_pb2_grpc.KeyValueServiceServicer):
     def PutItem(self, request: Any, context: grpc.ServicerContext) -> Any:
         user = self._user(request, context)
         created = self.items.put(user, request.table, request.key, from_values(request.attributes),
-                                 request.condition)
+                                 request.condition, request.request_id)
         return kv_pb.PutItemResponse(created=created)
 
     @errors.rpc_method
@@ -107,14 +107,14 @@ class KeyValueServicer(e6driver_kv_pb2_grpc.KeyValueServiceServicer):
     def UpdateItem(self, request: Any, context: grpc.ServicerContext) -> Any:
         user = self._user(request, context)
         created, item = self.items.update(user, request.table, request.key, from_values(request.attributes),
-                                          request.expression, request.condition)
+                                          request.expression, request.condition, request.request_id)
         return kv_pb.UpdateItemResponse(created=created, item=item_message(request.key, item))
 
     @errors.rpc_method
     def DeleteItem(self, request: Any, context: grpc.ServicerContext) -> Any:
         user = self._user(request, context)
         return kv_pb.DeleteItemResponse(deleted=self.items.delete(user, request.table, request.key,
-                                                                  request.condition))
+                                                                  request.condition, request.request_id))
 
     @errors.rpc_method
     def Scan(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -13,6 +13,7 @@ table names do not leak.
 """
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -45,7 +46,14 @@ CREATE TABLE IF NOT EXISTS kv_attributes (
 CREATE TABLE IF NOT EXISTS kv_items (
     table_id INTEGER NOT NULL, key TEXT NOT NULL, attributes TEXT NOT NULL, PRIMARY KEY (table_id, key))
     WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv_requests (
+    user TEXT NOT NULL, request_id TEXT NOT NULL, answer TEXT NOT NULL, time REAL NOT NULL,
+    PRIMARY KEY (user, request_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_requests_time ON kv_requests (time);
 """
+MAX_REQUEST_ID = 64
+REQUEST_MEMORY = 3600.0  # seconds a write's answer is kept for a retry with its request id
+_PRUNE_EVERY = 256  # writes with a request id between two prunings of old answers
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class KVStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._columns: Dict[int, Dict[str, str]] = {}  # table id -> attribute -> column type (a cache)
+        self._remembered = 0
 
     def close(self) -> None:
         with self._lock:
@@ -209,6 +218,29 @@ class KVStore:
                 db.execute("INSERT OR REPLACE INTO kv_grants (table_id, user, level) VALUES (?, ?, ?)",
                            (table.id, grantee, level))
             return self._access(db, grantee, table)
+
+    # ------------------------------------------------------------------ answers of writes, for retries
+
+    def answered(self, db: sqlite3.Connection, user: str, request_id: str) -> Optional[dict]:
+        """The answer already given to ``user``'s write ``request_id`` (inside the write transaction)."""
+        if not request_id:
+            return None
+        if len(request_id) > MAX_REQUEST_ID:
+            raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, f"request_id is over {MAX_REQUEST_ID} characters")
+        row = db.execute("SELECT answer FROM kv_requests WHERE user = ? AND request_id = ?",
+                         (user, request_id)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def remember(self, db: sqlite3.Connection, user: str, request_id: str, answer: dict) -> None:
+        """Keep the answer of a write (in its transaction: both are durable together, or neither)."""
+        if not request_id:
+            return
+        now = time.time()
+        db.execute("INSERT INTO kv_requests (user, request_id, answer, time) VALUES (?, ?, ?, ?)",
+                   (user, request_id, json.dumps(answer), now))
+        self._remembered += 1
+        if self._remembered % _PRUNE_EVERY == 0:
+            db.execute("DELETE FROM kv_requests WHERE time < ?", (now - REQUEST_MEMORY,))
 
     # ------------------------------------------------------------------ attribute columns
 

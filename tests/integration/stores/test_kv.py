@@ -270,3 +270,26 @@ def test_items_survive_a_restart(tmp_path):
                 else:
                     assert conn.kv.get_item("durable", "k") == {"v": 42, "b": b"\x01"}
                     assert [t.name for t in conn.kv.list_tables()] == ["durable"]
+
+
+def test_a_repeated_write_request_is_applied_once(server, alice):
+    """What the driver's retry after a lost answer sends: the same request id, answered from the first time."""
+    import grpc
+    from e6driver._proto import e6driver_kv_pb2 as kv_pb, e6driver_kv_pb2_grpc, e6driver_stores_pb2 as st_pb
+
+    alice.kv.put_item("retried", "c", {"n": 0})
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = e6driver_kv_pb2_grpc.KeyValueServiceStub(channel)
+        auth = st_pb.Auth(user="alice", password="alice-pw")  # tests/integration/stores/conftest.py USERS
+        update = kv_pb.UpdateItemRequest(auth=auth, table="retried", key="c", expression="n = n + 1",
+                                         request_id="r-1")
+        answers = [stub.UpdateItem(update) for _ in range(3)]
+        assert {a.item.attributes["n"].int_value for a in answers} == {1}
+        assert stub.UpdateItem(kv_pb.UpdateItemRequest(auth=auth, table="retried", key="c", expression="n = n + 1",
+                                                       request_id="r-2")).item.attributes["n"].int_value == 2
+        delete = kv_pb.DeleteItemRequest(auth=auth, table="retried", key="c", request_id="d-1")
+        assert [stub.DeleteItem(delete).deleted for _ in range(2)] == [True, True]  # the first answer, twice
+        with pytest.raises(grpc.RpcError) as info:
+            stub.DeleteItem(kv_pb.DeleteItemRequest(auth=auth, table="retried", key="c", request_id="x" * 65))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert alice.kv.get_item("retried", "c") is None
