@@ -1,9 +1,10 @@
 """Item operations: put, get, update, delete and scan pages, each one transaction of :class:`KVStore`.
 
-A write (carrying a request id, its answer is kept so a retry is not applied twice) reads the current item, evaluates the condition and the update expression on it
+A write reads the current item, evaluates the condition and the update expression on it
 (:mod:`mock_server.kv.expressions`), checks the result's size and records its attribute types, then writes
 it, all inside ``BEGIN IMMEDIATE ... COMMIT``: concurrent updates of one counter serialize, and a false
-condition changes nothing (FAILED_PRECONDITION, this service's only use of that code).
+condition changes nothing (FAILED_PRECONDITION, this service's only use of that code). A write's answer is
+kept under its request id in the same transaction, so a retry with that id is answered, not applied again.
 """
 from __future__ import annotations
 
