@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS kv_requests (
 CREATE INDEX IF NOT EXISTS kv_requests_time ON kv_requests (time);
 """
 MAX_REQUEST_ID = 64
-REQUEST_MEMORY = 3600.0  # seconds a write's answer is kept for a retry with its request id
+REQUEST_MEMORY = 600.0  # seconds a write's answer is kept for a retry with its request id
 _PRUNE_EVERY = 256  # writes with a request id between two prunings of old answers
 
 
