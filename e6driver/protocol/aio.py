@@ -8,9 +8,11 @@ from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple,
 
 import grpc
 
-from .._proto import cluster_pb2_grpc, e6x_engine_pb2_grpc
+from .._proto import cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_query_pb2_grpc, e6x_engine_pb2_grpc
+from .capabilities import acapabilities
 from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, adrive
 from .query import QueryPlans
+from .releaser import RELEASE_FLUSH_SECONDS
 from .result_metadata import ResultMetadata
 from .session import QueryHandle, SessionRules
 from .stream import Batch
@@ -35,7 +37,9 @@ class AsyncTransport:
             else:
                 self._channel = grpc.aio.insecure_channel(self.target, options=self.options)
             self._stubs = {"engine": e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel),
-                           "cluster": cluster_pb2_grpc.ClusterServiceStub(self._channel)}
+                           "cluster": cluster_pb2_grpc.ClusterServiceStub(self._channel),
+                           "run": e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel),
+                           "admin": e6driver_admin_pb2_grpc.AdminServiceStub(self._channel)}
         return self._stubs[service]
 
     async def close(self) -> None:
@@ -51,6 +55,7 @@ class AsyncSession(SessionRules):
         super().__init__(*args, **kwargs)
         self._auth_lock: Optional[asyncio.Lock] = None
         self._resume_lock: Optional[asyncio.Lock] = None
+        self._releases: "set[asyncio.Task]" = set()  # releases sent without waiting, awaited by close()
 
     @staticmethod
     def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
@@ -58,7 +63,19 @@ class AsyncSession(SessionRules):
                         client_certificate: Optional[ClientCertificate] = None) -> AsyncTransport:
         return AsyncTransport(host, port, secure, ssl_cert, channel_options, client_certificate)
 
+    def release_later(self, release: Awaitable[None]) -> None:
+        """Send a release without making the caller wait for it; :meth:`close` lets it reach the server."""
+        task = asyncio.ensure_future(release)
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def flush_releases(self) -> None:
+        """Wait (at most RELEASE_FLUSH_SECONDS) for the releases sent without waiting."""
+        if self._releases:
+            await asyncio.wait(list(self._releases), timeout=RELEASE_FLUSH_SECONDS)
+
     async def close(self) -> None:
+        await self.flush_releases()  # the queries released without waiting reach the server first
         self.closed = True
         self.forget()
         await self.transport.close()
@@ -121,6 +138,11 @@ class AsyncChunkStream:
         if first is not None:
             self._take(first)
 
+    @property
+    def ended(self) -> bool:
+        """The server said the result ended (every chunk was received): the query is finished there."""
+        return self._ended
+
     def _take(self, batch: Batch) -> None:
         chunks, ended = batch
         self._pending.extend(c for c in chunks if c)
@@ -178,14 +200,20 @@ class AsyncServerQuery(QueryPlans):
     def __init__(self, session: AsyncSession, handle: QueryHandle, deadline: Optional[float] = None):
         super().__init__(session, handle, deadline)
         self._stream: Optional[AsyncChunkStream] = None
+        self._attached = False
 
     @classmethod
     async def start(cls, session: AsyncSession, sql: str, catalog: Optional[str], schema: Optional[str],
                     deadline: Optional[float] = None, prefetch: int = 2) -> "AsyncServerQuery":
-        query = cls(session, await session.run(cls.prepare_plan(session, sql, catalog, schema, deadline)), deadline)
+        run = None
+        if (await acapabilities(session)).get("run"):
+            handle, run = await session.run(cls.run_plan(session, sql, catalog, schema, deadline))
+        else:
+            handle = await session.run(cls.prepare_plan(session, sql, catalog, schema, deadline))
+        query = cls(session, handle, deadline)
         query.owned = True
         try:
-            await session.run(query.open_plan(bool(catalog)))
+            await session.run(query.opened_plan(run) if run is not None else query.open_plan(bool(catalog)))
             query._stream = AsyncChunkStream(query._fetch_batch, prefetch, query.first_batch)
         except BaseException:
             query.release_in_background()
@@ -194,10 +222,19 @@ class AsyncServerQuery(QueryPlans):
 
     @classmethod
     def attach(cls, session: AsyncSession, query_id: str, engine_ip: str = "") -> "AsyncServerQuery":
-        return cls(session, QueryHandle(query_id, engine_ip, session.colours.colour_of(query_id)))
+        query = cls(session, QueryHandle(query_id, engine_ip, session.colours.colour_of(query_id)))
+        query._attached = True
+        return query
+
+    async def _run(self, plan: Plan) -> Any:
+        """Run a plan of this query; for a query addressed by id, the releases this session sent without
+        waiting reach the server first (a query closed just before is gone)."""
+        if self._attached:
+            await self.session.flush_releases()
+        return await self.session.run(plan)
 
     async def _fetch_batch(self) -> Batch:
-        return await self.session.run(self.fetch_plan())
+        return await self._run(self.fetch_plan())
 
     async def next_chunk(self) -> Optional[bytes]:
         if self._stream is None:
@@ -208,37 +245,43 @@ class AsyncServerQuery(QueryPlans):
         return self.session.metadata(self.handle.colour, self.handle.engine_ip)
 
     async def refresh_metadata(self) -> ResultMetadata:
-        return await self.session.run(self.metadata_plan())
+        return await self._run(self.metadata_plan())
 
     async def status(self) -> Any:
-        return await self.session.run(self.status_plan())
+        return await self._run(self.status_plan())
 
     async def explain(self) -> str:
-        return await self.session.run(self.explain_plan())
+        return await self._run(self.explain_plan())
 
     async def explain_analyze(self) -> Dict[str, Any]:
-        return await self.session.run(self.explain_analyze_plan())
+        return await self._run(self.explain_analyze_plan())
 
     async def cancel(self) -> None:
         self.stop_fetching()
-        await self.session.run(self.cancel_plan())
+        await self._run(self.cancel_plan())
 
     def stop_fetching(self) -> None:
         if self._stream is not None:
             self._stream.close()
 
     async def clear(self, timeout: Optional[float] = None) -> None:
-        await self.session.run(self.clear_plan(timeout))
+        await self._run(self.clear_plan(timeout))
 
     async def release(self, swallow: bool = True, timeout: Optional[float] = 10.0) -> None:
-        """Free the query on the server once; a closed session releases nothing remotely."""
+        """Free the query on the server once; a closed session releases nothing remotely. A query whose result
+        was read to its end is released without waiting unless the caller wants its errors (as the blocking
+        :meth:`~e6driver.protocol.query.ServerQuery.release`)."""
         if self.released:
             return
         self.released = True
         self.stop_fetching()
         if self.session.closed:
             return
-        await self.session.run(self.release_plan(swallow, timeout))
+        if swallow and self._stream is not None and self._stream.ended:
+            self.session.colours.query_finished(self.query_id)  # at once: a pending switch applies now
+            self.session.release_later(self.session.run(self.release_plan(swallow, timeout)))
+            return
+        await self._run(self.release_plan(swallow, timeout))
 
     def release_in_background(self) -> None:
         """Release from a task of its own: used when the awaiting task is being cancelled (its own awaits would

@@ -3,7 +3,7 @@
 The client streams Arrow IPC payloads (each at most a bounded size, made lazily by the caller's iterator) and
 the engine appends them to one table in ONE transaction on this session's own connection (the session's open
 transaction when it has one). Whether the engine offers it is asked once per session with the other
-capabilities (:func:`e6driver.protocol.transaction.capabilities`); an e6data cluster does not, and the driver
+capabilities (:func:`e6driver.protocol.capabilities.capabilities`); an e6data cluster does not, and the driver
 keeps its multi-row INSERTs there (``e6driver/bulk.py`` decides).
 
 Session rules, as on the query path: a session the engine forgot is authenticated again and the call made once
@@ -19,7 +19,7 @@ from .. import errors
 from .._proto import e6driver_ingest_pb2 as ingest_pb, e6driver_ingest_pb2_grpc
 from ..errors import Error
 from .session import ACCESS_DENIED, TRANSACTION_LOST, Session
-from .transaction import capabilities
+from .capabilities import capabilities
 
 
 def available(session: Session) -> bool:

@@ -12,8 +12,9 @@ import logging
 import time
 from typing import Any, Callable, Dict, Optional
 
-from .._proto import e6x_engine_pb2 as pb
+from .._proto import e6driver_query_pb2 as run_pb, e6x_engine_pb2 as pb
 from ..errors import Error, OperationalError
+from .capabilities import capabilities
 from .plan import Plan
 from .result_metadata import ResultMetadata, parse_result_metadata
 from .session import QueryHandle, Session, SessionRules
@@ -21,6 +22,10 @@ from .releaser import RELEASE_FLUSH_SECONDS, RELEASER
 from .stream import Batch, ChunkStream
 
 log = logging.getLogger(__name__)
+
+# How long QueryRunService may wait for the first chunk before it answers with the query id alone (the caller
+# then waits in getResultMetadata): a long statement's id is known early, so it can be cancelled.
+RUN_WAIT_MS = 200
 
 
 class QueryPlans:
@@ -60,18 +65,46 @@ class QueryPlans:
         session.colours.query_started(handle.query_id, colour)
         return handle
 
+    @staticmethod
+    def run_plan(session: SessionRules, sql: str, catalog: Optional[str], schema: Optional[str],
+                 deadline: Optional[float]) -> Plan:
+        """QueryRunService.Run (an engine that reports ``run``): prepare, execute, and the result metadata and
+        first chunks when ready, in one call; returns the handle, registered with the blue-green state, and the
+        response."""
+        try:
+            response, colour = yield from session.call_plan(
+                "Run", lambda sid: run_pb.RunRequest(session_id=sid, catalog=catalog or "", schema=schema or "",
+                                                     query_string=sql, wait_ms=RUN_WAIT_MS),
+                deadline=deadline, with_colour=True, service="run", runs=True)
+        except Error as exc:
+            raise _timed_out(exc, session, deadline) from None
+        handle = QueryHandle(response.query_id, response.engine_ip, colour)
+        session.colours.query_started(handle.query_id, colour)
+        return handle, response
+
     def open_plan(self, v2: bool) -> Plan:
-        """Execute the prepared query and read its result metadata. A result the server has counted (the metadata
-        row count is known, so every chunk is encoded) is fetched at once: a small query needs no later fetch."""
+        """Execute the prepared query and read its result metadata (and maybe the first chunks)."""
         if v2:
             yield from self._call_plan("executeStatementV2", pb.ExecuteStatementV2Request, bounded=True)
         else:
             yield from self._call_plan("executeStatement", pb.ExecuteStatementRequest, bounded=True)
-        metadata = yield from self.metadata_plan()
+        yield from self.opened_plan()
+
+    def opened_plan(self, run: Any = None) -> Plan:
+        """The result metadata of an executed query: from QueryRunService's answer ``run`` when it has it, else
+        asked. A result the server has counted (the metadata row count is known, so every chunk is encoded) is
+        fetched at once: a small query needs no later fetch."""
+        if run is not None and run.ready:
+            self.metadata = metadata = parse_result_metadata(run.result_metadata)
+        else:
+            metadata = yield from self.metadata_plan()
         if not metadata.columns:
             self.first_batch = ([], True)  # no result set: nothing to fetch
         elif metadata.row_count >= 0:
-            self.first_batch = yield from self.fetch_plan()
+            if run is not None and run.ready:
+                self.first_batch = (list(run.batches), run.end_of_stream)
+            else:
+                self.first_batch = yield from self.fetch_plan()
 
     def _call_plan(self, rpc: str, request: Any, timeout: Optional[float] = None, bounded: bool = False) -> Plan:
         """One per-query RPC; ``bounded`` calls (execute, metadata, batches) must end by the query's deadline,
@@ -160,12 +193,17 @@ class ServerQuery(QueryPlans):
         before the error is raised (``error.replayable`` tells whether running it again is safe).
         ``on_prepared(query_id)`` runs as soon as the server has assigned the id, before execution (so another
         thread or connection can cancel a long query)."""
-        query = cls(session, session.run(cls.prepare_plan(session, sql, catalog, schema, deadline)), deadline)
+        run = None
+        if capabilities(session).get("run"):
+            handle, run = session.run(cls.run_plan(session, sql, catalog, schema, deadline))
+        else:
+            handle = session.run(cls.prepare_plan(session, sql, catalog, schema, deadline))
+        query = cls(session, handle, deadline)
         query.owned = True
         try:
             if on_prepared is not None:
                 on_prepared(query.query_id)
-            session.run(query.open_plan(bool(catalog)))
+            session.run(query.opened_plan(run) if run is not None else query.open_plan(bool(catalog)))
             query._stream = ChunkStream(query._fetch_batch, prefetch, query.first_batch)
         except BaseException:
             query.release()

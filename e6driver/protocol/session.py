@@ -57,6 +57,12 @@ def dropped_by_transport(details: str) -> bool:
     return details.strip().lower() in ("", "cancelled", "canceled", "channel closed!")
 
 
+def never_sent(code: str, details: str) -> bool:
+    """UNAVAILABLE because no connection could be made: the request cannot have reached the server."""
+    lowered = details.lower()
+    return code == "UNAVAILABLE" and ("failed to connect" in lowered or "connection refused" in lowered)
+
+
 def replayable(exc: BaseException, rpc: str, query_id: Optional[str]) -> errors.Error:
     """The driver error for a per-query failure the caller may answer by running the query again."""
     error = errors.from_rpc_error(exc, rpc, query_id)
@@ -272,9 +278,10 @@ class SessionRules:
     # ------------------------------------------------------------------ the one call path
     def call_plan(self, rpc: str, make_request: Callable[[str], Any], *, query: Optional[QueryHandle] = None,
                   needs_session: bool = True, timeout: Optional[float] = None, deadline: Optional[float] = None,
-                  with_colour: bool = False) -> Plan:
-        """Run one RPC under the rules of the module doc; returns the response (and the colour it was sent
-        under, with ``with_colour``) or raises a driver error."""
+                  with_colour: bool = False, service: str = "engine", runs: bool = False) -> Plan:
+        """Run one RPC of ``service`` under the rules of the module doc; returns the response (and the colour it
+        was sent under, with ``with_colour``) or raises a driver error. A call that ``runs`` a statement as it
+        starts it (QueryRunService.Run) is sent again only when it cannot have reached the server."""
         connect_deadline = time.monotonic() + self.connect_timeout
         renewals = colour_attempts = resumes = waits = token_refreshes = 0
         while True:
@@ -289,7 +296,7 @@ class SessionRules:
                 log.debug("%s%s colour=%s", rpc, f" query={query.query_id}" if query else "", colour)
             metadata = self.metadata(colour, query.engine_ip if query else None)
             try:
-                response = yield Rpc("engine", rpc, make_request(session), metadata, self.timeout(deadline, timeout))
+                response = yield Rpc(service, rpc, make_request(session), metadata, self.timeout(deadline, timeout))
             except grpc.RpcError as exc:
                 code, details = errors.grpc_code_name(exc), errors.grpc_details(exc)
                 query_id = query.query_id if query else None
@@ -324,7 +331,8 @@ class SessionRules:
                         continue
                     raise errors.from_rpc_error(exc, rpc, query_id) from None
                 if code == "UNAVAILABLE" or (code == "CANCELLED" and dropped_by_transport(details)):
-                    if query is None and time.monotonic() < connect_deadline:
+                    if query is None and time.monotonic() < connect_deadline and (
+                            not runs or never_sent(code, details)):
                         waits += 1
                         yield Sleep(backoff_delay(waits))
                         continue
@@ -411,7 +419,7 @@ class Session(SessionRules):
 
     def _perform(self, op: Any) -> Any:
         if isinstance(op, Rpc):
-            stub = self.transport.engine if op.service == "engine" else self.transport.cluster
+            stub = self.transport.stub(op.service)
             try:
                 return getattr(stub, op.method)(op.request, metadata=op.metadata, timeout=op.timeout)
             except grpc.RpcError as exc:  # a rejected certificate is final: never retried as "unreachable"

@@ -1,9 +1,8 @@
 """Transactions on an engine that has them: discovering whether it does, BEGIN / COMMIT / ROLLBACK, and the
 rule that a transaction lost with its session is reported, never continued on a new session.
 
-Discovery asks ``AdminService.GetCapabilities`` (protos/e6driver_admin.proto, our own service) once per
-session. An e6data cluster does not have that service and answers UNIMPLEMENTED (any answer other than a
-transient one counts as "no transactions"), so ``autocommit=False`` fails at once with NotSupportedError there
+Discovery asks ``AdminService.GetCapabilities`` once per session (:mod:`.capabilities`): an engine without it
+(an e6data cluster) has no transactions, so ``autocommit=False`` fails at once with NotSupportedError there
 instead of silently committing every statement. The e6data wire protocol itself is unchanged: transaction
 statements are ordinary queries of the session.
 
@@ -14,42 +13,14 @@ OperationalError instead of authenticating again, and the transaction stays *los
 from __future__ import annotations
 
 import logging
-from typing import Dict, Optional
+from typing import Optional
 
-import grpc
-
-from .. import errors
-from .._proto import e6driver_admin_pb2 as admin_pb, e6driver_admin_pb2_grpc
 from ..errors import Error, NotSupportedError, OperationalError
+from .capabilities import capabilities
 from .query import ServerQuery
 from .session import Session
 
 log = logging.getLogger(__name__)
-
-_TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
-
-
-def capabilities(session: Session) -> Dict[str, bool]:
-    """What the engine offers beyond the e6data protocol (asked once per session; {} when it cannot say)."""
-    if session.capabilities is None:
-        def on_error(exc: grpc.RpcError) -> Error:
-            return errors.from_rpc_error(exc, "GetCapabilities")
-
-        try:
-            response = session.call_service(
-                e6driver_admin_pb2_grpc.AdminServiceStub,
-                lambda stub, metadata: stub.GetCapabilities(admin_pb.GetCapabilitiesRequest(), metadata=metadata,
-                                                            timeout=session.timeout(None, 10.0)),
-                on_error)
-            session.capabilities = {"transactions": response.transactions, "savepoints": response.savepoints,
-                                    "ingest": response.ingest}
-        except Error as exc:
-            if exc.grpc_code in _TRANSIENT:
-                raise
-            log.info("engine %s reports no capabilities (%s): no transactions, no bulk ingest", session.endpoint,
-                     exc.grpc_code)
-            session.capabilities = {}
-    return session.capabilities
 
 
 def supported(session: Session) -> bool:

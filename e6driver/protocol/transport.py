@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import grpc
 
-from .._proto import cluster_pb2_grpc, e6x_engine_pb2_grpc
+from .._proto import cluster_pb2_grpc, e6driver_query_pb2_grpc, e6x_engine_pb2_grpc
 
 # The official client's defaults (spec §1.2), plus fast reconnects so a restarted server is found again quickly.
 DEFAULT_OPTIONS: Dict[str, Any] = {
@@ -108,6 +108,7 @@ class Transport:
         self._channel: Optional[grpc.Channel] = None
         self._engine: Any = None
         self._cluster: Any = None
+        self._run: Any = None
 
     def _open(self) -> None:
         if self.secure:
@@ -117,6 +118,7 @@ class Transport:
             self._channel = grpc.insecure_channel(self.target, options=self.options)
         self._engine = e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel)
         self._cluster = cluster_pb2_grpc.ClusterServiceStub(self._channel)
+        self._run = e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel)
 
     @property
     def engine(self) -> Any:
@@ -131,6 +133,13 @@ class Transport:
             if self._channel is None:
                 self._open()
             return self._cluster
+
+    def stub(self, service: str) -> Any:
+        """The stub of ``service``: "engine", "cluster" or "run" (the local engine's QueryRunService)."""
+        with self._lock:
+            if self._channel is None:
+                self._open()
+            return self._engine if service == "engine" else self._run if service == "run" else self._cluster
 
     @property
     def channel(self) -> grpc.Channel:

@@ -1,6 +1,7 @@
 """Admission of QueryEngineService calls, before any servicer code runs.
 
-One server interceptor applies, in this order, to every ``/QueryEngineService/*`` call:
+One server interceptor applies, in this order, to every ``/QueryEngineService/*`` call (and to QueryRunService,
+the local engine's one-round-trip query, which is new work like prepareStatement):
 
 1. cluster availability — ``UNAVAILABLE`` / ``status: 503, cluster is suspended`` unless active (spec §9);
 2. blue-green — ``UNKNOWN`` / ``status: 456`` for new work on a colour that is not active (spec §8.4);
@@ -18,7 +19,7 @@ from mock_server import errors
 from mock_server.control.cluster import ClusterState
 from mock_server.control.bluegreen import BlueGreenState, announce, requested_colour
 
-QUERY_SERVICE_PREFIX = "/QueryEngineService/"
+QUERY_SERVICE_PREFIXES = ("/QueryEngineService/", "/e6driver.query.QueryRunService/")
 
 
 class AdmissionInterceptor(grpc.ServerInterceptor):
@@ -29,9 +30,9 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
     def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
         if (handler is None or handler.unary_unary is None
-                or not details.method.startswith(QUERY_SERVICE_PREFIX)):
+                or not details.method.startswith(QUERY_SERVICE_PREFIXES)):
             return handler
-        method = details.method[len(QUERY_SERVICE_PREFIX):]
+        method = details.method.rsplit("/", 1)[1]
         requested = requested_colour(details.invocation_metadata)
         inner = handler.unary_unary
 

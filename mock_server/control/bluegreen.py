@@ -29,7 +29,7 @@ COLOURS = ("blue", "green")
 HEADER = "strategy"
 WRONG_STRATEGY = "status: 456"
 NEW_STRATEGY_FIELD = "new_strategy"
-NEW_WORK = frozenset({"authenticate", "prepareStatement", "prepareStatementV2"})
+NEW_WORK = frozenset({"authenticate", "prepareStatement", "prepareStatementV2", "Run"})  # Run: QueryRunService
 
 
 def check_colour(colour: str) -> str:

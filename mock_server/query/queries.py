@@ -182,6 +182,23 @@ class Query:
                 rows = self._rows if (self._complete or self._done) and self._error is None else -1
             return build_metadata(rows, self._columns)
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether :meth:`metadata` answers without waiting, after waiting at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not (self._done or self._first_ready or self._cancelled or self._cleared):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, _POLL))
+            return True
+
+    @property
+    def counted(self) -> bool:
+        """A result set whose every row is counted, so every chunk is encoded (metadata's row count is known)."""
+        with self._cond:
+            return bool(self._columns) and (self._complete or self._done) and self._error is None
+
     def next_chunk(self) -> bytes:
         """One encoded chunk; empty bytes at the end of results (and forever after)."""
         return self._take(blocking=True) or b""

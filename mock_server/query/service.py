@@ -82,11 +82,15 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
 
     # ------------------------------------------------------------------ query life cycle
 
-    def _prepare(self, request: Any, catalog: str, context: grpc.ServicerContext) -> Any:
-        user = self._caller(request.sessionId, context)
+    def prepare(self, session_id: str, sql: str, catalog: str, schema: str,
+                context: grpc.ServicerContext) -> Query:
+        """A new query of the caller's session (also QueryRunService's first step)."""
+        user = self._caller(session_id, context)
         colour = self.strategy.colour_for(requested_colour(context.invocation_metadata()))
-        query = self.queries.create(user, request.sessionId, request.queryString, catalog, request.schema,
-                                    strategy=colour)
+        return self.queries.create(user, session_id, sql, catalog, schema, strategy=colour)
+
+    def _prepare(self, request: Any, catalog: str, context: grpc.ServicerContext) -> Any:
+        query = self.prepare(request.sessionId, request.queryString, catalog, request.schema, context)
         return pb.PrepareStatementResponse(engineIP=self.engine_ip, queryId=query.id,
                                            sessionId=request.sessionId)
 

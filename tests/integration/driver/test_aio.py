@@ -269,3 +269,43 @@ def test_fetching_without_a_result_set_raises(address, fetch):
                 await fetch(cur)
             await cur.execute("DROP TABLE aio_ddl")
     run(main())
+
+
+def test_a_small_query_is_one_call_on_an_engine_with_run(address):
+    async def main():
+        async with aio.connect(**address) as conn:
+            cur = conn.cursor()
+            await cur.execute("SELECT 1")  # warm: session and capabilities
+            session = conn.session
+            sent, perform = [], session._perform
+
+            async def counting(op):
+                sent.append(getattr(op, "method", None))
+                return await perform(op)
+
+            session._perform = counting
+            await cur.execute("SELECT 42 AS answer, 'x' AS label")
+            rows = await cur.fetchall()
+            return rows, [m for m in sent if m and m != "clearOrCancelQuery"], session.capabilities
+    rows, sent, capabilities = run(main())
+    assert rows == [(42, "x")] and sent == ["Run"] and capabilities["run"] is True
+
+
+def test_closing_a_fully_read_cursor_releases_without_waiting_and_the_release_reaches_the_server(address, server):
+    async def main():
+        conn = await aio.connect(**address)
+        cur = conn.cursor()
+        query_id = await cur.execute("SELECT range FROM range(10)")
+        assert len(await cur.fetchall()) == 10
+        session = conn.session
+        sent_before = len(session._releases)
+        await cur.close()
+        queued = len(session._releases) - sent_before  # the release went to a task of its own
+        other = conn.cursor()
+        with pytest.raises(e6driver.Error, match="not found"):  # addressed by id: the release is sent first
+            await other.status(query_id)
+        await conn.close()
+        return query_id, queued
+    query_id, queued = run(main())
+    assert queued == 1
+    assert server.queries.find(query_id) is None

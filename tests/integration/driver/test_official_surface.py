@@ -96,7 +96,8 @@ def test_debug_true_shows_rpcs_and_query_ids_on_stderr_never_the_password(server
     assert done.returncode == 0, done.stderr
     query_id = done.stdout.splitlines()[0]
     assert "[(42,)]" in done.stdout
-    assert "prepareStatement" in done.stderr and query_id in done.stderr and "authenticated user" in done.stderr
+    # the local engine runs a query in one call (QueryRunService.Run); its id shows on the calls that follow
+    assert "Run colour=" in done.stderr and query_id in done.stderr and "authenticated user" in done.stderr
     assert "alice-token" not in done.stderr
 
 

@@ -1,6 +1,7 @@
 """Issue 12 items 3 and 4: execute() returns at the first chunk whatever the result size, rowcount is -1 until
-known, a one-chunk result needs no prefetch thread and no later fetch, releases sent without waiting still reach
-the server, and an engine without getNextResultBatchV2 is read with getNextResultBatch."""
+known, a small query is one call (QueryRunService.Run) with no prefetch thread and no later fetch, an engine
+without Run gets the e6data calls, releases sent without waiting still reach the server, and an engine without
+getNextResultBatchV2 is read with getNextResultBatch."""
 import threading
 
 import grpc
@@ -8,6 +9,8 @@ import pytest
 
 import e6driver
 from e6driver import ProgrammingError
+from mock_server.query.engine import Engine
+from mock_server.query.run_service import QueryRunServicer
 from mock_server.query.service import QueryEngineServicer
 
 HUGE = "SELECT range AS n FROM range(1000000000)"  # 10^9 rows: never produced in full
@@ -65,8 +68,8 @@ def test_a_one_chunk_result_starts_no_thread_and_needs_no_later_fetch(connect, m
     cur = conn.cursor()
     cur.execute("SELECT 42 AS answer, 'x' AS label")
     assert cur.fetchall() == [(42, "x")]
-    fetches = [m for m in sent if m and "Batch" in m]
-    assert fetches == ["getNextResultBatchV2"]  # fetched with execute, the end in the same answer
+    # prepared, executed, described and fetched, the end in the same answer (releases go without waiting)
+    assert [m for m in sent if m and m != "clearOrCancelQuery"] == ["Run"]
     cur.close()
     driver_threads = [name for name in started if name.startswith("e6driver")]  # the engine runs in process
     assert driver_threads == []  # no prefetch thread; the release went to the running releasing thread
@@ -104,13 +107,44 @@ def test_an_engine_without_batch_v2_is_read_with_getnextresultbatch(fresh_server
     host, port = srv.address.rsplit(":", 1)
     with e6driver.connect(host=host, port=int(port), username="alice", password="alice-token") as conn:
         cur = conn.cursor()
-        cur.execute("SELECT range FROM range(100000)")
-        assert [r[0] for r in cur.fetchall()] == list(range(100000))
+        cur.execute("SELECT range FROM range(3000000)")  # 24 MB: more than Run's answer carries
+        assert [r[0] for r in cur.fetchall()] == list(range(3000000))
         assert conn.session.batch_v2 is False
         sent = _rpcs(conn)
-        cur.execute("SELECT 7")
-        assert cur.fetchall() == [(7,)]
+        cur.execute("SELECT range FROM range(3000000)")
+        assert sum(r[0] for r in cur.fetchall()) == 2999999 * 3000000 // 2
         assert "getNextResultBatchV2" not in sent and "getNextResultBatch" in sent
+
+
+def test_an_engine_without_run_gets_the_e6data_calls(fresh_server, monkeypatch):
+    """What an e6data cluster sees: prepare, execute, metadata, one fetch (V2) — and the release."""
+    monkeypatch.setattr(Engine, "capabilities", lambda self: {"transactions": True, "savepoints": False,
+                                                              "ingest": True, "run": False})
+    ran = []
+    monkeypatch.setattr(QueryRunServicer, "Run", lambda self, request, context: ran.append(request))
+    srv = fresh_server(users={"alice": "alice-token"})
+    host, port = srv.address.rsplit(":", 1)
+    with e6driver.connect(host=host, port=int(port), username="alice", password="alice-token",
+                          catalog="local", database="main") as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        sent = _rpcs(conn)
+        cur.execute("SELECT 42 AS answer, 'x' AS label")
+        assert cur.fetchall() == [(42, "x")]
+        assert [m for m in sent if m and m != "clearOrCancelQuery"] == [
+            "prepareStatementV2", "executeStatementV2", "getResultMetadata", "getNextResultBatchV2"]
+        assert conn.session.capabilities["run"] is False and ran == []
+
+
+def test_a_long_statement_answers_run_with_its_id_so_it_can_be_cancelled(connect, server):
+    conn = connect()
+    cur = conn.cursor()
+    ids = []
+    cur._note_query_id = ids.append  # what cancel() from another thread uses while execute() waits
+    sent = _rpcs(conn)
+    query_id = cur.execute("SELECT count(*) FROM range(3000000000)")  # seconds: longer than Run waits
+    assert ids == [query_id] and [m for m in sent if m][:2] == ["Run", "getResultMetadata"]
+    assert cur.fetchall() == [(3000000000,)]
 
 
 def test_tenants_cannot_change_the_streaming_buffer_the_engine_sets(connect):
