@@ -111,7 +111,47 @@ def decrypt_file(path: str, key: bytes, dataset: str, version: int) -> bytes:
         return b"".join(decrypt_segments(handle, key, dataset, version))
 
 
-class SegmentFile(io.RawIOBase):
+class PlaintextView(io.RawIOBase):
+    """A read-only, seekable file over plaintext that a subclass produces by :meth:`pread` (``size`` bytes)."""
+
+    size = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pos = 0
+
+    def pread(self, size: int, offset: int) -> bytes:
+        raise NotImplementedError
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.pread(self.size - self._pos if size is None or size < 0 else size, self._pos)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+
+class SegmentFile(PlaintextView):
     """A read-only, seekable view of an encrypted file's plaintext that decrypts only the segments read (each
     authenticated as it is decrypted), so Parquet readers fetch just the column chunks and footer they need. The
     plaintext is held in memory only: the segment last decrypted, never written anywhere."""
@@ -120,22 +160,20 @@ class SegmentFile(io.RawIOBase):
         super().__init__()
         self._fd = os.open(path, os.O_RDONLY)
         try:
-            stored = os.fstat(self._fd).st_size
+            body = os.fstat(self._fd).st_size - len(MAGIC) - 8
             head = os.pread(self._fd, len(MAGIC) + 8, 0)
             if len(head) != len(MAGIC) + 8 or not head.startswith(MAGIC):
                 raise DecryptionError("not an encrypted dataset file")
+            self._count = max(1, -(-body // (SEGMENT + TAG)))
+            self.size = body - self._count * TAG  # plaintext bytes
+            if self.size < 0:
+                raise DecryptionError(f"{dataset} version {version} is truncated")
         except BaseException:
             os.close(self._fd)
             raise
         self._prefix = head[len(MAGIC):]
         self._cipher = AESGCM(key)
         self._context = (dataset, version)
-        body = stored - len(head)
-        self._count = max(1, -(-body // (SEGMENT + TAG)))
-        self.size = body - self._count * TAG  # plaintext bytes
-        if self.size < 0:
-            raise DecryptionError(f"{dataset} version {version} is truncated")
-        self._pos = 0
         self._cached: Tuple[int, bytes] = (-1, b"")
         self._lock = threading.Lock()
 
@@ -164,33 +202,6 @@ class SegmentFile(io.RawIOBase):
                 parts.append(piece)
                 offset += len(piece)
         return b"".join(parts)
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.pread(self.size - self._pos if size is None or size < 0 else size, self._pos)
-        self._pos += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
 
     def close(self) -> None:
         if not self.closed:

@@ -28,9 +28,13 @@ def _invalid(message: str) -> EngineError:
     return EngineError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
-    """An uploaded payload as an Arrow table, refused once its decoded size passes ``limits.max_expanded_bytes``
-    or a row passes ``limits.max_row_bytes`` (see the module doc)."""
+def read_table(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
+    """An uploaded payload (bytes, or a seekable binary file: Parquet and CSV are read from it as needed, the other
+    formats whole) as an Arrow table, refused once its decoded size passes ``limits.max_expanded_bytes`` or a row
+    passes ``limits.max_row_bytes`` (see the module doc)."""
+    source = pa.BufferReader(data) if isinstance(data, (bytes, bytearray, memoryview)) else pa.PythonFile(data, "r")
+    if fmt in ("", "arrow", "json") and not isinstance(data, (bytes, bytearray, memoryview)):
+        data = data.read()
     try:
         if fmt in ("", "arrow"):
             expanded = expanded_size(data, limits.max_expanded_bytes)  # from the metadata, nothing decoded yet
@@ -39,7 +43,7 @@ def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Tab
             reader = pa.ipc.open_stream(pa.BufferReader(data))
             return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
         if fmt == "parquet":
-            parquet = pq.ParquetFile(pa.BufferReader(data))
+            parquet = pq.ParquetFile(source)
             meta = parquet.metadata
             expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             if expanded > limits.max_expanded_bytes:
@@ -50,7 +54,7 @@ def read_table(data: bytes, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Tab
         if fmt == "csv":
             import pyarrow.csv as pcsv
 
-            reader = pcsv.open_csv(pa.BufferReader(data))
+            reader = pcsv.open_csv(source)
             return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
         if fmt == "json":
             return _json_table(data, limits)

@@ -12,7 +12,6 @@ a notification arrives or ``wait_time`` passes (at most 60 s).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import zlib
 from typing import Any, Iterator, Optional
@@ -106,11 +105,10 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
                 if message is None:
                     raise transfer_failure(context, grpc.StatusCode.ABORTED, "upload ended without its last chunk")
             keep = False
-            data = upload.read()
-            if message.sha256 and hashlib.sha256(data).digest() != message.sha256:
+            if message.sha256 and upload.sha256() != message.sha256:
                 raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
-                                       f"SHA-256 mismatch: the {len(data)} bytes received are not those sent")
-            table = read_table(data, first.format, self.limits)
+                                       f"SHA-256 mismatch: the {upload.size} bytes received are not those sent")
+            table = read_table(upload.payload(), first.format, self.limits)  # read from the encrypted spool
             info = self.store.publish(user, name, table, create=first.create, description=first.description,
                                       freshness=first.freshness, allow_schema_change=first.allow_schema_change)
         finally:

@@ -52,6 +52,8 @@ COMMIT_PAUSE_ENV = "E6DRIVER_TEST_DATASET_COMMIT_PAUSE"
 _VERSION_FILE = re.compile(r"^v(\d+)\.e6ds$")
 FRESHNESS = ("hourly", "daily", "weekly", "monthly")
 MAX_WAIT = 60.0  # seconds a poll may wait for a notification
+# Decoded bytes of a stored row group (about): what a download holds decoded at once, and the unit a query skips.
+ROW_GROUP_BYTES = 64 * 1024 * 1024
 # Columns added after the first release; an older datasets.sqlite gets them on open.
 _ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
                   ("freshness", "TEXT NOT NULL DEFAULT ''"), ("downloads", "INTEGER NOT NULL DEFAULT 0"))
@@ -140,7 +142,7 @@ class DatasetStore:
         self._db.executescript(_SCHEMA)
         self._migrate()
         self._recover()
-        self.uploads = UploadSpool(os.path.join(self.root, ".uploads"))
+        self.uploads = UploadSpool(os.path.join(self.root, ".uploads"), self._master)
         self.cache = VersionCache(DEFAULT_LIMITS.max_dataset_cache_bytes)
 
     def configure(self, limits: Limits) -> None:
@@ -279,7 +281,7 @@ class DatasetStore:
         name = check_name(name) if create else self.require(user, name, write=True)
         check_freshness(freshness)
         buffer = pa.BufferOutputStream()
-        pq.write_table(table, buffer, compression="zstd")
+        pq.write_table(table, buffer, compression="zstd", row_group_size=_row_group_rows(table))
         parquet = buffer.getvalue().to_pybytes()
         digest = hashlib.sha256(parquet).hexdigest()
         with self._lock:
@@ -492,6 +494,12 @@ class DatasetStore:
                 if notices or remaining <= 0 or self._closed or (alive is not None and not alive()):
                     return notices
                 self._published.wait(min(remaining, 1.0))
+
+
+def _row_group_rows(table: pa.Table) -> int:
+    """Rows per row group so that one holds about :data:`ROW_GROUP_BYTES` decoded (1,024 to 1,048,576 rows)."""
+    width = max(1, table.nbytes // max(1, table.num_rows))
+    return max(1024, min(1 << 20, ROW_GROUP_BYTES // width))
 
 
 def _decoded_estimate(source: pq.ParquetFile) -> int:

@@ -1,6 +1,6 @@
 """A stored version as the Arrow IPC stream downloads carry, produced batch by batch from the encrypted file.
 
-Batches come from :func:`batches` (one row group decoded at a time, at most :data:`BATCH_ROWS` rows each), so a
+Batches come from :func:`batches` (at most a row group's rows and :data:`BATCH_ROWS` each), so a
 download holds a bounded slice of the version in memory whatever its size. The stream's size is needed before its
 first byte leaves (the client checks the transfer against it and reports progress in it):
 :func:`stream_size` writes the same stream to a counting sink, once per version (kept with its metadata).
@@ -16,7 +16,10 @@ BATCH_ROWS = 64 * 1024  # rows per record batch: clients write them as they come
 
 
 def batches(source: pq.ParquetFile) -> Iterator[pa.RecordBatch]:
-    return source.iter_batches(batch_size=BATCH_ROWS, use_threads=True)
+    """The file's rows in batches no larger than a row group (whose decoded size the writer bounds)."""
+    meta = source.metadata
+    group = meta.row_group(0).num_rows if meta.num_row_groups else BATCH_ROWS
+    return source.iter_batches(batch_size=max(1, min(BATCH_ROWS, group)), use_threads=True)
 
 
 class _Pending:

@@ -1,0 +1,83 @@
+"""SQL over datasets through the decoded-version cache (bounded, LRU, keyed by version) and, for versions too
+large for it, through the decrypting scan of the encrypted file; downloads streamed in bounded memory."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from mock_server.datasets import store as dataset_store
+from mock_server.limits import Limits
+from mock_server.server import EngineServer
+
+from conftest import USERS
+
+LIMIT = 2 * 1024 * 1024  # the cache holds two of the 800 kB tables below, not three
+
+
+@pytest.fixture(scope="module")
+def server(data_dir):
+    with EngineServer("127.0.0.1", 0, data_dir=data_dir, users=USERS,
+                      limits=Limits(max_dataset_cache_bytes=LIMIT)) as srv:
+        yield srv
+
+
+def numbers(start: int, count: int = 100_000) -> pa.Table:
+    return pa.table({"v": pa.array(range(start, start + count), pa.int64())})
+
+
+def wide(rows: int) -> pa.Table:
+    return pa.table({"k": pa.array(range(rows), pa.int64()), "g": pa.array([i % 7 for i in range(rows)], pa.int32()),
+                     "s": pa.array([f"row-{i}-{'x' * (i % 13)}" for i in range(rows)])})
+
+
+def test_the_cache_stays_within_its_limit_and_evicts_the_least_recently_used(server, root, rows):
+    cache = server.datasets.cache
+    for name, start in (("lru_a", 0), ("lru_b", 1_000_000), ("lru_c", 2_000_000)):
+        root.datasets.upload(name, numbers(start))  # each version is decoded once at upload and cached if it fits
+        assert cache.bytes <= LIMIT
+    assert cache.keys()[-2:] == [("lru_b", 1), ("lru_c", 1)] and ("lru_a", 1) not in cache.keys()
+    assert rows(root, "SELECT sum(v) FROM datasets.main.lru_a") == [(sum(range(100_000)),)]  # decoded again
+    assert cache.keys()[-2:] == [("lru_c", 1), ("lru_a", 1)] and cache.bytes <= LIMIT
+    assert rows(root, "SELECT min(v) FROM datasets.main.lru_c") == [(2_000_000,)]  # used: now the most recent
+    root.datasets.upload("lru_d", numbers(3_000_000))
+    assert cache.keys()[-2:] == [("lru_c", 1), ("lru_d", 1)] and cache.bytes <= LIMIT
+
+
+def test_a_new_version_is_seen_at_once(server, root, rows):
+    root.datasets.upload("ver", numbers(0, 10))
+    assert rows(root, "SELECT max(v) FROM datasets.main.ver") == [(9,)]
+    root.datasets.update("ver", numbers(100, 5))
+    assert rows(root, "SELECT max(v) FROM datasets.main.ver") == [(104,)]
+    assert rows(root, 'SELECT max(v) FROM datasets.main."ver@1"') == [(9,)]
+    assert {("ver", 1), ("ver", 2)} <= set(server.datasets.cache.keys())
+
+
+def test_a_version_larger_than_the_cache_is_scanned_by_row_group_and_column(server, root, rows, monkeypatch):
+    monkeypatch.setattr(dataset_store, "ROW_GROUP_BYTES", 256 * 1024)  # many row groups
+    data = wide(300_000)
+    root.datasets.upload("too_big", data)
+    assert data.nbytes > LIMIT and ("too_big", 1) not in server.datasets.cache.keys()
+    selected = data.filter(pc.less(data["k"], 1000))
+    assert rows(root, "SELECT sum(k) FROM datasets.main.too_big") == [(sum(range(300_000)),)]
+    assert rows(root, "SELECT count(*), max(s) FROM datasets.main.too_big WHERE k < 1000") == \
+        [(1000, max(selected["s"].to_pylist()))]
+    assert rows(root, "SELECT g, count(*) FROM datasets.main.too_big GROUP BY g ORDER BY g") == \
+        [(g, len([i for i in range(300_000) if i % 7 == g])) for g in range(7)]
+    assert ("too_big", 1) not in server.datasets.cache.keys() and server.datasets.cache.bytes <= LIMIT
+    assert root.datasets.download("too_big").equals(data)
+
+
+def test_a_download_holds_a_bounded_part_of_the_version(server, root, monkeypatch):
+    monkeypatch.setattr(dataset_store, "ROW_GROUP_BYTES", 256 * 1024)
+    data = wide(400_000)
+    root.datasets.upload("streamed", data)
+    info, total, pieces = server.datasets.download("root", "streamed", piece=64 * 1024)
+    baseline, held, received = pa.total_allocated_bytes(), 0, []
+    for piece in pieces:  # what the server keeps allocated between two pieces it hands to gRPC
+        held = max(held, pa.total_allocated_bytes() - baseline)
+        received.append(piece)
+    stream = b"".join(received)
+    assert len(stream) == total and pa.ipc.open_stream(stream).read_all().equals(data)
+    assert len(received) > 10 and held < data.nbytes // 4, (held, data.nbytes)
+    assert root.datasets.download("streamed").equals(data)  # and through the driver, chunk by chunk
