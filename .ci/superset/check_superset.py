@@ -115,6 +115,12 @@ def run_checks(app: Superset, engine_port: int) -> None:
     bad = app.call("POST", "/api/v1/database/test_connection/",
                    json={"sqlalchemy_uri": uri.replace("admin:admin@", "admin:wrong@"), "database_name": "e6"})
     check(bad.status_code >= 400 and "password" in bad.text.lower(), "a wrong password fails, saying so", bad.text)
+    for missing, named in ((uri.replace("/main?", "/nope_schema?"), "nope_schema"),
+                           (uri.replace("catalog=local", "catalog=nope_catalog"), "nope_catalog")):
+        absent = app.call("POST", "/api/v1/database/test_connection/", json={"sqlalchemy_uri": missing,
+                                                                             "database_name": "e6"})
+        check(absent.status_code >= 400 and named in absent.text and "does not exist" in absent.text,
+              f"a missing {named.split('_')[1]} fails, naming it", absent.text)
     started = time.monotonic()
     refused = app.call("POST", "/api/v1/database/test_connection/",
                        json={"sqlalchemy_uri": f"e6driver://admin:admin@127.0.0.1:{free_port()}/main?catalog=local",
