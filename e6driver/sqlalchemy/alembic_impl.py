@@ -1,8 +1,8 @@
 """alembic support: the migration implementation for the ``e6driver`` dialect.
 
 alembic finds an implementation by dialect name (``DefaultImpl.__dialect__``); this module registers ours when
-it is imported, which :mod:`e6driver.sqlalchemy.dialect` does whenever alembic is installed. What differs from
-alembic's defaults:
+it is imported: by alembic itself at start-up (≥ 1.16, the ``alembic.plugins`` entry point ``e6driver.alembic``),
+and by :mod:`e6driver.sqlalchemy.dialect` when alembic was imported first. What differs from alembic's defaults:
 
 * types: the dialect's own types (``ARRAY``, ``MAP``, ``STRUCT``, ``INTERVAL``) are rendered in migration scripts
   with the import they need; everything with a standard SQLAlchemy type reflects as that type;

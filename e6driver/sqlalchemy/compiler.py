@@ -90,6 +90,9 @@ class E6TypeCompiler(compiler.GenericTypeCompiler):
         # The generic Float is a Python float: 8 bytes. The engine's FLOAT is 4 bytes (REAL).
         return "DOUBLE"
 
+    def visit_DOUBLE(self, type_, **kw):  # SQLAlchemy 1.4's type compiler has none
+        return "DOUBLE"
+
     def visit_INTERVAL(self, type_, **kw):
         return "INTERVAL"
 

@@ -16,7 +16,16 @@ from sqlalchemy.types import TypeEngine
 from e6driver import params
 
 
-_DOUBLE = getattr(sqltypes, "DOUBLE", sqltypes.FLOAT)  # SQLAlchemy 1.4 has no DOUBLE
+if hasattr(sqltypes, "DOUBLE"):
+    DOUBLE = sqltypes.DOUBLE
+else:  # pragma: no cover - SQLAlchemy 1.4 has no DOUBLE; FLOAT would be the engine's 4-byte float
+
+    class DOUBLE(sqltypes.Float):  # type: ignore[no-redef]
+        """The engine's 8-byte float (SQLAlchemy 2's ``DOUBLE``), so it reflects and renders as DOUBLE."""
+
+        __visit_name__ = "DOUBLE"
+
+_DOUBLE = DOUBLE
 
 
 class _NestedJSON(sqltypes.JSON):
