@@ -3,6 +3,7 @@ acknowledged update and put is there, and no item is half written (each write's 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 from typing import Dict, List
@@ -25,8 +26,8 @@ PAD = 20_000  # bytes of each put item: a write the kill can land in the middle 
 def servers(tmp_path):
     started: List[Server] = []
 
-    def start() -> Server:
-        started.append(Server(str(tmp_path / "data")))
+    def start(port: int = 0) -> Server:
+        started.append(Server(str(tmp_path / "data"), port=port))
         return started[-1]
 
     yield start
@@ -38,9 +39,10 @@ class Writer:
     """One thread's stream of writes until the server dies: increments of the shared counter (two attributes
     that move together) and puts of items of its own, recording what the server acknowledged."""
 
-    def __init__(self, server: Server, index: int) -> None:
+    def __init__(self, server: Server, index: int, connect_timeout: float = 0.5) -> None:
         self.index = index
-        self.conn = server.connect(connect_timeout=0.5)
+        self.conn = server.connect(connect_timeout=connect_timeout)
+        self.stop = threading.Event()
         self.acked_counter: List[int] = []  # the counter's value each acknowledged update returned
         self.acked_puts: List[int] = []
         self.attempted = 0  # writes sent (at most one more than acknowledged is in flight when the server dies)
@@ -50,7 +52,7 @@ class Writer:
     def run(self) -> None:
         n = 0
         try:
-            while True:
+            while not self.stop.is_set():
                 self.attempted += 1
                 item = self.conn.kv.update_item(TABLE, "counter", expression="n = n + 1; twin = twin + 1")
                 self.acked_counter.append(item["n"])
@@ -102,3 +104,34 @@ def test_kill_during_a_stream_of_acknowledged_updates(servers):
         cur = conn.cursor()
         cur.execute("SELECT count(*), sum(CAST(proof = n * 7 AS INTEGER)) FROM kv.ledger WHERE __name <> 'counter'")
         assert cur.fetchall() == [(len(stored), len(stored))]
+
+
+def test_writers_retrying_across_a_restart_apply_each_write_once(servers):
+    """The connection retries a write whose answer the kill lost, with the same request id: the restarted
+    engine answers it from its record instead of applying it again, so the counter is exactly the number of
+    acknowledged increments."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    first = servers(port)
+    with first.connect() as conn:
+        conn.kv.put_item(TABLE, "counter", {"n": 0, "twin": 0})
+    writers = [Writer(first, i, connect_timeout=60) for i in range(WRITERS)]
+    for writer in writers:
+        writer.thread.start()
+    wait_for(lambda: sum(len(w.acked_puts) for w in writers) >= 60, "60 acknowledged puts", timeout=60)
+    first.kill()
+    second = servers(port)  # same port: the writers' retries reach it
+    done = sum(len(w.acked_puts) for w in writers)
+    wait_for(lambda: sum(len(w.acked_puts) for w in writers) >= done + 60, "60 more puts", timeout=60)
+    for writer in writers:
+        writer.stop.set()
+        writer.thread.join(30)
+        assert writer.failure is None, writer.failure
+    with second.connect() as conn:
+        counter = conn.kv.get_item(TABLE, "counter")
+        assert counter["n"] == counter["twin"] == sum(len(w.acked_counter) for w in writers)
+        for writer in writers:  # each writer's counter values strictly increase: no answer given twice
+            assert writer.acked_counter == sorted(set(writer.acked_counter))
+        stored = {i["__name"] for i in conn.kv.scan(TABLE, filter="__name != 'counter'", attributes=["n"])}
+        assert stored == {f"w{w.index}-{n:06}" for w in writers for n in w.acked_puts}
