@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 MAX_GET_KEYS = 1000  # keys in one GetBatch request
 MAX_GET_OBJECT = 4 * 1024 * 1024  # larger objects are refused by GetBatch: use Get
 GET_MESSAGE = 4 * 1024 * 1024  # bytes of objects per GetBatch message
-PUT_THREADS = 8  # objects stored at once (their fsyncs overlap)
+PUT_THREADS = 32  # objects stored at once: their fsyncs overlap (the disk commits them together)
 IN_FLIGHT_BYTES = 16 * 1024 * 1024  # received objects not yet stored, per call
 
 
