@@ -170,7 +170,8 @@ class KVClient(ServiceClient):
             kv_pb.CreateTableRequest(auth=self._auth(), table=table), metadata=md)).created
 
     def delete_table(self, table: str) -> bool:
-        """Drop ``table`` and every item in it (its owner or the admin); False when there was none."""
+        """Drop ``table`` and every item in it (its owner or the admin). False when there was none, as only the
+        admin is told: to others a missing table is :class:`~e6driver.errors.PermissionDeniedError`."""
         return self._invoke("DeleteTable", lambda stub, md: stub.DeleteTable(
             kv_pb.DeleteTableRequest(auth=self._auth(), table=table), metadata=md)).deleted
 
