@@ -277,8 +277,8 @@ class Cursor:
                 raise OperationalError(f"query {query_id} failed and could not be replayed: {replay_error}",
                                        query_id=query_id) from exc
             return
-        if self._delivered and exc.replayable:
-            raise OperationalError(
+        if self._delivered and exc.replayable:  # the same class: a ConnectionLostError stays one
+            raise (type(exc) if isinstance(exc, OperationalError) else OperationalError)(
                 f"query {self.query_id} was interrupted after {self._delivered} rows had been delivered and "
                 f"cannot be resumed: {exc}", grpc_code=exc.grpc_code, details=exc.details,
                 query_id=self.query_id) from exc

@@ -147,8 +147,8 @@ class AsyncCursor:
                 raise OperationalError(f"query {query_id} failed and could not be replayed: {replay_error}",
                                        query_id=query_id) from exc
             return
-        if exc.replayable:
-            raise OperationalError(
+        if exc.replayable:  # the same class: a ConnectionLostError stays one
+            raise (type(exc) if isinstance(exc, OperationalError) else OperationalError)(
                 f"query {query_id} was interrupted after {self._delivered} rows had been delivered and cannot be "
                 f"resumed: {exc}", grpc_code=exc.grpc_code, details=exc.details, query_id=query_id) from exc
         raise exc

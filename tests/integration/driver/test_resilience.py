@@ -157,6 +157,18 @@ def test_restart_before_delivery_replays_and_after_delivery_fails_clearly(engine
         assert setup.fetchall() == [(300000,)]
 
 
+def test_a_server_gone_mid_delivery_is_a_connection_lost_error(engine):
+    srv = engine()
+    with _connect(srv, connect_timeout=1, prefetch=0) as conn:
+        cur = conn.cursor()
+        query_id = cur.execute("SELECT range, repeat('x', 100) AS pad FROM range(300000)")  # ~33 MB
+        cur.fetchmany(100)
+        srv.stop(0)
+        with pytest.raises(e6driver.ConnectionLostError) as info:  # catchable as such, not a bare OperationalError
+            cur.fetchall()
+        assert query_id in str(info.value) and "100 rows had been delivered" in str(info.value)
+
+
 def test_many_threads_share_one_connection_across_a_switch(engine):
     srv = engine(strategy="blue")
     conn = _connect(srv)
