@@ -27,13 +27,12 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import grpc
 
+from mock_server.access import ADMIN, LEVELS, NONE, access_level, allows
 from mock_server.errors import EngineError
 from mock_server.kv.names import check_table
 from mock_server.kv.values import Attributes, type_of, widen
 from mock_server.limits import Limits, exceeded
 
-LEVELS = ("none", "read", "write")
-ADMIN = "admin"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv_tables (
@@ -126,21 +125,19 @@ class KVStore:
         return Table(*row) if row else None
 
     def _access(self, db: sqlite3.Connection, user: str, table: Optional[Table]) -> str:
-        if user == self.admin_user:
-            return ADMIN
-        if table is None:
-            return "none"
-        if table.owner == user:
-            return "write"
-        row = db.execute("SELECT level FROM kv_grants WHERE table_id = ? AND user = ?", (table.id, user)).fetchone()
-        return row[0] if row else "none"
+        def granted() -> Optional[str]:
+            assert table is not None
+            row = db.execute("SELECT level FROM kv_grants WHERE table_id = ? AND user = ?",
+                             (table.id, user)).fetchone()
+            return row[0] if row else None
+        return access_level(user, self.admin_user, table.owner if table else None, granted)
 
     def require(self, db: sqlite3.Connection, user: str, name: str, write: bool = False) -> Table:
         """The table, if ``user`` may read it (``write``: write it); else PERMISSION_DENIED (NOT_FOUND for
         the admin, who may see that a table is missing)."""
         table = self._table(db, check_table(name))
         access = self._access(db, user, table)
-        if access == "none" or (write and access == "read"):
+        if not allows(access, write):
             raise denied(user, name, "write to" if write else "read")
         if table is None:
             raise EngineError(grpc.StatusCode.NOT_FOUND, f"no key-value table {name!r}")
@@ -187,7 +184,7 @@ class KVStore:
         PERMISSION_DENIED."""
         table = self._table(db, check_table(name))
         access = self._access(db, user, table)
-        if access == "none":
+        if access == NONE:
             raise denied(user, name, action)
         if table is not None and access != ADMIN and table.owner != user:
             raise EngineError(grpc.StatusCode.PERMISSION_DENIED,
@@ -198,7 +195,7 @@ class KVStore:
         """(table, the user's access) of every table ``user`` may read, by name."""
         with self.reading() as db:
             tables = [Table(*r) for r in db.execute("SELECT id, name, owner, created FROM kv_tables ORDER BY name")]
-            return [(t, a) for t in tables for a in [self._access(db, user, t)] if a != "none"]
+            return [(t, a) for t in tables for a in [self._access(db, user, t)] if a != NONE]
 
     def grant(self, granter: str, name: str, grantee: str, level: str) -> str:
         """Set ``grantee``'s access; only the admin or the table's owner may."""
@@ -212,7 +209,7 @@ class KVStore:
             if table.owner == grantee and level != "write":
                 raise EngineError(grpc.StatusCode.INVALID_ARGUMENT,
                                   f"user {grantee!r} owns key-value table {name!r}; the owner keeps write access")
-            if level == "none":
+            if level == NONE:
                 db.execute("DELETE FROM kv_grants WHERE table_id = ? AND user = ?", (table.id, grantee))
             else:
                 db.execute("INSERT OR REPLACE INTO kv_grants (table_id, user, level) VALUES (?, ?, ?)",

@@ -13,10 +13,9 @@ from typing import Dict, Optional
 
 import grpc
 
+from mock_server.access import LEVELS, NONE, access_level, allows
 from mock_server.errors import EngineError
 
-LEVELS = ("none", "read", "write")
-ADMIN = "admin"
 
 
 def denied(user: str, bucket: str, action: str) -> EngineError:
@@ -48,19 +47,17 @@ class BucketGrants:
         os.replace(tmp, self.path)
 
     def access(self, user: str, bucket: str) -> str:
-        """``admin``, ``write``, ``read`` or ``none``."""
-        if user == self.admin_user:
-            return ADMIN
+        """``admin``, ``write``, ``read`` or ``none`` (:func:`mock_server.access.access_level`; a bucket without
+        an owner — made by the admin — is reached by grants alone)."""
         with self._lock:
-            if self._owners.get(bucket) == user:
-                return "write"
-            return self._grants.get(bucket, {}).get(user, "none")
+            return access_level(user, self.admin_user, self._owners.get(bucket, ""),
+                                lambda: self._grants.get(bucket, {}).get(user))
 
     def can_read(self, user: str, bucket: str) -> bool:
-        return self.access(user, bucket) != "none"
+        return allows(self.access(user, bucket), write=False)
 
     def can_write(self, user: str, bucket: str) -> bool:
-        return self.access(user, bucket) in ("write", ADMIN)
+        return allows(self.access(user, bucket), write=True)
 
     def require(self, user: str, bucket: str, write: bool = False) -> None:
         ok = self.can_write(user, bucket) if write else self.can_read(user, bucket)
@@ -87,7 +84,7 @@ class BucketGrants:
                 raise EngineError(grpc.StatusCode.FAILED_PRECONDITION,
                                   f"user {grantee!r} owns bucket {bucket!r}; the owner keeps write access")
             users = self._grants.setdefault(bucket, {})
-            if level == "none":
+            if level == NONE:
                 users.pop(grantee, None)
             else:
                 users[grantee] = level

@@ -28,14 +28,13 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import grpc
 
+from mock_server.access import LEVELS, NONE, access_level, allows
 from mock_server import errors
 from mock_server.errors import EngineError
 from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 
 log = logging.getLogger(__name__)
 
-ADMIN = "admin"
-LEVELS = ("none", "read", "write")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 MAX_PARTITION_KEY = 256  # bytes, UTF-8
 MAX_RETENTION_HOURS = 24.0 * 366 * 10
@@ -177,14 +176,11 @@ class StreamStore:
         return StreamInfo(row[0], row[1], row[2], row[3], row[4] / 3600e6, row[5])
 
     def _access(self, con: sqlite3.Connection, user: str, info: Optional[StreamInfo]) -> str:
-        if user == self.admin_user:
-            return ADMIN
-        if info is None:
-            return "none"
-        if info.owner == user:
-            return "write"
-        row = con.execute("SELECT access FROM grants WHERE stream = ? AND user = ?", (info.id, user)).fetchone()
-        return row[0] if row else "none"
+        def granted() -> Optional[str]:
+            assert info is not None
+            row = con.execute("SELECT access FROM grants WHERE stream = ? AND user = ?", (info.id, user)).fetchone()
+            return row[0] if row else None
+        return access_level(user, self.admin_user, info.owner if info else None, granted)
 
     def stream(self, user: str, name: str, write: bool = False,
                con: Optional[sqlite3.Connection] = None) -> Tuple[StreamInfo, str]:
@@ -194,7 +190,7 @@ class StreamStore:
         con = con or self._reader()
         info = self._info(con, name)
         access = self._access(con, user, info)
-        if access == "none" or (write and access == "read"):
+        if not allows(access, write):
             raise denied(user, name, "write to" if write else "read")
         if info is None:
             raise not_found(name)
@@ -208,7 +204,7 @@ class StreamStore:
         for (name,) in rows:
             info = self._info(con, name)
             access = self._access(con, user, info)
-            if info is not None and access != "none":
+            if info is not None and access != NONE:
                 out.append((info, access))
         return out
 
@@ -225,7 +221,7 @@ class StreamStore:
             con = self._writer
             existing = self._info(con, name)
             if existing is not None:
-                if self._access(con, user, existing) == "none":
+                if self._access(con, user, existing) == NONE:
                     raise denied(user, name, "create")
                 raise EngineError(grpc.StatusCode.ALREADY_EXISTS, f"stream {name!r} already exists")
             if user != self.admin_user:
@@ -275,7 +271,7 @@ class StreamStore:
                 raise EngineError(grpc.StatusCode.FAILED_PRECONDITION,
                                   f"user {grantee!r} owns stream {name!r}; the owner keeps write access")
             with _transaction(con):
-                if level == "none":
+                if level == NONE:
                     con.execute("DELETE FROM grants WHERE stream = ? AND user = ?", (info.id, grantee))
                 else:
                     con.execute("INSERT OR REPLACE INTO grants VALUES (?, ?, ?)", (info.id, grantee, level))
