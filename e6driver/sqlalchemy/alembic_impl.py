@@ -1,8 +1,9 @@
 """alembic support: the migration implementation for the ``e6driver`` dialect.
 
 alembic finds an implementation by dialect name (``DefaultImpl.__dialect__``); this module registers ours when
-it is imported: by alembic itself at start-up (≥ 1.16, the ``alembic.plugins`` entry point ``e6driver.alembic``),
-and by :mod:`e6driver.sqlalchemy.dialect` when alembic was imported first. What differs from alembic's defaults:
+it is imported: by alembic itself at start-up (≥ 1.16: the ``alembic.plugins`` entry point ``e6driver.alembic``
+names this module), and by :mod:`e6driver.sqlalchemy.dialect` when alembic was imported first (older alembic).
+What differs from alembic's defaults:
 
 * types: the dialect's own types (``ARRAY``, ``MAP``, ``STRUCT``, ``INTERVAL``) are rendered in migration scripts
   with the import they need; everything with a standard SQLAlchemy type reflects as that type;
@@ -12,7 +13,9 @@ and by :mod:`e6driver.sqlalchemy.dialect` when alembic was imported first. What 
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Set
+import sys
+from types import ModuleType
+from typing import Any, Iterator, Optional, Set
 
 from alembic.ddl.impl import DefaultImpl
 from sqlalchemy.sql import sqltypes
@@ -85,3 +88,14 @@ def render_datatype(type_obj: TypeEngine, autogen_context: Any) -> str:
 def setup(plugin: Any) -> None:
     """alembic ≥ 1.16 plugin hook (entry point group ``alembic.plugins``): importing this module registered
     :class:`E6Impl`; there are no autogenerate comparators to add."""
+
+
+class _PluginModule(ModuleType):
+    """alembic 1.16–1.19 iterate what an ``alembic.plugins`` entry point names (expecting modules); 1.20+ take
+    the module itself. This module is both: it iterates over itself."""
+
+    def __iter__(self) -> Iterator[ModuleType]:
+        return iter((self,))
+
+
+sys.modules[__name__].__class__ = _PluginModule
