@@ -6,12 +6,13 @@ from typing import Any
 from ._impl import IMPL as __impl__, decode_chunk, decode_chunk_columns
 from .connection import Connection
 from .cursor import Cursor
-from .errors import (AuthenticationError, ConnectionLostError, DatabaseError, DataError, DatasetNotFoundError,
-                     DownloadError, Error, IntegrityError, InterfaceError, InternalError, NotSupportedError,
-                     ObjectNotFoundError,
+from .errors import (AuthenticationError, ConditionFailedError, ConnectionLostError, DatabaseError, DataError,
+                     DatasetNotFoundError, DownloadError, Error, IntegrityError, InterfaceError, InternalError,
+                     NotSupportedError, ObjectNotFoundError,
                      OperationalError, PermissionDeniedError, PoolTimeout, ProgrammingError, QueryCancelledError,
                      RateLimitError, UploadError, Warning)
 from .pool import ConnectionPool
+from .stores.streams import StreamNotFoundError
 from .types import (BINARY, DATETIME, NUMBER, ROWID, STRING, Binary, Date, DateFromTicks, Time, TimeFromTicks,
                     Timestamp, TimestampFromTicks, VectorType)
 
@@ -32,7 +33,8 @@ __all__ = [
     "DatabaseError", "DataError", "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
     "NotSupportedError", "AuthenticationError", "ConnectionLostError", "QueryCancelledError", "PoolTimeout",
     "PermissionDeniedError",
-    "ObjectNotFoundError", "DatasetNotFoundError", "RateLimitError", "UploadError", "DownloadError", "STRING", "BINARY",
+    "ObjectNotFoundError", "DatasetNotFoundError", "StreamNotFoundError", "ConditionFailedError", "RateLimitError",
+    "UploadError", "DownloadError", "STRING", "BINARY",
     "NUMBER", "DATETIME", "ROWID", "Date", "Time", "Timestamp", "DateFromTicks", "TimeFromTicks",
     "TimestampFromTicks", "Binary", "VectorType",
 ]
