@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from mock_server.datasets.cache import VersionCache
 from mock_server.datasets.crypto import (DecryptionError, SegmentFile, decrypt_file, encrypt_to, load_master_key,
                                         new_data_key, unwrap_data_key)
-from mock_server.datasets.stream import batches, ipc_pieces, stream_size
+from mock_server.datasets.stream import ENCODING, batches, ipc_pieces, stream_size
 from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir
@@ -53,12 +53,12 @@ _VERSION_FILE = re.compile(r"^v(\d+)\.e6ds$")
 FRESHNESS = ("hourly", "daily", "weekly", "monthly")
 MAX_WAIT = 60.0  # seconds a poll may wait for a notification
 # Decoded bytes of a stored row group (about): what a download holds decoded at once, and the unit a query skips.
-ROW_GROUP_BYTES = 64 * 1024 * 1024
+ROW_GROUP_BYTES = 16 * 1024 * 1024
 # Columns added after the first release; an older datasets.sqlite gets them on open.
 _ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
                   ("freshness", "TEXT NOT NULL DEFAULT ''"), ("downloads", "INTEGER NOT NULL DEFAULT 0"))
-# The version's Arrow schema (serialized) and its download stream's size ("<pyarrow version>:<bytes>", the stream
-# being pyarrow's encoding); NULL before they existed.
+# The version's Arrow schema (serialized) and its download stream's size ("<stream.ENCODING>:<bytes>": measured
+# again under another encoding); NULL before they existed.
 _ADDED_VERSION_COLUMNS = (("schema", "BLOB"), ("stream_size", "TEXT"))
 
 _SCHEMA = """
@@ -335,7 +335,7 @@ class DatasetStore:
                 self._db.execute("INSERT INTO versions (dataset, version, file, rows, bytes, sha256, wrapped_key, "
                                  "created, by, schema, stream_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                  (name, version, final, table.num_rows, stored, digest, wrapped, now, user,
-                                  table.schema.serialize().to_pybytes(), f"{pa.__version__}:{stream_bytes}"))
+                                  table.schema.serialize().to_pybytes(), f"{ENCODING}:{stream_bytes}"))
                 self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
                 self._db.execute("INSERT INTO notifications (user, dataset, version, created, by) "
                                  "SELECT user, dataset, ?, ?, ? FROM subscriptions WHERE dataset = ?",
@@ -416,12 +416,12 @@ class DatasetStore:
         return info, total, pieces()
 
     def _stream_size(self, name: str, version: int) -> int:
-        """The size of a version's download stream, measured once per pyarrow version (see _ADDED_VERSION_COLUMNS)."""
+        """The size of a version's download stream, measured once per encoding (see _ADDED_VERSION_COLUMNS)."""
         with self._lock:
             (known,) = self._db.execute("SELECT stream_size FROM versions WHERE dataset = ? AND version = ?",
                                         (name, version)).fetchone()
         encoder, _, size = (known or "").rpartition(":")
-        if encoder == pa.__version__ and size.isdigit():
+        if encoder == ENCODING and size.isdigit():
             return int(size)
         with self._decrypting(name, version) as plain:
             try:
@@ -431,7 +431,7 @@ class DatasetStore:
                              f"read: {exc}") from None
         with self._lock:
             self._db.execute("UPDATE versions SET stream_size = ? WHERE dataset = ? AND version = ?",
-                             (f"{pa.__version__}:{measured}", name, version))
+                             (f"{ENCODING}:{measured}", name, version))
         return measured
 
     def _decrypting(self, name: str, version: int) -> SegmentFile:

@@ -1,6 +1,6 @@
 """A stored version as the Arrow IPC stream downloads carry, produced batch by batch from the encrypted file.
 
-Batches come from :func:`batches` (at most a row group's rows and :data:`BATCH_ROWS` each), so a
+Batches come from :func:`batches` (one row group decoded at a time), so a
 download holds a bounded slice of the version in memory whatever its size. The stream's size is needed before its
 first byte leaves (the client checks the transfer against it and reports progress in it):
 :func:`stream_size` writes the same stream to a counting sink, once per version (kept with its metadata).
@@ -13,13 +13,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 BATCH_ROWS = 64 * 1024  # rows per record batch: clients write them as they come
+# What the stream's bytes depend on besides the data: a size measured under another encoding is measured again.
+ENCODING = f"pyarrow {pa.__version__}, row groups in batches of {BATCH_ROWS}"
 
 
 def batches(source: pq.ParquetFile) -> Iterator[pa.RecordBatch]:
-    """The file's rows in batches no larger than a row group (whose decoded size the writer bounds)."""
-    meta = source.metadata
-    group = meta.row_group(0).num_rows if meta.num_row_groups else BATCH_ROWS
-    return source.iter_batches(batch_size=max(1, min(BATCH_ROWS, group)), use_threads=True)
+    """The file's rows, one row group decoded at a time (the writer bounds its decoded size), in batches of at most
+    :data:`BATCH_ROWS` rows. (``iter_batches`` was not used: its memory grew over a file's row groups.)"""
+    for index in range(source.metadata.num_row_groups):
+        group = source.read_row_group(index, use_threads=True)
+        yield from group.to_batches(max_chunksize=BATCH_ROWS)
+        del group
 
 
 class _Pending:

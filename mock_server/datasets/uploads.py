@@ -58,6 +58,15 @@ def _records(path: str) -> Tuple[List[Tuple[int, int, int]], int]:
     return records, pos
 
 
+def spooled_bytes(path: str) -> int:
+    """Payload bytes the complete chunks of spool file ``path`` hold."""
+    return _payload_size(_records(path)[0])
+
+
+def _payload_size(records: List[Tuple[int, int, int]]) -> int:
+    return records[-1][0] + records[-1][2] - 16 if records else 0
+
+
 class SpooledPayload(PlaintextView):
     """The received payload as a seekable file, decrypted chunk by chunk as it is read."""
 
@@ -88,7 +97,7 @@ class PartialUpload:
         self._fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         os.ftruncate(self._fd, complete)  # a chunk torn by a crash was never acknowledged
         self._end = complete
-        self.size = self.records[-1][0] + self.records[-1][2] - 16 if self.records else 0
+        self.size = _payload_size(self.records)
 
     def _aad(self, index: int) -> bytes:
         return f"{self.id}\x00{index}".encode()
@@ -178,8 +187,7 @@ class UploadSpool:
             return None
         if self._key(upload_id, meta) is None:
             return 0  # spooled in clear by an older server: it starts over (see open)
-        records, _ = _records(os.path.join(self.dir, f"{upload_id}.part"))
-        return records[-1][0] + records[-1][2] - 16 if records else 0
+        return spooled_bytes(os.path.join(self.dir, f"{upload_id}.part"))
 
     def open(self, user: str, upload_id: str, name: str, fmt: str, create: bool) -> PartialUpload:
         """Upload ``upload_id`` (empty: a fresh random one), new or continued; the caller must close it."""

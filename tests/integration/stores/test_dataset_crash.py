@@ -18,6 +18,7 @@ import pytest
 import e6driver
 from e6driver.stores.dataset_files import payload as _payload
 from mock_server.datasets.store import COMMIT_PAUSE_ENV
+from mock_server.datasets.uploads import spooled_bytes
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
@@ -103,9 +104,9 @@ def assert_only_version(conn: e6driver.Connection, version: int, table: pa.Table
 
 
 def received(data_dir: str) -> int:
-    """Bytes of uploads in progress the server has spooled."""
+    """Bytes of uploads in progress the server has spooled (payload bytes: the spool is encrypted)."""
     uploads = os.path.join(data_dir, "datasets", ".uploads")
-    return sum(os.path.getsize(os.path.join(uploads, f)) for f in os.listdir(uploads) if f.endswith(".part"))
+    return sum(spooled_bytes(os.path.join(uploads, f)) for f in os.listdir(uploads) if f.endswith(".part"))
 
 
 def test_kill_mid_upload_then_resume(servers, tmp_path):
