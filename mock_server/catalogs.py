@@ -39,7 +39,7 @@ import itertools
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 import duckdb
 import pyarrow as pa
@@ -92,7 +92,7 @@ class SqlCatalog(Protocol):
 
     def tables(self, user: str, schema: str) -> List[str]: ...
 
-    def read(self, user: str, schema: str, table: str) -> pa.Table: ...
+    def read(self, user: str, schema: str, table: str) -> Union[pa.Table, pa.RecordBatchReader]: ...
 
 
 @dataclass
@@ -403,7 +403,12 @@ class StoreCatalogs:
         if table not in self.tables(catalog, user, schema):
             return []
         if catalog.lower() in self.plugins:
-            return _column_types(self.plugins[catalog.lower()].read(user, schema, table).schema)
+            data = self.plugins[catalog.lower()].read(user, schema, table)
+            try:
+                return _column_types(data.schema)
+            finally:
+                if isinstance(data, pa.RecordBatchReader):
+                    data.close()  # only its schema was needed: release what the reader holds (a snapshot)
         if catalog.lower() == DATASETS and schema == INFORMATION:
             return _column_types(METADATA_SCHEMA)
         if catalog.lower() == DATASETS:
