@@ -9,7 +9,7 @@ from typing import Any, Dict, Generator, List, Optional, Union
 from ..errors import Error, NotSupportedError
 from ..protocol import browse
 from ..protocol.aio import AsyncServerQuery, AsyncSession
-from ..settings import bearer_for, session_arguments
+from ..settings import bearer_for, endpoint, session_arguments
 from .cursor import AsyncCursor
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ class AsyncConnection:
     ``async with e6driver.aio.connect(...) as conn``. Statements auto-commit (``autocommit=False`` is not
     offered by the asyncio API)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 80, username: Optional[str] = None,
+    def __init__(self, host: Optional[str] = None, port: Optional[int] = None, username: Optional[str] = None,
                  password: Optional[str] = None, catalog: Optional[str] = None, database: Optional[str] = None,
                  cluster_name: Optional[str] = None, secure: bool = False,
                  ssl_cert: Union[None, str, bytes] = None, auto_resume: bool = True, scheme: str = "e6data",
@@ -36,6 +36,10 @@ class AsyncConnection:
         if not autocommit:
             raise NotSupportedError("the asyncio API runs every statement in autocommit mode; use "
                                     "e6driver.connect(autocommit=False) for transactions")
+        found = endpoint(host, port, username, password, access_token,  # arguments, else E6DRIVER_* / .env
+                         other_credentials=any(v is not None for v in (client_id, client_secret, token_url)))
+        host, port, username, password, access_token = (found.host, found.port, found.username, found.password,
+                                                         found.access_token)
         bearer = bearer_for(username, password, access_token, client_id, client_secret, token_url, oauth_scope,
                             client_auth_method)
         self.host, self.port = host, int(port)

@@ -309,3 +309,25 @@ def test_closing_a_fully_read_cursor_releases_without_waiting_and_the_release_re
     query_id, queued = run(main())
     assert queued == 1
     assert server.queries.find(query_id) is None
+
+
+def test_endpoint_and_credentials_from_the_environment_as_the_blocking_connection(server, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env of the working directory
+    host, port = server.address.rsplit(":", 1)
+    for name in ("E6DRIVER_ACCESS_TOKEN", "E6DRIVER_ENV_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("E6DRIVER_HOST", host)
+    monkeypatch.setenv("E6DRIVER_PORT", port)
+    monkeypatch.setenv("E6DRIVER_USER", USER)
+    monkeypatch.setenv("E6DRIVER_PASSWORD", PASSWORD)
+
+    async def main(**arguments):
+        async with aio.connect(**arguments) as conn:
+            cur = conn.cursor()
+            await cur.execute("SELECT 1")
+            return (conn.host, conn.port), await cur.fetchall()
+    assert run(main()) == ((host, int(port)), [(1,)])
+    monkeypatch.setenv("E6DRIVER_PASSWORD", "wrong")
+    with pytest.raises(AuthenticationError):
+        run(main())
+    assert run(main(username=USER, password=PASSWORD))[0] == (host, int(port))  # arguments win
