@@ -360,8 +360,10 @@ class StoreCatalogs:
         files = [ObjectFile(backend.arrow_path(bucket, k), f"{bucket}/{k}", _kind_of(k)[1]) for k in keys]
         return object_data(backend.arrow_filesystem(), files, kind, self.limits)
 
-    def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, pa.Table]:
-        """``datasets.<schema>.<name>``: schema ``main`` or the dataset's owner, or the metadata table."""
+    def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, Any]:
+        """``datasets.<schema>.<name>``: schema ``main`` or the dataset's owner, or the metadata table. A version
+        is a decoded Arrow table (cached) or, when larger than the cache, an Arrow dataset decrypting only what the
+        query reads (:meth:`DatasetStore.read`)."""
         if schema == INFORMATION:
             if name != METADATA_TABLE:
                 raise errors.invalid(f"schema {DATASETS}.{INFORMATION} has only table {METADATA_TABLE!r}")

@@ -66,9 +66,3 @@ class VersionCache:
                 self.bytes -= old.get_total_buffer_size()
             self._entries[key] = table
             self.bytes += size
-
-    def drop(self, dataset: str) -> None:
-        """Forget every version of ``dataset``."""
-        with self._lock:
-            for key in [k for k in self._entries if k[0] == dataset]:
-                self.bytes -= self._entries.pop(key).get_total_buffer_size()

@@ -8,6 +8,14 @@ into place; only then does one SQLite transaction record the version and queue a
 subscriber. A failure at any step leaves neither file nor metadata behind; after a crash, opening the store
 removes what a commit left half done (files in ``.tmp``, version files SQLite does not record).
 
+Reads never write plaintext anywhere. A version file is read through :class:`~mock_server.datasets.crypto.SegmentFile`,
+which decrypts (and authenticates) only the segments asked for, so a Parquet reader fetches just the footer and
+the column chunks it needs. SQL (:meth:`DatasetStore.read`) gets the decoded version from an in-memory LRU cache
+(:mod:`mock_server.datasets.cache`, ``--max-dataset-cache-bytes``; filled when a version is published and on a
+miss), or, for a version larger than the cache, a dataset over the file from which each query reads only its row
+groups and columns. Row groups hold about :data:`ROW_GROUP_BYTES` decoded, which bounds what a download
+(:meth:`DatasetStore.download`, :mod:`mock_server.datasets.stream`) holds at once.
+
 Access: ``none`` < ``read`` < ``write``; the creator owns a dataset (write, may grant), the admin (first
 user) may do everything. A dataset a user may not read looks missing to them: NOT_FOUND, by name or by id,
 as for one that does not exist (:meth:`DatasetStore.require`); names are one namespace, so only creating a

@@ -2,10 +2,13 @@
 large for it, through the decrypting scan of the encrypted file; downloads streamed in bounded memory."""
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+import e6driver
 from mock_server.datasets import store as dataset_store
 from mock_server.limits import Limits
 from mock_server.server import EngineServer
@@ -81,3 +84,22 @@ def test_a_download_holds_a_bounded_part_of_the_version(server, root, monkeypatc
     assert len(stream) == total and pa.ipc.open_stream(stream).read_all().equals(data)
     assert len(received) > 10 and held < data.nbytes // 4, (held, data.nbytes)
     assert root.datasets.download("streamed").equals(data)  # and through the driver, chunk by chunk
+
+
+def test_a_damaged_version_file_fails_the_scan_that_reaches_it(server, root, rows, data_dir, monkeypatch):
+    monkeypatch.setattr(dataset_store, "ROW_GROUP_BYTES", 256 * 1024)
+    root.datasets.upload("damaged", wide(300_000))
+    path = os.path.join(data_dir, "datasets", "damaged", "v1.e6ds")
+    original = open(path, "rb").read()
+    damaged = bytearray(original)
+    damaged[len(damaged) // 2] ^= 0x01
+    open(path, "wb").write(bytes(damaged))
+    try:
+        with pytest.raises(e6driver.DatabaseError, match="failed authentication") as caught:
+            rows(root, "SELECT count(*), sum(k), max(s) FROM datasets.main.damaged")
+        assert data_dir not in str(caught.value)
+        with pytest.raises(e6driver.DatabaseError, match="cannot be read"):
+            root.datasets.download("damaged")
+    finally:
+        open(path, "wb").write(original)
+    assert rows(root, "SELECT count(*) FROM datasets.main.damaged") == [(300_000,)]
