@@ -118,7 +118,8 @@ class EngineServer:
         self.datasets = open_datasets(data_dir, self.admin_user, master_key_file)
         self.streams = open_streams(data_dir, self.admin_user, self.limits)
         self.kv = KeyValueRoom(data_dir, self.admin_user, self.limits)  # key-value tables (V3IO items)
-        self.overview = Overview(self.sessions.accounts, self.object_stores, self.datasets)  # the admin's view
+        self.overview = Overview(self.sessions.accounts, self.object_stores, self.datasets,  # the admin's view
+                                 kv=self.kv.store, streams=self.streams)
         catalogs = list(sql_catalogs) + [StreamCatalog(self.streams)]
         catalogs.append(self.kv.catalog)
         catalogs.append(SystemCatalog(self.overview))

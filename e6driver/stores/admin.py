@@ -44,7 +44,7 @@ class NewUser:
 
 @dataclass(frozen=True)
 class Grant:
-    kind: str  # bucket | dataset
+    kind: str  # bucket | dataset | kv_table | stream
     resource: str
     grantee: str
     access: str  # read | write

@@ -1,14 +1,14 @@
 """The admin's view across the stores: who has which grant, and how much the platform holds.
 
-Read through each store's own access rules (:meth:`BucketGrants.access`, :meth:`DatasetStore.access`), so
-the overview says what the stores enforce: one row per (resource, account) with ``read`` or ``write``
+Read through each store's own access rules (:meth:`BucketGrants.access`, :meth:`DatasetStore.access`, the
+key-value tables' and streams' ``visible``), so the overview says what the stores enforce: one row per (resource, account) with ``read`` or ``write``
 (owners have ``write``). The admin, who has every access, is left out. Used by AccountService and the
 ``system`` SQL catalog alike.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from mock_server.accounts import Accounts
 from mock_server.datasets.store import DatasetStore
@@ -19,7 +19,7 @@ GRANTED = ("read", "write")
 
 @dataclass(frozen=True)
 class GrantRow:
-    kind: str  # bucket | dataset
+    kind: str  # bucket | dataset | kv_table | stream
     resource: str
     grantee: str
     access: str  # read | write
@@ -39,10 +39,12 @@ class Statistics:
 
 
 class Overview:
-    def __init__(self, accounts: Accounts, stores: ObjectStores, datasets: Optional[DatasetStore]) -> None:
+    def __init__(self, accounts: Accounts, stores: ObjectStores, datasets: Optional[DatasetStore],
+                 kv: Any = None, streams: Any = None) -> None:
         self.accounts = accounts
         self.stores = stores
         self.datasets = datasets
+        self.rooms = [(kind, room) for kind, room in (("kv_table", kv), ("stream", streams)) if room is not None]
 
     def _grantees(self) -> List[str]:
         return [name for name in self.accounts if name != self.accounts.admin_user]
@@ -61,6 +63,10 @@ class Overview:
                     access = self.datasets.access(user, info.name)
                     if access in GRANTED:
                         rows.append(GrantRow("dataset", info.name, user, access))
+        for kind, room in self.rooms:  # KVStore, StreamStore: visible(user) → (resource, access)
+            for user in users:
+                rows.extend(GrantRow(kind, resource.name, user, access)
+                            for resource, access in room.visible(user) if access in GRANTED)
         return sorted(rows, key=lambda r: (r.kind, r.resource, r.grantee))
 
     def statistics(self) -> Statistics:

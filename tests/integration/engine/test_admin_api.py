@@ -120,6 +120,10 @@ def _populate(admin: e6driver.Connection, carol_token: str, srv: EngineServer, t
     admin.datasets.grant("sales", OTHER)
     with connect(srv, "carol", carol_token) as carol:  # an owner has write on what it created
         carol.objects.create_bucket("carol-own")
+        carol.kv.put_item("carol-items", "k1", {"n": 1})
+        carol.kv.grant("carol-items", OTHER, "read")
+        carol.streams.create("carol-events")
+        carol.streams.grant("carol-events", OTHER, "write")
     admin.datasets.download("sales", str(tmp_path / "sales.arrows"))
 
 
@@ -128,7 +132,9 @@ def test_grants_overview_and_statistics(srv, tmp_path):
         _populate(admin, admin.admin.create_user("carol").token, srv, tmp_path)
         assert [(g.kind, g.resource, g.grantee, g.access) for g in admin.admin.grants()] == [
             ("bucket", "carol-own", "carol", "write"), ("bucket", "shared-logs", "carol", "write"),
-            ("dataset", "sales", OTHER, "read")]
+            ("dataset", "sales", OTHER, "read"), ("kv_table", "carol-items", OTHER, "read"),
+            ("kv_table", "carol-items", "carol", "write"), ("stream", "carol-events", OTHER, "write"),
+            ("stream", "carol-events", "carol", "write")]
         stats = admin.admin.statistics()
         listed = admin.datasets.list()
         assert (stats.users, stats.disabled_users, stats.datasets, stats.dataset_versions) == (3, 0, 1, 2)
@@ -152,7 +158,7 @@ def test_system_tables_in_sql(srv, tmp_path):
         assert cur.fetchall() == [(3, 1, 1, 2, 1, 2, 2, 11)]
         cur.execute("SELECT u.name, count(g.resource) FROM system.users u LEFT JOIN system.grants g "
                     "ON g.grantee = u.name GROUP BY u.name ORDER BY u.name")
-        assert cur.fetchall() == [(ADMIN, 0), (OTHER, 1), ("carol", 2)]
+        assert cur.fetchall() == [(ADMIN, 0), (OTHER, 3), ("carol", 4)]
         assert admin.get_schema_names(catalog="system") == ["main"]
         assert admin.get_tables(catalog="system", database="main") == ["users", "grants", "statistics"]
         columns = admin.get_columns(catalog="system", database="main", table="users")
