@@ -1,10 +1,12 @@
 """Object stores: key and bucket rules, the backend interface and the local-directory backend.
 
-A bucket is a directory ``ROOT/<bucket>`` and an object the file ``ROOT/<bucket>/<key>``. Each object has a
-sidecar ``ROOT/.meta/<bucket>/<hh>/<sha256 of the key>.json`` with its MD5 (the etag) and content type, written
-by the put after the content (named by a hash, so no key can clash with another key's sidecar); a sidecar
-that no longer matches its file (size or mtime) is recomputed when read and kept in memory only: reading
-and listing never write a file. Puts are atomic: the content is spooled to ``ROOT/.tmp``, checked, fsynced
+A bucket is a directory ``ROOT/<bucket>`` and an object the file ``ROOT/<bucket>/<key>``. Each object's MD5
+(the etag) and content type are kept in an extended attribute of its file (``user.e6objects.meta``, set on
+the spooled file, so the rename publishes content and description together), or where the filesystem has no
+user xattrs in a sidecar ``ROOT/.meta/<bucket>/<hh>/<sha256 of the key>.json`` written by the put after the
+content (named by a hash, so no key can clash with another key's sidecar); a description that no longer
+matches its file (size or mtime) is recomputed when read and kept in memory only: reading and listing never
+write a file. Puts are atomic: the content is spooled to ``ROOT/.tmp``, checked, fsynced
 and renamed into place, so a reader never sees a partial object.
 
 Every path is resolved (symlinks included) and must stay inside its bucket's directory; keys and listing
@@ -28,7 +30,7 @@ import uuid
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import grpc
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
+XATTR_META = "user.e6objects.meta"  # an object's etag, content type, size and mtime (see _set_xattr_meta)
 WRITEBACK_STEP = 8 * 1024 * 1024  # a large put starts writeback of its spool file every this many bytes
 _DESCRIBED_CACHE = 10_000  # etags of objects written behind the store's back, computed once
 MAX_KEY_BYTES = 1024
@@ -331,10 +334,14 @@ class LocalObjectBackend(ObjectBackend):
                     os.replace(upload.path, target)
                 except IsADirectoryError:  # another put made the key a directory meanwhile
                     raise prefix_of_others from None
+            spooled = os.stat(upload.path)
+            tagged = _set_xattr_meta(upload.path, {"size": spooled.st_size, "mtime_ns": spooled.st_mtime_ns,
+                                                   "etag": md5, "content_type": content_type})
             _retrying(publish)
             stat = os.stat(target)
             info = ObjectInfo(bucket, key, stat.st_size, md5, stat.st_mtime, content_type)
-            _retrying(lambda: self._write_meta(info, stat.st_mtime_ns))
+            if not tagged:  # no user xattrs on this filesystem: a sidecar file
+                _retrying(lambda: self._write_meta(info, stat.st_mtime_ns))
         if sync_dir:  # outside the lock: concurrent puts flush their directories at once, not one by one
             fsync_dir(os.path.dirname(target), best_effort=True)
         return info
@@ -351,17 +358,19 @@ class LocalObjectBackend(ObjectBackend):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
         with open(tmp, "w") as handle:
-            json.dump({"size": info.size, "mtime_ns": mtime_ns, "etag": info.etag,
-                       "content_type": info.content_type}, handle)
+            handle.write(json.dumps({"size": info.size, "mtime_ns": mtime_ns, "etag": info.etag,
+                                     "content_type": info.content_type}))  # dumps: the C encoder
         os.replace(tmp, path)
 
     def _info(self, bucket: str, key: str, stat: os.stat_result) -> ObjectInfo:
-        meta: dict = {}
-        try:
-            with open(self._meta_path(bucket, key)) as handle:
-                meta = json.load(handle)
-        except (OSError, ValueError):
-            pass
+        meta: Any = _xattr_meta(self._path(bucket, key))
+        if not isinstance(meta, dict) or meta.get("size") != stat.st_size or \
+                meta.get("mtime_ns") != stat.st_mtime_ns:
+            try:
+                with open(self._meta_path(bucket, key)) as handle:
+                    meta = json.load(handle)
+            except (OSError, ValueError):
+                pass
         if not isinstance(meta, dict) or meta.get("size") != stat.st_size or \
                 meta.get("mtime_ns") != stat.st_mtime_ns:
             # Written behind the store's back (or the sidecar is missing): describe it afresh, in memory only.
@@ -492,6 +501,23 @@ def _walk_keys(directory: str, head: str) -> Iterator[str]:
         prefix = "/".join(([head] if head else []) + parts)
         for name in filenames:
             yield f"{prefix}/{name}" if prefix else name
+
+
+def _set_xattr_meta(path: str, meta: dict) -> bool:
+    """Describe a spooled object in an extended attribute of its own file, so the description is published
+    by the same rename as the content (no sidecar file to write); False where the filesystem has none."""
+    try:
+        os.setxattr(path, XATTR_META, json.dumps(meta).encode("utf-8"))
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def _xattr_meta(path: str) -> Any:
+    try:
+        return json.loads(os.getxattr(path, XATTR_META))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _retrying(step: Callable[[], None], attempts: int = 5) -> None:

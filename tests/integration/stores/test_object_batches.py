@@ -123,3 +123,24 @@ def test_concurrent_puts_and_deletes_in_one_directory(store):
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(churn, range(6)))
     assert store.list(BUCKET, "race/") == []
+
+
+def test_description_travels_with_the_file(store, server):
+    """Etag and content type live in an xattr of the object's file (no sidecar write per put); a file changed
+    in place behind the store's back (xattr kept, size/mtime not) is described afresh."""
+    from mock_server.objects.store import XATTR_META
+
+    root = server.object_stores.backend.root
+    store.put(BUCKET, "x/desc.csv", b"a,b\n1,2\n", content_type="text/csv")
+    path = os.path.join(root, BUCKET, "x", "desc.csv")
+    try:
+        described = os.getxattr(path, XATTR_META)
+    except OSError:
+        pytest.skip("no user xattrs on this filesystem: sidecars are used")
+    assert hashlib.md5(b"a,b\n1,2\n").hexdigest().encode() in described
+    info = store.stat(BUCKET, "x/desc.csv")
+    assert info.content_type == "text/csv" and info.etag == hashlib.md5(b"a,b\n1,2\n").hexdigest()
+    with open(path, "r+b") as handle:  # same inode: the old xattr stays, but no longer matches
+        handle.write(b"A,B,C\n1,2,3\n")
+    assert store.stat(BUCKET, "x/desc.csv").etag == hashlib.md5(b"A,B,C\n1,2,3\n").hexdigest()
+    assert store.get(BUCKET, "x/desc.csv") == b"A,B,C\n1,2,3\n"
