@@ -16,7 +16,7 @@ from . import bulk
 from .batching import statements_for_many
 from .errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from .params import Params, prepare_operation
-from .protocol import ResultMetadata, ServerQuery, backoff
+from .protocol import ResultMetadata, ServerQuery, backoff, transaction
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -179,6 +179,7 @@ class Cursor:
                                                 self.connection.prefetch, on_prepared=self._note_query_id)
         self._finalizer = weakref.finalize(self, query.release)
         self._finalizer.atexit = False
+        transaction.note_statement(self._session, sql)  # a BEGIN/COMMIT written in SQL is tracked
         assert query.metadata is not None
         self._take_metadata(query.metadata)
         self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0

@@ -118,6 +118,7 @@ class SessionRules:
         # Transactions (protocol/transaction.py): the session id holding the open transaction, or why it was lost.
         self._transaction_session: Optional[str] = None
         self._transaction_lost: Optional[str] = None
+        self._transaction_in_sql = False  # begun by a BEGIN the caller wrote (autocommit on), not by the driver
         self.capabilities: Optional[Dict[str, bool]] = None  # AdminService.GetCapabilities, asked once
         self.batch_v2: Optional[bool] = None  # the server has getNextResultBatchV2 (None: not asked yet)
 
@@ -159,18 +160,27 @@ class SessionRules:
         """Calls run in a server session (user and password), not one by one under a bearer token."""
         return self._bearer is None
 
-    def transaction_started(self) -> None:
+    def transaction_started(self, in_sql: bool = False) -> None:
+        """A transaction is open on the current session: begun by the driver (autocommit off), or by a
+        ``BEGIN`` the caller wrote (``in_sql``), which the driver tracks only to report its loss."""
         with self._lock:
             self._transaction_session, self._transaction_lost = self._session_id, None
+            self._transaction_in_sql = in_sql
 
     def transaction_finished(self) -> None:
         with self._lock:
             self._transaction_session = self._transaction_lost = None
 
     def lose_transaction(self, why: str) -> OperationalError:
-        """Mark the open transaction lost (the caller must end it with rollback) and return the error to raise."""
+        """Mark the open transaction lost (the caller must end it with rollback) and return the error to raise.
+        A transaction begun in the caller's SQL is reported once and forgotten: nothing the driver opened stays
+        to be ended."""
         with self._lock:
             self._transaction_session = None
+            if self._transaction_in_sql:
+                self._transaction_in_sql = False
+                return OperationalError(f"the transaction begun with BEGIN was lost: {why}; the server rolled it "
+                                        "back (or may not have run its last statement): run the transaction again")
             self._transaction_lost = why
         return OperationalError(f"the open transaction was lost: {why}; the server rolled it back (or may "
                                 "not have run its last statement): call rollback() and run the transaction again")

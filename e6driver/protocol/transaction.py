@@ -13,6 +13,7 @@ OperationalError instead of authenticating again, and the transaction stays *los
 from __future__ import annotations
 
 import logging
+import re
 from typing import Optional
 
 from ..errors import Error, NotSupportedError, OperationalError
@@ -21,6 +22,43 @@ from .query import ServerQuery
 from .session import Session
 
 log = logging.getLogger(__name__)
+
+
+_COMMENTS = re.compile(r"\s*(?:--[^\n]*(?:\n|$)|/\*.*?\*/)", re.S)
+_FIRST_WORDS = re.compile(r"\s*([A-Za-z]+)(?:\s+([A-Za-z]+))?")
+_BEGINS = {("BEGIN", None), ("BEGIN", "TRANSACTION"), ("BEGIN", "WORK"), ("START", "TRANSACTION")}
+_ENDS = {"COMMIT", "END", "ROLLBACK", "ABORT"}
+
+
+def statement_kind(sql: str) -> Optional[str]:
+    """``begin`` or ``end`` for a transaction statement the caller wrote (BEGIN / START TRANSACTION; COMMIT /
+    END / ROLLBACK / ABORT, but not ROLLBACK TO a savepoint), else None."""
+    at = 0
+    while True:
+        comment = _COMMENTS.match(sql, at)
+        if comment is None:
+            break
+        at = comment.end()
+    words = _FIRST_WORDS.match(sql, at)
+    if words is None:
+        return None
+    first, second = words.group(1).upper(), (words.group(2) or "").upper() or None
+    if (first, second) in _BEGINS:
+        return "begin"
+    if first in _ENDS and second != "TO":
+        return "end"
+    return None
+
+
+def note_statement(session: Session, sql: str) -> None:
+    """After ``sql`` ran: a transaction the caller began or ended in SQL (autocommit on) is tracked like the
+    driver's own, so that losing its session (expiry, switch, restart) is reported, never silently continued
+    outside it."""
+    kind = statement_kind(sql)
+    if kind == "begin" and not session.in_transaction and supported(session):
+        session.transaction_started(in_sql=True)
+    elif kind == "end" and session.in_transaction and session.transaction_lost is None:
+        session.transaction_finished()
 
 
 def supported(session: Session) -> bool:

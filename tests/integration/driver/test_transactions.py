@@ -3,6 +3,7 @@ off, ``commit()``/``rollback()``, psycopg's rule for changing autocommit, a tran
 (never replayed on a new one), and NotSupportedError against an engine without transactions."""
 from __future__ import annotations
 
+import socket
 import uuid
 from concurrent import futures
 
@@ -11,6 +12,7 @@ import pytest
 
 import e6driver
 from e6driver._proto import e6x_engine_pb2_grpc
+from e6driver.protocol import transaction
 from mock_server.query.service import QueryEngineServicer
 from mock_server.server import SERVER_OPTIONS
 
@@ -174,3 +176,37 @@ def test_a_pool_rolls_back_what_a_borrower_left_open(server, connect, table):
         assert _values(again, table) == [10, 20]
         assert _values(connect(), table) == [10, 20]
         pool.return_connection(again)
+
+
+def test_a_transaction_begun_in_sql_is_reported_lost_when_the_engine_restarts(engine):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    srv = engine(port)
+    with e6driver.connect(host="127.0.0.1", port=port, username=USER, password=PASSWORD,
+                          connect_timeout=15) as conn:  # autocommit on: the transaction is the caller's SQL
+        cur = conn.cursor()
+        cur.execute("create table t (x int)")
+        cur.execute("BEGIN")
+        cur.execute("insert into t values (1)")
+        srv.stop(0)
+        engine(port)  # same data dir: the engine knows neither the session nor its transaction
+        with pytest.raises(e6driver.OperationalError, match="begun with BEGIN was lost"):
+            cur.execute("insert into t values (2)")  # never run outside the transaction on a new session
+        cur.execute("select count(*) from t")
+        assert cur.fetchall() == [(0,)]
+        assert not conn.session.in_transaction  # reported once; nothing left for the caller to end
+        cur.execute("begin transaction")
+        cur.execute("insert into t values (3)")
+        cur.execute("commit")
+        assert not conn.session.in_transaction
+        cur.execute("select x from t")
+        assert cur.fetchall() == [(3,)]
+
+
+@pytest.mark.parametrize("sql, kind", [
+    ("BEGIN", "begin"), (" -- note\nstart transaction", "begin"), ("/* a */ Begin Work", "begin"),
+    ("COMMIT", "end"), ("end", "end"), ("ROLLBACK", "end"), ("abort", "end"),
+    ("ROLLBACK TO SAVEPOINT s", None), ("SELECT 'BEGIN'", None), ("BEGINNING", None), ("", None)])
+def test_statement_kind(sql, kind):
+    assert transaction.statement_kind(sql) == kind
