@@ -16,6 +16,7 @@ from . import bulk
 from .batching import statements_for_many
 from .errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from .params import Params, prepare_operation
+from .types import description
 from .protocol import ResultMetadata, ServerQuery, backoff, transaction
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ _NO_RESULT = {
 
 
 
-# PEP 249 ``internal_size`` of the fixed-width types: dataframe libraries size integers and floats by it (polars
-# reads the e6data name LONG as 32-bit without it).
-INTERNAL_SIZES = {"INTEGER": 4, "LONG": 8, "FLOAT": 4, "DOUBLE": 8}
 _RESULT_ATTRIBUTES = frozenset(("description", "rowcount", "fetchone", "fetchmany", "fetchall", "fetch_arrow_table",
                                 "fetch_arrow_batches", "fetch_df"))
 
@@ -193,9 +191,7 @@ class Cursor:
         self._rowcount = metadata.row_count
         self._column_count = len(metadata.columns)
         self._columns = metadata.columns
-        self.description = [(c.name, c.type_name, None, INTERNAL_SIZES.get(c.type_name.upper()), None, None, True)
-                            for c in metadata.columns] \
-            if metadata.columns else None
+        self.description = description(metadata.columns)
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
 
     # ------------------------------------------------------------------ fetch

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from typing import Union
+from typing import Any, List, Optional, Tuple, Union
 
 
 class VectorType(enum.IntEnum):
@@ -52,6 +52,18 @@ NUMBER = DBAPITypeObject({"LONG", "INTEGER", "INT", "SHORT", "BYTE", "DOUBLE", "
 DATETIME = DBAPITypeObject({"DATE", "DATETIME", "TIMESTAMP", "TIMESTAMP_TZ", "INT96", "TIME",
                             "INTERVAL_DAY_SECOND"})
 ROWID = DBAPITypeObject(set())
+
+# PEP 249 ``internal_size`` of the fixed-width types: dataframe libraries size integers and floats by it (polars
+# reads the e6data name LONG as 32-bit without it).
+INTERNAL_SIZES = {"INTEGER": 4, "LONG": 8, "FLOAT": 4, "DOUBLE": 8}
+
+
+def description(columns: Any) -> Optional[List[Tuple[Any, ...]]]:
+    """``cursor.description`` of a result's columns (objects with ``name`` and ``type_name``); None without a
+    result set. Shared by the blocking and asyncio cursors."""
+    if not columns:
+        return None
+    return [(c.name, c.type_name, None, INTERNAL_SIZES.get(c.type_name.upper()), None, None, True) for c in columns]
 
 
 def Date(year: int, month: int, day: int) -> datetime.date:

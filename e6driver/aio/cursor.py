@@ -18,6 +18,7 @@ from ..params import Params, prepare_operation
 from ..protocol.aio import AsyncServerQuery
 from ..protocol.result_metadata import ResultMetadata
 from ..protocol.session import backoff_delay
+from ..types import description
 
 if TYPE_CHECKING:
     from .connection import AsyncConnection
@@ -116,8 +117,7 @@ class AsyncCursor:
     def _take_metadata(self, metadata: ResultMetadata) -> None:
         self._rowcount = metadata.row_count
         self._columns = metadata.columns
-        self.description = [(c.name, c.type_name, None, None, None, None, True) for c in metadata.columns] \
-            if metadata.columns else None
+        self.description = description(metadata.columns)
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
 
     # ------------------------------------------------------------------ fetch

@@ -331,3 +331,19 @@ def test_endpoint_and_credentials_from_the_environment_as_the_blocking_connectio
     with pytest.raises(AuthenticationError):
         run(main())
     assert run(main(username=USER, password=PASSWORD))[0] == (host, int(port))  # arguments win
+
+
+def test_description_matches_the_blocking_cursor(address):
+    sql = "SELECT 1::BIGINT AS b, 2::INT AS i, 1.5::DOUBLE AS d, 'x' AS s"
+
+    async def main():
+        async with aio.connect(**address) as conn:
+            cur = conn.cursor()
+            await cur.execute(sql)
+            return cur.description
+    with e6driver.connect(**address) as conn:
+        cur = conn.cursor()
+        cur.execute(sql)
+        expected = cur.description
+    assert run(main()) == expected
+    assert [d[3] for d in expected] == [8, 4, 8, None]  # internal_size: what dataframe libraries size by
