@@ -4,15 +4,20 @@ A version is immutable once published, so an entry keyed by (dataset, version) n
 is a new key, and the old one ages out. The cache holds plaintext in memory only and knows nothing of users:
 :class:`mock_server.datasets.store.DatasetStore` checks access on every read before it asks the cache. A table a
 running query still holds stays alive after eviction until that query ends; the limit bounds what the cache
-itself keeps (``--max-dataset-cache-bytes``).
+itself keeps (``--max-dataset-cache-bytes``). :meth:`VersionCache.warm` loads versions on a background thread, one
+at a time, so the query that missed need not wait for a whole version to decode.
 """
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 from collections import OrderedDict
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 import pyarrow as pa
+
+log = logging.getLogger(__name__)
 
 Key = Tuple[str, int]
 
@@ -24,6 +29,9 @@ class VersionCache:
         self._entries: "OrderedDict[Key, pa.Table]" = OrderedDict()
         self._lock = threading.Lock()
         self._loading: Dict[Key, threading.Lock] = {}  # one load per key at a time
+        self._warming: Set[Key] = set()  # queued for the background loader
+        self._queue: "queue.Queue[Tuple[Key, Callable[[], pa.Table]]]" = queue.Queue()
+        self._worker: Optional[threading.Thread] = None
 
     def get(self, key: Key) -> Optional[pa.Table]:
         with self._lock:
@@ -53,6 +61,28 @@ class VersionCache:
         with self._lock:
             self._loading.pop(key, None)
         return table
+
+    def warm(self, key: Key, loader: Callable[[], pa.Table]) -> None:
+        """Have ``key`` loaded by the background loader unless it is cached or queued already."""
+        with self._lock:
+            if key in self._entries or key in self._warming:
+                return
+            self._warming.add(key)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._warm_forever, name="dataset-cache", daemon=True)
+                self._worker.start()
+        self._queue.put((key, loader))
+
+    def _warm_forever(self) -> None:
+        while True:
+            key, loader = self._queue.get()
+            try:
+                self.load(key, loader)
+            except Exception as exc:  # the query that asked has its answer already; a later one reports the error
+                log.warning("dataset %s version %d not cached: %s", key[0], key[1], exc)
+            finally:
+                with self._lock:
+                    self._warming.discard(key)
 
     def put(self, key: Key, table: pa.Table) -> None:
         size = table.get_total_buffer_size()

@@ -11,9 +11,9 @@ removes what a commit left half done (files in ``.tmp``, version files SQLite do
 Reads never write plaintext anywhere. A version file is read through :class:`~mock_server.datasets.crypto.SegmentFile`,
 which decrypts (and authenticates) only the segments asked for, so a Parquet reader fetches just the footer and
 the column chunks it needs. SQL (:meth:`DatasetStore.read`) gets the decoded version from an in-memory LRU cache
-(:mod:`mock_server.datasets.cache`, ``--max-dataset-cache-bytes``; filled when a version is published and on a
-miss), or, for a version larger than the cache, a dataset over the file from which each query reads only its row
-groups and columns. Row groups hold about :data:`ROW_GROUP_BYTES` decoded, which bounds what a download
+(:mod:`mock_server.datasets.cache`, ``--max-dataset-cache-bytes``; filled when a version is published and, in the
+background, after a miss), or a dataset over the file from which the query reads only its row groups and columns
+(a miss, or a version larger than the cache). Row groups hold about :data:`ROW_GROUP_BYTES` decoded, which bounds what a download
 (:meth:`DatasetStore.download`, :mod:`mock_server.datasets.stream`) holds at once.
 
 Access: ``none`` < ``read`` < ``write``; the creator owns a dataset (write, may grant), the admin (first
@@ -377,22 +377,20 @@ class DatasetStore:
 
     def read(self, user: str, name: str, version: int = 0) -> Tuple[DatasetInfo, Any]:
         """A version (0 = current) for SQL, after checking ``user`` may read it (on every call: the cache knows no
-        users). The decoded Arrow table, from the cache, or decoded and cached when it fits the cache's limit;
-        else a dataset over the encrypted file from which a query decrypts and decodes only the row groups and
-        columns it asks for."""
+        users). The decoded Arrow table from the cache; else a dataset over the encrypted file from which the query
+        decrypts and decodes only the row groups and columns it asks for, while the version, when it fits the
+        cache, is decoded into it in the background for the queries after."""
         name = self.require(user, name)
         info = self._info(name, version)
         key = (name, info.version)
         table = self.cache.get(key)
         if table is not None:
             return info, table
-        with self._decrypting(name, info.version) as plain:
-            fits = _decoded_estimate(pq.ParquetFile(pa.PythonFile(plain, mode="r"))) <= self.cache.limit
-        if fits:
-            return info, self.cache.load(key, lambda: self._decode(name, info.version))
         plain = self._decrypting(name, info.version)  # left open for the query; closed when it is collected
         parquet = ds.ParquetFileFormat()
         fragment = parquet.make_fragment(pa.PythonFile(plain, mode="r"))
+        if _decoded_estimate(pq.ParquetFile(pa.PythonFile(plain, mode="r"))) <= self.cache.limit:
+            self.cache.warm(key, lambda: self._decode(name, info.version))  # for the next queries
         return info, ds.FileSystemDataset([fragment], fragment.physical_schema, parquet)
 
     def _decode(self, name: str, version: int) -> pa.Table:
