@@ -28,6 +28,8 @@ MAX_GET_OBJECT = 4 * 1024 * 1024  # larger objects are refused by GetBatch: use 
 GET_MESSAGE = 4 * 1024 * 1024  # bytes of objects per GetBatch message
 PUT_THREADS = 32  # objects stored at once: their fsyncs overlap (the disk commits them together)
 IN_FLIGHT_BYTES = 16 * 1024 * 1024  # received objects not yet stored, per call
+# One pool per process, shared by every engine in it (threads start on first use and stay idle after).
+_POOL = ThreadPoolExecutor(max_workers=PUT_THREADS, thread_name_prefix="e6batch")
 
 
 def info_message(info: ObjectInfo) -> st_pb.ObjectInfo:
@@ -43,11 +45,10 @@ def _failure(key: str, exc: BaseException) -> st_pb.BatchResult:
 
 
 class BatchPuts:
-    """Stores the objects of PutBatch streams; one instance (and thread pool) per servicer."""
+    """Stores the objects of PutBatch streams into one backend."""
 
     def __init__(self, backend: ObjectBackend, limits: Limits) -> None:
         self.backend, self.limits = backend, limits
-        self._pool = ThreadPoolExecutor(max_workers=PUT_THREADS, thread_name_prefix="e6batch")  # threads start on use
 
     def store(self, bucket: str, if_absent: bool, messages: Iterable[Any]) -> List[st_pb.BatchResult]:
         """One result per object of ``messages``, in order. Objects are stored on the pool as they arrive
@@ -63,7 +64,7 @@ class BatchPuts:
                         future, size = pending.popleft()
                         results.append(future.result())
                         held -= size
-                    pending.append((self._pool.submit(self._store_one, bucket, if_absent, obj),
+                    pending.append((_POOL.submit(self._store_one, bucket, if_absent, obj),
                                     len(obj.data)))
                     held += len(obj.data)
         finally:
@@ -88,9 +89,6 @@ class BatchPuts:
             return st_pb.BatchResult(key=key, info=info_message(info))
         except Exception as exc:  # noqa: BLE001 - reported per object
             return _failure(obj.key, exc)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
 
 
 def get_batch(backend: ObjectBackend, bucket: str, keys: List[str]) -> Iterator[st_pb.GetBatchChunk]:
