@@ -363,7 +363,7 @@ class DatasetStore:
         when it fits the cache else None). DATA_LOSS when it does not decode to ``rows`` rows."""
         with SegmentFile(path, key, name, version) as plain:
             source = pq.ParquetFile(pa.PythonFile(plain, mode="r"))
-            keep = _decoded_estimate(source) <= self.cache.limit
+            keep = _decoded_estimate(source.metadata) <= self.cache.limit
             sink, kept = pa.MockOutputStream(), []
             with pa.ipc.new_stream(sink, source.schema_arrow) as writer:
                 for batch in batches(source):
@@ -389,7 +389,7 @@ class DatasetStore:
         plain = self._decrypting(name, info.version)  # left open for the query; closed when it is collected
         parquet = ds.ParquetFileFormat()
         fragment = parquet.make_fragment(pa.PythonFile(plain, mode="r"))
-        if _decoded_estimate(pq.ParquetFile(pa.PythonFile(plain, mode="r"))) <= self.cache.limit:
+        if _decoded_estimate(fragment.metadata) <= self.cache.limit:
             self.cache.warm(key, lambda: self._decode(name, info.version))  # for the next queries
         return info, ds.FileSystemDataset([fragment], fragment.physical_schema, parquet)
 
@@ -508,9 +508,8 @@ def _row_group_rows(table: pa.Table) -> int:
     return max(1024, min(1 << 20, ROW_GROUP_BYTES // width))
 
 
-def _decoded_estimate(source: pq.ParquetFile) -> int:
+def _decoded_estimate(meta: pq.FileMetaData) -> int:
     """Uncompressed bytes of a Parquet file's row groups: about its size once decoded."""
-    meta = source.metadata
     return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
 
 
