@@ -7,7 +7,7 @@ UTF-8, non-whole-day DATE values raise ``DataError``. Arrow types by VectorType 
 from __future__ import annotations
 
 import datetime
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -173,3 +173,22 @@ def concat(batches: List[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
         return schema.empty_table()
     tables = [pa.Table.from_batches([b]) for b in batches]
     return pa.concat_tables(tables, promote_options="permissive")
+
+
+def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` re-cut to exactly ``size`` rows each (the last one smaller), without copying more than the
+    rows of one output batch at a time."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, not {size}")
+    pending: List[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, size).combine_chunks().to_batches()[0]
+            pending = table.slice(size).to_batches()
+            count -= size
+    if count:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]

@@ -21,6 +21,7 @@ from .cursor import Cursor
 from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceError, InternalError,
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
 from .protocol import ServerQuery, Session, browse, transaction
+from .dataframes import register_with_polars
 from .settings import bearer_for, endpoint, session_arguments
 from .stores import AdminClient, DatasetClient, ObjectStoreClient
 from .stores.kv import KVClient
@@ -132,6 +133,7 @@ class Connection:
     def cursor(self, catalog_name: Optional[str] = None, db_name: Optional[str] = None, *,
                arraysize: Optional[int] = None) -> Cursor:
         self.session.check_open()
+        register_with_polars()  # pl.read_database(query, conn) then reads the Arrow path
         cursor = Cursor(self, arraysize, db_name or self.database, catalog_name or self.catalog_name)
         self._cursors.add(cursor)
         return cursor

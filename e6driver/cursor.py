@@ -225,10 +225,14 @@ class Cursor:
             return True
 
     # ------------------------------------------------------------------ columnar fetch (pyarrow / pandas)
-    def fetch_arrow_batches(self) -> Iterator[Any]:
-        """Yield the remaining rows as ``pyarrow.RecordBatch``es, one per chunk, decoded column-wise."""
+    def fetch_arrow_batches(self, batch_size: Optional[int] = None) -> Iterator[Any]:
+        """Yield the remaining rows as ``pyarrow.RecordBatch``es decoded column-wise: one per chunk, or
+        exactly ``batch_size`` rows each (the last one smaller)."""
         from . import columnar
 
+        if batch_size is not None:
+            yield from columnar.rebatch(self.fetch_arrow_batches(), batch_size)
+            return
         self._guard()
         columns = self._columns
         try:

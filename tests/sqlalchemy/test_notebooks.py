@@ -91,22 +91,27 @@ def test_polars_from_a_dbapi_cursor_uses_the_arrow_path(numbers, engine_server):
     assert sum(batch.height for batch in batches) == ROWS
 
 
-def test_polars_read_database_with_a_dbapi_connection(numbers, engine_server):
-    # polars reads the result from what cursor.execute() returns: the query id (as in the official client),
-    # a str that also serves the executed result; cursor.description's internal_size sizes LONG as Int64.
+def test_polars_read_database_with_a_dbapi_connection_reads_the_arrow_path(numbers, engine_server, monkeypatch):
+    # e6driver registers with polars' Arrow drivers (e6driver/dataframes.py): no rows are built, types are exact
+    # without overrides; cursor.execute() still returns the query id (as in the official client).
+    def no_rows(self, *args):
+        raise AssertionError("polars read rows instead of the Arrow path")
+    monkeypatch.setattr(e6driver.Cursor, "fetchall", no_rows)
+    monkeypatch.setattr(e6driver.Cursor, "fetchmany", no_rows)
     host, port = engine_server.address.rsplit(":", 1)
     with e6driver.connect(host=host, port=int(port), username=USER, password=PASSWORD, catalog="local",
                           database="main") as conn:
-        frame = pl.read_database("SELECT x, g, amount, day, label, ts FROM nb_numbers ORDER BY x", conn,
-                                 schema_overrides={"amount": pl.Decimal(12, 2)})
-        batches = list(pl.read_database("SELECT x FROM nb_numbers", conn, iter_batches=True, batch_size=300))
+        frame = pl.read_database("SELECT x, g, amount, day, label, ts FROM nb_numbers ORDER BY x", conn)
+        batches = list(pl.read_database("SELECT x FROM nb_numbers ORDER BY x", conn, iter_batches=True,
+                                        batch_size=300))
         cursor = conn.cursor()
         query_id = cursor.execute("SELECT 1")
-        assert query_id == cursor.query_id and query_id.fetchall() == [(1,)]
+        assert query_id == cursor.query_id
     assert frame.height == ROWS and frame.row(0)[:5] == EXPECTED_FIRST
     assert frame.schema["x"] == pl.Int64 and frame.schema["g"] == pl.Int64 and frame.schema["day"] == pl.Date
     assert frame.schema["ts"] == pl.Datetime("us", "UTC") and frame["amount"][999] == decimal.Decimal("249.75")
     assert [batch.height for batch in batches] == [300, 300, 300, 100]
+    assert pl.concat(batches)["x"].to_list() == list(range(ROWS))
     assert type(pickle.loads(pickle.dumps(query_id))) is str
 
 
@@ -117,19 +122,18 @@ EVERY_TYPE = ("SELECT CAST(1 AS BIGINT) AS big, CAST(2 AS INTEGER) AS i, CAST(1.
 
 
 def test_polars_dtypes_of_every_type_with_a_dbapi_connection(engine_server):
-    # DECIMAL (no precision/scale in the result metadata) and ARRAY (JSON text; polars fails on the bare name)
-    # take overrides, as README says; every other dtype comes from cursor.description.
+    # From the Arrow path: the result metadata carries a decimal's scale, not its precision (so 38); arrays
+    # arrive as JSON text, as through fetchall().
     host, port = engine_server.address.rsplit(":", 1)
     with e6driver.connect(host=host, port=int(port), username=USER, password=PASSWORD) as conn:
-        frame = pl.read_database(EVERY_TYPE, conn, schema_overrides={"d": pl.Decimal(12, 2), "arr": pl.String})
-    frame = frame.with_columns(pl.col("arr").str.json_decode(pl.List(pl.Int64)))
+        frame = pl.read_database(EVERY_TYPE, conn)
     assert dict(frame.schema) == {
-        "big": pl.Int64, "i": pl.Int32, "d": pl.Decimal(12, 2), "s": pl.String, "day": pl.Date,
-        "ts": pl.Datetime("us"), "tstz": pl.Datetime("us", "UTC"), "b": pl.Boolean, "arr": pl.List(pl.Int64),
+        "big": pl.Int64, "i": pl.Int32, "d": pl.Decimal(38, 2), "s": pl.String, "day": pl.Date,
+        "ts": pl.Datetime("us"), "tstz": pl.Datetime("us", "UTC"), "b": pl.Boolean, "arr": pl.String,
         "dbl": pl.Float64, "fl": pl.Float32}
     assert frame.row(0) == (1, 2, decimal.Decimal("1.25"), "x", datetime.date(2024, 1, 2),
                             datetime.datetime(2024, 1, 2, 3, 4, 5),
-                            datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc), True, [1, 2, 3],
+                            datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc), True, "[1,2,3]",
                             1.5, 1.5)
 
 

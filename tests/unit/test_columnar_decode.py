@@ -78,3 +78,20 @@ def test_string_buffers_agree_between_implementations(items, tail):
 def test_string_buffers_refuse_malformed_lists(decoder, body, count):
     with pytest.raises(DataError):
         decoder.string_list_buffers(body, 0, count)
+
+
+def test_rebatch_cuts_exact_sizes_and_keeps_every_row_in_order():
+    import pyarrow as pa
+
+    from e6driver.columnar import rebatch
+    sizes = [5, 0, 1, 17, 3]
+    start, batches = 0, []
+    for n in sizes:
+        batches.append(pa.record_batch({"x": pa.array(range(start, start + n), pa.int64())}))
+        start += n
+    out = list(rebatch(iter(batches), 4))
+    assert [b.num_rows for b in out] == [4, 4, 4, 4, 4, 4, 2]
+    assert [v for b in out for v in b.column(0).to_pylist()] == list(range(26))
+    assert list(rebatch(iter([]), 3)) == []
+    with pytest.raises(ValueError):
+        list(rebatch(iter(batches), 0))
