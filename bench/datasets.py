@@ -13,8 +13,9 @@ and, as the baseline, in DuckDB in the client's process on ``read_parquet('plain
 Three engine configurations: the default (the version decoded once, at upload, and kept in the in-memory cache),
 the same after a restart (the first query reads only its columns from the file while the version is decoded into
 the cache in the background; the rounds that follow may still miss), and a cache too small for the version
-(``--max-dataset-cache-bytes`` 64 MiB: every query decrypts and decodes only the row groups and columns it needs). Figures are the best of ``--rounds`` after that first query; the ratio
-is DuckDB's time over the engine's (>= 1: the engine is as fast). Then a full download to an ``.arrows`` file, with
+(``--max-dataset-cache-bytes`` 64 MiB: every query decrypts and decodes only the row groups and columns it
+needs). Figures are the best of ``--rounds`` after that first query; the ratio is DuckDB's time over the engine's
+(>= 1: the engine is as fast). Then a full download to an ``.arrows`` file, with
 the engine's peak RSS during it (Linux ``/proc``: the peak is reset just before the download).
 """
 from __future__ import annotations

@@ -8,19 +8,21 @@ into place; only then does one SQLite transaction record the version and queue a
 subscriber. A failure at any step leaves neither file nor metadata behind; after a crash, opening the store
 removes what a commit left half done (files in ``.tmp``, version files SQLite does not record).
 
-Reads never write plaintext anywhere. A version file is read through :class:`~mock_server.datasets.crypto.SegmentFile`,
-which decrypts (and authenticates) only the segments asked for, so a Parquet reader fetches just the footer and
-the column chunks it needs. SQL (:meth:`DatasetStore.read`) gets the decoded version from an in-memory LRU cache
-(:mod:`mock_server.datasets.cache`, ``--max-dataset-cache-bytes``; filled when a version is published and, in the
-background, after a miss), or a dataset over the file from which the query reads only its row groups and columns
-(a miss, or a version larger than the cache). Row groups hold about :data:`ROW_GROUP_BYTES` decoded, which bounds what a download
+Reads never write plaintext anywhere. A version file is read through
+:class:`~mock_server.datasets.crypto.SegmentFile`, which decrypts (and authenticates) only the segments asked
+for, so a Parquet reader fetches just the footer and the column chunks it needs. SQL (:meth:`DatasetStore.read`)
+gets the decoded version from an in-memory LRU cache (:mod:`mock_server.datasets.cache`,
+``--max-dataset-cache-bytes``; filled when a version is published and, in the background, after a miss), or a
+dataset over the file from which the query reads only its row groups and columns (a miss, or a version larger
+than the cache). Row groups hold about :data:`ROW_GROUP_BYTES` decoded, which bounds what a download
 (:meth:`DatasetStore.download`, :mod:`mock_server.datasets.stream`) holds at once.
 
 Access: ``none`` < ``read`` < ``write``; the creator owns a dataset (write, may grant), the admin (first
 user) may do everything. A dataset a user may not read looks missing to them: NOT_FOUND, by name or by id,
 as for one that does not exist (:meth:`DatasetStore.require`); names are one namespace, so only creating a
-taken name tells it exists (ALREADY_EXISTS). Downloads are counted per dataset (:meth:`count_download`). A dataset has a name and a UUID (``id``); every method taking a dataset accepts
-either (:meth:`DatasetStore.resolve`). :meth:`DatasetStore.poll` long-polls: it waits on a condition that
+taken name tells it exists (ALREADY_EXISTS). Downloads are counted per dataset (:meth:`count_download`). A
+dataset has a name and a UUID (``id``); every method taking a dataset accepts either
+(:meth:`DatasetStore.resolve`). :meth:`DatasetStore.poll` long-polls: it waits on a condition that
 every published version signals.
 """
 from __future__ import annotations
@@ -388,7 +390,13 @@ class DatasetStore:
             return info, table
         plain = self._decrypting(name, info.version)  # left open for the query; closed when it is collected
         parquet = ds.ParquetFileFormat()
-        fragment = parquet.make_fragment(pa.PythonFile(plain, mode="r"))
+        try:
+            fragment = parquet.make_fragment(pa.PythonFile(plain, mode="r"))
+            fragment.ensure_complete_metadata()  # the footer: read (and authenticated) now, not mid-query
+        except DecryptionError as exc:
+            plain.close()
+            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {info.version} cannot be "
+                         f"read: {exc}") from None
         if _decoded_estimate(fragment.metadata) <= self.cache.limit:
             self.cache.warm(key, lambda: self._decode(name, info.version))  # for the next queries
         return info, ds.FileSystemDataset([fragment], fragment.physical_schema, parquet)
