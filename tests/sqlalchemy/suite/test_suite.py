@@ -10,6 +10,7 @@ from sqlalchemy.testing.suite import ComponentReflectionTest as _ComponentReflec
 from sqlalchemy.testing.suite import ComponentReflectionTestExtra as _ComponentReflectionTestExtra
 from sqlalchemy.testing.suite import HasIndexTest as _HasIndexTest
 from sqlalchemy.testing.suite import InsertBehaviorTest as _InsertBehaviorTest
+from sqlalchemy.testing.suite import IsolationLevelTest as _IsolationLevelTest
 from sqlalchemy.testing.suite import LongNameBlowoutTest as _LongNameBlowoutTest
 from sqlalchemy.testing.suite import QuotedNameArgumentTest as _QuotedNameArgumentTest
 
@@ -30,6 +31,9 @@ InsertBehaviorTest = _gated(
 ComponentReflectionTestExtra = _gated(
     _ComponentReflectionTestExtra, "string_length_reflection",
     "test_string_length_reflection", "test_varchar_reflection")  # the latter: SQLAlchemy 1.4's name
+
+# It switches between two isolation levels besides AUTOCOMMIT (the engine has one: SNAPSHOT).
+IsolationLevelTest = _gated(_IsolationLevelTest, "two_isolation_levels", "test_dialect_user_setting_is_restored")
 
 # The "ix" case reads the index name back with get_indexes().
 LongNameBlowoutTest = _gated(_LongNameBlowoutTest, "index_reflection", "test_long_convention_name")
