@@ -30,7 +30,7 @@ class VersionCache:
         self._lock = threading.Lock()
         self._loading: Dict[Key, threading.Lock] = {}  # one load per key at a time
         self._warming: Set[Key] = set()  # queued for the background loader
-        self._queue: "queue.Queue[Tuple[Key, Callable[[], pa.Table]]]" = queue.Queue()
+        self._queue: "queue.Queue[Optional[Tuple[Key, Callable[[], pa.Table]]]]" = queue.Queue()
         self._worker: Optional[threading.Thread] = None
 
     def get(self, key: Key) -> Optional[pa.Table]:
@@ -73,9 +73,22 @@ class VersionCache:
                 self._worker.start()
         self._queue.put((key, loader))
 
+    def close(self, wait: float = 10.0) -> None:
+        """Stop the background loader (waiting up to ``wait`` seconds for a load under way) and forget all."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+            self._entries.clear()
+            self.bytes = 0
+        if worker is not None:
+            self._queue.put(None)
+            worker.join(wait)
+
     def _warm_forever(self) -> None:
         while True:
-            key, loader = self._queue.get()
+            item = self._queue.get()
+            if item is None:
+                return
+            key, loader = item
             try:
                 self.load(key, loader)
             except Exception as exc:  # the query that asked has its answer already; a later one reports the error

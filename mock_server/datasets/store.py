@@ -187,6 +187,7 @@ class DatasetStore:
                     _unlink(os.path.join(folder, entry))
 
     def close(self) -> None:
+        self.cache.close()  # its loader reads through this store: stopped first
         with self._lock:
             self._closed = True
             self._published.notify_all()
