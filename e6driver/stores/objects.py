@@ -334,13 +334,17 @@ class ObjectStoreClient(ServiceClient):
             if level is not None:
                 request.level = level
             objects: List[CompressedObject] = []
-            for message in stub.Compress(request, metadata=md):
-                if message.last:
+            report: Optional[CompressReport] = None
+            for message in stub.Compress(request, metadata=md):  # read to the end of the stream: the server
+                if message.last:                                 # has then ended the job (its bucket is free)
                     r = message.report
-                    return CompressReport(dry_run, r.files, r.bytes_before, r.bytes_after, objects)
+                    report = CompressReport(dry_run, r.files, r.bytes_before, r.bytes_after, objects)
+                    continue
                 objects.append(CompressedObject.from_message(message.object))
                 if progress_callback is not None:
                     progress_callback(message.done, message.total, objects[-1])
+            if report is not None:
+                return report
             raise errors.ConnectionLostError(f"compression of {bucket}/{prefix} ended without its report; "
                                              "run it again to finish (it resumes)")
         return self._invoke("Compress", call)
