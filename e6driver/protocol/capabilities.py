@@ -4,6 +4,7 @@ any answer other than a transient one counts as "nothing beyond the protocol", s
 e6data calls (no transactions, multi-row INSERTs, four calls per query)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Dict
 
@@ -43,9 +44,9 @@ async def acapabilities(session: Any) -> Dict[str, bool]:
     (the query's own call then waits for it, as the e6data calls do)."""
     if session.capabilities is None:
         try:
+            metadata = await asyncio.to_thread(session.metadata, None)  # may fetch an OAuth token: off the loop
             response = await session.transport.stub("admin").GetCapabilities(
-                admin_pb.GetCapabilitiesRequest(), metadata=session.metadata(None),
-                timeout=session.timeout(None, 10.0))
+                admin_pb.GetCapabilitiesRequest(), metadata=metadata, timeout=session.timeout(None, 10.0))
         except grpc.RpcError as exc:
             code = errors.grpc_code_name(exc)
             if code in _TRANSIENT:
