@@ -4,7 +4,9 @@ The master key is 32 random bytes in a file (``--master-key-file``, default DATA
 with mode 0600 on first start. Every version gets a fresh data key; the key is stored only wrapped
 (AES-256-GCM under the master key, bound to dataset and version as associated data).
 
-An encrypted file is ``MAGIC``, an 8-byte nonce prefix, then the plaintext in segments of ``SEGMENT`` bytes,
+An encrypted file is a magic number, an 8-byte nonce prefix, then the plaintext in segments (``SEGMENTS``: the
+magic says their size; new files use ``MAGIC``, 256 KiB segments, so a reader of one column decrypts little more
+than that column; files of the first format, 4 MiB segments, stay readable),
 each sealed with AES-256-GCM (nonce = prefix + 4-byte segment number; associated data = dataset, version,
 segment number and a last-segment flag), so files stream in bounded memory and a reordered, truncated or
 extended file fails to decrypt.
@@ -19,8 +21,10 @@ from typing import Any, BinaryIO, Iterator, Tuple
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-MAGIC = b"E6DS\x01"
-SEGMENT = 4 * 1024 * 1024
+MAGIC = b"E6DS\x02"
+SEGMENTS = {b"E6DS\x01": 4 * 1024 * 1024, MAGIC: 256 * 1024}  # segment size by magic
+SEGMENT = SEGMENTS[MAGIC]
+HEAD = len(MAGIC) + 8
 TAG = 16
 KEY_BYTES = 32
 
@@ -85,15 +89,12 @@ def encrypt_to(out: BinaryIO, plaintext: bytes, key: bytes, dataset: str, versio
 
 def decrypt_segments(source: BinaryIO, key: bytes, dataset: str, version: int) -> Iterator[bytes]:
     """The plaintext, segment by segment; DecryptionError on any damage."""
-    head = source.read(len(MAGIC) + 8)
-    if len(head) != len(MAGIC) + 8 or not head.startswith(MAGIC):
-        raise DecryptionError("not an encrypted dataset file")
-    prefix = head[len(MAGIC):]
+    segment, prefix = _header(source.read(HEAD))
     cipher = AESGCM(key)
     index = 0
-    block = source.read(SEGMENT + TAG)
+    block = source.read(segment + TAG)
     while True:
-        following = source.read(SEGMENT + TAG)
+        following = source.read(segment + TAG)
         last = not following
         try:
             yield cipher.decrypt(prefix + struct.pack(">I", index), block,
@@ -104,6 +105,13 @@ def decrypt_segments(source: BinaryIO, key: bytes, dataset: str, version: int) -
         if last:
             return
         block, index = following, index + 1
+
+
+def _header(head: bytes) -> Tuple[int, bytes]:
+    """(segment size, nonce prefix) of a file starting with ``head``."""
+    if len(head) != HEAD or head[:len(MAGIC)] not in SEGMENTS:
+        raise DecryptionError("not an encrypted dataset file")
+    return SEGMENTS[head[:len(MAGIC)]], head[len(MAGIC):]
 
 
 def decrypt_file(path: str, key: bytes, dataset: str, version: int) -> bytes:
@@ -160,18 +168,15 @@ class SegmentFile(PlaintextView):
         super().__init__()
         self._fd = os.open(path, os.O_RDONLY)
         try:
-            body = os.fstat(self._fd).st_size - len(MAGIC) - 8
-            head = os.pread(self._fd, len(MAGIC) + 8, 0)
-            if len(head) != len(MAGIC) + 8 or not head.startswith(MAGIC):
-                raise DecryptionError("not an encrypted dataset file")
-            self._count = max(1, -(-body // (SEGMENT + TAG)))
+            body = os.fstat(self._fd).st_size - HEAD
+            self._segment_size, self._prefix = _header(os.pread(self._fd, HEAD, 0))
+            self._count = max(1, -(-body // (self._segment_size + TAG)))
             self.size = body - self._count * TAG  # plaintext bytes
             if self.size < 0:
                 raise DecryptionError(f"{dataset} version {version} is truncated")
         except BaseException:
             os.close(self._fd)
             raise
-        self._prefix = head[len(MAGIC):]
         self._cipher = AESGCM(key)
         self._context = (dataset, version)
         self._cached: Tuple[int, bytes] = (-1, b"")
@@ -180,7 +185,7 @@ class SegmentFile(PlaintextView):
     def _segment(self, index: int) -> bytes:
         if self._cached[0] == index:
             return self._cached[1]
-        sealed = os.pread(self._fd, SEGMENT + TAG, len(MAGIC) + 8 + index * (SEGMENT + TAG))
+        sealed = os.pread(self._fd, self._segment_size + TAG, HEAD + index * (self._segment_size + TAG))
         dataset, version = self._context
         try:
             plain = self._cipher.decrypt(self._prefix + struct.pack(">I", index), sealed,
@@ -197,7 +202,7 @@ class SegmentFile(PlaintextView):
         parts = []
         with self._lock:
             while offset < end:
-                index, within = divmod(offset, SEGMENT)
+                index, within = divmod(offset, self._segment_size)
                 piece = self._segment(index)[within:within + end - offset]
                 parts.append(piece)
                 offset += len(piece)
