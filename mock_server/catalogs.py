@@ -141,9 +141,14 @@ def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tup
     while i < len(tokens):
         after_keyword = i > 0 and tokens[i - 1].kind == "ident" and tokens[i - 1].text.upper() in _TABLE_KEYWORDS
         named = _catalog_of(tokens[i], catalogs) if _is_ident(tokens, i) else None
+        after_use = i > 0 and tokens[i - 1].kind == "ident" and tokens[i - 1].text.upper() == "USE"
+        if named and after_use:  # USE <catalog>.<schema>: a location, not a table (the sandbox judges it)
+            i += 1
+            continue
         if (named and not _is_dot(tokens, i - 1)
                 and _is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and _is_dot(tokens, i + 3)
-                and _is_ident(tokens, i + 4) and not _is_dot(tokens, i + 5)):
+                and _is_ident(tokens, i + 4) and not _is_dot(tokens, i + 5)
+                and not (i + 5 < len(tokens) and tokens[i + 5].text == "(")):  # a function, not a table
             found.append((tokens[i].start, tokens[i + 4].end, named, tokens[i + 2].name, tokens[i + 4].name))
             i += 5
             continue

@@ -75,6 +75,8 @@ def test_literal_prefix():
     ("SELECT * FROM kv.users u JOIN kv.orders ON true", [("kv", "main", "users"), ("kv", "main", "orders")]),
     ('SELECT * FROM KV."my-items" JOIN kv.main.b USING (k)', [("kv", "main", "my-items"), ("kv", "main", "b")]),
     ("SELECT kv.f(1), x.kv.t FROM t", []),  # a function call; part of a longer name
+    ("CALL kv.main.f()", []),  # a three-part function name
+    ("USE kv.main", []),  # a location: the sandbox's to judge
     ("SELECT 'kv.users' -- kv.users\n", []),
 ])
 def test_two_part_names_of_plugged_in_catalogs(sql, expected):
