@@ -260,9 +260,25 @@ class Cursor:
         batches = list(self.fetch_arrow_batches())
         return columnar.concat(batches, columnar.schema_for(self._columns))
 
-    def fetch_df(self) -> Any:
-        """The remaining rows as a ``pandas.DataFrame`` (needs pandas)."""
-        return self.fetch_arrow_table().to_pandas()
+    def fetch_df(self, dtype_backend: Optional[str] = None) -> Any:
+        """The remaining rows as a ``pandas.DataFrame`` (needs pandas), from the Arrow path. ``dtype_backend`` as
+        pandas' ``read_sql``: ``"pyarrow"`` keeps Arrow types (``pd.ArrowDtype``: exact decimals, aware
+        timestamps, nullable integers), ``"numpy_nullable"`` uses pandas' nullable dtypes, None numpy's."""
+        table = self.fetch_arrow_table()
+        if dtype_backend is None:
+            return table.to_pandas()
+        import pandas as pd
+
+        if dtype_backend == "pyarrow":
+            return table.to_pandas(types_mapper=pd.ArrowDtype)
+        if dtype_backend == "numpy_nullable":
+            import pyarrow as pa
+
+            nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                        pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.float32(): pd.Float32Dtype(),
+                        pa.float64(): pd.Float64Dtype(), pa.string(): pd.StringDtype()}
+            return table.to_pandas(types_mapper=nullable.get)
+        raise ProgrammingError(f"dtype_backend must be 'pyarrow', 'numpy_nullable' or None, not {dtype_backend!r}")
 
     def _recover(self, exc: Error) -> None:
         """A fetch failed: replay the query if nothing was delivered yet, else raise naming the query."""

@@ -142,3 +142,23 @@ def test_first_chunk_of_a_huge_result_does_not_load_the_whole_result(engine):
         tracemalloc.stop()
     assert len(first) == 1000
     assert peak < 120 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB while reading one chunk"
+
+
+def test_fetch_df_with_pyarrow_and_nullable_dtypes_from_the_arrow_path(engine_server):
+    sql = ("SELECT * FROM (VALUES (1::BIGINT, 1.25::DECIMAL(12,2), TIMESTAMPTZ '2024-01-02 03:04:05+00', 'x', true), "
+           "(NULL, NULL, NULL, NULL, NULL)) t(i, d, ts, s, b)")
+    host, port = engine_server.address.rsplit(":", 1)
+    with e6driver.connect(host=host, port=int(port), username=USER, password=PASSWORD) as conn:
+        cur = conn.cursor()
+        cur.execute(sql)
+        arrow = cur.fetch_df(dtype_backend="pyarrow")
+        cur.execute(sql)
+        nullable = cur.fetch_df(dtype_backend="numpy_nullable")
+        cur.execute(sql)
+        with pytest.raises(e6driver.ProgrammingError, match="dtype_backend"):
+            cur.fetch_df(dtype_backend="polars")
+    assert all(isinstance(t, pd.ArrowDtype) for t in arrow.dtypes)
+    assert str(arrow["i"].dtype) == "int64[pyarrow]" and arrow["d"][0] == decimal.Decimal("1.25")
+    assert arrow["ts"][0] == pd.Timestamp("2024-01-02 03:04:05", tz="UTC") and arrow["i"].isna().tolist() == [False, True]
+    assert str(nullable["i"].dtype) == "Int64" and str(nullable["b"].dtype) == "boolean"
+    assert nullable["i"].isna().tolist() == [False, True]
