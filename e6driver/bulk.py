@@ -158,13 +158,13 @@ def _payloads(batch: Any) -> Iterator[bytes]:
         yield sink.getvalue().to_pybytes()
 
 
-def executemany(session: Session, operation: str, params_list: Sequence[Params], catalog: Optional[str],
-                schema: Optional[str]) -> Optional[int]:
-    """Rows appended through the bulk path, or None: run the statement the literal way (nothing was sent)."""
+def appendable(operation: str, params_list: Sequence[Params]) -> Optional[Tuple[List[str], List[str], Any]]:
+    """(table name parts, columns, payloads() of Arrow IPC streams) when ``operation`` and its rows fit the bulk
+    path exactly, else None (run it the literal way). No I/O: the blocking and asyncio cursors share it."""
     if len(params_list) < MIN_ROWS or not _simple_types():
         return None
     parsed = parse_insert(operation)
-    if parsed is None or not ingest.available(session):
+    if parsed is None:
         return None
     table, columns, keys = parsed
     transposed = _columns(keys, params_list)
@@ -179,4 +179,16 @@ def executemany(session: Session, operation: str, params_list: Sequence[Params],
     import pyarrow as pa
 
     batch = pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
-    return ingest.append(session, table, columns, lambda: _payloads(batch), catalog, schema)
+    return list(table), list(columns), lambda: _payloads(batch)
+
+
+def executemany(session: Session, operation: str, params_list: Sequence[Params], catalog: Optional[str],
+                schema: Optional[str]) -> Optional[int]:
+    """Rows appended through the bulk path, or None: run the statement the literal way (nothing was sent)."""
+    if len(params_list) < MIN_ROWS or not ingest.available(session):
+        return None
+    planned = appendable(operation, params_list)
+    if planned is None:
+        return None
+    table, columns, payloads = planned
+    return ingest.append(session, table, columns, payloads, catalog, schema)

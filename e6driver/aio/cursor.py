@@ -12,10 +12,13 @@ import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple
 
 from .._rows import Row, chunk_rows
+from .. import bulk
 from ..batching import statements_for_many
 from ..errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from ..params import Params, prepare_operation
 from ..protocol.aio import AsyncServerQuery
+from ..protocol.capabilities import acapabilities
+from ..protocol.ingest import aappend
 from ..protocol.result_metadata import ResultMetadata
 from ..protocol.session import backoff_delay
 from ..types import description
@@ -77,10 +80,22 @@ class AsyncCursor:
         return query_id
 
     async def executemany(self, operation: str, seq_of_parameters: Sequence[Params]) -> None:
+        """As the blocking cursor's: rows of ``INSERT … VALUES (%s, …)`` go through the engine's bulk path when
+        it has one (``e6driver/bulk.py`` decides), else many rows per literal INSERT."""
         self._check_open()
         await self._begin_operation()
+        params_list = list(seq_of_parameters)
+        planned = None
+        if len(params_list) >= bulk.MIN_ROWS and (await acapabilities(self._session)).get("ingest"):
+            planned = bulk.appendable(operation, params_list)
+        if planned is not None:
+            table, columns, payloads = planned
+            self._rowcount = await aappend(self._session, table, columns, payloads, self.catalog_name,
+                                           self.database)
+            self._last_operation = "done"
+            return
         total = 0
-        for sql in statements_for_many(operation, list(seq_of_parameters)):
+        for sql in statements_for_many(operation, params_list):
             await self._release()
             await self._run(sql)
             total += max(self._rowcount, 0)

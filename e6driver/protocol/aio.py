@@ -8,7 +8,8 @@ from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple,
 
 import grpc
 
-from .._proto import cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_query_pb2_grpc, e6x_engine_pb2_grpc
+from .._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_ingest_pb2_grpc, e6driver_query_pb2_grpc,
+                      e6x_engine_pb2_grpc)
 from .capabilities import acapabilities
 from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, adrive
 from .query import QueryPlans
@@ -39,7 +40,8 @@ class AsyncTransport:
             self._stubs = {"engine": e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel),
                            "cluster": cluster_pb2_grpc.ClusterServiceStub(self._channel),
                            "run": e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel),
-                           "admin": e6driver_admin_pb2_grpc.AdminServiceStub(self._channel)}
+                           "admin": e6driver_admin_pb2_grpc.AdminServiceStub(self._channel),
+                           "ingest": e6driver_ingest_pb2_grpc.IngestServiceStub(self._channel)}
         return self._stubs[service]
 
     async def close(self) -> None:

@@ -44,7 +44,8 @@ async def acapabilities(session: Any) -> Dict[str, bool]:
     (the query's own call then waits for it, as the e6data calls do)."""
     if session.capabilities is None:
         try:
-            metadata = await asyncio.to_thread(session.metadata, None)  # may fetch an OAuth token: off the loop
+            metadata = (session.metadata(None) if session.keeps_session  # an OAuth token fetch blocks: off the loop
+                        else await asyncio.to_thread(session.metadata, None))
             response = await session.transport.stub("admin").GetCapabilities(
                 admin_pb.GetCapabilitiesRequest(), metadata=metadata, timeout=session.timeout(None, 10.0))
         except grpc.RpcError as exc:

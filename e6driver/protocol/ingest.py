@@ -11,7 +11,8 @@ more, unless a transaction was open on it (then the transaction is lost, and sai
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional, Sequence
+import asyncio
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import grpc
 
@@ -27,23 +28,39 @@ def available(session: Session) -> bool:
     return bool(capabilities(session).get("ingest"))
 
 
+def _requests(session_id: str, table: Sequence[str], columns: Sequence[str], payloads: Callable[[], Iterator[bytes]],
+              catalog: Optional[str], schema: Optional[str]) -> Iterator[ingest_pb.AppendRequest]:
+    """The call's messages: the first names the target; each carries one payload."""
+    first = True
+    for payload in payloads():
+        if first:
+            yield ingest_pb.AppendRequest(session_id=session_id, catalog=catalog or "", schema=schema or "",
+                                          table=list(table), columns=list(columns), arrow_ipc=payload)
+            first = False
+        else:
+            yield ingest_pb.AppendRequest(arrow_ipc=payload)
+    if first:  # no payload at all: still name the target (appends nothing)
+        yield ingest_pb.AppendRequest(session_id=session_id, catalog=catalog or "", schema=schema or "",
+                                      table=list(table), columns=list(columns))
+
+
+def _retry_or_raise(session: Any, exc: Error, renewed: bool) -> bool:
+    """After a failed append: True to authenticate again and retry once (the engine forgot the session and no
+    transaction was open on it), else raise (a lost transaction is said so)."""
+    forgotten = exc.grpc_code == "INTERNAL" and ACCESS_DENIED in str(exc)
+    if session.in_transaction and (forgotten or TRANSACTION_LOST in str(exc)):
+        session.forget()
+        raise session.lose_transaction(f"the engine no longer knows its session ({exc})") from exc
+    if forgotten and not renewed and session.keeps_session:
+        session.forget()
+        return True
+    raise exc
+
+
 def append(session: Session, table: Sequence[str], columns: Sequence[str], payloads: Callable[[], Iterator[bytes]],
            catalog: Optional[str], schema: Optional[str]) -> int:
     """Append the rows of ``payloads()`` (Arrow IPC streams) to ``table`` (its name parts as written); returns
     the rows appended. Nothing is appended when any payload fails."""
-    def requests(session_id: str) -> Iterator[ingest_pb.AppendRequest]:
-        first = True
-        for payload in payloads():
-            if first:
-                yield ingest_pb.AppendRequest(session_id=session_id, catalog=catalog or "", schema=schema or "",
-                                              table=list(table), columns=list(columns), arrow_ipc=payload)
-                first = False
-            else:
-                yield ingest_pb.AppendRequest(arrow_ipc=payload)
-        if first:  # no payload at all: still name the target (appends nothing)
-            yield ingest_pb.AppendRequest(session_id=session_id, catalog=catalog or "", schema=schema or "",
-                                          table=list(table), columns=list(columns))
-
     def on_error(exc: grpc.RpcError) -> Error:
         return errors.from_rpc_error(exc, "IngestService.Append")
 
@@ -53,17 +70,28 @@ def append(session: Session, table: Sequence[str], columns: Sequence[str], paylo
         try:
             response = session.call_service(
                 e6driver_ingest_pb2_grpc.IngestServiceStub,
-                lambda stub, metadata: stub.Append(requests(session_id), metadata=metadata,
+                lambda stub, metadata: stub.Append(_requests(session_id, table, columns, payloads, catalog, schema),
+                                                   metadata=metadata,
                                                    timeout=session.timeout(session.query_deadline())),
                 on_error)
             return int(response.rows)
         except Error as exc:
-            forgotten = exc.grpc_code == "INTERNAL" and ACCESS_DENIED in str(exc)
-            if session.in_transaction and (forgotten or TRANSACTION_LOST in str(exc)):
-                session.forget()
-                raise session.lose_transaction(f"the engine no longer knows its session ({exc})") from exc
-            if forgotten and not renewed and session.keeps_session:
-                renewed = True
-                session.forget()
-                continue
-            raise
+            renewed = _retry_or_raise(session, exc, renewed)
+
+
+async def aappend(session: Any, table: Sequence[str], columns: Sequence[str],
+                  payloads: Callable[[], Iterator[bytes]], catalog: Optional[str], schema: Optional[str]) -> int:
+    """:func:`append` for an asyncio session (the payloads are made as gRPC sends them)."""
+    renewed = False
+    while True:
+        session_id = await session.session_id()
+        metadata = (session.metadata(None) if session.keeps_session  # an OAuth token fetch blocks: off the loop
+                    else await asyncio.to_thread(session.metadata, None))
+        try:
+            response = await session.transport.stub("ingest").Append(
+                _requests(session_id, table, columns, payloads, catalog, schema), metadata=metadata,
+                timeout=session.timeout(session.query_deadline()))
+            return int(response.rows)
+        except grpc.RpcError as rpc_error:
+            exc = errors.from_rpc_error(rpc_error, "IngestService.Append")
+        renewed = _retry_or_raise(session, exc, renewed)

@@ -114,3 +114,40 @@ def test_an_engine_without_the_bulk_path_gets_multi_row_inserts(tmp_path, impl):
             cur.execute("SELECT * FROM bulk_types ORDER BY id")
             assert [tuple(_as_utc(v) for v in r) for r in cur.fetchall()] == \
                 [tuple(_as_utc(v) for v in r) for r in ROWS]
+
+
+def test_asyncio_executemany_takes_the_bulk_path_too(server, impl):
+    import asyncio
+
+    from e6driver import aio
+    host, port = server.address.rsplit(":", 1)
+
+    async def main():
+        async with aio.connect(host=host, port=int(port), username=USER, password=PASSWORD) as conn:
+            cur = conn.cursor()
+            await cur.execute(f"CREATE OR REPLACE TABLE bulk_aio ({COLUMNS})")
+            calls = server.ingest.calls
+            await cur.executemany(INSERT.format(table="bulk_aio"), ROWS)
+            appended, used = cur.rowcount, server.ingest.calls - calls
+            await cur.execute("SELECT * FROM bulk_aio ORDER BY id")
+            return appended, used, await cur.fetchall()
+    appended, used, got = asyncio.run(main())
+    assert (appended, used) == (len(ROWS), 1)  # one Append call, no INSERT text
+    assert [tuple(_as_utc(v) for v in row) for row in got] == [tuple(_as_utc(v) for v in row) for row in ROWS]
+
+
+def test_asyncio_executemany_with_a_bad_row_inserts_nothing(server, impl):
+    import asyncio
+
+    from e6driver import aio
+    host, port = server.address.rsplit(":", 1)
+
+    async def main():
+        async with aio.connect(host=host, port=int(port), username=USER, password=PASSWORD) as conn:
+            cur = conn.cursor()
+            await cur.execute("CREATE OR REPLACE TABLE bulk_aio_bad (id INTEGER NOT NULL)")
+            with pytest.raises(e6driver.Error):
+                await cur.executemany("INSERT INTO bulk_aio_bad (id) VALUES (%s)", [(1,), (None,), (3,)])
+            await cur.execute("SELECT count(*) FROM bulk_aio_bad")
+            return await cur.fetchall()
+    assert asyncio.run(main()) == [(0,)]
