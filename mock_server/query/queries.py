@@ -226,7 +226,9 @@ class Query:
         """Next chunk, or None at the end (or, non-blocking, when none is ready)."""
         while True:
             with self._cond:
-                if self._cancelled:
+                # cleared (released, expired, engine stopping) drops the queued chunks and the end marker: a
+                # call still waiting here must end, not wait for a marker that will never come
+                if self._cancelled or self._cleared:
                     raise errors.query_cancelled(self.id)
                 if self._exhausted:
                     if self._error is not None:

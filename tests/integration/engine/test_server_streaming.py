@@ -138,3 +138,41 @@ def test_wide_rows_are_split_into_bounded_chunks(client, decode):
     client.clear(handle)
     assert total == 3000
     assert len(sizes) > 1 and max(sizes) < 6 * 1024 * 1024
+
+
+def test_a_call_waiting_for_chunks_of_a_cleared_query_ends():
+    """Clearing a finished query drops its queued chunks and end marker (release, expiry, engine stop): a call
+    still reading it must end with an error, not wait forever (it would hold a server thread, and the engine's
+    process could not exit)."""
+    import threading
+
+    from mock_server import errors as engine_errors
+    from mock_server.query.engine import Engine
+    from mock_server.query.queries import QueryRegistry
+
+    engine = Engine(None)
+    registry = QueryRegistry(engine)
+    try:
+        query = registry.create("u", "", "SELECT range FROM range(10)", "", "")
+        query.execute()
+        assert query.wait_ready(10.0)
+        deadline = time.monotonic() + 10
+        while not query.finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert query.finished
+        registry.remove(query.id)  # cleared while nothing was read
+        outcome = []
+
+        def read():
+            try:
+                outcome.append(query.next_chunks(1 << 20))
+            except engine_errors.EngineError as exc:
+                outcome.append(exc)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(10.0)
+        assert not reader.is_alive() and isinstance(outcome[0], engine_errors.EngineError)
+    finally:
+        registry.close()
+        engine.close()
