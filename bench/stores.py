@@ -17,7 +17,8 @@ Every figure is the best of ``--rounds``; each client runs in a fresh process, t
    parts, 10 threads).
 4. ``SELECT count(*), sum(x) FROM datasets.main.<name>`` over an encrypted dataset of ``--rows`` rows (x int64,
    y double) vs DuckDB in the client process reading the same table from a plain zstd Parquet file. The engine
-   decrypts and decodes the whole version (both columns) per query; in-process DuckDB reads only column x.
+   answers from its cache of decoded versions, or, for a version larger than the cache, decrypts only the
+   segments of the columns and row groups the query reads (bench/datasets.py measures both).
    MB/s counts the table's in-memory Arrow size.
 """
 from __future__ import annotations
