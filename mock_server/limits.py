@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Tuple
 
 import grpc
 import pyarrow as pa
@@ -50,7 +50,7 @@ class Limits:
     max_records_per_put: int = 1000  # records of one put_records call
     max_stream_get_bytes: int = 8 * MiB  # record data returned by one get_records call
     max_statement_bytes: int = 4 * MiB  # SQL text of one prepare
-    max_open_queries_per_user: int = 16  # prepared and not yet cleared (~50 MB each while streaming)
+    max_open_queries_per_user: int = 16  # running or with rows not yet delivered (~50 MB each while streaming)
     max_open_queries: int = 64
     max_long_polls_per_user: int = 4  # dataset notification polls waiting at once
     max_long_polls: int = 16  # threads of their own, on top of the server's --max-workers
@@ -120,13 +120,26 @@ def check_rows(limits: Limits, batch: "pa.RecordBatch | pa.Table", what: str) ->
         raise exceeded(limits, "max_row_bytes", f"{what} has a row of {largest} bytes")
 
 
-def check_open_queries(limits: Limits, user: str, owners: Iterable[str]) -> None:
-    """Refuse one more open query for ``user`` given the owners of the live ones."""
-    counts = Counter(owners)
-    if counts[user] >= limits.max_open_queries_per_user:
+UNCLEARED_FACTOR = 4  # a user's delivered-but-not-cleared queries may reach this many times the open limit
+
+
+def check_open_queries(limits: Limits, user: str, queries: Iterable[Tuple[str, bool]]) -> None:
+    """Refuse one more query for ``user`` given (owner, holding) of the live ones. A query *holds* resources
+    while it runs or has chunks not yet delivered; one whose result was read to its end and only waits for its
+    clear (sent without waiting by clients) holds nearly nothing, so it counts toward a looser bound."""
+    holding, live = Counter(), Counter()
+    for owner, holds in queries:
+        live[owner] += 1
+        if holds:
+            holding[owner] += 1
+    if holding[user] >= limits.max_open_queries_per_user:
         raise exceeded(limits, "max_open_queries_per_user",
-                       f"user {user!r} has {counts[user]} open queries; clear some (close cursors)")
-    if sum(counts.values()) >= limits.max_open_queries:
+                       f"user {user!r} has {holding[user]} open queries; clear some (close cursors)")
+    if live[user] >= UNCLEARED_FACTOR * limits.max_open_queries_per_user:
+        raise exceeded(limits, "max_open_queries_per_user",
+                       f"user {user!r} has {live[user]} queries not cleared ({UNCLEARED_FACTOR}x the open-query "
+                       "limit, results read or not); clear some (close cursors)")
+    if sum(holding.values()) >= limits.max_open_queries:
         raise exceeded(limits, "max_open_queries", "the engine has too many open queries")
 
 

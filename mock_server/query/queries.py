@@ -84,6 +84,13 @@ class Query:
         with self._cond:
             return self._done
 
+    @property
+    def holding(self) -> bool:
+        """Running, or with chunks not yet delivered: what the open-query limit counts (a result read to its
+        end only waits for its clear)."""
+        with self._cond:
+            return not (self._done and (self._exhausted or not self._columns or self._cleared))
+
     # ------------------------------------------------------------------ execution
 
     def execute(self) -> None:
@@ -365,7 +372,7 @@ class QueryRegistry:
                 len(sql.encode("utf-8", "surrogatepass")) > self.limits.max_statement_bytes:
             raise exceeded(self.limits, "max_statement_bytes", f"SQL statement of {len(sql)} characters")
         with self._lock:  # refuse early, before a cursor is opened for the statement
-            check_open_queries(self.limits, user, (q.user for q in self._queries.values()))
+            check_open_queries(self.limits, user, ((q.user, q.holding) for q in self._queries.values()))
         statement, parse_ms = self.engine.prepare(sql, catalog, schema, user, session_id, strategy)
         query = Query(str(uuid.uuid4()), user, session_id, sql, statement, parse_ms,
                       self.engine.time_zone, self.queue_size, strategy)
@@ -374,7 +381,7 @@ class QueryRegistry:
             closed = self._closed
             if not closed:
                 try:  # again: concurrent prepares may have reached the limit meanwhile
-                    check_open_queries(self.limits, user, (q.user for q in self._queries.values()))
+                    check_open_queries(self.limits, user, ((q.user, q.holding) for q in self._queries.values()))
                     self._queries[query.id] = query
                 except errors.EngineError as exc:
                     refused = exc

@@ -89,6 +89,32 @@ def test_open_queries_per_user_and_in_total(small, still_serves):
     still_serves(small)
 
 
+def test_read_results_waiting_for_their_clear_count_toward_a_looser_bound(small, still_serves):
+    # A result read to its end holds nearly nothing until its clear arrives (clients send it without waiting):
+    # it does not count as open, but a user may not pile up more than 4x the open limit of them.
+    channel, stub = _stub(small)
+    with channel:
+        sid = stub.authenticate(pb.AuthenticateRequest(user="alice", password=USERS["alice"])).sessionId
+        read = []
+        for _ in range(4 * 3):  # max_open_queries_per_user=3: four times that, each read to its end
+            query_id = stub.prepareStatement(pb.PrepareStatementRequest(sessionId=sid, queryString="SELECT 1")).queryId
+            request = dict(sessionId=sid, queryId=query_id)
+            stub.executeStatement(pb.ExecuteStatementRequest(**request))
+            stub.getResultMetadata(pb.GetResultMetadataRequest(**request))
+            while stub.getNextResultBatch(pb.GetNextResultBatchRequest(**request)).resultBatch:
+                pass
+            read.append(query_id)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.prepareStatement(pb.PrepareStatementRequest(sessionId=sid, queryString="SELECT 1"))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "12 queries not cleared" in info.value.details()
+        stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(sessionId=sid, queryId=read[0]))
+        read[0] = stub.prepareStatement(pb.PrepareStatementRequest(sessionId=sid, queryString="SELECT 1")).queryId
+        for query_id in read:  # room again, as the prepare shows; leave none behind
+            stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(sessionId=sid, queryId=query_id))
+    still_serves(small)
+
+
 def test_idle_queries_expire_after_the_ttl(engine, still_serves):
     srv = engine(query_ttl=0.05, limits=SMALL)
     channel, stub = _stub(srv)
