@@ -22,7 +22,7 @@ from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceE
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
 from .protocol import ServerQuery, Session, browse, transaction
 from .dataframes import register_with_polars
-from .settings import bearer_for, endpoint, session_arguments
+from .settings import connection_target, session_arguments
 from .stores import AdminClient, DatasetClient, ObjectStoreClient
 from .stores.kv import KVClient
 from .stores.streams import StreamClient
@@ -84,12 +84,9 @@ class Connection:
                  query_timeout: Optional[float] = None, auto_resume_timeout: Optional[float] = None,
                  prefetch: int = 2, arraysize: int = 1, autocommit: bool = True, lazy: bool = False,
                  ssl_client_cert: Union[None, str, bytes] = None, ssl_client_key: Union[None, str, bytes] = None):
-        found = endpoint(host, port, username, password, access_token,  # arguments, else E6DRIVER_* / .env
-                         other_credentials=any(v is not None for v in (client_id, client_secret, token_url)))
-        host, port, username, password, access_token = (found.host, found.port, found.username, found.password,
-                                                         found.access_token)
-        bearer = bearer_for(username, password, access_token, client_id, client_secret, token_url, oauth_scope,
-                            client_auth_method)
+        found, bearer = connection_target(host, port, username, password, access_token, client_id, client_secret,
+                                          token_url, oauth_scope, client_auth_method)  # else E6DRIVER_* / .env
+        host, port, username, password = found.host, found.port, found.username, found.password
         self.host, self.port = host, int(port)
         self.catalog_name = catalog
         self.database = database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .errors import InterfaceError
 from .protocol.bearer import ClientCredentials, StaticToken
@@ -70,6 +70,18 @@ class Endpoint:
     username: Optional[str]
     password: Optional[str]
     access_token: Optional[str]
+
+
+def connection_target(host: Optional[str], port: Optional[int], username: Optional[str], password: Optional[str],
+                      access_token: Optional[str], client_id: Optional[str], client_secret: Optional[str],
+                      token_url: Optional[str], oauth_scope: Optional[str], client_auth_method: str
+                      ) -> Tuple["Endpoint", Union[None, StaticToken, ClientCredentials]]:
+    """Where a connection goes and how it authenticates (blocking and asyncio connections alike): the
+    arguments, else ``E6DRIVER_*`` / ``.env`` (:func:`endpoint`), and the bearer source (:func:`bearer_for`)."""
+    found = endpoint(host, port, username, password, access_token,
+                     other_credentials=any(v is not None for v in (client_id, client_secret, token_url)))
+    return found, bearer_for(found.username, found.password, found.access_token, client_id, client_secret,
+                             token_url, oauth_scope, client_auth_method)
 
 
 def read_env_file(path: str) -> Dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Any, Dict, Generator, List, Optional, Union
 from ..errors import Error, NotSupportedError
 from ..protocol import browse
 from ..protocol.aio import AsyncServerQuery, AsyncSession
-from ..settings import bearer_for, endpoint, session_arguments
+from ..settings import connection_target, session_arguments
 from .cursor import AsyncCursor
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,9 @@ class AsyncConnection:
         if not autocommit:
             raise NotSupportedError("the asyncio API runs every statement in autocommit mode; use "
                                     "e6driver.connect(autocommit=False) for transactions")
-        found = endpoint(host, port, username, password, access_token,  # arguments, else E6DRIVER_* / .env
-                         other_credentials=any(v is not None for v in (client_id, client_secret, token_url)))
-        host, port, username, password, access_token = (found.host, found.port, found.username, found.password,
-                                                         found.access_token)
-        bearer = bearer_for(username, password, access_token, client_id, client_secret, token_url, oauth_scope,
-                            client_auth_method)
+        found, bearer = connection_target(host, port, username, password, access_token, client_id, client_secret,
+                                          token_url, oauth_scope, client_auth_method)  # else E6DRIVER_* / .env
+        host, port, username, password = found.host, found.port, found.username, found.password
         self.host, self.port = host, int(port)
         self.catalog_name, self.database = catalog, database
         self.prefetch = max(0, int(prefetch))

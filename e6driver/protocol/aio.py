@@ -3,8 +3,7 @@ with ``await`` on a ``grpc.aio`` channel. No thread per query: chunks are fetche
 from __future__ import annotations
 
 import asyncio
-import collections
-from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 import grpc
 
@@ -16,7 +15,7 @@ from .query import QueryPlans
 from .releaser import RELEASE_FLUSH_SECONDS
 from .result_metadata import ResultMetadata
 from .session import QueryHandle, SessionRules
-from .stream import Batch
+from .stream import Batch, ReceivedChunks
 from .transport import ClientCertificate, channel_credentials, tls_rejection
 
 class AsyncTransport:
@@ -94,6 +93,13 @@ class AsyncSession(SessionRules):
     async def call(self, rpc: str, make_request: Callable[[str], Any], **options: Any) -> Any:
         return await self.run(self.call_plan(rpc, make_request, **options))
 
+    async def service_metadata(self) -> List[Tuple[str, str]]:
+        """Headers for a call to one of the engine's own services; an OAuth token fetch (blocking HTTP) runs
+        off the event loop."""
+        if self._bearer is None:
+            return self.metadata(None)
+        return await asyncio.to_thread(self.metadata, None)
+
     async def run(self, plan: Plan) -> Any:
         if self._bearer is not None:  # an OAuth token fetch is blocking HTTP: keep it off the event loop
             await asyncio.to_thread(self._bearer.token)
@@ -125,30 +131,16 @@ class AsyncSession(SessionRules):
         raise TypeError(f"unknown protocol operation {op!r}")
 
 
-class AsyncChunkStream:
+class AsyncChunkStream(ReceivedChunks):
     """Chunks of :class:`~e6driver.protocol.stream.ChunkStream`'s fetches (``(chunks, ended)``): the batch fetched
     with execute first, then fetched when asked; once a further fetch is needed, one task fetches ``depth``
     ahead (``depth == 0``: always fetched when asked)."""
 
     def __init__(self, fetch: Callable[[], Awaitable[Batch]], depth: int = 2, first: Optional[Batch] = None):
         self._fetch, self._depth = fetch, depth
-        self._pending: Deque[bytes] = collections.deque()
-        self._ended = False
         self._queue: Optional[asyncio.Queue] = None
         self._task: Optional[asyncio.Task] = None
-        self.exhausted = False
-        if first is not None:
-            self._take(first)
-
-    @property
-    def ended(self) -> bool:
-        """The server said the result ended (every chunk was received): the query is finished there."""
-        return self._ended
-
-    def _take(self, batch: Batch) -> None:
-        chunks, ended = batch
-        self._pending.extend(c for c in chunks if c)
-        self._ended = self._ended or ended
+        super().__init__(first)
 
     async def next_chunk(self) -> Optional[bytes]:
         while not self._pending:

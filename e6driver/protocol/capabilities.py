@@ -4,7 +4,6 @@ any answer other than a transient one counts as "nothing beyond the protocol", s
 e6data calls (no transactions, multi-row INSERTs, four calls per query)."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Dict
 
@@ -44,8 +43,7 @@ async def acapabilities(session: Any) -> Dict[str, bool]:
     (the query's own call then waits for it, as the e6data calls do)."""
     if session.capabilities is None:
         try:
-            metadata = (session.metadata(None) if session.keeps_session  # an OAuth token fetch blocks: off the loop
-                        else await asyncio.to_thread(session.metadata, None))
+            metadata = await session.service_metadata()
             response = await session.transport.stub("admin").GetCapabilities(
                 admin_pb.GetCapabilitiesRequest(), metadata=metadata, timeout=session.timeout(None, 10.0))
         except grpc.RpcError as exc:

@@ -11,7 +11,6 @@ more, unless a transaction was open on it (then the transaction is lost, and sai
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import grpc
@@ -85,8 +84,7 @@ async def aappend(session: Any, table: Sequence[str], columns: Sequence[str],
     renewed = False
     while True:
         session_id = await session.session_id()
-        metadata = (session.metadata(None) if session.keeps_session  # an OAuth token fetch blocks: off the loop
-                    else await asyncio.to_thread(session.metadata, None))
+        metadata = await session.service_metadata()
         try:
             response = await session.transport.stub("ingest").Append(
                 _requests(session_id, table, columns, payloads, catalog, schema), metadata=metadata,

@@ -18,15 +18,13 @@ Batch = Tuple[List[bytes], bool]
 """The chunks of one fetch and whether the result ended after them."""
 
 
-class ChunkStream:
-    def __init__(self, fetch: Callable[[], Batch], depth: int = 2, first: Optional[Batch] = None):
-        self._fetch = fetch
-        self._depth = depth
+class ReceivedChunks:
+    """The chunks received and not yet handed out, and whether the server said the result ended after them
+    (shared by the blocking :class:`ChunkStream` and ``aio.AsyncChunkStream``)."""
+
+    def __init__(self, first: Optional[Batch]) -> None:
         self._pending: Deque[bytes] = collections.deque()
-        self._ended = False  # the server said the result ended after the pending chunks
-        self._queue: "Optional[queue.Queue]" = None
-        self._thread: Optional[threading.Thread] = None
-        self._stop = threading.Event()
+        self._ended = False
         self.exhausted = False
         if first is not None:
             self._take(first)
@@ -40,6 +38,16 @@ class ChunkStream:
         chunks, ended = batch
         self._pending.extend(c for c in chunks if c)
         self._ended = self._ended or ended
+
+
+class ChunkStream(ReceivedChunks):
+    def __init__(self, fetch: Callable[[], Batch], depth: int = 2, first: Optional[Batch] = None):
+        self._fetch = fetch
+        self._depth = depth
+        self._queue: "Optional[queue.Queue]" = None
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        super().__init__(first)
 
     def next_chunk(self) -> Optional[bytes]:
         """The next chunk's bytes, or None at the end of the result. Errors of the fetch are raised here."""
