@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
+from sqlalchemy import cast, func
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
+from sqlalchemy.sql.type_api import to_instance
 
 from e6driver import params
 
@@ -28,42 +30,133 @@ else:  # pragma: no cover - SQLAlchemy 1.4 has no DOUBLE; FLOAT would be the eng
 _DOUBLE = DOUBLE
 
 
-class _NestedJSON(sqltypes.JSON):
-    """Nested values travel as JSON text (spec §7.3); ORM users get lists/dicts back."""
+TypeLike = Union[TypeEngine, Type[TypeEngine], str]
+
+
+def _loads(value):
+    return None if value is None else json.loads(value)
+
+
+class _Nested:
+    """Nested values travel as JSON text (spec §7.3): ORM users get lists/dicts back, and binds are sent as JSON
+    text, which the engine casts to the column's type.
+
+    Members are given as SQLAlchemy types or as engine type names (``"integer"``, ``"map<varchar,double>"``); each
+    nested type keeps both, and its ``repr`` spells members by name, so code generators that render a type from its
+    constructor arguments (sqlacodegen) write an expression that needs no import beyond the nested type itself.
+    """
 
     cache_ok = True
     hashable = False
 
-    def result_processor(self, dialect, coltype):
+    def bind_processor(self, dialect):
         def process(value):
-            return None if value is None else json.loads(value)
+            return None if value is None else json.dumps(value)
+
+        return process
+
+    def result_processor(self, dialect, coltype):
+        return _loads
+
+    def bind_expression(self, bindvalue):
+        # JSON text casts to any nested type (a map or struct has no text form of its own that JSON matches).
+        return cast(func.json(bindvalue), self)
+
+    def literal_processor(self, dialect):
+        def process(value):
+            return params.quote_string(json.dumps(value))
 
         return process
 
 
-class ARRAY(_NestedJSON):
+class ARRAY(_Nested, sqltypes.ARRAY):
+    """The engine's list type: a ``sqlalchemy.ARRAY`` (indexing, slicing, ``list[...]`` Python type), one
+    dimension per level; an ARRAY of ARRAY is a list of lists."""
+
     __visit_name__ = "E6_ARRAY"
+    as_tuple = False
+    dimensions = None
+    zero_indexes = False
 
-    def __init__(self, item_type: Optional[TypeEngine] = None):
-        super().__init__()
-        self.item_type = item_type or sqltypes.String()
+    def __init__(self, item_type: Optional[TypeLike] = None):
+        # sqlalchemy.ARRAY refuses ARRAY items (it counts dimensions instead); the engine nests lists freely.
+        self.item_type = _member(item_type)
+
+    def __repr__(self) -> str:
+        return f"ARRAY({type_name(self.item_type)!r})"
 
 
-class MAP(_NestedJSON):
+class MAP(_Nested, sqltypes.TypeEngine):
+    """``MAP(key, value)``: ``key``/``value`` hold the engine type names, ``key_type``/``value_type`` the types."""
+
     __visit_name__ = "E6_MAP"
+    python_type = dict
 
-    def __init__(self, key_type: Optional[TypeEngine] = None, value_type: Optional[TypeEngine] = None):
-        super().__init__()
-        self.key_type = key_type or sqltypes.String()
-        self.value_type = value_type or sqltypes.String()
+    def __init__(self, key: Optional[TypeLike] = None, value: Optional[TypeLike] = None):
+        self.key_type = _member(key)
+        self.value_type = _member(value)
+        self.key = type_name(self.key_type)
+        self.value = type_name(self.value_type)
+
+    def __repr__(self) -> str:
+        return f"MAP({self.key!r}, {self.value!r})"
 
 
-class STRUCT(_NestedJSON):
+class STRUCT(_Nested, sqltypes.TypeEngine):
+    """``STRUCT([(name, type), ...])``: ``members`` holds (name, engine type name) pairs, ``fields`` (name, type)."""
+
     __visit_name__ = "E6_STRUCT"
+    python_type = dict
 
-    def __init__(self, fields: Optional[List[Tuple[str, TypeEngine]]] = None):
-        super().__init__()
-        self.fields = list(fields or [])
+    def __init__(self, members: Optional[Sequence[Tuple[str, TypeLike]]] = None):
+        self.fields: List[Tuple[str, TypeEngine]] = [(str(name), _member(t)) for name, t in (members or ())]
+        # A tuple: SQLAlchemy's statement cache hashes the constructor arguments.
+        self.members = tuple((name, type_name(t)) for name, t in self.fields)
+
+    def __repr__(self) -> str:
+        return f"STRUCT({list(self.members)!r})"
+
+
+def _member(given: Optional[TypeLike]) -> TypeEngine:
+    if given is None:
+        return sqltypes.VARCHAR()
+    if isinstance(given, str):
+        return parse_type(given)
+    return to_instance(given)
+
+
+_SPELLING_DIALECT = None
+
+
+def type_name(type_: TypeEngine) -> str:
+    """The engine's name for ``type_`` in the spelling :func:`parse_type` reads (``array<struct<x:integer>>``)."""
+    global _SPELLING_DIALECT
+    if isinstance(type_, ARRAY):
+        return f"array<{type_name(type_.item_type)}>"
+    if isinstance(type_, MAP):
+        return f"map<{type_.key},{type_.value}>"
+    if isinstance(type_, STRUCT):
+        return "struct<" + ",".join(f"{_field_name(name)}:{spelled}" for name, spelled in type_.members) + ">"
+    if isinstance(type_, sqltypes.NullType):
+        return "null"
+    if _SPELLING_DIALECT is None:
+        from .dialect import E6Dialect
+
+        _SPELLING_DIALECT = E6Dialect()
+    try:
+        return type_.compile(dialect=_SPELLING_DIALECT).lower()
+    except Exception as exc:  # CompileError, or a type that cannot render without a dialect feature
+        raise ValueError(f"{type_!r} cannot be a member of a nested type: {exc}") from None
+
+
+def _field_name(name: str) -> str:
+    if name and all(c.isalnum() or c == "_" for c in name):
+        return name
+    if '"' not in name:
+        return f'"{name}"'
+    if "`" not in name:
+        return f"`{name}`"
+    raise ValueError(f"a struct field name cannot contain both quote characters: {name!r}")
 
 
 class TIMESTAMP_TZ(sqltypes.TIMESTAMP):
@@ -256,6 +349,13 @@ class _Reader:
             self.pos = end + 1
             return name
         start = self.pos
+        # The engine writes names unquoted in "name:type" fields, spaces included (struct<the label:string>).
+        end = start
+        while end < len(self.text) and self.text[end] not in ":<>,()":
+            end += 1
+        if end < len(self.text) and self.text[end] == ":" and self.text[start:end].strip():
+            self.pos = end
+            return self.text[start:end].strip()
         while self.pos < len(self.text) and self.text[self.pos] not in ":<>,() \t":
             self.pos += 1
         if start == self.pos:
