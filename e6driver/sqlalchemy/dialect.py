@@ -131,6 +131,12 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
         def dbapi(cls):
             return cls.import_dbapi()
 
+    @classmethod
+    def engine_created(cls, engine) -> None:
+        # pl.read_database(query, engine) checks out a connection, then executes: registering there routes the
+        # result to the Arrow path even when the pool hands back a connection made before polars was imported.
+        sqlalchemy.event.listen(engine, "engine_connect", _register_with_polars)
+
     # ---- connecting
     def create_connect_args(self, url) -> Tuple[List[Any], Dict[str, Any]]:
         kwargs: Dict[str, Any] = {
@@ -238,6 +244,12 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
 
     def _get_default_schema_name(self, connection) -> Optional[str]:
         return getattr(self._driver_connection(connection), "database", None) or "main"
+
+
+def _register_with_polars(*_: Any) -> None:
+    from ..dataframes import register_with_polars
+
+    register_with_polars()
 
 
 def check_namespace(dbapi_connection) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from IPython.core.interactiveshell import InteractiveShell
 
 import e6driver
@@ -137,18 +138,44 @@ def test_polars_dtypes_of_every_type_with_a_dbapi_connection(engine_server):
                             1.5, 1.5)
 
 
-def test_polars_read_database_with_a_sqlalchemy_engine(numbers):
-    # polars infers dtypes from cursor.description: e6data's type names (as in the official client) plus
-    # internal_size; DECIMAL precision/scale are not in the result metadata, so DECIMAL columns take a schema
-    # override (polars refuses a Decimal without them).
-    frame = pl.read_database("SELECT x, g, amount, day, label FROM nb_numbers ORDER BY x", numbers,
-                             schema_overrides={"amount": pl.Decimal(12, 2)})
-    assert frame.height == ROWS and frame.row(0) == EXPECTED_FIRST
-    assert frame.schema["x"] == pl.Int64 and frame.schema["day"] == pl.Date
-    assert frame["amount"][999] == decimal.Decimal("249.75")
+def test_polars_read_database_with_a_sqlalchemy_engine_reads_the_arrow_path(numbers, engine_server, monkeypatch):
+    # polars executes through SQLAlchemy, then e6driver hands it the DB-API cursor's Arrow methods (as polars does
+    # for duckdb_engine): no schema_overrides, no rows built, the same frame as from a DB-API connection.
+    host, port = engine_server.address.rsplit(":", 1)
+    with e6driver.connect(host=host, port=int(port), username=USER, password=PASSWORD) as conn:
+        dbapi = pl.read_database(EVERY_TYPE, conn)
+
+    def no_rows(self, *args):
+        raise AssertionError("polars read rows instead of the Arrow path")
+    monkeypatch.setattr(e6driver.Cursor, "fetchall", no_rows)
+    monkeypatch.setattr(e6driver.Cursor, "fetchmany", no_rows)
+    frame = pl.read_database(EVERY_TYPE, numbers)
+    assert frame.equals(dbapi) and frame.schema == dbapi.schema
+    assert frame.schema["d"] == pl.Decimal(38, 2) and frame.schema["tstz"] == pl.Datetime("us", "UTC")
+    assert frame["arr"][0] == "[1,2,3]"  # nested values arrive as JSON text on both routes
+
+    numbers_frame = pl.read_database("SELECT x, g, amount, day, label FROM nb_numbers ORDER BY x", numbers)
+    assert numbers_frame.height == ROWS and numbers_frame.row(0) == EXPECTED_FIRST
+    assert numbers_frame["amount"][999] == decimal.Decimal("249.75")
     with numbers.connect() as conn:
         again = pl.read_database(sa.text("SELECT count(*) AS n FROM nb_numbers WHERE g = :g").bindparams(g=3), conn)
+        batches = list(pl.read_database("SELECT x FROM nb_numbers ORDER BY x", conn, iter_batches=True,
+                                        batch_size=400))
     assert again["n"][0] == 143
+    assert [batch.height for batch in batches] == [400, 400, 200]
+    with Session(numbers) as session:
+        assert pl.read_database("SELECT max(amount) AS m FROM nb_numbers", session)["m"][0] == decimal.Decimal("249.75")
+
+
+def test_polars_with_another_dialects_engine_still_reads_rows(tmp_path):
+    # The Arrow hand-over applies to e6driver cursors only: SQLite through SQLAlchemy keeps polars' row path.
+    sqlite = sa.create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    with sqlite.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER, s TEXT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    frame = pl.read_database("SELECT x, s FROM t ORDER BY x", sqlite)
+    assert frame.to_dict(as_series=False) == {"x": [1, 2], "s": ["a", "b"]}
+    sqlite.dispose()
 
 
 @pytest.mark.skipif(tuple(int(p) for p in pd.__version__.split(".")[:2]) >= (2, 2) and sa.__version__.startswith("1."),
