@@ -186,7 +186,27 @@ def test_pandas_read_sql_with_the_pyarrow_backend(numbers):
     assert len(frame) == ROWS
     assert all(isinstance(dtype, pd.ArrowDtype) for dtype in frame.dtypes)
     # pandas builds these frames from rows: it turns DATE into string and DECIMAL into double (as with any
-    # SQLAlchemy driver but ADBC); cursor.fetch_df() keeps date32 and decimal128 (tests/integration columnar).
+    # SQLAlchemy driver but ADBC: pandas takes Arrow only from adbc_driver_manager connections, README "pandas").
     assert str(frame.dtypes["x"]) == "int64[pyarrow]" and frame["amount"].iloc[999] == 249.75
     assert str(frame["day"].iloc[1]) == "2024-01-02"
     assert frame["ts"].iloc[1] == pd.Timestamp("2024-01-01 00:00:01", tz="UTC")
+
+
+def test_pandas_with_arrow_dtypes_from_the_cursor_builds_no_rows(numbers, engine_server, monkeypatch):
+    # The route README gives pandas users for exact Arrow types: the cursor's Arrow path, no Python rows.
+    def no_rows(self, *args):
+        raise AssertionError("rows were built")
+    monkeypatch.setattr(e6driver.Cursor, "fetchall", no_rows)
+    monkeypatch.setattr(e6driver.Cursor, "fetchmany", no_rows)
+    monkeypatch.setattr(e6driver.Cursor, "fetchone", no_rows)
+    host, port = engine_server.address.rsplit(":", 1)
+    with e6driver.connect(host=host, port=int(port), username=USER, password=PASSWORD, catalog="local",
+                          database="main") as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT x, amount, day, ts FROM nb_numbers ORDER BY x")
+        frame = cursor.fetch_df(dtype_backend="pyarrow")
+    assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
+        "x": "int64[pyarrow]", "amount": "decimal128(38, 2)[pyarrow]", "day": "date32[day][pyarrow]",
+        "ts": "timestamp[us, tz=UTC][pyarrow]"}
+    assert len(frame) == ROWS and frame["amount"].iloc[999] == decimal.Decimal("249.75")
+    assert frame["day"].iloc[1] == datetime.date(2024, 1, 2)
