@@ -1,8 +1,9 @@
 """Small files in batches: many whole objects per message, many messages per call (PutBatch / GetBatch).
 
 A tree of small files moved one call per file pays a round trip and an authentication per file; here one
-call carries up to BATCH_FILES files. Each object still has its CRC-32 (checked on arrival) and MD5 (checked
-by the engine on a put, against the etag on a get), and each is committed on its own, atomically: one
+call carries up to BATCH_FILES files. Each object still has its CRC-32, checked on arrival (on a get also
+against the CRC-32 recorded when the object was stored, or against its MD5 etag where none was recorded; the
+engine computes a put's MD5 etag itself), and each is committed on its own, atomically: one
 file's failure — a local file that cannot be read or written, a key the engine refuses — is that file's
 result, and the rest of the batch goes on.
 """
@@ -77,8 +78,7 @@ def put_files(client: "ObjectStoreClient", bucket: str, items: List[Tuple[str, s
             except OSError as exc:  # this file fails; the batch goes on
                 outcomes[key] = exc
                 continue
-            message.objects.append(st_pb.BatchObject(key=key, data=data, crc32=zlib.crc32(data),
-                                                     md5=hashlib.md5(data).hexdigest()))
+            message.objects.append(st_pb.BatchObject(key=key, data=data, crc32=zlib.crc32(data)))
             sent.append(key)
             size += len(data)
             if size >= MESSAGE_BYTES:
@@ -137,9 +137,14 @@ def _write(bucket: str, obj: Any, target: Optional[str]) -> Outcome:
     if target is None:
         return errors.DataError(f"object {bucket}/{obj.key}: GetBatch sent a key that was not asked for")
     data = obj.data
-    if zlib.crc32(data) != obj.crc32 or len(data) != info.size:
+    crc32 = zlib.crc32(data)
+    if crc32 != obj.crc32 or len(data) != info.size:
         return errors.DataError(f"object {bucket}/{obj.key}: damaged in transit")
-    if _is_md5(info.etag) and hashlib.md5(data).hexdigest() != info.etag:
+    if info.crc32 is not None:
+        if crc32 != info.crc32:
+            return errors.DataError(f"object {bucket}/{obj.key}: content does not match the checksum recorded "
+                                    "when it was stored")
+    elif _is_md5(info.etag) and hashlib.md5(data).hexdigest() != info.etag:
         return errors.DataError(f"object {bucket}/{obj.key}: content does not match its etag")
     temporary = os.path.join(os.path.dirname(target), f".e6get-{uuid.uuid4().hex}")
     try:

@@ -2,7 +2,10 @@
 
 Calls go to ``ObjectStoreService`` (protos/e6driver_stores.proto) on the connection's channel, authenticated
 with the connection's user and password (or its session / bearer token). Content moves in chunks of
-``chunk_size`` bytes, each with a CRC-32; whole objects are checked against their MD5 (the etag) both ways.
+``chunk_size`` bytes, each with the running CRC-32 of the object so far, so one pass checks every chunk and
+ends with the whole object's CRC-32: a put is acknowledged only when the engine received exactly what was sent
+(the engine computes the MD5 etag itself), and a get is checked against the CRC-32 recorded when the object was
+stored (against its MD5 etag when the store recorded none).
 Errors are the driver's: :class:`~e6driver.errors.PermissionDeniedError` without a grant,
 :class:`~e6driver.errors.ObjectNotFoundError` for a missing bucket or object, ``ProgrammingError`` for a bad
 key or bucket name, ``DataError`` when content was damaged on the way.
@@ -40,11 +43,13 @@ class ObjectInfo:
     etag: str  # hex MD5 of the content
     last_modified: datetime.datetime  # aware, UTC
     content_type: str
+    crc32: Optional[int] = None  # zlib CRC-32 of the content recorded by the store (None: not recorded)
 
     @classmethod
     def from_message(cls, msg: Any) -> "ObjectInfo":
         return cls(msg.bucket, msg.key, msg.size, msg.etag,
-                   datetime.datetime.fromtimestamp(msg.last_modified, datetime.timezone.utc), msg.content_type)
+                   datetime.datetime.fromtimestamp(msg.last_modified, datetime.timezone.utc), msg.content_type,
+                   msg.crc32 if msg.HasField("crc32") else None)
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,14 @@ class CompressReport:
     @property
     def failed(self) -> List[CompressedObject]:
         return [o for o in self.objects if o.action == "failed"]
+
+
+def _write_all(sink: BinaryIO, data: bytes) -> None:
+    """Write all of ``data`` (an unbuffered file may take less than asked in one write)."""
+    view = memoryview(data)
+    while view:
+        written = sink.write(view)
+        view = view[len(view) if written is None else written:]
 
 
 def _is_md5(etag: str) -> bool:
@@ -227,35 +240,37 @@ class ObjectStoreClient(ServiceClient):
     def _put(self, bucket: str, key: str, opener: Callable[[], BinaryIO], total: int, content_type: str,
              if_absent: bool, progress: Optional[Progress], chunk_size: int = 0) -> ObjectInfo:
         def call(stub: Any, md: list) -> ObjectInfo:
+            sent: List[int] = []  # the running CRC-32 of what was sent
             messages = self._put_messages(bucket, key, opener(), content_type, if_absent, total, progress,
-                                          chunk_size or self.chunk_size)
-            return ObjectInfo.from_message(stub.Put(messages, metadata=md).info)
+                                          chunk_size or self.chunk_size, sent)
+            info = ObjectInfo.from_message(stub.Put(messages, metadata=md).info)
+            if info.crc32 is not None and sent and info.crc32 != sent[-1]:
+                raise errors.DataError(f"object {bucket}/{key}: the engine stored other bytes than were sent")
+            return info
         return self._invoke("Put", call)
 
     def _put_messages(self, bucket: str, key: str, reader: BinaryIO, content_type: str, if_absent: bool,
-                      total: int, progress: Optional[Progress], chunk_size: int) -> Iterator[st_pb.PutRequest]:
-        digest, offset = StreamDigest(), 0
+                      total: int, progress: Optional[Progress], chunk_size: int,
+                      sent: List[int]) -> Iterator[st_pb.PutRequest]:
+        offset, running = 0, 0
         first: Optional[st_pb.PutRequest] = st_pb.PutRequest(
             auth=self._auth(), bucket=bucket, key=key, content_type=content_type, if_absent=if_absent)
-        try:
-            data = reader.read(chunk_size)
-            while True:
-                following = reader.read(chunk_size) if data else b""
-                message = first if first is not None else st_pb.PutRequest()
-                first = None
-                message.offset, message.data, message.crc32 = offset, data, zlib.crc32(data)
-                digest.update(data)
-                offset += len(data)
-                if not following:
-                    message.last, message.md5 = True, digest.hexdigest()
-                yield message
-                if progress is not None:
-                    progress(offset, total if total >= 0 else offset)
-                if not following:
-                    return
-                data = following
-        finally:
-            digest.close()  # also when the call ends early: the hashing thread stops
+        data = reader.read(chunk_size)
+        while True:
+            following = reader.read(chunk_size) if data else b""
+            message = first if first is not None else st_pb.PutRequest()
+            first = None
+            running = zlib.crc32(data, running)
+            message.offset, message.data, message.running_crc32 = offset, data, running
+            offset += len(data)
+            message.last = not following
+            sent.append(running)
+            yield message
+            if progress is not None:
+                progress(offset, total if total >= 0 else offset)
+            if not following:
+                return
+            data = following
 
     def get(self, bucket: str, key: str, progress: Optional[Progress] = None) -> bytes:
         """The content of ``bucket/key``."""
@@ -293,26 +308,38 @@ class ObjectStoreClient(ServiceClient):
             sink = opener()
             sink.seek(0)
             sink.truncate()
-            digest, offset, info = StreamDigest(), 0, None
+            digest: Optional[StreamDigest] = None  # only for an object without a recorded CRC-32
+            offset, running, info = 0, 0, None
             try:
                 for chunk in stub.Get(st_pb.GetRequest(auth=self._auth(), bucket=bucket, key=key,
-                                                       chunk_size=self.file_chunk_size), metadata=md):
+                                                       chunk_size=self.file_chunk_size, running_crc32=True),
+                                      metadata=md):
                     if info is None:
                         info = ObjectInfo.from_message(chunk.info)
-                    if chunk.offset != offset or zlib.crc32(chunk.data) != chunk.crc32:
+                        if info.crc32 is None and _is_md5(info.etag):
+                            digest = StreamDigest()
+                    data = chunk.data  # each read of the field copies it
+                    running = zlib.crc32(data, running)
+                    if chunk.offset != offset or not chunk.HasField("running_crc32") or \
+                            running != chunk.running_crc32:
                         raise errors.DataError(f"object {bucket}/{key}: damaged chunk at offset {chunk.offset}")
-                    sink.write(chunk.data)
-                    digest.update(chunk.data)
-                    offset += len(chunk.data)
+                    _write_all(sink, data)
+                    if digest is not None:
+                        digest.update(data)
+                    offset += len(data)
                     if progress is not None:
                         progress(offset, info.size)
                 if info is None or offset != info.size:
                     raise errors.DataError(f"object {bucket}/{key}: received {offset} bytes, expected "
                                            f"{info.size if info else '?'}")
-                if _is_md5(info.etag) and digest.hexdigest() != info.etag:
+                if info.crc32 is not None and running != info.crc32:
+                    raise errors.DataError(f"object {bucket}/{key}: content does not match the checksum "
+                                           "recorded when it was stored")
+                if digest is not None and digest.hexdigest() != info.etag:
                     raise errors.DataError(f"object {bucket}/{key}: content does not match its etag")
             finally:
-                digest.close()
+                if digest is not None:
+                    digest.close()
             sink.flush()
             return info
         return self._invoke("Get", call)

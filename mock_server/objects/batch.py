@@ -34,7 +34,7 @@ _POOL = ThreadPoolExecutor(max_workers=PUT_THREADS, thread_name_prefix="e6batch"
 
 def info_message(info: ObjectInfo) -> st_pb.ObjectInfo:
     return st_pb.ObjectInfo(bucket=info.bucket, key=info.key, size=info.size, etag=info.etag,
-                            last_modified=info.last_modified, content_type=info.content_type)
+                            last_modified=info.last_modified, content_type=info.content_type, crc32=info.crc32)
 
 
 def _failure(key: str, exc: BaseException) -> st_pb.BatchResult:
@@ -80,7 +80,7 @@ class BatchPuts:
             content_type = obj.content_type or guess_content_type(key)
             upload = self.backend.upload(bucket, key, content_type)
             try:
-                upload.write(0, obj.data, obj.crc32)
+                upload.write(0, obj.data, running_crc32=obj.crc32)  # whole object: its CRC is the running one
                 digest = upload.finish(obj.md5)
                 info = self.backend.commit(upload, bucket, key, digest, content_type, if_absent=if_absent,
                                            sync_dir=False)

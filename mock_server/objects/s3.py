@@ -18,18 +18,19 @@ import logging
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 import grpc
 
 from mock_server.errors import EngineError
-from mock_server.objects.s3_multipart import Md5Index, MultipartUpload, etag_of, ranged_read
+from mock_server.objects.s3_multipart import Md5Index, MultipartUpload, crc32_or_none, etag_of, ranged_read
 from mock_server.objects.store import (READ_CHUNK, ObjectBackend, ObjectInfo, Upload, guess_content_type, not_found,
                                        sweep_spool)
 
 log = logging.getLogger(__name__)
 
 MD5_META = "md5"  # x-amz-meta-md5
+CRC32_META = "crc32"  # x-amz-meta-crc32: decimal zlib CRC-32 of the content
 IO_THREADS = 16  # multipart parts and ranged GETs, shared by every put and get of the backend
 
 
@@ -108,12 +109,12 @@ class S3ObjectBackend(ObjectBackend):
         if if_absent and self.stat(bucket, key) is not None:
             raise EngineError(grpc.StatusCode.ALREADY_EXISTS, f"object {key!r} already exists")
         if isinstance(upload, MultipartUpload) and upload.multipart:
-            self._md5s.remember(bucket, key, upload.complete(), md5)
+            self._md5s.remember(bucket, key, upload.complete(), md5, upload.crc32)
         else:
             with open(upload.path, "rb") as body:
                 self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
                                         ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
-                                        Metadata={MD5_META: md5})
+                                        Metadata={MD5_META: md5, CRC32_META: str(upload.crc32)})
         info = self.stat(bucket, key)
         if info is None:
             raise EngineError(grpc.StatusCode.INTERNAL, f"object {key!r} vanished right after its put")
@@ -126,9 +127,12 @@ class S3ObjectBackend(ObjectBackend):
             if _missing(exc):
                 return None
             raise
-        etag = head.get("Metadata", {}).get(MD5_META) or self._etag(bucket, key, head.get("ETag", ""))
+        meta = head.get("Metadata", {})
+        etag, crc32 = meta.get(MD5_META), crc32_or_none(meta.get(CRC32_META))
+        if not etag:
+            etag, crc32 = self._etag(bucket, key, head.get("ETag", ""))
         return ObjectInfo(bucket, key, int(head["ContentLength"]), etag, _unix(head["LastModified"]),
-                          head.get("ContentType") or guess_content_type(key))
+                          head.get("ContentType") or guess_content_type(key), crc32)
 
     def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         try:
@@ -153,13 +157,16 @@ class S3ObjectBackend(ObjectBackend):
                 key = item["Key"]
                 if key.endswith("/"):
                     continue  # a "directory marker" some tools create
-                yield ObjectInfo(bucket, key, int(item["Size"]), self._etag(bucket, key, item.get("ETag", "")),
-                                 _unix(item["LastModified"]), guess_content_type(key))
+                etag, crc32 = self._etag(bucket, key, item.get("ETag", ""))
+                yield ObjectInfo(bucket, key, int(item["Size"]), etag, _unix(item["LastModified"]),
+                                 guess_content_type(key), crc32)
 
-    def _etag(self, bucket: str, key: str, raw: str) -> str:
-        """The object's MD5 when known (a single-part ETag is one; a multipart one is looked up), else S3's ETag."""
+    def _etag(self, bucket: str, key: str, raw: str) -> Tuple[str, Optional[int]]:
+        """The object's MD5 when known (a single-part ETag is one; a multipart one is looked up), else S3's ETag;
+        and its CRC-32 where the engine recorded it."""
         etag = etag_of(raw)
-        return (self._md5s.md5(bucket, key, etag) or etag) if "-" in etag else etag
+        recorded = self._md5s.lookup(bucket, key, etag) if "-" in etag else None
+        return recorded if recorded is not None else (etag, None)
 
     def arrow_filesystem(self) -> Any:
         """s3fs (one instance, made on first use) wrapped as an Arrow filesystem."""

@@ -5,9 +5,9 @@ part is spooled it goes out (UploadPart with a CRC-32 the endpoint checks) on th
 the rest is still arriving. :meth:`MultipartUpload.complete` runs only after the whole object's MD5 was checked;
 any failure before that aborts the multipart upload, so a reader never sees a partial or unverified object.
 
-The object's MD5 (the store's etag) is not known when S3 needs its metadata (at CreateMultipartUpload), so
-:class:`Md5Index` remembers it next to the ETag S3 gave the completed object; an entry whose ETag no longer
-matches (the object was replaced behind the engine's back) is ignored.
+The object's MD5 (the store's etag) and CRC-32 are not known when S3 needs its metadata (at
+CreateMultipartUpload), so :class:`Md5Index` remembers them next to the ETag S3 gave the completed object; an
+entry whose ETag no longer matches (the object was replaced behind the engine's back) is ignored.
 
 :func:`ranged_read` reads an object in PART_SIZE ranges, IN_FLIGHT at a time, yielded in order; every range
 after the first carries If-Match with the first one's ETag, so a concurrent overwrite fails the read
@@ -40,34 +40,45 @@ def etag_of(raw: str) -> str:
 
 
 class Md5Index:
-    """(bucket, key) -> (S3 ETag, hex MD5) of the multipart objects the engine wrote; appended to a JSON-lines
-    file when ``path`` is given (the last line of a key wins), else in memory only."""
+    """(bucket, key) -> (S3 ETag, hex MD5, CRC-32) of the multipart objects the engine wrote; appended to a
+    JSON-lines file when ``path`` is given (the last line of a key wins), else in memory only."""
 
     def __init__(self, path: Optional[str]) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._entries: Dict[Tuple[str, str], Tuple[str, str]] = {}
+        self._entries: Dict[Tuple[str, str], Tuple[str, str, Optional[int]]] = {}
         if path and os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
                 for line in handle:
                     try:
                         item = json.loads(line)
-                        self._entries[(item["bucket"], item["key"])] = (item["etag"], item["md5"])
+                        self._entries[(item["bucket"], item["key"])] = (item["etag"], item["md5"],
+                                                                        crc32_or_none(item.get("crc32")))
                     except (ValueError, KeyError, TypeError):
                         continue  # a line torn by a crash: that object just shows S3's ETag
 
-    def remember(self, bucket: str, key: str, etag: str, md5: str) -> None:
+    def remember(self, bucket: str, key: str, etag: str, md5: str, crc32: Optional[int] = None) -> None:
         with self._lock:
-            self._entries[(bucket, key)] = (etag, md5)
+            self._entries[(bucket, key)] = (etag, md5, crc32)
             if self._path:
                 with open(self._path, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"bucket": bucket, "key": key, "etag": etag, "md5": md5}) + "\n")
+                    handle.write(json.dumps({"bucket": bucket, "key": key, "etag": etag, "md5": md5,
+                                             "crc32": crc32}) + "\n")
 
-    def md5(self, bucket: str, key: str, etag: str) -> Optional[str]:
-        """The MD5 of ``bucket/key`` if its current S3 ETag is the one recorded, else None."""
+    def lookup(self, bucket: str, key: str, etag: str) -> Optional[Tuple[str, Optional[int]]]:
+        """The MD5 and CRC-32 of ``bucket/key`` if its current S3 ETag is the one recorded, else None."""
         with self._lock:
             entry = self._entries.get((bucket, key))
-        return entry[1] if entry is not None and entry[0] == etag else None
+        return entry[1:] if entry is not None and entry[0] == etag else None
+
+
+def crc32_or_none(value: Any) -> Optional[int]:
+    """A recorded CRC-32 (an int, or its decimal text in S3 metadata), None when absent or malformed."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number < 2 ** 32 else None
 
 
 class MultipartUpload(Upload):
@@ -86,8 +97,9 @@ class MultipartUpload(Upload):
     def multipart(self) -> bool:
         return self.upload_id is not None
 
-    def write(self, offset: int, data: bytes, crc32: int) -> None:
-        super().write(offset, data, crc32)
+    def write(self, offset: int, data: bytes, crc32: Optional[int] = None,
+              running_crc32: Optional[int] = None) -> None:
+        super().write(offset, data, crc32, running_crc32)
         while self.size - self._queued >= PART_SIZE:
             self._queue_part(PART_SIZE)
 

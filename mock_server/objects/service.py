@@ -60,10 +60,12 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         try:
             message, md5 = first, ""
             while True:
-                if upload.size + len(message.data) > self.limits.max_object_bytes:
+                data = message.data  # each read of the field copies it
+                if upload.size + len(data) > self.limits.max_object_bytes:
                     raise exceeded(self.limits, "max_object_bytes", f"object {key!r} in bucket {bucket!r}")
-                if len(message.data) or message.crc32:
-                    upload.write(message.offset, message.data, message.crc32)
+                running = message.running_crc32 if message.HasField("running_crc32") else None
+                if data or message.crc32 or running:
+                    upload.write(message.offset, data, message.crc32, running)
                 if message.last:
                     md5 = message.md5
                     break
@@ -105,16 +107,21 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         if info is None:
             raise not_found(bucket, key)
         size = min(MAX_CHUNK, request.chunk_size) if request.chunk_size > 0 else READ_CHUNK
-        offset, sent_info = 0, False
+        offset, sent_info, running = 0, False, 0
         for data in self.backend.read(bucket, key, size):
-            chunk = st_pb.GetChunk(offset=offset, data=data, crc32=zlib.crc32(data))
+            if request.running_crc32:  # one pass: the chunk's check and, at the end, the whole object's CRC
+                running = zlib.crc32(data, running)
+                chunk = st_pb.GetChunk(offset=offset, data=data, running_crc32=running)
+            else:
+                chunk = st_pb.GetChunk(offset=offset, data=data, crc32=zlib.crc32(data))
             if not sent_info:
                 chunk.info.CopyFrom(info_message(info))
                 sent_info = True
             offset += len(data)
             yield chunk
         if not sent_info:  # empty object
-            yield st_pb.GetChunk(info=info_message(info), offset=0, crc32=0)
+            yield st_pb.GetChunk(info=info_message(info), offset=0, crc32=0,
+                                 running_crc32=0 if request.running_crc32 else None)
 
     @errors.rpc_method
     def Stat(self, request: Any, context: grpc.ServicerContext) -> Any:

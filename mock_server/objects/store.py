@@ -60,6 +60,7 @@ class ObjectInfo:
     etag: str
     last_modified: float
     content_type: str
+    crc32: Optional[int] = None  # zlib CRC-32 of the content, recorded when stored (None: not known)
 
 
 def bad_key(message: str) -> EngineError:
@@ -160,33 +161,40 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
 
 class Upload:
     """Content of one put being received: spooled to a temp file, CRC-checked per chunk, MD5 as it goes (on
-    a helper thread, so hashing overlaps receiving)."""
+    a helper thread, so hashing overlaps receiving). ``crc32`` is the CRC-32 of what was received so far."""
 
     def __init__(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         fd, self.path = tempfile.mkstemp(dir=directory, prefix="put-")
-        self._file: BinaryIO = os.fdopen(fd, "wb")
+        self._file: BinaryIO = os.fdopen(fd, "wb", buffering=0)  # chunks are large: no buffer to copy through
         self._md5 = StreamDigest()
         self.size = 0
+        self.crc32 = 0
         self._written_back = 0  # bytes whose writeback to disk has been started
 
-    def write(self, offset: int, data: bytes, crc32: int) -> None:
+    def write(self, offset: int, data: bytes, crc32: Optional[int] = None,
+              running_crc32: Optional[int] = None) -> None:
+        """Append one chunk, checked against ``running_crc32`` (the CRC-32 of the object through this chunk:
+        one pass checks the chunk and extends the whole object's CRC) or else ``crc32`` (of the chunk alone)."""
         if offset != self.size:
             raise data_loss(f"chunk at offset {offset} arrived when {self.size} bytes were received")
-        if zlib.crc32(data) != crc32:
+        running = zlib.crc32(data, self.crc32)
+        if running_crc32 is not None:
+            if running != running_crc32:
+                raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
+        elif zlib.crc32(data) != crc32:
             raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
-        self._file.write(data)
+        _write_all(self._file, data)
         self._md5.update(data)
         self.size += len(data)
+        self.crc32 = running
         if self.size - self._written_back >= WRITEBACK_STEP:
             # Start writing to disk now, while the rest arrives: the fsync in finish() then has little left.
-            self._file.flush()
             start_writeback(self._file.fileno(), self._written_back, self.size - self._written_back)
             self._written_back = self.size
 
     def finish(self, md5: str = "") -> str:
-        """Flush and fsync; returns the hex MD5, checked against ``md5`` when given."""
-        self._file.flush()
+        """Fsync (once, for the whole object); returns the hex MD5, checked against ``md5`` when given."""
         os.fsync(self._file.fileno())
         self._file.close()
         digest = self._md5.hexdigest()
@@ -202,6 +210,13 @@ class Upload:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+def _write_all(handle: BinaryIO, data: bytes) -> None:
+    """Write all of ``data`` to an unbuffered file (a raw write may take less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[handle.write(view):]
 
 
 class ObjectBackend:
@@ -336,10 +351,11 @@ class LocalObjectBackend(ObjectBackend):
                     raise prefix_of_others from None
             spooled = os.stat(upload.path)
             tagged = _set_xattr_meta(upload.path, {"size": spooled.st_size, "mtime_ns": spooled.st_mtime_ns,
-                                                   "etag": md5, "content_type": content_type})
+                                                   "etag": md5, "content_type": content_type,
+                                                   "crc32": upload.crc32})
             _retrying(publish)
             stat = os.stat(target)
-            info = ObjectInfo(bucket, key, stat.st_size, md5, stat.st_mtime, content_type)
+            info = ObjectInfo(bucket, key, stat.st_size, md5, stat.st_mtime, content_type, upload.crc32)
             if not tagged:  # no user xattrs on this filesystem: a sidecar file
                 _retrying(lambda: self._write_meta(info, stat.st_mtime_ns))
         if sync_dir:  # outside the lock: concurrent puts flush their directories at once, not one by one
@@ -359,7 +375,7 @@ class LocalObjectBackend(ObjectBackend):
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
         with open(tmp, "w") as handle:
             handle.write(json.dumps({"size": info.size, "mtime_ns": mtime_ns, "etag": info.etag,
-                                     "content_type": info.content_type}))  # dumps: the C encoder
+                                     "content_type": info.content_type, "crc32": info.crc32}))  # the C encoder
         os.replace(tmp, path)
 
     def _info(self, bucket: str, key: str, stat: os.stat_result) -> ObjectInfo:
@@ -381,13 +397,15 @@ class LocalObjectBackend(ObjectBackend):
                 meta = cached[2]
             else:
                 old_type = meta.get("content_type") if isinstance(meta, dict) else None
-                meta = {"etag": _md5_file(self._path(bucket, key)),
-                        "content_type": old_type or guess_content_type(key)}
+                etag, crc32 = _md5_file(self._path(bucket, key))
+                meta = {"etag": etag, "crc32": crc32, "content_type": old_type or guess_content_type(key)}
                 with self._lock:
                     self._described[cache_key] = (stat.st_size, stat.st_mtime_ns, meta)
                     while len(self._described) > _DESCRIBED_CACHE:
                         self._described.popitem(last=False)
-        return ObjectInfo(bucket, key, stat.st_size, meta["etag"], stat.st_mtime, meta["content_type"])
+        crc32 = meta.get("crc32")
+        return ObjectInfo(bucket, key, stat.st_size, meta["etag"], stat.st_mtime, meta["content_type"],
+                          crc32 if isinstance(crc32, int) and 0 <= crc32 < 2 ** 32 else None)
 
     def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
         path = self._path(bucket, key)
@@ -481,15 +499,16 @@ def sweep_spool(directory: str) -> None:
         log.info("removed %d leftover spool file(s) of unfinished puts", len(names))
 
 
-def _md5_file(path: str) -> str:
-    """Hex MD5 of a file (the etag of an object the store did not write itself)."""
-    digest = hashlib.md5()
+def _md5_file(path: str) -> Tuple[str, int]:
+    """Hex MD5 and CRC-32 of a file (the etag and checksum of an object the store did not write itself)."""
+    digest, crc32 = hashlib.md5(), 0
     with open(path, "rb") as handle:
         while True:
             block = handle.read(READ_CHUNK)
             if not block:
-                return digest.hexdigest()
+                return digest.hexdigest(), crc32
             digest.update(block)
+            crc32 = zlib.crc32(block, crc32)
 
 
 def _walk_keys(directory: str, head: str) -> Iterator[str]:

@@ -33,7 +33,8 @@ def test_object_larger_than_a_part_round_trips(conns, seaweed, tmp_path):
     head = _s3_client(seaweed).head_object(Bucket=BUCKET, Key="mp/big.bin")
     assert head["ContentLength"] == BIG and head["ETag"].strip('"').endswith("-3")  # really multipart
     assert store.stat(BUCKET, "mp/big.bin").etag == md5  # the MD5, not S3's multipart ETag
-    assert [(o.key, o.etag) for o in store.list(BUCKET, "mp/")] == [("mp/big.bin", md5)]
+    assert info.crc32 == store.stat(BUCKET, "mp/big.bin").crc32 == zlib.crc32(payload)  # gets check it
+    assert [(o.key, o.etag, o.crc32) for o in store.list(BUCKET, "mp/")] == [("mp/big.bin", md5, info.crc32)]
     target = tmp_path / "back.bin"
     assert store.get_file(BUCKET, "mp/big.bin", target).etag == md5
     assert target.read_bytes() == payload
@@ -48,6 +49,7 @@ def test_exactly_one_part_and_empty_objects(conns):
     store = conns["root"].objects
     exact = os.urandom(PART_SIZE)
     assert store.put(BUCKET, "mp/exact.bin", exact).etag == hashlib.md5(exact).hexdigest()
+    assert store.stat(BUCKET, "mp/exact.bin").crc32 == zlib.crc32(exact)  # a single PutObject: in its metadata
     assert store.get(BUCKET, "mp/exact.bin") == exact
     assert store.put(BUCKET, "mp/empty.bin", b"").size == 0
     assert store.get(BUCKET, "mp/empty.bin") == b""
