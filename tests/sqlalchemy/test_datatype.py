@@ -1,8 +1,10 @@
 """Every engine type spelling reflects to a concrete SQLAlchemy type (never NullType or a String fallback)."""
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.sql import sqltypes
 
-from e6driver.sqlalchemy.datatype import ARRAY, INTERVAL, MAP, STRUCT, parse_type
+from e6driver.sqlalchemy.datatype import ARRAY, INTERVAL, MAP, STRUCT, parse_type, type_name
+from e6driver.sqlalchemy.dialect import E6Dialect
 
 DOUBLE = "DOUBLE"  # the 8-byte float under SQLAlchemy 2 and 1.4 alike (never 1.4's FLOAT, the engine's 4 bytes)
 
@@ -92,3 +94,30 @@ def test_nested_values_arrive_as_json_and_become_python_objects():
     process = parse_type("array<map<string,int>>").result_processor(None, None)
     assert process('[{"a": 1}, {"b": 2}]') == [{"a": 1}, {"b": 2}]
     assert process(None) is None
+
+
+NESTED = [
+    ARRAY(sa.Integer()),
+    ARRAY(ARRAY("double")),
+    MAP(sa.String(), ARRAY(STRUCT([("x", sa.DECIMAL(10, 2)), ("the at", sa.TIMESTAMP(timezone=True))]))),
+    STRUCT([("a", "int"), ("m", MAP("varchar", "date")), ("iv", INTERVAL()), ("b", sa.LargeBinary())]),
+]
+
+
+@pytest.mark.parametrize("nested", NESTED, ids=repr)
+def test_nested_types_repr_as_self_contained_constructors(nested):
+    # sqlacodegen writes a nested member by its repr: it must evaluate with only the nested classes in scope.
+    dialect = E6Dialect()
+    again = eval(repr(nested), {"ARRAY": ARRAY, "MAP": MAP, "STRUCT": STRUCT})  # noqa: S307 - our own repr
+    assert again.compile(dialect=dialect) == nested.compile(dialect=dialect)
+    assert parse_type(type_name(nested)).compile(dialect=dialect) == nested.compile(dialect=dialect)
+    hash(nested._static_cache_key)  # the statement cache keys on the constructor arguments
+
+
+def test_nested_members_are_types_or_engine_type_names():
+    assert MAP("varchar", "array<bigint>").value_type.item_type.__class__ is sa.BIGINT
+    assert isinstance(ARRAY(sa.Integer).item_type, sa.Integer)
+    with pytest.raises(ValueError, match="cannot be a member of a nested type"):
+        MAP(sa.String(), sa.JSON())
+    with pytest.raises(ValueError, match="unknown type name"):
+        ARRAY("no_such_type")
