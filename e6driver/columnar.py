@@ -152,6 +152,39 @@ def chunk_to_batch(data: bytes, columns: Sequence[Column]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
 
 
+def ipc_batches(stream: Any, columns: Sequence[Column]) -> List[pa.RecordBatch]:
+    """The record batches of an Arrow IPC stream from QueryRunService.FetchArrow (read without copying), checked
+    as the chunk route checks: the types this module gives those columns, valid values (UTF-8 included)."""
+    expected = schema_for(columns)
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(stream))
+        received = reader.schema
+        if len(received) != len(expected) or not all(
+                _same_kind(r.type, e.type) for r, e in zip(received, expected)):
+            raise DataError(f"Arrow result types {received.types} do not match the result's columns "
+                            f"{expected.types}")
+        batches = []
+        for batch in reader:
+            batch.validate(full=True)
+            batches.append(pa.RecordBatch.from_arrays(batch.columns, names=[c.name for c in columns]))
+        return batches
+    except (pa.ArrowException, ValueError, OSError) as exc:  # pyarrow's IO errors are OSErrors
+        raise DataError(f"malformed Arrow result from the engine: {exc}") from None
+
+
+def _same_kind(received: pa.DataType, expected: pa.DataType) -> bool:
+    """Equal types; a decimal's scale comes with the values (as a DECIMAL128 vector's does)."""
+    if isinstance(expected, pa.Decimal128Type):
+        return isinstance(received, pa.Decimal128Type) and received.precision == 38
+    return received == expected
+
+
+def batch_rows(batch: pa.RecordBatch) -> List[tuple]:
+    """Row tuples of an Arrow batch of :func:`ipc_batches` (its types convert to the values the row decoders
+    give)."""
+    return list(zip(*(column.to_pylist() for column in batch.columns)))
+
+
 def rows_to_batch(rows: Sequence[Sequence[Any]], columns: Sequence[Column]) -> pa.RecordBatch:
     """Rows already decoded to Python values (left over from row-wise fetches) as a batch."""
     arrays = []

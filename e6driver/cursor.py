@@ -195,8 +195,9 @@ class Cursor:
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
 
     # ------------------------------------------------------------------ fetch
-    def _next_data(self) -> Optional[bytes]:
-        """Bytes of the next chunk (replaying a lost query when allowed); None at the end of the result."""
+    def _next_data(self) -> Optional[Any]:
+        """The next chunk's bytes, or an Arrow batch once a columnar reader asked for them (replaying a lost query
+        when allowed); None at the end of the result."""
         while True:
             if self._query is None:
                 return None
@@ -215,7 +216,12 @@ class Cursor:
             data = self._next_data()
             if data is None:
                 return False
-            rows = chunk_rows(data, self._column_count, self._time_columns)
+            if isinstance(data, bytes):
+                rows = chunk_rows(data, self._column_count, self._time_columns)
+            else:  # left by a columnar reader that stopped early
+                from . import columnar
+
+                rows = columnar.batch_rows(data)
             size = len(rows)
             if not size:
                 continue
@@ -235,6 +241,8 @@ class Cursor:
             return
         self._guard()
         columns = self._columns
+        if self._query is not None:
+            self._query.prefer_arrow()
         try:
             if self._pos < len(self._rows):
                 rest, self._rows, self._pos = self._rows[self._pos:], [], 0
@@ -244,7 +252,7 @@ class Cursor:
                 data = self._next_data()
                 if data is None:
                     return
-                batch = columnar.chunk_to_batch(data, columns)
+                batch = columnar.chunk_to_batch(data, columns) if isinstance(data, bytes) else data
                 if batch.num_rows:
                     self._seen += batch.num_rows
                     self._delivered += batch.num_rows

@@ -99,9 +99,7 @@ def row_bytes(batch: "pa.RecordBatch | pa.Table") -> "pa.Array":
     fixed = 0
     sizes = None
     for column in batch.columns:
-        kind = column.type
-        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
-                or pa.types.is_large_binary(kind):
+        if _is_text(column.type):
             lengths = pc.fill_null(pc.binary_length(column), 0)
             sizes = lengths if sizes is None else pc.add(sizes, lengths)
         else:
@@ -111,11 +109,19 @@ def row_bytes(batch: "pa.RecordBatch | pa.Table") -> "pa.Array":
     return pc.add(pc.cast(sizes, pa.int64()), fixed)
 
 
+def _is_text(kind: "pa.DataType") -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+        or pa.types.is_large_binary(kind)
+
+
 def check_rows(limits: Limits, batch: "pa.RecordBatch | pa.Table", what: str) -> None:
     """RESOURCE_EXHAUSTED when a row of ``batch`` is over ``max_row_bytes``."""
     if not batch.num_rows:
         return
-    largest = pc.max(row_bytes(batch)).as_py() or 0
+    if not any(_is_text(column.type) for column in batch.columns):
+        largest = 8 * batch.num_columns  # every row is as wide (row_bytes' count), no array needed
+    else:
+        largest = pc.max(row_bytes(batch)).as_py() or 0
     if largest > limits.max_row_bytes:
         raise exceeded(limits, "max_row_bytes", f"{what} has a row of {largest} bytes")
 

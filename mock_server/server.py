@@ -12,7 +12,7 @@ import grpc
 from e6driver._proto import e6driver_streams_pb2_grpc
 from e6driver._proto import e6driver_accounts_pb2_grpc
 from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_datasets_pb2_grpc,
-                             e6driver_ingest_pb2_grpc, e6driver_query_pb2_grpc, e6driver_stores_pb2_grpc,
+                             e6driver_ingest_pb2_grpc, e6driver_stores_pb2_grpc,
                              e6x_engine_pb2_grpc)
 from mock_server import errors
 from mock_server.catalogs import SqlCatalog, StoreCatalogs
@@ -33,6 +33,7 @@ from mock_server.query.engine import Engine
 from mock_server.request_size import RequestSizeInterceptor, core_receive_limit
 from mock_server.query.ingest import IngestServicer
 from mock_server.query.queries import QueryRegistry
+from mock_server.query import run_service
 from mock_server.query.run_service import QueryRunServicer
 from mock_server.query.service import QueryEngineServicer
 from mock_server.sessions import SessionStore
@@ -148,8 +149,7 @@ class EngineServer:
         engine_ip = host if host not in ("", "0.0.0.0", "::", "[::]") else "localhost"
         query_service = QueryEngineServicer(self.engine, self.sessions, self.queries, engine_ip, self.strategy)
         e6x_engine_pb2_grpc.add_QueryEngineServiceServicer_to_server(query_service, self._server)
-        e6driver_query_pb2_grpc.add_QueryRunServiceServicer_to_server(QueryRunServicer(query_service),
-                                                                      self._server)
+        run_service.add_to_server(QueryRunServicer(query_service), self._server)
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterServicer(self.cluster, self.sessions, self.admin_user), self._server)
         e6driver_admin_pb2_grpc.add_AdminServiceServicer_to_server(

@@ -58,7 +58,7 @@ async def acapabilities(session: Any) -> Dict[str, bool]:
 
 def _from_response(response: Any) -> Dict[str, bool]:
     return {"transactions": response.transactions, "savepoints": response.savepoints, "ingest": response.ingest,
-            "run": response.run}
+            "run": response.run, "arrow_results": response.arrow_results}
 
 
 def _none(session: Any, code: str) -> None:

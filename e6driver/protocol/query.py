@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Optional
 
 from .._proto import e6driver_query_pb2 as run_pb, e6x_engine_pb2 as pb
 from ..errors import Error, OperationalError
+from . import arrow_results
 from .capabilities import capabilities
 from .plan import Plan
 from .result_metadata import ResultMetadata, parse_result_metadata
@@ -143,6 +144,23 @@ class QueryPlans:
                                            bounded=True)).resultBatch
         return ([data], False) if data else ([], True)
 
+    def fetch_arrow_plan(self) -> Plan:
+        """The next part of the result for a columnar reader (QueryRunService.FetchArrow): Arrow batches checked
+        against the result's columns, or Thrift chunks; and whether the result ended after them."""
+        from .. import columnar  # needs pyarrow: only columnar readers come here
+
+        handle = self.handle
+        try:
+            answer = yield from self.session.call_plan(
+                "FetchArrow", lambda sid: arrow_results.request(sid, handle.query_id), query=handle,
+                deadline=self.deadline, service="run")
+        except Error as exc:
+            raise _timed_out(exc, self.session, self.deadline) from None
+        ipc, chunks, ended = arrow_results.read_answer(answer)
+        assert self.metadata is not None
+        pieces = columnar.ipc_batches(ipc, self.metadata.columns) if ipc is not None else chunks
+        return pieces, ended
+
     def status_plan(self) -> Plan:
         return (yield from self._call_plan("status", pb.StatusRequest))
 
@@ -220,8 +238,20 @@ class ServerQuery(QueryPlans):
     def _fetch_batch(self) -> Batch:
         return self.session.run(self.fetch_plan())
 
-    def next_chunk(self) -> Optional[bytes]:
-        """The next chunk's bytes, or None at the end of the result (or once released)."""
+    def _fetch_arrow(self) -> Batch:
+        return self.session.run(self.fetch_arrow_plan())
+
+    def prefer_arrow(self) -> None:
+        """A columnar reader takes the rest: fetch it as Arrow when the engine offers that (rows still come as
+        Thrift chunks when a result cannot travel as Arrow unchanged; pieces fetched before stay chunks)."""
+        stream = self._stream
+        if stream is not None and not stream.ended and self.metadata is not None \
+                and capabilities(self.session).get("arrow_results"):
+            stream.use(self._fetch_arrow)
+
+    def next_chunk(self) -> Optional[Any]:
+        """The next chunk's bytes (or, after :meth:`prefer_arrow`, maybe an Arrow batch), or None at the end of
+        the result (or once released)."""
         if self._stream is None:
             return None
         return self._stream.next_chunk()

@@ -12,10 +12,12 @@ from __future__ import annotations
 import collections
 import queue
 import threading
-from typing import Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
-Batch = Tuple[List[bytes], bool]
-"""The chunks of one fetch and whether the result ended after them."""
+Piece = Any
+"""A chunk's bytes, or (from QueryRunService.FetchArrow) a ``pyarrow.RecordBatch``."""
+Batch = Tuple[List[Piece], bool]
+"""The pieces of one fetch and whether the result ended after them."""
 
 
 class ReceivedChunks:
@@ -23,7 +25,7 @@ class ReceivedChunks:
     (shared by the blocking :class:`ChunkStream` and ``aio.AsyncChunkStream``)."""
 
     def __init__(self, first: Optional[Batch]) -> None:
-        self._pending: Deque[bytes] = collections.deque()
+        self._pending: Deque[Piece] = collections.deque()
         self._ended = False
         self.exhausted = False
         if first is not None:
@@ -49,8 +51,8 @@ class ChunkStream(ReceivedChunks):
         self._stop = threading.Event()
         super().__init__(first)
 
-    def next_chunk(self) -> Optional[bytes]:
-        """The next chunk's bytes, or None at the end of the result. Errors of the fetch are raised here."""
+    def next_chunk(self) -> Optional[Piece]:
+        """The next piece, or None at the end of the result. Errors of the fetch are raised here."""
         while not self._pending:
             if self.exhausted or self._ended:
                 self.exhausted = True
@@ -64,6 +66,10 @@ class ChunkStream(ReceivedChunks):
         if not self._pending and not self._ended and self._depth and self._thread is None and not self.exhausted:
             self._start()  # a further fetch is needed: fetch it while the caller consumes this chunk
         return chunk
+
+    def use(self, fetch: Callable[[], Batch]) -> None:
+        """Fetch with ``fetch`` from the next fetch on (one already under way completes as it started)."""
+        self._fetch = fetch
 
     def _next_batch(self) -> Batch:
         if self._thread is None:
@@ -80,10 +86,10 @@ class ChunkStream(ReceivedChunks):
         self._thread.start()
 
     def _produce(self) -> None:
-        fetch, stop = self._fetch, self._stop
+        stop = self._stop
         while not stop.is_set():
             try:
-                batch = fetch()
+                batch = self._fetch()
             except BaseException as exc:  # delivered to the consumer, which decides
                 self._put(exc)
                 return

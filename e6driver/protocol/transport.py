@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import grpc
 
 from .._proto import cluster_pb2_grpc, e6driver_query_pb2_grpc, e6x_engine_pb2_grpc
+from . import arrow_results
 
 # The official client's defaults (spec §1.2), plus fast reconnects so a restarted server is found again quickly.
 DEFAULT_OPTIONS: Dict[str, Any] = {
@@ -119,6 +120,7 @@ class Transport:
         self._engine = e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel)
         self._cluster = cluster_pb2_grpc.ClusterServiceStub(self._channel)
         self._run = e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel)
+        arrow_results.bind(self._run, self._channel)
 
     @property
     def engine(self) -> Any:

@@ -1,12 +1,15 @@
 """A result's DuckDB batches as wire chunks: the first chunk is DuckDB's first (small) batch, so the time to the
 first chunk does not grow with the chunk size; later batches are joined to about TARGET_CHUNK_BYTES; every chunk
-is split to at most ~MAX_CHUNK_BYTES."""
+is split to at most ~MAX_CHUNK_BYTES. A joined chunk is a ``pa.Table`` of the batches, not copied into one: the
+Thrift encoder joins each column as it encodes it, an Arrow reader takes the batches as they are."""
 from __future__ import annotations
 
 import collections
-from typing import Any, Deque, Iterator, List, Optional
+from typing import Any, Deque, Iterator, List, Optional, Union
 
 import pyarrow as pa
+
+Piece = Union[pa.RecordBatch, pa.Table]
 
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 READS_PER_CHUNK = 4  # DuckDB batches per wire chunk
@@ -21,7 +24,7 @@ class Chunks:
         self._stream = stream
         self._schema = schema
         self._rows = rows
-        self._pending: Deque[pa.RecordBatch] = collections.deque()  # pieces ready to hand out
+        self._pending: Deque[Piece] = collections.deque()  # pieces ready to hand out
         self._ahead: List[pa.RecordBatch] = []  # batches read, not yet handed out
         self._first = True
         self._ended = False
@@ -47,7 +50,7 @@ class Chunks:
     def more(self) -> bool:
         return bool(self._pending or self._ahead) or self._read()
 
-    def __next__(self) -> pa.RecordBatch:
+    def __next__(self) -> Piece:
         if not self._pending:
             if not self._ahead and not self._read():
                 raise StopIteration
@@ -56,16 +59,14 @@ class Chunks:
                     pass
             self._first = False
             ahead, self._ahead = self._ahead, []
-            batch = ahead[0] if len(ahead) == 1 else \
-                pa.Table.from_batches(ahead).combine_chunks().to_batches(max_chunksize=None)[0]
-            self._pending.extend(_split(batch))
+            self._pending.extend(_split(ahead[0] if len(ahead) == 1 else pa.Table.from_batches(ahead)))
         return self._pending.popleft()
 
     def close(self) -> None:
         self._stream.close()
 
 
-def _split(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+def _split(batch: Piece) -> Iterator[Piece]:
     """Slices of at most ~MAX_CHUNK_BYTES (wide text values can make a batch much larger than planned)."""
     pieces = -(-batch.nbytes // MAX_CHUNK_BYTES)
     if pieces <= 1 or batch.num_rows <= 1:

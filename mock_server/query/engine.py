@@ -290,8 +290,9 @@ class Engine:
     def capabilities(self) -> dict:
         """What AdminService.GetCapabilities reports: sessions with transactions; DuckDB has no savepoints;
         IngestService when the server serves it (:mod:`mock_server.query.ingest`); QueryRunService, always
-        served with the query service (:mod:`mock_server.query.run_service`)."""
-        return {"transactions": True, "savepoints": False, "ingest": self.ingest, "run": True}
+        served with the query service (:mod:`mock_server.query.run_service`), with its Arrow results."""
+        return {"transactions": True, "savepoints": False, "ingest": self.ingest, "run": True,
+                "arrow_results": True}
 
     def end_sessions(self, session_ids: List[str], reason: str) -> int:
         """End these sessions' connections (open transactions rolled back); returns how many had one."""

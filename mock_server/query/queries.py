@@ -2,7 +2,9 @@
 
 The producer executes the statement and encodes Arrow batches into Thrift chunks ahead of the client,
 at most ``queue_size`` chunks ahead, so a huge result never sits in memory. Fetches block until a chunk
-or the end is available; the end is empty bytes, forever after.
+or the end is available; the end is empty bytes, forever after. Once a columnar reader asks for Arrow
+(:meth:`Query.prefer_arrow`) and the result can be served so (:mod:`mock_server.query.arrow_results`), the
+producer queues the Arrow batches themselves; a Thrift fetch still gets chunks, encoded when it takes them.
 """
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
+
+import pyarrow as pa
 
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, check_open_queries, exceeded
+from mock_server.query.arrow_results import arrow_schema, conform
 from mock_server.query.encode import column_types, encode_chunk
 from mock_server.query.engine import Engine, Statement
 from mock_server.query.metadata import build_metadata
@@ -25,6 +30,9 @@ log = logging.getLogger(__name__)
 
 _END = object()
 _POLL = 0.1
+
+Item = Union[bytes, pa.RecordBatch, pa.Table]
+"""A queued piece of the result: a Thrift chunk, or (for a columnar reader) Arrow batches."""
 
 
 class Query:
@@ -48,6 +56,9 @@ class Query:
         self._chunks: "queue.Queue[object]" = queue.Queue(maxsize=max(2, queue_size))
         self._executed = False
         self._columns: Optional[list] = None
+        self._schema: Optional[pa.Schema] = None  # the result's Arrow schema, once executed
+        self._arrow: Optional[pa.Schema] = None  # set: the producer queues Arrow batches of this schema
+        self._held: Optional[Item] = None  # taken from the queue by a fetch of the other kind, not handed out
         self._rows = 0
         self._row_count = -1  # statement row count (DML/DDL) once known
         self._done = False  # execution finished (successfully or not)
@@ -112,13 +123,15 @@ class Query:
             columns = column_types(result.schema, self.zone) if result.schema is not None else []
             with self._cond:
                 self._columns = columns
+                self._schema = result.schema
                 self._row_count = result.row_count
                 self._cond.notify_all()
             batches = result.batches
             more = getattr(batches, "more", None)  # whether a chunk follows, cheaply (chunking.Chunks)
             batch = _next_rows(batches)
             while batch is not None and not self._stopping():
-                chunk = encode_chunk(batch, self.zone)
+                served = self._arrow
+                chunk = conform(batch, served) if served is not None else encode_chunk(batch, self.zone)
                 # so the last chunk is known as the last before it is queued (and the row count with it)
                 following = None if more else _next_rows(batches)
                 last = not more() if more else following is None
@@ -206,31 +219,56 @@ class Query:
         with self._cond:
             return bool(self._columns) and (self._complete or self._done) and self._error is None
 
+    def prefer_arrow(self) -> bool:
+        """A columnar reader asks: from now on queue Arrow batches if the result can be served so (whether it
+        can)."""
+        with self._cond:
+            if self._arrow is None and self._schema is not None:
+                self._arrow = arrow_schema(self._schema)
+            return self._arrow is not None
+
     def next_chunk(self) -> bytes:
         """One encoded chunk; empty bytes at the end of results (and forever after)."""
-        return self._take(blocking=True) or b""
+        item = self._take(blocking=True)
+        return self._thrift(item) if item is not None else b""
 
     def next_chunks(self, max_bytes: int) -> Tuple[List[bytes], bool]:
         """Several chunks (at least one unless at end) up to ``max_bytes``; (chunks, end of stream)."""
+        items, end = self._next_items(max_bytes, arrow=False)
+        return [self._thrift(item) for item in items], end
+
+    def next_arrow(self, max_bytes: int) -> Tuple[List[Item], bool]:
+        """Like :meth:`next_chunks` for a columnar reader: queued items of one kind, Arrow batches or Thrift chunks
+        (those encoded before it asked), up to ``max_bytes``; (items, end of stream)."""
+        return self._next_items(max_bytes, arrow=True)
+
+    def _thrift(self, item: Item) -> bytes:
+        return item if isinstance(item, bytes) else encode_chunk(item, self.zone)
+
+    def _next_items(self, max_bytes: int, arrow: bool) -> Tuple[List[Item], bool]:
         first = self._take(blocking=True)
         if first is None:
             return [], True
-        out, size = [first], len(first)
+        out, size = [first], _size(first)
         while size < max_bytes:
             with self._cond:  # once the producer is done only its end marker can be missing: wait for it
                 blocking = self._complete or self._done
-            chunk = self._take(blocking=blocking)
-            if chunk is None:
+            item = self._take(blocking=blocking)
+            if item is None:
                 with self._cond:
                     if self._exhausted:
                         return out, True
                 break
-            out.append(chunk)
-            size += len(chunk)
+            if arrow and isinstance(item, bytes) != isinstance(first, bytes):
+                with self._cond:
+                    self._held = item  # the first of the next answer
+                break
+            out.append(item)
+            size += _size(item)
         return out, False
 
-    def _take(self, blocking: bool) -> Optional[bytes]:
-        """Next chunk, or None at the end (or, non-blocking, when none is ready)."""
+    def _take(self, blocking: bool) -> Optional[Item]:
+        """Next item, or None at the end (or, non-blocking, when none is ready)."""
         while True:
             with self._cond:
                 # cleared (released, expired, engine stopping) drops the queued chunks and the end marker: a
@@ -243,6 +281,9 @@ class Query:
                     return None
                 if not self._executed:
                     raise errors.not_executed(self.id)
+                if self._held is not None:
+                    held, self._held = self._held, None
+                    return held
             try:
                 item = self._chunks.get(timeout=_POLL) if blocking else self._chunks.get_nowait()
             except queue.Empty:
@@ -271,6 +312,7 @@ class Query:
         self.cancel()
         with self._cond:
             self._cleared = True
+            self._held = None
             started = self._executed
             self._cond.notify_all()
         while True:  # unblock the producer and drop buffered chunks
@@ -307,6 +349,10 @@ class Query:
                 "row_count": self._rows if self._columns else self._row_count,
                 "chunks_buffered": self._chunks.qsize(),
             }
+
+
+def _size(item: Item) -> int:
+    return len(item) if isinstance(item, bytes) else item.nbytes
 
 
 def _next_rows(batches: Iterator) -> Optional[object]:

@@ -1,5 +1,6 @@
 """QueryRunService (protos/e6driver_query.proto): prepare + execute + result metadata + the chunks already
-encoded, in one call — what the driver otherwise spends four round trips on for a small query.
+encoded, in one call — what the driver otherwise spends four round trips on for a small query; and FetchArrow,
+the next part of a result as an Arrow IPC stream for a columnar reader (:mod:`mock_server.query.arrow_results`).
 
 The query it starts is an ordinary query of the session (cancel, fetch and clear use the e6data calls), so the
 rules of :class:`mock_server.query.service.QueryEngineServicer` apply unchanged: admission (suspension,
@@ -12,16 +13,23 @@ from typing import Any
 
 import grpc
 
-from e6driver._proto import e6driver_query_pb2 as run_pb, e6driver_query_pb2_grpc
+from e6driver._proto import e6driver_query_pb2 as run_pb
 from mock_server import errors
+from mock_server.query import wire_bytes
+from mock_server.query.arrow_results import ipc_stream
 from mock_server.query.service import V2_RESPONSE_BYTES, QueryEngineServicer
+
+SERVICE = "e6driver.query.QueryRunService"
 
 # A longer statement answers without its metadata after this long, so that the caller learns the query id
 # (and can cancel it) early; it then waits in getResultMetadata as usual.
 MAX_WAIT_SECONDS = 0.5
 
+# FetchArrowResponse fields
+_IPC_STREAM, _BATCHES, _END_OF_STREAM = 1, 2, 3
 
-class QueryRunServicer(e6driver_query_pb2_grpc.QueryRunServiceServicer):
+
+class QueryRunServicer:
     def __init__(self, queries: QueryEngineServicer) -> None:
         self.service = queries
 
@@ -46,3 +54,26 @@ class QueryRunServicer(e6driver_query_pb2_grpc.QueryRunServiceServicer):
             self.service.queries.remove(query.id)
             raise
         return response
+
+    @errors.rpc_method
+    def FetchArrow(self, request: Any, context: grpc.ServicerContext) -> Any:
+        query = self.service.find_query(request.session_id, request.query_id, context)
+        with query.in_use():
+            query.prefer_arrow()
+            items, end = query.next_arrow(V2_RESPONSE_BYTES)
+        if items and not isinstance(items[0], bytes):
+            pieces = wire_bytes.bytes_field(_IPC_STREAM, ipc_stream(items, items[0].schema))
+        else:
+            pieces = wire_bytes.repeated_bytes_field(_BATCHES, items)
+        return wire_bytes.message(pieces + wire_bytes.bool_field(_END_OF_STREAM, end))
+
+
+def add_to_server(servicer: QueryRunServicer, server: grpc.Server) -> None:
+    """Serve QueryRunService; FetchArrow answers with wire bytes written by hand (:mod:`wire_bytes`)."""
+    handlers = {
+        "Run": wire_bytes.unary_handler(servicer.Run, run_pb.RunRequest, run_pb.RunResponse),
+        "FetchArrow": wire_bytes.unary_handler(servicer.FetchArrow, run_pb.FetchArrowRequest,
+                                               run_pb.FetchArrowResponse),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)

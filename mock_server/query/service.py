@@ -53,17 +53,20 @@ class QueryEngineServicer(e6x_engine_pb2_grpc.QueryEngineServiceServicer):
         raise errors.session_denied()
 
     def _query(self, request: Any, context: grpc.ServicerContext) -> Query:
-        """The request's query, if the caller may use it (any live session of the owner)."""
-        query = self.queries.find(request.queryId)
+        return self.find_query(request.sessionId, request.queryId, context)
+
+    def find_query(self, session_id: str, query_id: str, context: grpc.ServicerContext) -> Query:
+        """The query, if the caller may use it (any live session of the owner; also QueryRunService's)."""
+        query = self.queries.find(query_id)
         if query is None:
-            raise errors.query_not_found(request.queryId)
-        user = self.sessions.lookup(request.sessionId)
-        if user is None and request.sessionId and request.sessionId == query.session_id:
+            raise errors.query_not_found(query_id)
+        user = self.sessions.lookup(session_id)
+        if user is None and session_id and session_id == query.session_id:
             user = query.user  # a live query keeps its own session usable
         if user is None:
-            user = self._caller(request.sessionId, context)
+            user = self._caller(session_id, context)
         if user != query.user:
-            raise errors.query_not_found(request.queryId)
+            raise errors.query_not_found(query_id)
         return query
 
     def _release(self, request: Any, context: grpc.ServicerContext) -> None:

@@ -3,6 +3,7 @@ ownership as the e6data calls apply, and no wait holds a server thread beyond th
 from __future__ import annotations
 
 import grpc
+import pyarrow as pa
 import pytest
 
 from accounts import USERS
@@ -66,3 +67,38 @@ def test_run_counts_toward_the_open_query_limit(engine, still_serves):
         for answer in held:
             engine_stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(sessionId=sid, queryId=answer.query_id))
     still_serves(srv)
+
+
+def test_fetch_arrow_reaches_only_the_callers_queries(server, still_serves):
+    """FetchArrow takes a query id and a session from the client: another user's id looks missing, a forged or
+    absent session is refused, and the owner still reads the whole result afterwards."""
+    channel, engine_stub, run = _clients(server)
+    with channel:
+        alice, bob = _session(engine_stub, "alice"), _session(engine_stub, "bob")
+        answer = run.Run(run_pb.RunRequest(session_id=alice, wait_ms=200,
+                                           query_string="SELECT range AS n FROM range(300000)"))
+        for session in (bob, "forged", ""):
+            with pytest.raises(grpc.RpcError) as info:
+                run.FetchArrow(run_pb.FetchArrowRequest(session_id=session, query_id=answer.query_id))
+            assert info.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INTERNAL)
+            assert "Access denied" in info.value.details() or "not found" in info.value.details().lower()
+        with pytest.raises(grpc.RpcError) as info:
+            run.FetchArrow(run_pb.FetchArrowRequest(session_id=alice, query_id="no-such-query"))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        rows, end = _thrift_rows(answer.batches), answer.end_of_stream
+        while not end:
+            part = run.FetchArrow(run_pb.FetchArrowRequest(session_id=alice, query_id=answer.query_id))
+            if part.ipc_stream:
+                rows += pa.ipc.open_stream(part.ipc_stream).read_all().num_rows
+            end = part.end_of_stream
+            if part.batches:
+                rows += _thrift_rows(part.batches)
+        assert rows == 300000
+        engine_stub.clearOrCancelQuery(pb.ClearOrCancelQueryRequest(sessionId=alice, queryId=answer.query_id))
+    still_serves(server)
+
+
+def _thrift_rows(chunks):
+    from e6driver._decode import read_chunk
+
+    return sum(read_chunk(chunk, raw=True)[0] for chunk in chunks)

@@ -1,0 +1,83 @@
+"""QueryRunService.FetchArrow on the driver's side (protos/e6driver_query.proto): the answer's wire bytes are read
+without copying the Arrow stream out of them; ``columnar.ipc_batches`` turns the stream into checked batches.
+
+The gRPC stub's deserializer only keeps the bytes (:class:`RawAnswer`): reading them happens in the fetch plan,
+so a malformed answer raises ``DataError`` there instead of gRPC's generic "exception deserializing response".
+"""
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple
+
+from .._proto import e6driver_query_pb2 as run_pb
+from ..errors import DataError
+
+FETCH_ARROW = "/e6driver.query.QueryRunService/FetchArrow"
+
+# FetchArrowResponse fields
+_IPC_STREAM, _BATCHES, _END_OF_STREAM = 1, 2, 3
+
+
+class RawAnswer:
+    """A FetchArrowResponse as received."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def bind(stub: Any, channel: Any) -> None:
+    """Give a QueryRunService stub the FetchArrow method that keeps the answer's bytes as they are."""
+    stub.FetchArrow = channel.unary_unary(FETCH_ARROW, request_serializer=run_pb.FetchArrowRequest.SerializeToString,
+                                          response_deserializer=RawAnswer)
+
+
+def request(session_id: str, query_id: str) -> Any:
+    return run_pb.FetchArrowRequest(session_id=session_id, query_id=query_id)
+
+
+def _varint(view: memoryview, pos: int) -> Tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(view) or shift > 63:
+            raise DataError("malformed FetchArrow answer: truncated or overlong varint")
+        byte = view[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def read_answer(answer: RawAnswer) -> Tuple[Optional[memoryview], List[bytes], bool]:
+    """(Arrow IPC stream or None, Thrift chunks, end of stream) of an answer; the stream is a view of the
+    received bytes. Unknown fields are skipped, as protobuf does."""
+    view = memoryview(answer.data)
+    ipc: Optional[memoryview] = None
+    chunks: List[bytes] = []
+    end = False
+    pos = 0
+    while pos < len(view):
+        key, pos = _varint(view, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, pos = _varint(view, pos)
+            if number == _END_OF_STREAM:
+                end = bool(value)
+        elif wire_type == 2:
+            size, pos = _varint(view, pos)
+            if size > len(view) - pos:
+                raise DataError("malformed FetchArrow answer: a field overruns the answer")
+            field = view[pos:pos + size]
+            pos += size
+            if number == _IPC_STREAM:
+                ipc = field
+            elif number == _BATCHES:
+                chunks.append(field.tobytes())
+        elif wire_type in (1, 5):
+            pos += 8 if wire_type == 1 else 4
+            if pos > len(view):
+                raise DataError("malformed FetchArrow answer: a field overruns the answer")
+        else:
+            raise DataError(f"malformed FetchArrow answer: wire type {wire_type}")
+    return ipc, chunks, end
