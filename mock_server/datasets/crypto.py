@@ -4,9 +4,10 @@ The master key is 32 random bytes in a file (``--master-key-file``, default DATA
 with mode 0600 on first start. Every version gets a fresh data key; the key is stored only wrapped
 (AES-256-GCM under the master key, bound to dataset and version as associated data).
 
-An encrypted file is a magic number, an 8-byte nonce prefix, then the plaintext in segments (``SEGMENTS``: the
-magic says their size; new files use ``MAGIC``, 256 KiB segments, so a reader of one column decrypts little more
-than that column; files of the first format, 4 MiB segments, stay readable),
+Version files of the first formats (new ones are Parquet modular encryption, :mod:`mock_server.datasets.modular`;
+these stay readable, and :func:`encrypt_to` still writes them for tests of that): a magic number, an 8-byte nonce
+prefix, then the plaintext in segments (``SEGMENTS``: the magic says their size; ``MAGIC``, 256 KiB segments, so a
+reader of one column decrypts little more than that column; the very first format, 4 MiB segments),
 each sealed with AES-256-GCM (nonce = prefix + 4-byte segment number; associated data = dataset, version,
 segment number and a last-segment flag), so files stream in bounded memory and a reordered, truncated or
 extended file fails to decrypt.

@@ -77,7 +77,16 @@ def test_tampered_file_is_refused(root, data_dir):
 
 def test_failed_verification_leaves_nothing_behind(root, data_dir, monkeypatch):
     root.datasets.upload("atomic", pa.table({"v": [1]}))
-    monkeypatch.setattr(dataset_store, "decrypt_file", lambda *args: b"not what was written")
+    hash_file = dataset_store._file_sha256
+
+    def damaged_after_writing(path):  # the file changes on disk between its write and its verification
+        with open(path, "r+b") as handle:
+            handle.seek(os.path.getsize(path) // 2)
+            byte = handle.read(1)[0]
+            handle.seek(-1, os.SEEK_CUR)
+            handle.write(bytes([byte ^ 1]))
+        return hash_file(path)
+    monkeypatch.setattr(dataset_store, "_file_sha256", damaged_after_writing)
     with pytest.raises(e6driver.DataError, match="failed verification"):
         root.datasets.update("atomic", pa.table({"v": [2]}))
     monkeypatch.undo()

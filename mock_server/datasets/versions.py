@@ -1,0 +1,77 @@
+"""A stored version file opened for reading, whichever its format: Parquet modular encryption
+(:mod:`mock_server.datasets.modular`, read by Arrow's C++ reader) or the first formats' encrypted segments
+(:class:`mock_server.datasets.crypto.SegmentFile`, read through Python).
+
+Arrow's messages name the file they read; a version file is opened by its name within its dataset's folder
+(``v3.e6ds``), or as an open file, so no message carries the server's paths.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, List, Optional
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from mock_server.datasets.crypto import DecryptionError, SegmentFile, unwrap_data_key
+from mock_server.datasets.modular import VersionCrypto, is_modular
+
+
+class StoredVersion:
+    """One version file of ``dataset``: :meth:`parquet` for reading row groups, :meth:`dataset` for SQL.
+    DecryptionError (or OSError from Arrow) when the file, its key or a part read is not what was written."""
+
+    def __init__(self, path: str, crypto: VersionCrypto, master: bytes, wrapped: Optional[bytes],
+                 dataset: str, version: int) -> None:
+        self._path, self._crypto, self._context = path, crypto, (dataset, version)
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        self.modular = is_modular(head)
+        self._segments: Optional[SegmentFile] = None
+        self._opened: List[Any] = []  # files opened for parquet(): closed with this
+        if not self.modular:  # a segment file: its data key is wrapped in the metadata
+            if not wrapped:
+                raise DecryptionError("not an encrypted dataset file")
+            self._segments = SegmentFile(path, unwrap_data_key(master, wrapped, dataset, version), dataset, version)
+
+    def _plain(self) -> Any:
+        assert self._segments is not None
+        return pa.PythonFile(self._segments, mode="r")
+
+    def parquet(self) -> pq.ParquetFile:
+        """The version as a Parquet file; its footer read and authenticated now."""
+        if self._segments is not None:
+            return pq.ParquetFile(self._plain())
+        source = pa.OSFile(self._path)
+        self._opened.append(source)
+        return pq.ParquetFile(source, decryption_properties=self._crypto.decryption(*self._context))
+
+    def dataset(self) -> ds.Dataset:
+        """An Arrow dataset over the version from which a scan decrypts and decodes only the row groups and
+        columns it asks for; the footer read and authenticated now, not mid-query. One fragment per row group, so
+        a scan decodes several at once (a segment file: one fragment, read through one Python file)."""
+        if self._segments is not None:  # one fragment: its reads go through one Python file
+            parquet = ds.ParquetFileFormat()
+            fragment = parquet.make_fragment(self._plain())
+            fragment.ensure_complete_metadata()
+            return ds.FileSystemDataset([fragment], fragment.physical_schema, parquet)
+        parquet = self._crypto.file_format(*self._context)
+        folder, name = os.path.split(self._path)
+        fragment = parquet.make_fragment(name, filesystem=pafs.SubTreeFileSystem(folder, pafs.LocalFileSystem()))
+        fragment.ensure_complete_metadata()
+        return ds.FileSystemDataset(fragment.split_by_row_group(), fragment.physical_schema, parquet)
+
+    def close(self) -> None:
+        """Release the files :meth:`parquet` opened (a dataset's scans open their own)."""
+        for source in self._opened:
+            source.close()
+        if self._segments is not None:
+            self._segments.close()
+
+    def __enter__(self) -> "StoredVersion":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

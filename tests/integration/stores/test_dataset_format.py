@@ -1,0 +1,204 @@
+"""Version files in Parquet modular encryption: every type round-trips, damage and swapped files are refused with
+a clear error (never wrong rows), versions stored in the first (segment) formats stay readable, and a scan reads
+only the columns and row groups it needs (bytes read, counted by Linux)."""
+from __future__ import annotations
+
+import datetime
+import decimal
+import os
+import shutil
+from typing import Callable, Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import e6driver
+from mock_server.datasets import crypto
+from mock_server.datasets import store as dataset_store
+from mock_server.datasets.modular import MAGIC
+from mock_server.datasets.store import DatasetStore
+from mock_server.limits import Limits
+from mock_server.server import EngineServer
+
+from conftest import USERS
+from test_dataset_cache import flip_bit
+
+
+@pytest.fixture(scope="module")
+def server(data_dir) -> Iterator[EngineServer]:
+    # no room in the cache: every query and download reads the version file
+    with EngineServer("127.0.0.1", 0, data_dir=data_dir, users=USERS,
+                      limits=Limits(max_dataset_cache_bytes=1)) as srv:
+        yield srv
+
+
+def every_type(rows: int = 500) -> pa.Table:
+    def pick(values):  # values cycled over the rows, every seventh row null
+        return [None if i % 7 == 3 else values[i % len(values)] for i in range(rows)]
+    moment = datetime.datetime(2024, 2, 29, 12, 30, 45, 123456)
+    columns = {
+        "i8": pa.array(pick([-128, 0, 127]), pa.int8()), "i16": pa.array(pick([-32768, 7]), pa.int16()),
+        "i32": pa.array(pick([-2 ** 31, 2 ** 31 - 1]), pa.int32()), "i64": pa.array(pick([-2 ** 63, 2 ** 63 - 1])),
+        "u8": pa.array(pick([0, 255]), pa.uint8()), "u32": pa.array(pick([0, 2 ** 32 - 1]), pa.uint32()),
+        "u64": pa.array(pick([0, 2 ** 64 - 1]), pa.uint64()),
+        "f32": pa.array(pick([1.5, -0.0, float("inf")]), pa.float32()), "f64": pa.array(pick([3.25, -1e300])),
+        "b": pa.array(pick([True, False])), "s": pa.array(pick(["", "ünï", "x" * 300])),
+        "ls": pa.array(pick(["large", ""]), pa.large_string()), "bin": pa.array(pick([b"\x00\xff", b""])),
+        "d": pa.array(pick([datetime.date(1970, 1, 1), datetime.date(9999, 12, 31)]), pa.date32()),
+        "ts": pa.array(pick([moment]), pa.timestamp("us")), "tsz": pa.array(pick([moment]), pa.timestamp("ms", "UTC")),
+        "t": pa.array(pick([datetime.time(23, 59, 59, 999999)]), pa.time64("us")),
+        "dec": pa.array(pick([decimal.Decimal("12345.678"), decimal.Decimal("-0.001")]), pa.decimal128(12, 3)),
+        "lst": pa.array(pick([[1, None, 3], []]), pa.list_(pa.int64())),
+        "st": pa.array(pick([{"a": 1, "b": "x"}]), pa.struct([("a", pa.int32()), ("b", pa.string())])),
+        "dict": pa.array(pick(["red", "green"])).dictionary_encode(),
+    }
+    return pa.table(columns)
+
+
+def test_every_type_round_trips_through_the_encrypted_file(server, root, rows, data_dir):
+    data = every_type()
+    root.datasets.upload("types", data)
+    path = os.path.join(data_dir, "datasets", "types", "v1.e6ds")
+    with open(path, "rb") as handle:
+        assert handle.read(4) == MAGIC and "ünï".encode() not in handle.read()
+    info, table = server.datasets.read("root", "types")
+    assert not isinstance(table, pa.Table)  # no room in the cache: a scan over the file
+    assert table.to_table().equals(data)
+    assert root.datasets.download("types").equals(data)
+    assert rows(root, "SELECT count(*), count(s), max(i64), min(d), sum(dec) FROM datasets.main.types") == [
+        (500, 500 - data["s"].null_count, 2 ** 63 - 1, datetime.date(1970, 1, 1),
+         sum(v for v in data["dec"].to_pylist() if v is not None))]
+
+
+@pytest.mark.parametrize("where", ["start", "page", "footer", "footer length", "end"])
+def test_a_flipped_byte_anywhere_is_refused_not_read_wrong(server, root, rows, data_dir, monkeypatch, where):
+    monkeypatch.setattr(dataset_store, "ROW_GROUP_BYTES", 64 * 1024)
+    name = f"flip_{where.replace(' ', '_')}"
+    data = pa.table({"k": pa.array(range(50_000), pa.int64()), "s": [f"v{i % 100}" for i in range(50_000)]})
+    root.datasets.upload(name, data)
+    path = os.path.join(data_dir, "datasets", name, "v1.e6ds")
+    size = os.path.getsize(path)
+    offset = {"start": 1, "page": size // 3, "footer": size - 200, "footer length": size - 6, "end": size - 1}[where]
+    original = open(path, "rb").read()
+    flip_bit(path, offset)
+    try:
+        with pytest.raises(e6driver.DatabaseError) as caught:
+            rows(root, f"SELECT count(*), sum(k), max(s) FROM datasets.main.{name}")
+        assert data_dir not in str(caught.value)
+        with pytest.raises(e6driver.DataError, match="cannot be read") as caught:
+            root.datasets.download(name)
+        assert data_dir not in str(caught.value)
+    finally:
+        open(path, "wb").write(original)
+    assert rows(root, f"SELECT count(*), sum(k) FROM datasets.main.{name}") == [(50_000, sum(range(50_000)))]
+
+
+def test_a_file_moved_to_another_dataset_or_version_does_not_open(server, root, data_dir):
+    root.datasets.upload("moved_a", pa.table({"v": [1, 2, 3]}))
+    root.datasets.upload("moved_b", pa.table({"v": [7, 8, 9]}))
+    root.datasets.update("moved_b", pa.table({"v": [10]}))
+    folder = os.path.join(data_dir, "datasets")
+    target = os.path.join(folder, "moved_b", "v1.e6ds")
+    kept = open(target, "rb").read()
+    for source in (os.path.join(folder, "moved_a", "v1.e6ds"), os.path.join(folder, "moved_b", "v2.e6ds")):
+        shutil.copyfile(source, target)
+        with pytest.raises(e6driver.DataError, match="another dataset or version"):
+            root.datasets.download("moved_b", version=1)
+    open(target, "wb").write(kept)
+    assert root.datasets.download("moved_b", version=1)["v"].to_pylist() == [7, 8, 9]
+
+
+def _to_first_format(store: DatasetStore, name: str, version: int, table: pa.Table) -> None:
+    """Rewrite a stored version as the first formats stored it: zstd Parquet bytes in AES-GCM segments, the data
+    key wrapped in the metadata."""
+    with store._lock:
+        (path,) = store._db.execute("SELECT file FROM versions WHERE dataset = ? AND version = ?",
+                                    (name, version)).fetchone()
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, compression="zstd", row_group_size=1000)
+    key, wrapped = crypto.new_data_key(store._master, name, version)
+    with open(path, "wb") as out:
+        crypto.encrypt_to(out, buffer.getvalue().to_pybytes(), key, name, version)
+    with store._lock:
+        store._db.execute("UPDATE versions SET wrapped_key = ?, stream_size = NULL WHERE dataset = ? AND "
+                          "version = ?", (wrapped, name, version))
+
+
+@pytest.mark.parametrize("magic", [b"E6DS\x01", b"E6DS\x02"])
+def test_versions_stored_in_the_first_formats_stay_readable(server, root, rows, monkeypatch, magic):
+    name = f"legacy_{magic[-1]}"
+    old = pa.table({"k": pa.array(range(5000), pa.int64()), "s": [f"old-{i}" for i in range(5000)]})
+    root.datasets.upload(name, old)
+    monkeypatch.setattr(crypto, "MAGIC", magic)
+    monkeypatch.setattr(crypto, "SEGMENT", crypto.SEGMENTS[magic])
+    _to_first_format(server.datasets, name, 1, old)
+    monkeypatch.undo()
+    path = server.datasets._db.execute("SELECT file FROM versions WHERE dataset = ?", (name,)).fetchone()[0]
+    with open(path, "rb") as handle:
+        assert handle.read(5) == magic
+    assert rows(root, f"SELECT count(*), max(s) FROM datasets.main.{name} WHERE k >= 10") == [(4990, "old-999")]
+    assert root.datasets.download(name).equals(old)
+    assert server.datasets._decode(name, 1).equals(old)  # what the cache would hold
+    new = pa.table({"k": pa.array([1, 2], pa.int64()), "s": ["a", "b"]})
+    root.datasets.update(name, new)  # a new version next to an old one: the schema compared with the old file's
+    assert rows(root, f'SELECT sum(k) FROM datasets.main."{name}@1"') == [(sum(range(5000)),)]
+    assert rows(root, f"SELECT sum(k) FROM datasets.main.{name}") == [(3,)]
+    flip_bit(path, os.path.getsize(path) // 2)
+    with pytest.raises(e6driver.DataError, match="failed authentication"):
+        root.datasets.download(name, version=1)
+
+
+# ------------------------------------------------------------------ pruning, seen in the bytes the process reads
+
+def _bytes_read() -> int:
+    with open("/proc/self/io") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("rchar:"))
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Iterator[DatasetStore]:
+    if not os.path.exists("/proc/self/io"):
+        pytest.skip("needs Linux /proc/self/io")
+    monkeypatch.setattr(dataset_store, "ROW_GROUP_BYTES", 256 * 1024)  # many row groups
+    opened = DatasetStore(str(tmp_path), "root")
+    opened.cache.limit = 1  # every read from the file
+    yield opened
+    opened.close()
+
+
+def _reading(store: DatasetStore) -> Callable[[str], int]:
+    """read(sql): bytes this process read while DuckDB ran ``sql`` over the version registered as ``t``."""
+    def read(sql: str) -> int:
+        _, dataset = store.read("root", "wide")
+        con = duckdb.connect()
+        con.register("t", dataset)
+        before = _bytes_read()
+        con.execute(sql).fetchall()
+        return _bytes_read() - before
+    return read
+
+
+def _wide(rows: int = 400_000) -> pa.Table:
+    return pa.table({name: pa.array([(i * (n + 3)) % 1_000_003 for i in range(rows)], pa.int64())
+                     for n, name in enumerate("abcdefgh")} | {"k": pa.array(range(rows), pa.int64())})
+
+
+def test_a_scan_reads_only_the_columns_it_needs(store, tmp_path):
+    store.publish("root", "wide", _wide(), create=True)
+    size = os.path.getsize(os.path.join(str(tmp_path), "datasets", "wide", "v1.e6ds"))
+    read = _reading(store)
+    everything, one = read("SELECT sum(a+b+c+d+e+f+g+h+k) FROM t"), read("SELECT sum(a) FROM t")
+    assert everything > 0.9 * size, (everything, size)
+    assert one < 0.2 * size, (one, size)  # one column of nine, and the footer
+
+
+def test_a_filter_skips_the_row_groups_it_excludes(store, tmp_path):
+    store.publish("root", "wide", _wide(), create=True)
+    read = _reading(store)
+    _, dataset = store.read("root", "wide")
+    groups = sum(f.num_row_groups for f in dataset.get_fragments())
+    assert groups >= 8
+    whole, first_group = read("SELECT sum(a) FROM t"), read("SELECT sum(a) FROM t WHERE k < 100")
+    assert first_group < 3 * whole / groups, (first_group, whole, groups)  # k is sorted: statistics skip the rest
