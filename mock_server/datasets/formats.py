@@ -1,7 +1,8 @@
 """Uploaded payloads decoded to Arrow, within the server's limits, and schema comparison between versions.
 
 Formats: ``arrow`` (an IPC stream), ``parquet``, ``csv`` and ``json`` (JSON lines: one object per line; a
-top-level array of objects is accepted too). Every decoder refuses a payload whose decoded size would pass
+top-level array of objects is accepted too). :func:`read_rows` decodes Arrow, Parquet and CSV batch by batch as a
+new version is written, so publishing holds about a row group of the upload (JSON is decoded whole). Every decoder refuses a payload whose decoded size would pass
 ``limits.max_expanded_bytes`` — from metadata before decoding where the format has it (Parquet, Arrow), batch
 by batch otherwise (CSV), and for JSON from an estimate made before Arrow builds anything: rows × distinct
 key paths × 8 bytes + the text, since every key seen in any row becomes a column of every row.
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mock_server.datasets.ipc_size import MalformedStream, expanded_size
+from mock_server.datasets.stream import batches
 from mock_server.errors import EngineError
 from mock_server.limits import DEFAULT_LIMITS, Limits, check_rows, exceeded
 
@@ -28,47 +30,79 @@ def _invalid(message: str) -> EngineError:
     return EngineError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def read_table(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
-    """An uploaded payload (bytes, or a seekable binary file: Parquet and CSV are read from it as needed, the other
-    formats whole) as an Arrow table, refused once its decoded size passes ``limits.max_expanded_bytes`` or a row
-    passes ``limits.max_row_bytes`` (see the module doc)."""
-    source = pa.BufferReader(data) if isinstance(data, (bytes, bytearray, memoryview)) else pa.PythonFile(data, "r")
-    if fmt in ("", "arrow", "json") and not isinstance(data, (bytes, bytearray, memoryview)):
-        data = data.read()
+class UploadRows:
+    """An upload's rows as record batches decoded as they are taken (:attr:`schema` known up front), within the
+    limits; a payload that turns out malformed part way is INVALID_ARGUMENT when its batch is reached."""
+
+    def __init__(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], fmt: str) -> None:
+        self.schema = schema
+        self._batches = batches
+        self._fmt = fmt
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._batches
+        except _MALFORMED as exc:
+            raise _invalid(f"cannot read the upload as {self._fmt or 'arrow'}: {exc}") from None
+
+    def read_all(self) -> pa.Table:
+        return pa.Table.from_batches(list(self), schema=self.schema)
+
+
+_MALFORMED = (pa.ArrowInvalid, OSError, MalformedStream, ValueError)
+
+
+def read_rows(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS) -> UploadRows:
+    """An uploaded payload (bytes, or a seekable binary file) as :class:`UploadRows`, refused once its decoded size
+    passes ``limits.max_expanded_bytes`` or a row passes ``limits.max_row_bytes`` (see the module doc). Arrow,
+    Parquet and CSV are decoded batch by batch as the rows are taken (Arrow's size is checked on a first pass over
+    its messages' metadata); JSON is decoded whole."""
+    buffered = isinstance(data, (bytes, bytearray, memoryview))
+
+    def source() -> Any:
+        if buffered:
+            return pa.BufferReader(data)
+        data.seek(0)
+        return pa.PythonFile(data, "r")
     try:
         if fmt in ("", "arrow"):
-            expanded = expanded_size(data, limits.max_expanded_bytes)  # from the metadata, nothing decoded yet
+            expanded = expanded_size(source(), limits.max_expanded_bytes)  # from the metadata, nothing decoded yet
             if expanded > limits.max_expanded_bytes:
                 raise exceeded(limits, "max_expanded_bytes", f"Arrow IPC upload of over {expanded} bytes decoded")
-            reader = pa.ipc.open_stream(pa.BufferReader(data))
-            return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
+            reader = pa.ipc.open_stream(source())
+            return UploadRows(reader.schema, _bounded(reader, limits), fmt)
         if fmt == "parquet":
-            parquet = pq.ParquetFile(source)
+            parquet = pq.ParquetFile(source())
             meta = parquet.metadata
             expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
             if expanded > limits.max_expanded_bytes:
                 raise exceeded(limits, "max_expanded_bytes", f"Parquet upload of {expanded} bytes uncompressed")
-            table = parquet.read()
-            check_rows(limits, table, "the upload")
-            return table
+            return UploadRows(parquet.schema_arrow, _bounded(batches(parquet), limits, expanded=False), fmt)
         if fmt == "csv":
             import pyarrow.csv as pcsv
 
-            reader = pcsv.open_csv(source)
-            return pa.Table.from_batches(_bounded(reader, limits), schema=reader.schema)
+            reader = pcsv.open_csv(source())
+            return UploadRows(reader.schema, _bounded(reader, limits), fmt)
         if fmt == "json":
-            return _json_table(data, limits)
-    except (pa.ArrowInvalid, OSError, MalformedStream, ValueError) as exc:
+            table = _json_table(data if buffered else source().read(), limits)
+            return UploadRows(table.schema, iter(table.to_batches()), fmt)
+    except _MALFORMED as exc:
         raise _invalid(f"cannot read the upload as {fmt or 'arrow'}: {exc}") from None
     raise _invalid(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
 
 
-def _bounded(reader: Any, limits: Limits) -> Iterator[pa.RecordBatch]:
-    """The batches of ``reader`` while their total size stays within ``limits.max_expanded_bytes``."""
+def read_table(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
+    """An uploaded payload decoded whole (see :func:`read_rows`)."""
+    return read_rows(data, fmt, limits).read_all()
+
+
+def _bounded(reader: Any, limits: Limits, expanded: bool = True) -> Iterator[pa.RecordBatch]:
+    """The batches of ``reader`` while their total size stays within ``limits.max_expanded_bytes`` (unless
+    ``expanded`` is False: checked before, from metadata) and each row within ``limits.max_row_bytes``."""
     total = 0
     for batch in reader:
         total += batch.nbytes
-        if total > limits.max_expanded_bytes:
+        if expanded and total > limits.max_expanded_bytes:
             raise exceeded(limits, "max_expanded_bytes", "upload decoded")
         check_rows(limits, batch, "the upload")
         yield batch

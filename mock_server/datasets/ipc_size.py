@@ -9,7 +9,7 @@ flatbuffer (Arrow's ``Message.fbs``); only the few fields needed are read here, 
 from __future__ import annotations
 
 import struct
-from typing import Iterator, Optional, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import pyarrow as pa
 
@@ -86,12 +86,13 @@ def _batch_size(batch: _Table, body: memoryview) -> int:
     return total
 
 
-def expanded_size(data: bytes, cap: int) -> int:
-    """The bytes the Arrow IPC stream ``data`` decodes to (its batches' buffers, dictionaries included),
-    counting stops past ``cap``. MalformedStream when its metadata is inconsistent; pyarrow's errors when
-    the stream cannot be framed."""
+def expanded_size(data: Any, cap: int) -> int:
+    """The bytes the Arrow IPC stream ``data`` (bytes, or an Arrow file read message by message) decodes to (its
+    batches' buffers, dictionaries included), counting stops past ``cap``. MalformedStream when its metadata is
+    inconsistent; pyarrow's errors when the stream cannot be framed."""
     total = 0
-    for message in pa.ipc.MessageReader.open_stream(pa.BufferReader(data)):
+    source = pa.BufferReader(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    for message in pa.ipc.MessageReader.open_stream(source):
         if message.type not in ("record batch", "dictionary"):
             continue
         root = message.metadata.to_pybytes()

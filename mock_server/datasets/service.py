@@ -21,7 +21,7 @@ import grpc
 from e6driver._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls, exceeded
-from mock_server.datasets.formats import read_table
+from mock_server.datasets.formats import read_rows
 from mock_server.datasets.names import check_name
 from mock_server.datasets.store import DatasetInfo, DatasetStore, check_freshness
 from mock_server.datasets.rate_limit import RateLimiter
@@ -108,8 +108,9 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
             if message.sha256 and upload.sha256() != message.sha256:
                 raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
                                        f"SHA-256 mismatch: the {upload.size} bytes received are not those sent")
-            table = read_table(upload.payload(), first.format, self.limits)  # read from the encrypted spool
-            info = self.store.publish(user, name, table, create=first.create, description=first.description,
+            # decoded from the encrypted spool batch by batch while the version is written
+            rows = read_rows(upload.payload(), first.format, self.limits)
+            info = self.store.publish(user, name, rows, create=first.create, description=first.description,
                                       freshness=first.freshness, allow_schema_change=first.allow_schema_change)
         finally:
             upload.close(discard=not keep)

@@ -293,14 +293,14 @@ class DatasetStore:
 
     def publish(self, user: str, name: str, data: Any, create: bool, description: str = "",
                 freshness: str = "", allow_schema_change: bool = False) -> DatasetInfo:
-        """Store ``data`` (an Arrow table, or a RecordBatchReader: written as its batches come, so only about a
-        row group is held at once) as a new version (a new dataset when ``create``), atomically; see the module doc.
+        """Store ``data`` (an Arrow table, or record batches with a ``schema``: a RecordBatchReader or
+        :class:`~mock_server.datasets.formats.UploadRows`, written as they come, so only about a row group is held) as a new version (a new dataset when ``create``), atomically; see the module doc.
         ``description`` and ``freshness`` are set on create, replaced on a new version when not empty. A new
         version must have the current one's columns (names and types, in any order) unless
         ``allow_schema_change``: INVALID_ARGUMENT naming the differing columns otherwise."""
         name = check_name(name) if create else self.require(user, name, write=True)
         check_freshness(freshness)
-        reader = data if isinstance(data, pa.RecordBatchReader) else data.to_reader()
+        reader = data.to_reader() if isinstance(data, pa.Table) else data
         with self._lock:
             row = self._row(name)
             if create and row is not None:
@@ -358,7 +358,7 @@ class DatasetStore:
             self._published.notify_all()
             return self._info(name, version)
 
-    def _write(self, path: str, reader: pa.RecordBatchReader, name: str, version: int) -> int:
+    def _write(self, path: str, reader: Any, name: str, version: int) -> int:
         """Write ``reader``'s rows to ``path`` as an encrypted Parquet file (fsynced) in row groups of about
         :data:`ROW_GROUP_BYTES` decoded; its row count."""
         rows = 0
@@ -526,7 +526,7 @@ def _row_group_rows(table: pa.Table) -> int:
     return max(1024, min(1 << 20, ROW_GROUP_BYTES // width))
 
 
-def _row_groups(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
+def _row_groups(reader: Any) -> Iterator[pa.Table]:
     """``reader``'s rows regrouped into tables of :func:`_row_group_rows` rows (the last one shorter, at least one
     table even without rows), holding little more than one row group at a time."""
     pending: List[pa.RecordBatch] = []

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import io
 import os
 import shutil
 from typing import Callable, Iterator
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
 import e6driver
 from mock_server.datasets import crypto
 from mock_server.datasets import store as dataset_store
+from mock_server.datasets.formats import read_rows
 from mock_server.datasets.modular import MAGIC
 from mock_server.datasets.store import DatasetStore
 from mock_server.limits import Limits
@@ -181,8 +185,8 @@ def _reading(store: DatasetStore) -> Callable[[str], int]:
 
 
 def _wide(rows: int = 400_000) -> pa.Table:
-    return pa.table({name: pa.array([(i * (n + 3)) % 1_000_003 for i in range(rows)], pa.int64())
-                     for n, name in enumerate("abcdefgh")} | {"k": pa.array(range(rows), pa.int64())})
+    k = np.arange(rows, dtype=np.int64)
+    return pa.table({name: (k * (n + 3)) % 1_000_003 for n, name in enumerate("abcdefgh")} | {"k": k})
 
 
 def test_a_scan_reads_only_the_columns_it_needs(store, tmp_path):
@@ -202,3 +206,33 @@ def test_a_filter_skips_the_row_groups_it_excludes(store, tmp_path):
     assert groups >= 8
     whole, first_group = read("SELECT sum(a) FROM t"), read("SELECT sum(a) FROM t WHERE k < 100")
     assert first_group < 3 * whole / groups, (first_group, whole, groups)  # k is sorted: statistics skip the rest
+
+
+# ------------------------------------------------------------------ publishing holds about a row group
+
+@pytest.mark.parametrize("fmt", ["arrow", "csv", "parquet"])
+def test_publishing_an_upload_holds_a_bounded_part_of_it(store, monkeypatch, fmt):
+    data = _wide(1_000_000)
+    sink = io.BytesIO()
+    if fmt == "arrow":
+        with pa.ipc.new_stream(sink, data.schema) as writer:
+            for batch in data.to_batches(max_chunksize=20_000):
+                writer.write_batch(batch)
+    elif fmt == "csv":
+        pcsv.write_csv(data, sink)
+    else:
+        pq.write_table(data, sink, row_group_size=20_000)
+    groups = dataset_store._row_groups
+    held = []
+
+    def watched(reader):  # what stays allocated while each row group is written
+        for group in groups(reader):
+            held.append(pa.total_allocated_bytes() - baseline)
+            yield group
+    monkeypatch.setattr(dataset_store, "_row_groups", watched)
+    baseline = pa.total_allocated_bytes()
+    rows = read_rows(io.BytesIO(sink.getvalue()), fmt, Limits(max_expanded_bytes=1 << 30))
+    assert store.publish("root", "wide", rows, create=True).rows == 1_000_000
+    assert len(held) > 100 and max(held) < data.nbytes // 8, (max(held), data.nbytes)  # whole: over nbytes
+    with store._open("wide", 1) as stored:
+        assert stored.parquet().read().equals(data)
