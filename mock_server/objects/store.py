@@ -23,6 +23,7 @@ import mimetypes
 import os
 import re
 import shutil
+import stat as stat_module
 import sys
 import tempfile
 import threading
@@ -297,7 +298,10 @@ class LocalObjectBackend(ObjectBackend):
 
     def _inside(self, bucket: str, path: str, what: str) -> str:
         """``path`` if, symlinks resolved, it lies inside the bucket's directory; else PERMISSION_DENIED."""
-        base = os.path.realpath(self._bucket_dir(bucket))
+        base = self._bucket_dir(bucket)
+        if _no_link_below(base, path):  # it resolves to realpath(base)/<the rest>: inside
+            return path
+        base = os.path.realpath(base)
         real = os.path.realpath(path)
         if real != base and not real.startswith(base + os.sep):
             raise EngineError(grpc.StatusCode.PERMISSION_DENIED,
@@ -378,8 +382,8 @@ class LocalObjectBackend(ObjectBackend):
                                      "content_type": info.content_type, "crc32": info.crc32}))  # the C encoder
         os.replace(tmp, path)
 
-    def _info(self, bucket: str, key: str, stat: os.stat_result) -> ObjectInfo:
-        meta: Any = _xattr_meta(self._path(bucket, key))
+    def _info(self, bucket: str, key: str, stat: os.stat_result, path: str) -> ObjectInfo:
+        meta: Any = _xattr_meta(path)
         if not isinstance(meta, dict) or meta.get("size") != stat.st_size or \
                 meta.get("mtime_ns") != stat.st_mtime_ns:
             try:
@@ -397,7 +401,7 @@ class LocalObjectBackend(ObjectBackend):
                 meta = cached[2]
             else:
                 old_type = meta.get("content_type") if isinstance(meta, dict) else None
-                etag, crc32 = _md5_file(self._path(bucket, key))
+                etag, crc32 = _md5_file(path)
                 meta = {"etag": etag, "crc32": crc32, "content_type": old_type or guess_content_type(key)}
                 with self._lock:
                     self._described[cache_key] = (stat.st_size, stat.st_mtime_ns, meta)
@@ -413,9 +417,9 @@ class LocalObjectBackend(ObjectBackend):
             stat = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if not os.path.isfile(path):
+        if not stat_module.S_ISREG(stat.st_mode):
             return None
-        return self._info(bucket, key, stat)
+        return self._info(bucket, key, stat, path)
 
     def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         try:
@@ -467,9 +471,9 @@ class LocalObjectBackend(ObjectBackend):
                 except EngineError as exc:  # a link leaving the bucket, or a name no key can have
                     log.warning("bucket %s: skipped %r: %s", bucket, key, exc.message)
                     continue
-                if not os.path.isfile(path):
+                if not stat_module.S_ISREG(stat.st_mode):
                     continue
-                yield self._info(bucket, key, stat)
+                yield self._info(bucket, key, stat, path)
 
     def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
         import pyarrow.fs
@@ -509,6 +513,25 @@ def _md5_file(path: str) -> Tuple[str, int]:
                 return digest.hexdigest(), crc32
             digest.update(block)
             crc32 = zlib.crc32(block, crc32)
+
+
+def _no_link_below(base: str, path: str) -> bool:
+    """True when ``path`` is ``base``/<plain names> and none of those names is a symbolic link: then the path
+    resolves inside ``base`` wherever ``base`` itself leads. One lstat per level instead of the ~30 µs of two
+    ``os.path.realpath`` calls per object access (the store's hottest check); False means "resolve fully"."""
+    if not path.startswith(base + os.sep):
+        return False
+    current = base
+    for name in path[len(base) + 1:].split(os.sep):
+        if name in ("", ".", ".."):
+            return False
+        current = f"{current}{os.sep}{name}"
+        try:
+            if stat_module.S_ISLNK(os.lstat(current).st_mode):
+                return False
+        except (FileNotFoundError, NotADirectoryError):
+            return True  # the rest does not exist yet (a new key): nothing below can be a link
+    return True
 
 
 def _walk_keys(directory: str, head: str) -> Iterator[str]:

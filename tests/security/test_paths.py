@@ -123,3 +123,26 @@ def test_errors_never_show_server_paths(buckets, server):
         cur.fetchall()
     assert data_dir not in str(info.value) and "/tmp" not in str(info.value)
     assert "bad.parquet" in str(info.value)
+
+
+def test_links_that_stay_inside_are_followed_and_a_link_put_under_a_key_later_is_caught(buckets, server,
+                                                                                          still_serves):
+    """The store checks each level below the bucket for a symbolic link (one lstat a level) and resolves fully
+    only when it meets one: a link inside the bucket to inside the bucket still works; a directory of a key
+    replaced by a link out of the bucket after the key was written is refused on the next access."""
+    alice, _ = buckets
+    root = server.object_stores.backend.root
+    os.symlink(os.path.join(root, "alice-own", "data"), os.path.join(root, "alice-own", "alias"))
+    assert alice.objects.get("alice-own", "alias/a.csv") == b"n\n1\n"
+    alice.objects.put("alice-own", "later/x/k.csv", b"mine\n")
+    os.rename(os.path.join(root, "alice-own", "later", "x"), os.path.join(root, "alice-own", "moved"))
+    os.symlink(os.path.join(root, "bob-private"), os.path.join(root, "alice-own", "later", "x"))
+    os.link(os.path.join(root, "bob-private", "secret.csv"), os.path.join(root, "bob-private", "k.csv"))
+    for call in (lambda: alice.objects.get("alice-own", "later/x/k.csv"),
+                 lambda: alice.objects.put("alice-own", "later/x/k.csv", b"overwrite")):
+        with pytest.raises(OperationalError, match="outside the bucket"):
+            call()
+    assert bob_secret_intact(buckets)
+    with open(os.path.join(root, "bob-private", "k.csv"), "rb") as handle:
+        assert handle.read() == b"secret\n42\n"
+    still_serves(server)
