@@ -12,8 +12,7 @@ import grpc
 from e6driver._proto import e6driver_streams_pb2_grpc
 from e6driver._proto import e6driver_accounts_pb2_grpc
 from e6driver._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_datasets_pb2_grpc,
-                             e6driver_ingest_pb2_grpc, e6driver_stores_pb2_grpc,
-                             e6x_engine_pb2_grpc)
+                             e6driver_ingest_pb2_grpc, e6driver_stores_pb2_grpc)
 from mock_server import errors
 from mock_server.catalogs import SqlCatalog, StoreCatalogs
 from mock_server.control.accounts_service import AccountServicer
@@ -33,9 +32,8 @@ from mock_server.query.engine import Engine
 from mock_server.request_size import RequestSizeInterceptor, core_receive_limit
 from mock_server.query.ingest import IngestServicer
 from mock_server.query.queries import QueryRegistry
-from mock_server.query import run_service
-from mock_server.query.run_service import QueryRunServicer
-from mock_server.query.service import QueryEngineServicer
+from mock_server.query.run_service import QueryRunServicer, add_to_server as serve_runs
+from mock_server.query.service import QueryEngineServicer, add_to_server as serve_queries
 from mock_server.sessions import SessionStore
 from mock_server.streams.catalog import StreamCatalog
 from mock_server.streams.service import StreamServicer
@@ -148,8 +146,8 @@ class EngineServer:
                                                  AdmissionInterceptor(self.cluster, self.strategy)])
         engine_ip = host if host not in ("", "0.0.0.0", "::", "[::]") else "localhost"
         query_service = QueryEngineServicer(self.engine, self.sessions, self.queries, engine_ip, self.strategy)
-        e6x_engine_pb2_grpc.add_QueryEngineServiceServicer_to_server(query_service, self._server)
-        run_service.add_to_server(QueryRunServicer(query_service), self._server)
+        serve_queries(query_service, self._server)
+        serve_runs(QueryRunServicer(query_service), self._server)
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterServicer(self.cluster, self.sessions, self.admin_user), self._server)
         e6driver_admin_pb2_grpc.add_AdminServiceServicer_to_server(

@@ -6,7 +6,7 @@ so a malformed answer raises ``DataError`` there instead of gRPC's generic "exce
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 from .._proto import e6driver_query_pb2 as run_pb
 from ..errors import DataError
@@ -14,16 +14,34 @@ from ..errors import DataError
 FETCH_ARROW = "/e6driver.query.QueryRunService/FetchArrow"
 
 # FetchArrowResponse fields
-_IPC_STREAM, _BATCHES, _END_OF_STREAM = 1, 2, 3
+_IPC_STREAM, _BATCHES, _END_OF_STREAM, _NEW_STRATEGY = 1, 2, 3, 4
+
+
+class Answer(NamedTuple):
+    ipc: Optional[memoryview]  # a view of the received bytes
+    chunks: List[bytes]
+    end: bool
+    new_strategy: str
 
 
 class RawAnswer:
-    """A FetchArrowResponse as received."""
+    """A FetchArrowResponse as received; its fields are read once, when first asked for."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "_fields")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self._fields: Optional[Answer] = None
+
+    def fields(self) -> Answer:
+        if self._fields is None:
+            self._fields = _read(self.data)
+        return self._fields
+
+    @property
+    def new_strategy(self) -> Optional[str]:
+        """The blue-green announcement (spec section 8.3), as the session reads it from every response."""
+        return self.fields().new_strategy or None
 
 
 def bind(stub: Any, channel: Any) -> None:
@@ -50,12 +68,18 @@ def _varint(view: memoryview, pos: int) -> Tuple[int, int]:
 
 
 def read_answer(answer: RawAnswer) -> Tuple[Optional[memoryview], List[bytes], bool]:
-    """(Arrow IPC stream or None, Thrift chunks, end of stream) of an answer; the stream is a view of the
-    received bytes. Unknown fields are skipped, as protobuf does."""
-    view = memoryview(answer.data)
+    """(Arrow IPC stream or None, Thrift chunks, end of stream) of an answer."""
+    ipc, chunks, end, _ = answer.fields()
+    return ipc, chunks, end
+
+
+def _read(data: bytes) -> Answer:
+    """The fields of an answer; unknown ones are skipped, as protobuf does."""
+    view = memoryview(data)
     ipc: Optional[memoryview] = None
     chunks: List[bytes] = []
     end = False
+    new_strategy = ""
     pos = 0
     while pos < len(view):
         key, pos = _varint(view, pos)
@@ -74,10 +98,15 @@ def read_answer(answer: RawAnswer) -> Tuple[Optional[memoryview], List[bytes], b
                 ipc = field
             elif number == _BATCHES:
                 chunks.append(field.tobytes())
+            elif number == _NEW_STRATEGY:
+                try:
+                    new_strategy = str(field, "utf-8")
+                except UnicodeDecodeError:
+                    raise DataError("malformed FetchArrow answer: new_strategy is not UTF-8") from None
         elif wire_type in (1, 5):
             pos += 8 if wire_type == 1 else 4
             if pos > len(view):
                 raise DataError("malformed FetchArrow answer: a field overruns the answer")
         else:
             raise DataError(f"malformed FetchArrow answer: wire type {wire_type}")
-    return ipc, chunks, end
+    return Answer(ipc, chunks, end, new_strategy)

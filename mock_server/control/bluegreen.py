@@ -116,8 +116,12 @@ class BlueGreenState:
 
 
 def announce(response: Any, colour: Optional[str]) -> Any:
-    """Set ``new_strategy`` on a response message that has that field (spec §8.3)."""
+    """Set ``new_strategy`` on a response message that has that field (spec §8.3); a response prepared as wire
+    bytes (``mock_server.query.wire_bytes.Prepared``) gets the field appended."""
     if colour is not None and response is not None:
+        appended = getattr(response, "with_new_strategy", None)
+        if appended is not None:
+            return appended(colour)
         descriptor = getattr(response, "DESCRIPTOR", None)
         if descriptor is not None and NEW_STRATEGY_FIELD in descriptor.fields_by_name:
             setattr(response, NEW_STRATEGY_FIELD, colour)

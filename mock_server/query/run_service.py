@@ -13,20 +13,18 @@ from typing import Any
 
 import grpc
 
-from e6driver._proto import e6driver_query_pb2 as run_pb
+from e6driver._proto import e6driver_query_pb2 as run_pb, e6driver_query_pb2_grpc
 from mock_server import errors
 from mock_server.query import wire_bytes
 from mock_server.query.arrow_results import ipc_stream
 from mock_server.query.service import V2_RESPONSE_BYTES, QueryEngineServicer
-
-SERVICE = "e6driver.query.QueryRunService"
 
 # A longer statement answers without its metadata after this long, so that the caller learns the query id
 # (and can cancel it) early; it then waits in getResultMetadata as usual.
 MAX_WAIT_SECONDS = 0.5
 
 # FetchArrowResponse fields
-_IPC_STREAM, _BATCHES, _END_OF_STREAM = 1, 2, 3
+_IPC_STREAM, _BATCHES, _END_OF_STREAM, _NEW_STRATEGY = 1, 2, 3, 4
 
 
 class QueryRunServicer:
@@ -65,15 +63,10 @@ class QueryRunServicer:
             pieces = wire_bytes.bytes_field(_IPC_STREAM, ipc_stream(items, items[0].schema))
         else:
             pieces = wire_bytes.repeated_bytes_field(_BATCHES, items)
-        return wire_bytes.message(pieces + wire_bytes.bool_field(_END_OF_STREAM, end))
+        return wire_bytes.Prepared(pieces + wire_bytes.bool_field(_END_OF_STREAM, end), _NEW_STRATEGY)
 
 
 def add_to_server(servicer: QueryRunServicer, server: grpc.Server) -> None:
     """Serve QueryRunService; FetchArrow answers with wire bytes written by hand (:mod:`wire_bytes`)."""
-    handlers = {
-        "Run": wire_bytes.unary_handler(servicer.Run, run_pb.RunRequest, run_pb.RunResponse),
-        "FetchArrow": wire_bytes.unary_handler(servicer.FetchArrow, run_pb.FetchArrowRequest,
-                                               run_pb.FetchArrowResponse),
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_registered_method_handlers(SERVICE, handlers)
+    wire_bytes.add_service(e6driver_query_pb2_grpc.add_QueryRunServiceServicer_to_server, servicer, server,
+                           {"FetchArrow"})

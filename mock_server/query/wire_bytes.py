@@ -2,12 +2,12 @@
 
 Megabytes of chunk bytes are copied once, into the response, instead of into a protobuf object and again out
 of it: profiled on the 2-core machine, serialising the 4 MiB answers of a 1M-row fetch held the GIL longer
-than encoding their chunks. Field numbers are the .proto's; tests/unit/test_wire_bytes.py parses what these
+than encoding their chunks. Field numbers are the .proto's; tests/unit/test_arrow_wire.py parses what these
 write with the generated classes.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Union
+from typing import Any, Callable, List, Set, Union
 
 import grpc
 
@@ -26,11 +26,15 @@ def _varint(value: int) -> bytes:
 
 
 def bytes_field(number: int, payload: Piece) -> List[Piece]:
-    """The pieces of one ``bytes``/``string`` field (an empty proto3 value is left out, as protobuf does)."""
+    """The pieces of one ``bytes`` field (an empty proto3 value is left out, as protobuf does)."""
     size = memoryview(payload).nbytes
     if not size:
         return []
     return [_varint(number << 3 | _LENGTH_DELIMITED), _varint(size), payload]
+
+
+def string_field(number: int, text: str) -> List[Piece]:
+    return bytes_field(number, text.encode("utf-8"))
 
 
 def repeated_bytes_field(number: int, payloads: List[Piece]) -> List[Piece]:
@@ -46,19 +50,47 @@ def bool_field(number: int, value: bool) -> List[Piece]:
     return [_varint(number << 3 | _VARINT), b"\x01"] if value else []
 
 
-def message(pieces: List[Piece]) -> bytes:
-    return b"".join(pieces)
+class Prepared:
+    """A response already written as wire bytes. ``strategy_field`` is its message's ``new_strategy`` number:
+    the blue-green announcement is appended (protobuf keeps the last value of a field that appears twice)."""
+
+    __slots__ = ("data", "strategy_field")
+
+    def __init__(self, pieces: List[Piece], strategy_field: int) -> None:
+        self.data = b"".join(pieces)
+        self.strategy_field = strategy_field
+
+    def with_new_strategy(self, colour: str) -> "Prepared":
+        return Prepared([self.data] + string_field(self.strategy_field, colour), self.strategy_field)
 
 
-def passthrough(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
-    """A response serializer that sends prepared wire bytes as they are and serialises messages."""
+def _passthrough(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
     def serializer(response: Any) -> bytes:
-        return response if isinstance(response, bytes) else serialize(response)
+        return response.data if isinstance(response, Prepared) else serialize(response)
     return serializer
 
 
-def unary_handler(behavior: Callable, request_type: Any, response_type: Any) -> grpc.RpcMethodHandler:
-    """A unary method handler whose behaviour may answer with prepared wire bytes."""
-    return grpc.unary_unary_rpc_method_handler(
-        behavior, request_deserializer=request_type.FromString,
-        response_serializer=passthrough(response_type.SerializeToString))
+class _Handlers:
+    """Stands in for a server to catch the method handlers a generated ``add_*_to_server`` registers."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict = {}
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: dict) -> None:
+        self.service, self.handlers = service, handlers
+
+
+def add_service(add_to_server: Callable[[Any, Any], None], servicer: Any, server: grpc.Server,
+                prepared: Set[str]) -> None:
+    """Register ``servicer`` as the generated ``add_to_server`` would, the ``prepared`` methods being allowed to
+    answer with :class:`Prepared` wire bytes."""
+    caught = _Handlers()
+    add_to_server(servicer, caught)
+    handlers = {name: handler._replace(response_serializer=_passthrough(handler.response_serializer))
+                if name in prepared else handler for name, handler in caught.handlers.items()}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(caught.service, handlers),))
+    server.add_registered_method_handlers(caught.service, handlers)

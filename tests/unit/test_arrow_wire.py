@@ -27,8 +27,26 @@ CASES = [
 def test_writer_is_read_by_protobuf(ipc, chunks, end):
     pieces = wire_bytes.bytes_field(1, ipc) + wire_bytes.repeated_bytes_field(2, chunks) + \
         wire_bytes.bool_field(3, end)
-    parsed = run_pb.FetchArrowResponse.FromString(wire_bytes.message(pieces))
+    prepared = wire_bytes.Prepared(pieces, strategy_field=4)
+    parsed = run_pb.FetchArrowResponse.FromString(prepared.data)
     assert (parsed.ipc_stream, list(parsed.batches), parsed.end_of_stream) == (ipc, chunks, end)
+    assert parsed.new_strategy == ""
+    announced = prepared.with_new_strategy("blue").with_new_strategy("green")  # the last one counts
+    assert run_pb.FetchArrowResponse.FromString(announced.data).new_strategy == "green"
+    assert RawAnswer(announced.data).new_strategy == "green" and RawAnswer(prepared.data).new_strategy is None
+
+
+def test_batch_v2_answer_as_protobuf_writes_it():
+    """getNextResultBatchV2's hand-written answer is the generated class's, byte for byte."""
+    from e6driver._proto import e6x_engine_pb2 as pb
+
+    chunks = [b"a" * 200, b"", b"z" * 5]
+    prepared = wire_bytes.Prepared(wire_bytes.repeated_bytes_field(1, chunks) + wire_bytes.string_field(2, "sid")
+                                   + wire_bytes.bool_field(4, True), strategy_field=3)
+    expected = pb.GetNextResultBatchV2Response(resultBatches=chunks, sessionId="sid", endOfStream=True)
+    assert prepared.data == expected.SerializeToString()
+    expected.new_strategy = "blue"
+    assert pb.GetNextResultBatchV2Response.FromString(prepared.with_new_strategy("blue").data) == expected
 
 
 @pytest.mark.parametrize("ipc, chunks, end", CASES)

@@ -11,9 +11,8 @@ import grpc
 import pytest
 
 import e6driver
-from e6driver._proto import e6x_engine_pb2_grpc
 from e6driver.protocol import transaction
-from mock_server.query.service import QueryEngineServicer
+from mock_server.query.service import QueryEngineServicer, add_to_server as serve_queries
 from mock_server.server import SERVER_OPTIONS
 
 USER, PASSWORD = "alice", "alice-token"
@@ -139,9 +138,8 @@ def test_blue_green_switch_loses_the_transaction(fresh_server):
 def engine_without_transactions(server):
     """The query service alone, as on an e6data cluster: no AdminService, so GetCapabilities is UNIMPLEMENTED."""
     grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=SERVER_OPTIONS)
-    e6x_engine_pb2_grpc.add_QueryEngineServiceServicer_to_server(
-        QueryEngineServicer(server.engine, server.sessions, server.queries, "127.0.0.1", server.strategy),
-        grpc_server)
+    serve_queries(QueryEngineServicer(server.engine, server.sessions, server.queries, "127.0.0.1", server.strategy),
+                  grpc_server)
     port = grpc_server.add_insecure_port("127.0.0.1:0")
     grpc_server.start()
     yield port
