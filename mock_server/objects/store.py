@@ -51,6 +51,7 @@ _DESCRIBED_CACHE = 10_000  # etags of objects written behind the store's back, c
 MAX_KEY_BYTES = 1024
 MAX_LEVEL_BYTES = 250  # one '/'-separated level: a file name, with room for the store's own suffixes
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_CONTROL = re.compile("[\x00-\x1f]")  # checked on every object access: a regex, not a loop over characters
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def check_key(key: str) -> str:
         raise bad_key(f"object key {key!r} contains a backslash; use '/' to separate levels")
     if key.startswith("/") or re.match(r"^[A-Za-z]:", key):
         raise bad_key(f"object key {key!r} is an absolute path; keys are relative to the bucket")
-    if any(ord(ch) < 0x20 for ch in key):
+    if _CONTROL.search(key):
         raise bad_key(f"object key {key!r} contains a control character")
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise bad_key(f"object key is longer than {MAX_KEY_BYTES} bytes")
