@@ -63,6 +63,29 @@ def test_pending_switch_applies_when_the_last_query_closes(engine):
         assert _state(srv).active == "green" and _state(srv).pending is None
 
 
+def test_an_arrow_fetch_learns_of_a_switch_and_finishes_on_its_colour(engine, monkeypatch):
+    """FetchArrow answers are written by hand: the engine appends the announcement, the driver reads it."""
+    from e6driver.protocol import arrow_results
+
+    announced = []
+    read = arrow_results.RawAnswer.new_strategy.fget
+    monkeypatch.setattr(arrow_results.RawAnswer, "new_strategy",
+                        property(lambda answer: announced.append(read(answer)) or announced[-1]))
+    srv = engine(strategy="blue")
+    with _connect(srv) as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT range AS n FROM range(5000000)")  # ~10 answers; the driver fetches 2 ahead
+        batches = cursor.fetch_arrow_batches()
+        first = next(batches)
+        srv.switch_strategy("green")
+        rest = list(batches)  # sent as blue: the later answers announce green, pending while the query is open
+        assert "green" in announced
+        assert _state(srv).pending == "green"
+        assert sum(b.num_rows for b in [first] + rest) == 5000000
+        cursor.close()
+        assert _state(srv).active == "green" and _state(srv).pending is None
+
+
 def test_cancel_uses_the_query_colour(engine):
     srv = engine(strategy="blue")
     with _connect(srv) as conn:
