@@ -16,7 +16,8 @@ the cache in the background; the rounds that follow may still miss), and a cache
 (``--max-dataset-cache-bytes`` 64 MiB: every query decrypts and decodes only the row groups and columns it
 needs). Figures are the best of ``--rounds`` after that first query; the ratio is DuckDB's time over the engine's
 (>= 1: the engine is as fast). Then a full download to an ``.arrows`` file, with
-the engine's peak RSS during it (Linux ``/proc``: the peak is reset just before the download).
+the engine's peak RSS during it (Linux ``/proc``: the peak is reset just before the download), and a new version
+of the same table uploaded to the engine with the small cache, with its peak RSS (what publishing holds).
 """
 from __future__ import annotations
 
@@ -42,9 +43,10 @@ n, rng = {rows}, np.random.default_rng(7)
 data = pa.table({{"x": rng.integers(0, 1_000_000, n), "y": rng.random(n), "z": rng.integers(0, 100, n, dtype="int32"),
                   "w": rng.integers(0, 10_000_000, n), "u": rng.random(n), "v": rng.integers(0, 1000, n),
                   "s": pa.array(np.char.add("customer-", (np.arange(n) % 50_000).astype(str)))}})
-pq.write_table(data, {plain!r}, compression="zstd")
+if {write_plain!r}:
+    pq.write_table(data, {plain!r}, compression="zstd")
 t = time.perf_counter()
-conn.datasets.upload("bench", data)
+getattr(conn.datasets, {call!r})("bench", data)
 print(json.dumps({{"upload": time.perf_counter() - t, "bytes": data.nbytes, "parquet": os.path.getsize({plain!r})}}))
 """
 
@@ -130,7 +132,8 @@ def main() -> None:
         def query(port: int) -> Dict[str, Dict[str, float]]:
             return run_client(QUERY.format(queries=QUERIES, rounds=args.rounds, plain=plain, port=port, **common))
         with engine_server(data, bigger) as port:
-            upload = run_client(UPLOAD.format(port=port, rows=args.rows, plain=plain, **common))
+            upload = run_client(UPLOAD.format(port=port, rows=args.rows, plain=plain, call="upload", write_plain=True,
+                                              **common))
             results["cached (decoded at upload)"] = query(port)
         with engine_server(data, bigger) as port:
             results["after a restart"] = query(port)
@@ -140,6 +143,11 @@ def main() -> None:
             before, peaked = rss_mb(pid, "VmRSS"), reset_peak(pid)
             down = run_client(DOWNLOAD.format(port=port, target=os.path.join(tmp, "down.arrows"), **common))
             peak = rss_mb(pid, "VmHWM") if peaked else None
+            # a new version with no room in the cache: what publishing itself holds
+            update_before, update_peaked = rss_mb(pid, "VmRSS"), reset_peak(pid)
+            update = run_client(UPLOAD.format(port=port, rows=args.rows, plain=plain, call="update",
+                                              write_plain=False, **common))
+            update_peak = rss_mb(pid, "VmHWM") if update_peaked else None
     rows: List[tuple] = []
     for config, figures in results.items():
         for label, f in figures.items():
@@ -156,6 +164,12 @@ def main() -> None:
               f"(+{peak - before:.0f} MB for a {down['size'] / 1e6:.0f} MB stream)")
     else:
         print("engine RSS: not measurable here (needs Linux /proc)")
+    print(f"update (a new version, cache 64 MiB): {update['upload']:.2f} s", end="")
+    if update_before is not None and update_peak is not None:
+        print(f"; engine RSS before {update_before:.0f} MB, peak during it {update_peak:.0f} MB "
+              f"(+{update_peak - update_before:.0f} MB for a {upload['bytes'] / 1e6:.0f} MB table)")
+    else:
+        print()
 
 
 if __name__ == "__main__":

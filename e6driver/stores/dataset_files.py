@@ -25,6 +25,7 @@ EXTENSIONS: Dict[str, str] = {".parquet": "parquet", ".pq": "parquet", ".csv": "
 FORMATS = ("parquet", "csv", "arrow", "arrows", "json")
 _ALIASES = {"feather": "arrow", "ipc": "arrow", "jsonl": "json", "ndjson": "json", "pq": "parquet"}
 _IPC_FILE_MAGIC = b"ARROW1"
+UPLOAD_BATCH_ROWS = 64 * 1024  # rows per record batch of an uploaded table: what the engine holds decoded at once
 Progress = Optional[Callable[[int, Optional[int]], None]]
 
 
@@ -68,7 +69,7 @@ def payload(data: Any) -> Tuple[bytes, str]:
                                     "DataFrame, a list of dicts or a file path")
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, data.schema) as writer:
-        writer.write_table(data)
+        writer.write_table(data, max_chunksize=UPLOAD_BATCH_ROWS)  # the engine decodes one batch at a time
     return sink.getvalue().to_pybytes(), "arrow"
 
 

@@ -77,7 +77,7 @@ class DatasetInfo:
     description: str = ""
     freshness: str = ""  # hourly | daily | weekly | monthly | "" (unset)
     versions: int = 0  # stored versions
-    checksum: str = ""  # "sha256:<hex>" of that version's Parquet bytes (before encryption)
+    checksum: str = ""  # "sha256:<hex>" of that version's stored file (earlier formats: of its Parquet bytes)
     updated: Optional[datetime.datetime] = None  # that version's publication
     downloads: int = 0  # completed downloads of the dataset through this API (any version); SQL reads not counted
 

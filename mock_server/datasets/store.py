@@ -414,8 +414,10 @@ class DatasetStore:
         return info, dataset
 
     def _decode(self, name: str, version: int) -> pa.Table:
+        """A version decoded whole, for the cache: on one thread, so the background loader leaves Arrow's CPU pool
+        to the queries that read the file meanwhile."""
         with self._open(name, version) as stored, self._readable(name, version):
-            return stored.parquet().read(use_threads=True)
+            return stored.parquet().read(use_threads=False)
 
     def download(self, user: str, name: str, version: int = 0,
                  piece: int = 1 << 20) -> Tuple[DatasetInfo, int, Iterator[bytes]]:
