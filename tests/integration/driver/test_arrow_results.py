@@ -86,6 +86,18 @@ def test_arrow_route_equals_thrift_route(connect, impl, routes, rows):
     assert got.schema.field("c_dec").type == pa.decimal128(38, 4)
 
 
+def test_all_null_columns_keep_their_types_on_both_routes(connect, routes):
+    sql = ("SELECT range AS i, NULL::DECIMAL(18,4) AS d, NULL::DATE AS dt, NULL::SMALLINT AS s, NULL::VARCHAR AS v, "
+           "NULL::TIMESTAMP AS ts, CASE WHEN range < 100 THEN 1.5 END::DECIMAL(10,3) AS late "
+           "FROM range(200000) ORDER BY 1")
+    thrift_conn = connect()
+    _thrift_only(thrift_conn)
+    expected = _table(thrift_conn, sql)
+    got = _table(connect(), sql)
+    assert routes["arrow"] > 0
+    assert got.schema == expected.schema and got.equals(expected)
+
+
 def test_rows_after_a_columnar_reader_stopped(connect, impl, routes):
     """Batches fetched as Arrow for a reader that stopped early are handed to fetchall as the same rows."""
     sql = ARROW_READY.format(rows=200_000)
