@@ -2,14 +2,20 @@
 
     python bench/stores.py [--mb 200] [--rounds 3] [--files 1000] [--file-kb 64] [--rows 10000000] [--no-s3]
 
-Every figure is the best of ``--rounds``; each client runs in a fresh process, the engine in another.
+Every figure is the best of ``--rounds``; each client runs in a fresh process, the engine in another. Next to
+each time, the CPU seconds it cost (least over the rounds): the client process, the engine process, and for
+SeaweedFS the ``weed`` process. On a machine shared with other work the times swing with the load; the CPU
+seconds say how much work an operation is, and on 2 cores bound the time it can take at best (sum / 2).
 
-1. One ``--mb`` MiB file of random bytes: ``conn.objects.put_file``/``get_file`` (1 MiB chunks, CRC-32 per
-   chunk, MD5 of the whole object on both ends on a helper thread, the engine fsyncs before it answers) vs
-   ``shutil.copyfile`` on the same disk (page cache warm, no fsync, no checksum).
+1. One ``--mb`` MiB file of random bytes: ``conn.objects.put_file``/``get_file`` (4 MiB chunks, each with the
+   running CRC-32 of the object, so both ends check every chunk and the whole object's CRC-32 in one pass; the
+   engine computes the MD5 etag on a helper thread and fsyncs once before it answers; a get is checked against
+   the CRC-32 recorded at the put) vs ``shutil.copyfile`` on the same disk (page cache warm, no fsync, no
+   checksum).
 2. A tree of ``--files`` files of ``--file-kb`` KiB: ``conn.objects.upload``/``download`` (4 workers; files up
-   to 1 MiB travel in PutBatch/GetBatch calls of up to 250 files, each file still checksummed, fsynced and
-   committed atomically on its own; each round under a new prefix so every file moves) vs ``shutil.copytree``.
+   to 1 MiB travel in PutBatch/GetBatch calls of up to 250 files, each file still CRC-checked, given its MD5
+   etag by the engine, fsynced and committed atomically on its own; each round under a new prefix so every
+   file moves) vs ``shutil.copytree``.
 3. The same ``--mb`` MiB file on SeaweedFS (``weed mini``): through the engine configured with
    ``--s3-endpoint`` (driver → engine → S3: the engine spools and checks a put while sending it on as 8 MiB
    multipart parts, completed after the MD5 check; gets are parallel 8 MiB ranged GETs) vs boto3's
@@ -26,7 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from _harness import PASSWORD, USER, engine_server, machine_note, run_client, table
 
@@ -35,40 +41,51 @@ import os, shutil, time
 import e6driver
 conn = e6driver.connect(host="127.0.0.1", port={port}, username="{user}", password="{password}")
 store = conn.objects
+PIDS = {pids!r}  # engine (and weed) processes whose CPU time each operation is charged
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    own = [usage.ru_utime + usage.ru_stime]
+    for pid in PIDS:
+        fields = open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()
+        own.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return own
+
+best, cpu = {{}}, {{}}
+
+def timed(name, action):
+    before, started = cpu_seconds(), time.perf_counter()
+    result = action()
+    best[name] = min(best.get(name, 1e9), time.perf_counter() - started)
+    spent = [round(b - a, 3) for a, b in zip(before, cpu_seconds())]
+    cpu[name] = [min(x, y) for x, y in zip(cpu.get(name, spent), spent)]
+    return result
 """
 
 SINGLE = _CONNECT + """
 store.create_bucket("bench")
 src, work = {src!r}, {work!r}
-best = {{"copy": 1e9, "upload": 1e9, "download": 1e9}}
 for _ in range({rounds}):
-    t = time.perf_counter(); shutil.copyfile(src, os.path.join(work, "copy.bin"))
-    best["copy"] = min(best["copy"], time.perf_counter() - t)
-    t = time.perf_counter(); store.put_file("bench", "big.bin", src)
-    best["upload"] = min(best["upload"], time.perf_counter() - t)
-    t = time.perf_counter(); store.get_file("bench", "big.bin", os.path.join(work, "down.bin"))
-    best["download"] = min(best["download"], time.perf_counter() - t)
+    timed("copy", lambda: shutil.copyfile(src, os.path.join(work, "copy.bin")))
+    timed("upload", lambda: store.put_file("bench", "big.bin", src))
+    timed("download", lambda: store.get_file("bench", "big.bin", os.path.join(work, "down.bin")))
     os.unlink(os.path.join(work, "copy.bin")); os.unlink(os.path.join(work, "down.bin"))
-print(json.dumps({{"bytes": os.path.getsize(src), **best, "rss": peak_rss_mb()}}))
+print(json.dumps({{"bytes": os.path.getsize(src), **best, "cpu": cpu, "rss": peak_rss_mb()}}))
 """
 
 TREE = _CONNECT + """
 store.create_bucket("bench")
 src, work = {src!r}, {work!r}
 files = [os.path.join(d, f) for d, _, names in os.walk(src) for f in names]
-best = {{"copytree": 1e9, "upload": 1e9, "download": 1e9}}
 for r in range({rounds}):
     copy, down = os.path.join(work, f"copy{{r}}"), os.path.join(work, f"down{{r}}")
-    t = time.perf_counter(); shutil.copytree(src, copy)
-    best["copytree"] = min(best["copytree"], time.perf_counter() - t)
-    t = time.perf_counter(); up = store.upload(src, "bench", prefix=f"tree{{r}}", progress=False)
-    best["upload"] = min(best["upload"], time.perf_counter() - t)
-    t = time.perf_counter(); got = store.download("bench", f"tree{{r}}", down, progress=False)
-    best["download"] = min(best["download"], time.perf_counter() - t)
+    timed("copytree", lambda: shutil.copytree(src, copy))
+    up = timed("upload", lambda: store.upload(src, "bench", prefix=f"tree{{r}}", progress=False))
+    got = timed("download", lambda: store.download("bench", f"tree{{r}}", down, progress=False))
     moved = sum(len(names) for _, _, names in os.walk(down))
     assert moved == len(files) == len(up.files) == len(got.files), (moved, len(files))
     shutil.rmtree(copy); shutil.rmtree(down)
-print(json.dumps({{"bytes": sum(os.path.getsize(f) for f in files), "files": len(files), **best}}))
+print(json.dumps({{"bytes": sum(os.path.getsize(f) for f in files), "files": len(files), **best, "cpu": cpu}}))
 """
 
 S3 = _CONNECT + """
@@ -79,19 +96,14 @@ s3.create_bucket(Bucket="bench-boto3")
 store.create_bucket("bench-e6")
 src, work = {src!r}, {work!r}
 down = os.path.join(work, "down.bin")
-best = {{"boto3 upload": 1e9, "boto3 download": 1e9, "upload": 1e9, "download": 1e9}}
 for _ in range({rounds}):
-    t = time.perf_counter(); s3.upload_file(src, "bench-boto3", "big.bin")
-    best["boto3 upload"] = min(best["boto3 upload"], time.perf_counter() - t)
-    t = time.perf_counter(); s3.download_file("bench-boto3", "big.bin", down)
-    best["boto3 download"] = min(best["boto3 download"], time.perf_counter() - t)
+    timed("boto3 upload", lambda: s3.upload_file(src, "bench-boto3", "big.bin"))
+    timed("boto3 download", lambda: s3.download_file("bench-boto3", "big.bin", down))
     os.unlink(down)
-    t = time.perf_counter(); store.put_file("bench-e6", "big.bin", src)
-    best["upload"] = min(best["upload"], time.perf_counter() - t)
-    t = time.perf_counter(); store.get_file("bench-e6", "big.bin", down)
-    best["download"] = min(best["download"], time.perf_counter() - t)
+    timed("upload", lambda: store.put_file("bench-e6", "big.bin", src))
+    timed("download", lambda: store.get_file("bench-e6", "big.bin", down))
     os.unlink(down)
-print(json.dumps({{"bytes": os.path.getsize(src), **best}}))
+print(json.dumps({{"bytes": os.path.getsize(src), **best, "cpu": cpu}}))
 """
 
 SCAN = _CONNECT + """
@@ -136,10 +148,27 @@ def _ratios(results: Dict[str, Dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _rows(out: Dict[str, float], baseline: str, label: str, names: List[Tuple[str, str]]) -> List[tuple]:
+def _rows(out: Dict[str, Any], baseline: str, label: str, names: List[Tuple[str, str]]) -> List[tuple]:
     mb = out["bytes"] / 1e6
-    return [(label, shown, f"{out[key]:.3f}", f"{mb / out[key]:.0f}", f"{out[baseline] / out[key]:.2f}")
+    cpu = out.get("cpu", {})
+    return [(label, shown, f"{out[key]:.3f}", f"{mb / out[key]:.0f}", f"{out[baseline] / out[key]:.2f}",
+             " / ".join(f"{x:.2f}" for x in cpu[key]) if key in cpu else "")
             for key, shown in names]
+
+
+def _child_pid(marker: bytes) -> int:
+    """The process this benchmark started whose command line contains ``marker`` (the engine, ``weed``)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat, open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                parent, command = int(stat.read().rsplit(")", 1)[1].split()[1]), cmdline.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and marker in command:
+            return int(name)
+    raise RuntimeError(f"no child process running {marker!r}")
 
 
 def _random_file(path: str, size: int) -> None:
@@ -171,6 +200,7 @@ def main() -> None:
         os.makedirs(work)
         common = {"user": USER, "password": PASSWORD, "rounds": args.rounds, "work": work}
         with engine_server(os.path.join(tmp, "data")) as port:
+            common["pids"] = [_child_pid(b"mock_server")]
             single = run_client(SINGLE.format(port=port, src=src, **common))
             rows += _rows(single, "copy", f"{args.mb} MiB file, local disk", [
                 ("copy", "shutil.copyfile"), ("upload", "objects.put_file"), ("download", "objects.get_file")])
@@ -187,6 +217,7 @@ def main() -> None:
             with seaweed(os.path.join(tmp, "seaweed")) as endpoint:
                 s3_args = ["--s3-endpoint", endpoint, "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY]
                 with engine_server(os.path.join(tmp, "data-s3"), s3_args) as port:
+                    common["pids"] = [_child_pid(b"mock_server"), _child_pid(b"weed")]
                     s3 = run_client(S3.format(port=port, src=src, endpoint=endpoint, key=ACCESS_KEY,
                                               secret=SECRET_KEY, **common))
             rows += _rows(s3, "boto3 upload", f"{args.mb} MiB file, SeaweedFS", [
@@ -194,7 +225,7 @@ def main() -> None:
             rows += _rows(s3, "boto3 download", f"{args.mb} MiB file, SeaweedFS", [
                 ("boto3 download", "boto3 download_file"), ("download", "objects.get_file via engine")])
     print(f"best of {args.rounds}; {machine_note()}")
-    print(table(rows, ["case", "operation", "seconds", "MB/s", "x baseline"]))
+    print(table(rows, ["case", "operation", "seconds", "MB/s", "x baseline", "CPU s: client / engine [/ weed]"]))
     results = {"single": single, "tree": trees}
     if scan is not None:
         results["scan"] = scan
