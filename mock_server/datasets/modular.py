@@ -90,6 +90,7 @@ class VersionCrypto:
 
     def file_format(self, dataset: str, version: int) -> ds.ParquetFileFormat:
         """A Parquet format for Arrow datasets over one version file."""
-        options = ds.ParquetFragmentScanOptions(decryption_config=ds.ParquetDecryptionConfig(
+        # pre_buffer off: reading each column chunk as it is decoded took less CPU than coalesced reads ahead
+        options = ds.ParquetFragmentScanOptions(pre_buffer=False, decryption_config=ds.ParquetDecryptionConfig(
             self._factory, self._connection(dataset, version), pe.DecryptionConfiguration()))
         return ds.ParquetFileFormat(default_fragment_scan_options=options)
