@@ -1,4 +1,4 @@
-"""Rows of one result chunk, the same for the blocking and the asyncio cursor."""
+"""Rows of one fetched piece of a result, the same for the blocking and the asyncio cursor."""
 from __future__ import annotations
 
 import datetime
@@ -17,6 +17,16 @@ def to_time(text: Optional[str]) -> Optional[datetime.time]:
         return datetime.time.fromisoformat(text)
     except ValueError:
         raise DataError(f"TIME value {text!r} cannot be represented as datetime.time") from None
+
+
+def piece_rows(piece: Any, column_count: int, time_columns: Sequence[int]) -> List[Row]:
+    """Row tuples of a piece: a chunk's bytes, or an Arrow batch fetched for a columnar reader that stopped early
+    (``columnar.ipc_batches``; its types convert to the values the decoders give)."""
+    if isinstance(piece, bytes):
+        return chunk_rows(piece, column_count, time_columns)
+    from . import columnar
+
+    return columnar.batch_rows(piece)
 
 
 def chunk_rows(data: bytes, column_count: int, time_columns: Sequence[int]) -> List[Row]:

@@ -179,6 +179,11 @@ def _same_kind(received: pa.DataType, expected: pa.DataType) -> bool:
     return received == expected
 
 
+def piece_to_batch(piece: Any, columns: Sequence[Column]) -> pa.RecordBatch:
+    """The batch of a fetched piece: a chunk's bytes decoded, or an Arrow batch as it came."""
+    return chunk_to_batch(piece, columns) if isinstance(piece, bytes) else piece
+
+
 def batch_rows(batch: pa.RecordBatch) -> List[tuple]:
     """Row tuples of an Arrow batch of :func:`ipc_batches` (its types convert to the values the row decoders
     give)."""

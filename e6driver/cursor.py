@@ -11,7 +11,7 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ._rows import Row, chunk_rows
+from ._rows import Row, piece_rows
 from . import bulk
 from .batching import statements_for_many
 from .errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
@@ -216,12 +216,7 @@ class Cursor:
             data = self._next_data()
             if data is None:
                 return False
-            if isinstance(data, bytes):
-                rows = chunk_rows(data, self._column_count, self._time_columns)
-            else:  # left by a columnar reader that stopped early
-                from . import columnar
-
-                rows = columnar.batch_rows(data)
+            rows = piece_rows(data, self._column_count, self._time_columns)
             size = len(rows)
             if not size:
                 continue
@@ -252,7 +247,7 @@ class Cursor:
                 data = self._next_data()
                 if data is None:
                     return
-                batch = columnar.chunk_to_batch(data, columns) if isinstance(data, bytes) else data
+                batch = columnar.piece_to_batch(data, columns)
                 if batch.num_rows:
                     self._seen += batch.num_rows
                     self._delivered += batch.num_rows

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple
 
-from .._rows import Row, chunk_rows
+from .._rows import Row, piece_rows
 from .. import bulk
 from ..batching import statements_for_many
 from ..errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
@@ -136,7 +136,7 @@ class AsyncCursor:
         self._time_columns = [i for i, c in enumerate(metadata.columns) if c.type_name.upper() == "TIME"]
 
     # ------------------------------------------------------------------ fetch
-    async def _next_data(self) -> Optional[bytes]:
+    async def _next_data(self) -> Optional[Any]:
         while True:
             if self._query is None:
                 return None
@@ -174,7 +174,7 @@ class AsyncCursor:
             if data is None:
                 self._note_end()
                 return False
-            rows = chunk_rows(data, len(self._columns), self._time_columns)
+            rows = piece_rows(data, len(self._columns), self._time_columns)
             self._seen += len(rows)
             if rows:
                 self._rows, self._pos = rows, 0
@@ -241,6 +241,8 @@ class AsyncCursor:
         from .. import columnar
 
         self._guard()
+        if self._query is not None:
+            await self._query.prefer_arrow()
         if self._pos < len(self._rows):
             rest, self._rows, self._pos = self._rows[self._pos:], [], 0
             self._delivered += len(rest)
@@ -250,7 +252,7 @@ class AsyncCursor:
             if data is None:
                 self._note_end()
                 return
-            batch = columnar.chunk_to_batch(data, self._columns)
+            batch = columnar.piece_to_batch(data, self._columns)
             self._seen += batch.num_rows
             if batch.num_rows:
                 self._delivered += batch.num_rows

@@ -9,6 +9,7 @@ import grpc
 
 from .._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_ingest_pb2_grpc, e6driver_query_pb2_grpc,
                       e6x_engine_pb2_grpc)
+from . import arrow_results
 from .capabilities import acapabilities
 from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, adrive
 from .query import QueryPlans
@@ -38,7 +39,8 @@ class AsyncTransport:
                 self._channel = grpc.aio.insecure_channel(self.target, options=self.options)
             self._stubs = {"engine": e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel),
                            "cluster": cluster_pb2_grpc.ClusterServiceStub(self._channel),
-                           "run": e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel),
+                           "run": arrow_results.bound(e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel),
+                                                      self._channel),
                            "admin": e6driver_admin_pb2_grpc.AdminServiceStub(self._channel),
                            "ingest": e6driver_ingest_pb2_grpc.IngestServiceStub(self._channel)}
         return self._stubs[service]
@@ -142,7 +144,11 @@ class AsyncChunkStream(ReceivedChunks):
         self._task: Optional[asyncio.Task] = None
         super().__init__(first)
 
-    async def next_chunk(self) -> Optional[bytes]:
+    def use(self, fetch: Callable[[], Awaitable[Batch]]) -> None:
+        """Fetch with ``fetch`` from the next fetch on (see ``ChunkStream.use``)."""
+        self._fetch = fetch
+
+    async def next_chunk(self) -> Optional[Any]:
         while not self._pending:
             if self.exhausted or self._ended:
                 self.exhausted = True
@@ -230,7 +236,17 @@ class AsyncServerQuery(QueryPlans):
     async def _fetch_batch(self) -> Batch:
         return await self._run(self.fetch_plan())
 
-    async def next_chunk(self) -> Optional[bytes]:
+    async def _fetch_arrow(self) -> Batch:
+        return await self._run(self.fetch_arrow_plan())
+
+    async def prefer_arrow(self) -> None:
+        """See ``ServerQuery.prefer_arrow``."""
+        stream = self._stream
+        if stream is not None and not stream.ended and self.metadata is not None \
+                and (await acapabilities(self.session)).get("arrow_results"):
+            stream.use(self._fetch_arrow)
+
+    async def next_chunk(self) -> Optional[Any]:
         if self._stream is None:
             return None
         return await self._stream.next_chunk()

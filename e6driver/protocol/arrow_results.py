@@ -44,10 +44,12 @@ class RawAnswer:
         return self.fields().new_strategy or None
 
 
-def bind(stub: Any, channel: Any) -> None:
-    """Give a QueryRunService stub the FetchArrow method that keeps the answer's bytes as they are."""
+def bound(stub: Any, channel: Any) -> Any:
+    """``stub`` (QueryRunService's, blocking or asyncio) with the FetchArrow method that keeps the answer's bytes
+    as they are."""
     stub.FetchArrow = channel.unary_unary(FETCH_ARROW, request_serializer=run_pb.FetchArrowRequest.SerializeToString,
                                           response_deserializer=RawAnswer)
+    return stub
 
 
 def request(session_id: str, query_id: str) -> Any:

@@ -119,8 +119,7 @@ class Transport:
             self._channel = grpc.insecure_channel(self.target, options=self.options)
         self._engine = e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel)
         self._cluster = cluster_pb2_grpc.ClusterServiceStub(self._channel)
-        self._run = e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel)
-        arrow_results.bind(self._run, self._channel)
+        self._run = arrow_results.bound(e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel), self._channel)
 
     @property
     def engine(self) -> Any:

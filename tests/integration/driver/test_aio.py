@@ -94,6 +94,32 @@ def test_arrow_and_pandas(address):
     assert frame["a"].tolist() == [1]
 
 
+def test_arrow_results_route_matches_rows(address, monkeypatch):
+    """The asyncio cursor's columnar reads take the Arrow results route too; rows left by a reader that stopped
+    early come out as the same tuples."""
+    from e6driver import columnar
+
+    arrow_pieces = []
+    ipc_batches = columnar.ipc_batches
+    monkeypatch.setattr(columnar, "ipc_batches", lambda stream, columns: arrow_pieces.append(1) or
+                        ipc_batches(stream, columns))
+    sql = "SELECT range AS n, (range / 7)::DECIMAL(18,3) AS d, 'v' || range AS s FROM range(400000) ORDER BY 1"
+
+    async def main():
+        async with aio.connect(**address) as conn:
+            expected = await (await conn.execute(sql)).fetchall()
+            table = await (await conn.execute(sql)).fetch_arrow_table()
+            cur = await conn.execute(sql)
+            batches = cur.fetch_arrow_batches()
+            head = await batches.__anext__()
+            rest = await cur.fetchall()
+            return expected, table, head, rest
+    expected, table, head, rest = run(main())
+    assert arrow_pieces
+    assert [tuple(r.values()) for r in table.to_pylist()] == expected
+    assert [tuple(r.values()) for r in head.to_pylist()] + rest == expected
+
+
 def test_wrong_password_fails_at_connect(address):
     async def main():
         await aio.connect(**dict(address, password="nope"))
