@@ -82,7 +82,11 @@ def crc32_or_none(value: Any) -> Optional[int]:
 
 
 class MultipartUpload(Upload):
-    """A put to S3 that starts uploading parts while it is still being received."""
+    """A put to S3 that starts uploading parts while it is still being received. The spool file only stages
+    the content (parts and the small-object PutObject are read back from it): the put is durable once S3 has
+    it, so the spool is never fsynced."""
+
+    durable = False
 
     def __init__(self, client: Any, pool: ThreadPoolExecutor, spool: str, bucket: str, key: str,
                  content_type: str) -> None:

@@ -165,6 +165,10 @@ class Upload:
     """Content of one put being received: spooled to a temp file, CRC-checked per chunk, MD5 as it goes (on
     a helper thread, so hashing overlaps receiving). ``crc32`` is the CRC-32 of what was received so far."""
 
+    # The spool file becomes the object (local buckets): it is flushed to disk before the put is acknowledged.
+    # A backend that sends the content elsewhere (S3) only stages it here and turns this off.
+    durable = True
+
     def __init__(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         fd, self.path = tempfile.mkstemp(dir=directory, prefix="put-")
@@ -190,14 +194,16 @@ class Upload:
         self._md5.update(data)
         self.size += len(data)
         self.crc32 = running
-        if self.size - self._written_back >= WRITEBACK_STEP:
+        if self.durable and self.size - self._written_back >= WRITEBACK_STEP:
             # Start writing to disk now, while the rest arrives: the fsync in finish() then has little left.
             start_writeback(self._file.fileno(), self._written_back, self.size - self._written_back)
             self._written_back = self.size
 
     def finish(self, md5: str = "") -> str:
-        """Fsync (once, for the whole object); returns the hex MD5, checked against ``md5`` when given."""
-        os.fsync(self._file.fileno())
+        """Fsync (once, for the whole object, when ``durable``); returns the hex MD5, checked against ``md5``
+        when given."""
+        if self.durable:
+            os.fsync(self._file.fileno())
         self._file.close()
         digest = self._md5.hexdigest()
         if md5 and md5.lower() != digest:
