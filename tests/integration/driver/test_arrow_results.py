@@ -168,3 +168,24 @@ def test_mutated_arrow_streams_never_crash():
         for batch in batches:
             batch.validate(full=True)
             batch.to_pylist()
+
+
+def test_cancel_from_another_thread_stops_an_arrow_fetch(connect, routes):
+    import threading
+    import time
+
+    from e6driver import QueryCancelledError
+
+    conn = connect()
+    cursor = conn.cursor()
+    query_id = cursor.execute("SELECT range FROM range(1000000000)")
+    timer = threading.Timer(0.3, conn.cursor().cancel, args=(query_id,))
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(QueryCancelledError):
+        for _ in cursor.fetch_arrow_batches():
+            pass
+    assert time.monotonic() - started < 10 and routes["arrow"] > 0
+    timer.join()
+    status = conn.cursor().status(query_id)
+    assert status.status and status.rowCount < 1000000000  # the engine stopped it
