@@ -170,7 +170,7 @@ def test_mutated_arrow_streams_never_crash():
             batch.to_pylist()
 
 
-def test_cancel_from_another_thread_stops_an_arrow_fetch(connect, routes):
+def test_cancel_from_another_thread_stops_an_arrow_fetch(connect):
     import threading
     import time
 
@@ -185,7 +185,7 @@ def test_cancel_from_another_thread_stops_an_arrow_fetch(connect, routes):
     with pytest.raises(QueryCancelledError):
         for _ in cursor.fetch_arrow_batches():
             pass
-    assert time.monotonic() - started < 10 and routes["arrow"] > 0
+    assert time.monotonic() - started < 10
     timer.join()
     status = conn.cursor().status(query_id)
     assert status.status and status.rowCount < 1000000000  # the engine stopped it
