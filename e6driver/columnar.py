@@ -163,10 +163,12 @@ def ipc_batches(stream: Any, columns: Sequence[Column]) -> List[pa.RecordBatch]:
                 _same_kind(r.type, e.type) for r, e in zip(received, expected)):
             raise DataError(f"Arrow result types {received.types} do not match the result's columns "
                             f"{expected.types}")
+        names = [c.name for c in columns]
         batches = []
         for batch in reader:
             batch.validate(full=True)
-            batches.append(pa.RecordBatch.from_arrays(batch.columns, names=[c.name for c in columns]))
+            batches.append(batch if batch.schema.names == names else
+                           pa.RecordBatch.from_arrays(batch.columns, names=names))
         return batches
     except (pa.ArrowException, ValueError, OSError) as exc:  # pyarrow's IO errors are OSErrors
         raise DataError(f"malformed Arrow result from the engine: {exc}") from None

@@ -1,10 +1,11 @@
 """Query registry: ids, owners, a producer thread per query and a bounded queue of encoded chunks.
 
-The producer executes the statement and encodes Arrow batches into Thrift chunks ahead of the client,
-at most ``queue_size`` chunks ahead, so a huge result never sits in memory. Fetches block until a chunk
-or the end is available; the end is empty bytes, forever after. Once a columnar reader asks for Arrow
-(:meth:`Query.prefer_arrow`) and the result can be served so (:mod:`mock_server.query.arrow_results`), the
-producer queues the Arrow batches themselves; a Thrift fetch still gets chunks, encoded when it takes them.
+The producer executes the statement and reads its Arrow batches ahead of the client, at most ``queue_size``
+pieces ahead, so a huge result never sits in memory. The first piece is encoded into a Thrift chunk at once (a
+small result's answer, and an encoding error surfaces before the metadata); the others are encoded by the fetch
+that takes them, so that a columnar reader gets the Arrow batches themselves when the result can be served so
+(:meth:`Query.next_arrow`, :mod:`mock_server.query.arrow_results`). Fetches block until a piece or the end is
+available; the end is empty bytes, forever after.
 """
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class Query:
         self._executed = False
         self._columns: Optional[list] = None
         self._schema: Optional[pa.Schema] = None  # the result's Arrow schema, once executed
-        self._arrow: Optional[pa.Schema] = None  # set: the producer queues Arrow batches of this schema
+        self._served: Optional[pa.Schema] = None  # the schema Arrow readers get, once asked (None: Thrift only)
+        self._served_known = False
         self._held: Optional[Item] = None  # taken from the queue by a fetch of the other kind, not handed out
         self._rows = 0
         self._row_count = -1  # statement row count (DML/DDL) once known
@@ -130,8 +132,7 @@ class Query:
             more = getattr(batches, "more", None)  # whether a chunk follows, cheaply (chunking.Chunks)
             batch = _next_rows(batches)
             while batch is not None and not self._stopping():
-                served = self._arrow
-                chunk = conform(batch, served) if served is not None else encode_chunk(batch, self.zone)
+                chunk = batch if self._first_ready else encode_chunk(batch, self.zone)
                 # so the last chunk is known as the last before it is queued (and the row count with it)
                 following = None if more else _next_rows(batches)
                 last = not more() if more else following is None
@@ -219,14 +220,6 @@ class Query:
         with self._cond:
             return bool(self._columns) and (self._complete or self._done) and self._error is None
 
-    def prefer_arrow(self) -> bool:
-        """A columnar reader asks: from now on queue Arrow batches if the result can be served so (whether it
-        can)."""
-        with self._cond:
-            if self._arrow is None and self._schema is not None:
-                self._arrow = arrow_schema(self._schema)
-            return self._arrow is not None
-
     def next_chunk(self) -> bytes:
         """One encoded chunk; empty bytes at the end of results (and forever after)."""
         item = self._take(blocking=True)
@@ -234,18 +227,40 @@ class Query:
 
     def next_chunks(self, max_bytes: int) -> Tuple[List[bytes], bool]:
         """Several chunks (at least one unless at end) up to ``max_bytes``; (chunks, end of stream)."""
-        items, end = self._next_items(max_bytes, arrow=False)
+        items, end = self._next_items(max_bytes, None)
         return [self._thrift(item) for item in items], end
 
     def next_arrow(self, max_bytes: int) -> Tuple[List[Item], bool]:
-        """Like :meth:`next_chunks` for a columnar reader: queued items of one kind, Arrow batches or Thrift chunks
-        (those encoded before it asked), up to ``max_bytes``; (items, end of stream)."""
-        return self._next_items(max_bytes, arrow=True)
+        """Like :meth:`next_chunks` for a columnar reader: pieces of one kind up to ``max_bytes`` — Arrow batches
+        with the served types, or Thrift chunks (the first piece, and every piece of a result that cannot be
+        served as Arrow); (pieces, end of stream)."""
+        served = self._served_schema()
+
+        def arrow(item: Item) -> bool:
+            return served is not None and not isinstance(item, bytes)
+
+        items, end = self._next_items(max_bytes, arrow)
+        if items and arrow(items[0]):
+            assert served is not None
+            return [conform(item, served) for item in items], end
+        return [self._thrift(item) for item in items], end
+
+    def _served_schema(self) -> Optional[pa.Schema]:
+        with self._cond:
+            if not self._served_known and self._schema is not None:
+                self._served, self._served_known = arrow_schema(self._schema), True
+            return self._served
 
     def _thrift(self, item: Item) -> bytes:
-        return item if isinstance(item, bytes) else encode_chunk(item, self.zone)
+        if isinstance(item, bytes):
+            return item
+        try:
+            return encode_chunk(item, self.zone)
+        except errors.CodedError as exc:  # a value the wire cannot carry (e.g. an INTERVAL with months)
+            raise errors.from_exception(exc) from None
 
-    def _next_items(self, max_bytes: int, arrow: bool) -> Tuple[List[Item], bool]:
+    def _next_items(self, max_bytes: int, kind: Optional[Callable[[Item], bool]]) -> Tuple[List[Item], bool]:
+        """Queued pieces up to ``max_bytes`` (at least one unless at end), all of the first one's ``kind``."""
         first = self._take(blocking=True)
         if first is None:
             return [], True
@@ -259,7 +274,7 @@ class Query:
                     if self._exhausted:
                         return out, True
                 break
-            if arrow and isinstance(item, bytes) != isinstance(first, bytes):
+            if kind is not None and kind(item) != kind(first):
                 with self._cond:
                     self._held = item  # the first of the next answer
                 break

@@ -23,6 +23,10 @@ from mock_server.query.service import V2_RESPONSE_BYTES, QueryEngineServicer
 # (and can cancel it) early; it then waits in getResultMetadata as usual.
 MAX_WAIT_SECONDS = 0.5
 
+# An Arrow answer may be larger than a Thrift one: fewer round trips for a columnar reader, which takes a whole
+# answer at once anyway.
+ARROW_RESPONSE_BYTES = 16 * 1024 * 1024
+
 # FetchArrowResponse fields
 _IPC_STREAM, _BATCHES, _END_OF_STREAM, _NEW_STRATEGY = 1, 2, 3, 4
 
@@ -57,8 +61,7 @@ class QueryRunServicer:
     def FetchArrow(self, request: Any, context: grpc.ServicerContext) -> Any:
         query = self.service.find_query(request.session_id, request.query_id, context)
         with query.in_use():
-            query.prefer_arrow()
-            items, end = query.next_arrow(V2_RESPONSE_BYTES)
+            items, end = query.next_arrow(ARROW_RESPONSE_BYTES)
         if items and not isinstance(items[0], bytes):
             pieces = wire_bytes.bytes_field(_IPC_STREAM, ipc_stream(items, items[0].schema))
         else:
