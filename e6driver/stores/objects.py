@@ -109,14 +109,6 @@ class CompressReport:
         return [o for o in self.objects if o.action == "failed"]
 
 
-def _write_all(sink: BinaryIO, data: bytes) -> None:
-    """Write all of ``data`` (an unbuffered file may take less than asked in one write)."""
-    view = memoryview(data)
-    while view:
-        written = sink.write(view)
-        view = view[len(view) if written is None else written:]
-
-
 def _is_md5(etag: str) -> bool:
     return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
 
@@ -323,7 +315,7 @@ class ObjectStoreClient(ServiceClient):
                     if chunk.offset != offset or not chunk.HasField("running_crc32") or \
                             running != chunk.running_crc32:
                         raise errors.DataError(f"object {bucket}/{key}: damaged chunk at offset {chunk.offset}")
-                    _write_all(sink, data)
+                    sink.write(data)  # a buffered file or BytesIO: writes it all
                     if digest is not None:
                         digest.update(data)
                     offset += len(data)
