@@ -8,9 +8,10 @@ Arrow's messages name the file they read; a version file is opened by its name w
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -56,12 +57,12 @@ class StoredVersion:
             parquet = ds.ParquetFileFormat()
             fragment = parquet.make_fragment(self._plain())
             fragment.ensure_complete_metadata()
-            return ds.FileSystemDataset([fragment], fragment.physical_schema, parquet)
+            return _Scanned([fragment], fragment.physical_schema, parquet)
         parquet = self._crypto.file_format(*self._context)
         folder, name = os.path.split(self._path)
         fragment = parquet.make_fragment(name, filesystem=pafs.SubTreeFileSystem(folder, pafs.LocalFileSystem()))
         fragment.ensure_complete_metadata()
-        return ds.FileSystemDataset(fragment.split_by_row_group(), fragment.physical_schema, parquet)
+        return _Scanned(fragment.split_by_row_group(), fragment.physical_schema, parquet)
 
     def close(self) -> None:
         """Release the files :meth:`parquet` opened (a dataset's scans open their own)."""
@@ -75,3 +76,41 @@ class StoredVersion:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+_KEEP = "__e6_keep"  # the filter's value per row, computed as a column
+
+
+class _Scanned(ds.FileSystemDataset):
+    """DuckDB pushes a query's columns and filter into :meth:`scanner` and reads what ``to_reader()`` gives.
+    Arrow's filter step took about a fifth more CPU than computing the filter as one more column and dropping rows
+    by it, so a filtered scan does that, over the row groups whose statistics do not exclude the filter."""
+
+    def scanner(self, columns: Any = None, filter: Any = None, **options: Any) -> Any:  # noqa: A002 - Arrow's name
+        names = self.schema.names
+        if filter is None or not columns or not all(isinstance(c, str) and c in names for c in columns):
+            return super().scanner(columns=columns, filter=filter, **options)
+        return _FilteredScan(self, list(columns), filter, options)
+
+
+class _FilteredScan:
+    """A scan of ``columns`` keeping the rows where ``condition`` is true (null counts as false, as in SQL)."""
+
+    def __init__(self, dataset: ds.FileSystemDataset, columns: List[str], condition: Any, options: Any) -> None:
+        self._dataset, self._columns, self._condition, self._options = dataset, columns, condition, options
+
+    def to_reader(self) -> pa.RecordBatchReader:
+        dataset = self._dataset
+        subsets = [fragment.subset(self._condition, schema=dataset.schema) for fragment in dataset.get_fragments()]
+        pruned = ds.FileSystemDataset([f for f in subsets if f.num_row_groups], dataset.schema, dataset.format)
+        # ^ the row groups whose statistics do not exclude the condition
+        projection = {name: pc.field(name) for name in self._columns}
+        projection[_KEEP] = self._condition
+        reader = pruned.scanner(columns=projection, **self._options).to_reader()
+        kept = list(range(len(self._columns)))
+        schema = pa.schema([reader.schema.field(i) for i in kept])
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                yield batch.filter(batch.column(len(kept))).select(kept)
+        return pa.RecordBatchReader.from_batches(schema, batches())

@@ -11,6 +11,7 @@ import shutil
 from typing import Callable, Iterator
 
 import duckdb
+import grpc
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
@@ -23,6 +24,7 @@ from mock_server.datasets import store as dataset_store
 from mock_server.datasets.formats import read_rows
 from mock_server.datasets.modular import MAGIC
 from mock_server.datasets.store import DatasetStore
+from mock_server.errors import EngineError
 from mock_server.limits import Limits
 from mock_server.server import EngineServer
 
@@ -236,3 +238,31 @@ def test_publishing_an_upload_holds_a_bounded_part_of_it(store, monkeypatch, fmt
     assert len(held) > 100 and max(held) < data.nbytes // 8, (max(held), data.nbytes)  # whole: over nbytes
     with store._open("wide", 1) as stored:
         assert stored.parquet().read().equals(data)
+
+
+def test_an_upload_malformed_part_way_leaves_nothing_behind(store, tmp_path):
+    good = "\n".join(f"{i},{i * 2}" for i in range(200_000))
+    payload = f"a,b\n{good}\n1,2,3\n".encode()  # a row with one field too many, far into the file
+    rows = read_rows(io.BytesIO(payload), "csv", Limits())
+    with pytest.raises(EngineError, match="cannot read the upload as csv") as caught:
+        store.publish("root", "bad_csv", rows, create=True)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert os.listdir(os.path.join(str(tmp_path), "datasets", ".tmp")) == []
+    assert store.visible("root") == []
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT sum(a) FROM {t} WHERE b = 'x'", "SELECT count(*) FROM {t} WHERE a > 2 AND c < 3",
+    "SELECT b, count(*) FROM {t} WHERE a IS NULL GROUP BY b ORDER BY b", "SELECT count(*) FROM {t} WHERE b IN ('x', 'z')",
+    "SELECT sum(c) FROM {t} WHERE a > 100", "SELECT a, b FROM {t} WHERE c IS NOT NULL AND b <> 'y' ORDER BY a, b",
+    "SELECT count(*) FROM {t} WHERE a = 1 OR b = 'z'", "SELECT a FROM {t} WHERE a = 3 AND b IS NULL"])
+def test_filtered_scans_of_the_file_answer_as_the_table_does(store, sql):
+    # the filter DuckDB pushes into the scan is computed as a column and rows dropped by it (nulls: not kept)
+    data = pa.table({"a": [1, None, 3, 4, 5] * 20_000, "b": ["x", "y", None, "x", "z"] * 20_000,
+                     "c": [1.5, 2.5, 3.5, None, 0.0] * 20_000})
+    store.publish("root", "filtered", data, create=True)
+    _, dataset = store.read("root", "filtered")
+    con = duckdb.connect()
+    con.register("file", dataset)
+    con.register("memory", data)
+    assert con.execute(sql.format(t="file")).fetchall() == con.execute(sql.format(t="memory")).fetchall()
