@@ -20,9 +20,10 @@ def to_time(text: Optional[str]) -> Optional[datetime.time]:
 
 
 def piece_rows(piece: Any, column_count: int, time_columns: Sequence[int]) -> List[Row]:
-    """Row tuples of a piece: a chunk's bytes, or an Arrow batch fetched for a columnar reader that stopped early
-    (``columnar.ipc_batches``; its types convert to the values the decoders give)."""
-    if isinstance(piece, bytes):
+    """Row tuples of a piece: a chunk's bytes (or a view of the answer that brought it), or an Arrow batch fetched
+    for a columnar reader that stopped early (``columnar.ipc_batches``; its types convert to the values the
+    decoders give)."""
+    if isinstance(piece, (bytes, memoryview)):
         return chunk_rows(piece, column_count, time_columns)
     from . import columnar
 

@@ -183,7 +183,7 @@ def _same_kind(received: pa.DataType, expected: pa.DataType) -> bool:
 
 def piece_to_batch(piece: Any, columns: Sequence[Column]) -> pa.RecordBatch:
     """The batch of a fetched piece: a chunk's bytes decoded, or an Arrow batch as it came."""
-    return chunk_to_batch(piece, columns) if isinstance(piece, bytes) else piece
+    return chunk_to_batch(piece, columns) if isinstance(piece, (bytes, memoryview)) else piece
 
 
 def batch_rows(batch: pa.RecordBatch) -> List[tuple]:

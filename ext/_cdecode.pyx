@@ -356,27 +356,31 @@ cdef list column_list(RawVector v, const unsigned char* buf, Py_ssize_t length, 
     return filled(column)
 
 
-def decode_chunk_columns(data):
-    """Row count and one list of Python values per column."""
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    cdef const unsigned char* buf = data
-    cdef int32_t size = 0
-    cdef list vectors = read_chunk(buf, len(data), &size)
-    return size, [column_list(vectors[i], buf, len(data), size, i) for i in range(len(vectors))]
+cdef inline const unsigned char* start_of(const unsigned char[::1] view):
+    """The first byte of a chunk's buffer (never NULL: an empty chunk points at an empty string)."""
+    return &view[0] if view.shape[0] else <const unsigned char*>b""
 
 
-def decode_chunk(data):
-    """Rows of one chunk as tuples."""
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    cdef const unsigned char* buf = data
+def decode_chunk_columns(const unsigned char[::1] data not None):
+    """Row count and one list of Python values per column, from a chunk's bytes or any contiguous buffer (a view
+    of the answer that brought it), read in place."""
+    cdef const unsigned char* buf = start_of(data)
+    cdef Py_ssize_t length = data.shape[0]
     cdef int32_t size = 0
-    cdef list vectors = read_chunk(buf, len(data), &size)
+    cdef list vectors = read_chunk(buf, length, &size)
+    return size, [column_list(vectors[i], buf, length, size, i) for i in range(len(vectors))]
+
+
+def decode_chunk(const unsigned char[::1] data not None):
+    """Rows of one chunk as tuples; the chunk as for :func:`decode_chunk_columns`."""
+    cdef const unsigned char* buf = start_of(data)
+    cdef Py_ssize_t length = data.shape[0]
+    cdef int32_t size = 0
+    cdef list vectors = read_chunk(buf, length, &size)
     cdef Py_ssize_t ncols = len(vectors), row, col
     if ncols == 0:
         return [()] * size
-    cdef list columns = [column_list(vectors[i], buf, len(data), size, i) for i in range(ncols)]
+    cdef list columns = [column_list(vectors[i], buf, length, size, i) for i in range(ncols)]
     cdef list rows = unfilled_list(size)
     cdef PyObject** row_items = e6_list_items(rows)
     cdef PyObject** cells

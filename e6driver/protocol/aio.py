@@ -9,7 +9,7 @@ import grpc
 
 from .._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_ingest_pb2_grpc, e6driver_query_pb2_grpc,
                       e6x_engine_pb2_grpc)
-from . import arrow_results
+from . import answers
 from .capabilities import acapabilities
 from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, adrive
 from .query import QueryPlans
@@ -37,10 +37,11 @@ class AsyncTransport:
                 self._channel = grpc.aio.secure_channel(self.target, credentials, options=self.options)
             else:
                 self._channel = grpc.aio.insecure_channel(self.target, options=self.options)
-            self._stubs = {"engine": e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel),
+            self._stubs = {"engine": answers.engine_stub(e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel),
+                                                         self._channel),
                            "cluster": cluster_pb2_grpc.ClusterServiceStub(self._channel),
-                           "run": arrow_results.bound(e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel),
-                                                      self._channel),
+                           "run": answers.run_stub(e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel),
+                                                   self._channel),
                            "admin": e6driver_admin_pb2_grpc.AdminServiceStub(self._channel),
                            "ingest": e6driver_ingest_pb2_grpc.IngestServiceStub(self._channel)}
         return self._stubs[service]

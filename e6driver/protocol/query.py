@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional
 
 from .._proto import e6driver_query_pb2 as run_pb, e6x_engine_pb2 as pb
 from ..errors import Error, OperationalError
-from . import arrow_results
+from . import answers
 from .capabilities import capabilities
 from .plan import Plan
 from .result_metadata import ResultMetadata, parse_result_metadata
@@ -152,11 +152,11 @@ class QueryPlans:
         handle = self.handle
         try:
             answer = yield from self.session.call_plan(
-                "FetchArrow", lambda sid: arrow_results.request(sid, handle.query_id), query=handle,
+                "FetchArrow", lambda sid: answers.arrow_request(sid, handle.query_id), query=handle,
                 deadline=self.deadline, service="run")
         except Error as exc:
             raise _timed_out(exc, self.session, self.deadline) from None
-        ipc, chunks, ended = arrow_results.read_answer(answer)
+        ipc, chunks, ended, _ = answer.fields()
         assert self.metadata is not None
         pieces = columnar.ipc_batches(ipc, self.metadata.columns) if ipc is not None else chunks
         return pieces, ended

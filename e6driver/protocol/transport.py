@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import grpc
 
 from .._proto import cluster_pb2_grpc, e6driver_query_pb2_grpc, e6x_engine_pb2_grpc
-from . import arrow_results
+from . import answers
 
 # The official client's defaults (spec §1.2), plus fast reconnects so a restarted server is found again quickly.
 DEFAULT_OPTIONS: Dict[str, Any] = {
@@ -117,9 +117,9 @@ class Transport:
             self._channel = grpc.secure_channel(self.target, credentials, options=self.options)
         else:
             self._channel = grpc.insecure_channel(self.target, options=self.options)
-        self._engine = e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel)
+        self._engine = answers.engine_stub(e6x_engine_pb2_grpc.QueryEngineServiceStub(self._channel), self._channel)
         self._cluster = cluster_pb2_grpc.ClusterServiceStub(self._channel)
-        self._run = arrow_results.bound(e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel), self._channel)
+        self._run = answers.run_stub(e6driver_query_pb2_grpc.QueryRunServiceStub(self._channel), self._channel)
 
     @property
     def engine(self) -> Any:

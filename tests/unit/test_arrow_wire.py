@@ -10,7 +10,7 @@ import pytest
 from e6driver import columnar
 from e6driver._proto import e6driver_query_pb2 as run_pb
 from e6driver.errors import DataError
-from e6driver.protocol.arrow_results import RawAnswer, read_answer
+from e6driver.protocol.answers import ArrowAnswer, BatchAnswer
 from mock_server.query import wire_bytes
 from mock_server.query.arrow_results import PASS_THROUGH, arrow_schema
 from mock_server.query.encode import VECTOR_TYPE_KEY, classify
@@ -33,7 +33,7 @@ def test_writer_is_read_by_protobuf(ipc, chunks, end):
     assert parsed.new_strategy == ""
     announced = prepared.with_new_strategy("blue").with_new_strategy("green")  # the last one counts
     assert run_pb.FetchArrowResponse.FromString(announced.data).new_strategy == "green"
-    assert RawAnswer(announced.data).new_strategy == "green" and RawAnswer(prepared.data).new_strategy is None
+    assert ArrowAnswer(announced.data).new_strategy == "green" and ArrowAnswer(prepared.data).new_strategy is None
 
 
 def test_batch_v2_answer_as_protobuf_writes_it():
@@ -46,35 +46,44 @@ def test_batch_v2_answer_as_protobuf_writes_it():
     expected = pb.GetNextResultBatchV2Response(resultBatches=chunks, sessionId="sid", endOfStream=True)
     assert prepared.data == expected.SerializeToString()
     expected.new_strategy = "blue"
-    assert pb.GetNextResultBatchV2Response.FromString(prepared.with_new_strategy("blue").data) == expected
+    announced = prepared.with_new_strategy("blue").data
+    assert pb.GetNextResultBatchV2Response.FromString(announced) == expected
+    answer = BatchAnswer(announced)  # the driver's reader
+    assert ([bytes(c) for c in answer.resultBatches], answer.endOfStream, answer.new_strategy) == \
+        (chunks, True, "blue")
 
 
 @pytest.mark.parametrize("ipc, chunks, end", CASES)
 def test_reader_reads_protobuf(ipc, chunks, end):
     data = run_pb.FetchArrowResponse(ipc_stream=ipc, batches=chunks, end_of_stream=end).SerializeToString()
-    got_ipc, got_chunks, got_end = read_answer(RawAnswer(data + b"\x20\x05"))  # + an unknown varint field 4
-    assert (bytes(got_ipc) if got_ipc is not None else b"", got_chunks, got_end) == (ipc, chunks, end)
+    got_ipc, got_chunks, got_end, _ = ArrowAnswer(data + b"\x28\x05").fields()  # + an unknown varint field 5
+    assert (bytes(got_ipc) if got_ipc is not None else b"", [bytes(c) for c in got_chunks], got_end) == \
+        (ipc, chunks, end)
 
 
 def test_truncated_or_garbled_answers_raise_data_error():
     data = run_pb.FetchArrowResponse(ipc_stream=b"x" * 1000, batches=[b"abc"], end_of_stream=True) \
         .SerializeToString()
     for cut in range(1, len(data)):
-        try:
-            read_answer(RawAnswer(data[:cut]))
-        except DataError:
-            pass
+        for answer in (ArrowAnswer(data[:cut]), BatchAnswer(data[:cut])):
+            try:
+                answer.fields() if isinstance(answer, ArrowAnswer) else answer.resultBatches
+            except DataError:
+                pass
     rng = random.Random(7)
     for _ in range(500):
         bad = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))
-        try:
-            read_answer(RawAnswer(bad))
-        except DataError:
-            pass
+        for answer in (ArrowAnswer(bad), BatchAnswer(bad)):
+            try:
+                answer.fields() if isinstance(answer, ArrowAnswer) else answer.resultBatches
+            except DataError:
+                pass
     with pytest.raises(DataError):
-        read_answer(RawAnswer(b"\x0a\xff\xff\xff\xff\x0f"))  # a field longer than the answer
+        ArrowAnswer(b"\x0a\xff\xff\xff\xff\x0f").fields()  # a field longer than the answer
     with pytest.raises(DataError):
-        read_answer(RawAnswer(b"\x0b"))  # wire type 3 (groups) is not used
+        BatchAnswer(b"\x0b").resultBatches  # wire type 3 (groups) is not used
+    with pytest.raises(DataError):
+        BatchAnswer(b"\x18\x01").new_strategy  # a number where text belongs
 
 
 @pytest.mark.parametrize("source", list(PASS_THROUGH))

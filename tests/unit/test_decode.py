@@ -561,3 +561,23 @@ def test_chunk_claiming_too_many_rows_is_refused_without_allocating(decoder):
         decoder.decode_chunk(huge)
     at_limit = chunk(MAX_CHUNK_ROWS, [])
     assert len(decoder.decode_chunk(at_limit)) == MAX_CHUNK_ROWS
+
+
+def test_a_view_of_a_larger_answer_decodes_as_its_bytes(decoder):
+    """The driver hands the decoders views of the answer that brought a chunk: read in place, never past the
+    view (the bytes around it are garbage here), same rows and same errors as from bytes."""
+    data = chunk(3, [vector(T_LONG, [1, None, 3]), vector(T_STRING, ["a", "b", None])])
+    answer = b"\xff" * 11 + data + b"\x0c" * 13
+    view = memoryview(answer)[11:11 + len(data)]
+    assert decoder.decode_chunk(view) == decoder.decode_chunk(data) == [(1, "a"), (None, "b"), (3, None)]
+    assert decoder.decode_chunk_columns(view) == decoder.decode_chunk_columns(data)
+    assert decoder.decode_chunk(bytearray(data)) == decoder.decode_chunk(data)
+    for cut in (1, len(data) // 2, len(data) - 1):  # a view cut short fails as cut bytes do
+        with pytest.raises(DataError) as from_view:
+            decoder.decode_chunk(memoryview(answer)[11:11 + cut])
+        with pytest.raises(DataError) as from_bytes:
+            decoder.decode_chunk(data[:cut])
+        assert str(from_view.value) == str(from_bytes.value)
+    for wrong in (None, "text"):
+        with pytest.raises(TypeError):
+            decoder.decode_chunk(wrong)

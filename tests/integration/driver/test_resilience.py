@@ -65,11 +65,11 @@ def test_pending_switch_applies_when_the_last_query_closes(engine):
 
 def test_an_arrow_fetch_learns_of_a_switch_and_finishes_on_its_colour(engine, monkeypatch):
     """FetchArrow answers are written by hand: the engine appends the announcement, the driver reads it."""
-    from e6driver.protocol import arrow_results
+    from e6driver.protocol import answers
 
     announced = []
-    read = arrow_results.RawAnswer.new_strategy.fget
-    monkeypatch.setattr(arrow_results.RawAnswer, "new_strategy",
+    read = answers.ArrowAnswer.new_strategy.fget
+    monkeypatch.setattr(answers.ArrowAnswer, "new_strategy",
                         property(lambda answer: announced.append(read(answer)) or announced[-1]))
     srv = engine(strategy="blue")
     with _connect(srv) as conn:
