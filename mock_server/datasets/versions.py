@@ -88,7 +88,8 @@ class _Scanned(ds.FileSystemDataset):
 
     def scanner(self, columns: Any = None, filter: Any = None, **options: Any) -> Any:  # noqa: A002 - Arrow's name
         names = self.schema.names
-        if filter is None or not columns or not all(isinstance(c, str) and c in names for c in columns):
+        if filter is None or not columns or _KEEP in names or \
+                not all(isinstance(c, str) and c in names for c in columns):
             return super().scanner(columns=columns, filter=filter, **options)
         return _FilteredScan(self, list(columns), filter, options)
 

@@ -266,3 +266,13 @@ def test_filtered_scans_of_the_file_answer_as_the_table_does(store, sql):
     con.register("file", dataset)
     con.register("memory", data)
     assert con.execute(sql.format(t="file")).fetchall() == con.execute(sql.format(t="memory")).fetchall()
+
+
+def test_a_column_named_like_the_computed_filter_is_read_as_itself(store):
+    data = pa.table({"__e6_keep": [False, True, False] * 1000, "v": [1, 2, 3] * 1000})
+    store.publish("root", "keep", data, create=True)
+    _, dataset = store.read("root", "keep")
+    con = duckdb.connect()
+    con.register("file", dataset)
+    assert con.execute("SELECT count(*), sum(v) FROM file WHERE v > 1 AND NOT __e6_keep").fetchall() == [(1000, 3000)]
+    assert con.execute("SELECT __e6_keep FROM file WHERE v = 2 LIMIT 1").fetchall() == [(True,)]
