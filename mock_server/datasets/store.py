@@ -69,8 +69,8 @@ MAX_WAIT = 60.0  # seconds a poll may wait for a notification
 # Decoded bytes of a stored row group (about): what a download holds decoded at once, and the unit a query skips.
 # 32 MiB: scans took ~7% less CPU than with 16 MiB (fewer row groups to open), downloads hold ~35 MB more.
 ROW_GROUP_BYTES = 32 * 1024 * 1024
-# Codec of new version files: LZ4 decompresses about 3x faster than zstd (scans of a version larger than the cache
-# spend most of their CPU there) for files ~15% larger (bench/datasets.py's table: 313 MB against 272 MB).
+# Codec of new version files: scans of a version larger than the cache took 30-40% less CPU with LZ4 than with zstd
+# (decompression was most of it) for files ~15% larger (bench/datasets.py's table: 313 MB against 272 MB).
 COMPRESSION = "lz4"
 # Columns added after the first release; an older datasets.sqlite gets them on open.
 _ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
