@@ -2,10 +2,11 @@
 
 Formats: ``arrow`` (an IPC stream), ``parquet``, ``csv`` and ``json`` (JSON lines: one object per line; a
 top-level array of objects is accepted too). :func:`read_rows` decodes Arrow, Parquet and CSV batch by batch as a
-new version is written, so publishing holds about a row group of the upload (JSON is decoded whole). Every decoder refuses a payload whose decoded size would pass
-``limits.max_expanded_bytes`` — from metadata before decoding where the format has it (Parquet, Arrow), batch
-by batch otherwise (CSV), and for JSON from an estimate made before Arrow builds anything: rows × distinct
-key paths × 8 bytes + the text, since every key seen in any row becomes a column of every row.
+new version is written, so publishing holds about a row group of the upload (JSON is decoded whole). Every
+decoder refuses a payload whose decoded size would pass ``limits.max_expanded_bytes`` — from metadata before
+decoding where the format has it (Parquet, Arrow), batch by batch otherwise (CSV), and for JSON from an estimate
+made before Arrow builds anything: rows × distinct key paths × 8 bytes + the text, since every key seen in any row
+becomes a column of every row.
 """
 from __future__ import annotations
 

@@ -44,7 +44,6 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import grpc
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from mock_server.datasets.cache import VersionCache
@@ -295,7 +294,8 @@ class DatasetStore:
     def publish(self, user: str, name: str, data: Any, create: bool, description: str = "",
                 freshness: str = "", allow_schema_change: bool = False) -> DatasetInfo:
         """Store ``data`` (an Arrow table, or record batches with a ``schema``: a RecordBatchReader or
-        :class:`~mock_server.datasets.formats.UploadRows`, written as they come, so only about a row group is held) as a new version (a new dataset when ``create``), atomically; see the module doc.
+        :class:`~mock_server.datasets.formats.UploadRows`, written as they come, so only about a row group is held)
+        as a new version (a new dataset when ``create``), atomically; see the module doc.
         ``description`` and ``freshness`` are set on create, replaced on a new version when not empty. A new
         version must have the current one's columns (names and types, in any order) unless
         ``allow_schema_change``: INVALID_ARGUMENT naming the differing columns otherwise."""
@@ -343,7 +343,7 @@ class DatasetStore:
                             self._db.execute(f"UPDATE datasets SET {column} = ? WHERE name = ?", (value, name))
                 self._db.execute("INSERT INTO versions (dataset, version, file, rows, bytes, sha256, wrapped_key, "
                                  "created, by, schema, stream_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (name, version, final, rows, stored, digest, b"", now, user,
+                                 (name, version, final, rows, stored, digest, b"", now, user,  # key: in the file
                                   reader.schema.serialize().to_pybytes(), f"{ENCODING}:{stream_bytes}"))
                 self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
                 self._db.execute("INSERT INTO notifications (user, dataset, version, created, by) "

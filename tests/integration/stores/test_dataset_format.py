@@ -253,7 +253,8 @@ def test_an_upload_malformed_part_way_leaves_nothing_behind(store, tmp_path):
 
 @pytest.mark.parametrize("sql", [
     "SELECT sum(a) FROM {t} WHERE b = 'x'", "SELECT count(*) FROM {t} WHERE a > 2 AND c < 3",
-    "SELECT b, count(*) FROM {t} WHERE a IS NULL GROUP BY b ORDER BY b", "SELECT count(*) FROM {t} WHERE b IN ('x', 'z')",
+    "SELECT b, count(*) FROM {t} WHERE a IS NULL GROUP BY b ORDER BY b",
+    "SELECT count(*) FROM {t} WHERE b IN ('x', 'z')",
     "SELECT sum(c) FROM {t} WHERE a > 100", "SELECT a, b FROM {t} WHERE c IS NOT NULL AND b <> 'y' ORDER BY a, b",
     "SELECT count(*) FROM {t} WHERE a = 1 OR b = 'z'", "SELECT a FROM {t} WHERE a = 3 AND b IS NULL"])
 def test_filtered_scans_of_the_file_answer_as_the_table_does(store, sql):
