@@ -69,7 +69,7 @@ MAX_WAIT = 60.0  # seconds a poll may wait for a notification
 # 32 MiB: scans took ~7% less CPU than with 16 MiB (fewer row groups to open), downloads hold ~35 MB more.
 ROW_GROUP_BYTES = 32 * 1024 * 1024
 # Codec of new version files: scans of a version larger than the cache took 30-40% less CPU with LZ4 than with zstd
-# (decompression was most of it) for files ~15% larger (bench/datasets.py's table: 313 MB against 272 MB).
+# (decompression was most of it) for files ~20% larger (bench/datasets.py's table: 325 MB against 272 MB).
 COMPRESSION = "lz4"
 # Columns added after the first release; an older datasets.sqlite gets them on open.
 _ADDED_COLUMNS = (("id", "TEXT"), ("description", "TEXT NOT NULL DEFAULT ''"),
