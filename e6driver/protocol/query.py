@@ -158,7 +158,9 @@ class QueryPlans:
             raise _timed_out(exc, self.session, self.deadline) from None
         ipc, chunks, ended, _ = answer.fields()
         assert self.metadata is not None
-        pieces = columnar.ipc_batches(ipc, self.metadata.columns) if ipc is not None else chunks
+        pieces = list(chunks)  # an answer's chunks come before its Arrow rows
+        if ipc is not None:
+            pieces += columnar.ipc_batches(ipc, self.metadata.columns)
         return pieces, ended
 
     def status_plan(self) -> Plan:

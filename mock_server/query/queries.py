@@ -60,7 +60,6 @@ class Query:
         self._schema: Optional[pa.Schema] = None  # the result's Arrow schema, once executed
         self._served: Optional[pa.Schema] = None  # the schema Arrow readers get, once asked (None: Thrift only)
         self._served_known = False
-        self._held: Optional[Item] = None  # taken from the queue by a fetch of the other kind, not handed out
         self._rows = 0
         self._row_count = -1  # statement row count (DML/DDL) once known
         self._done = False  # execution finished (successfully or not)
@@ -227,23 +226,20 @@ class Query:
 
     def next_chunks(self, max_bytes: int) -> Tuple[List[bytes], bool]:
         """Several chunks (at least one unless at end) up to ``max_bytes``; (chunks, end of stream)."""
-        items, end = self._next_items(max_bytes, None)
+        items, end = self._next_items(max_bytes)
         return [self._thrift(item) for item in items], end
 
-    def next_arrow(self, max_bytes: int) -> Tuple[List[Item], bool]:
-        """Like :meth:`next_chunks` for a columnar reader: pieces of one kind up to ``max_bytes`` — Arrow batches
-        with the served types, or Thrift chunks (the first piece, and every piece of a result that cannot be
-        served as Arrow); (pieces, end of stream)."""
+    def next_arrow(self, max_bytes: int) -> Tuple[List[bytes], List[Item], bool]:
+        """Like :meth:`next_chunks` for a columnar reader, up to ``max_bytes``: (Thrift chunks, Arrow pieces that
+        follow them, end of stream). Only a result's first piece is encoded before a fetch takes it, so the
+        chunks are that piece, or every piece of a result that cannot be served as Arrow."""
         served = self._served_schema()
-
-        def arrow(item: Item) -> bool:
-            return served is not None and not isinstance(item, bytes)
-
-        items, end = self._next_items(max_bytes, arrow)
-        if items and arrow(items[0]):
-            assert served is not None
-            return [conform(item, served) for item in items], end
-        return [self._thrift(item) for item in items], end
+        items, end = self._next_items(max_bytes)
+        if served is None:
+            return [self._thrift(item) for item in items], [], end
+        last_chunk = max((i for i, item in enumerate(items) if isinstance(item, bytes)), default=-1)
+        return ([self._thrift(item) for item in items[:last_chunk + 1]],  # rows stay in order
+                [conform(item, served) for item in items[last_chunk + 1:]], end)
 
     def _served_schema(self) -> Optional[pa.Schema]:
         with self._cond:
@@ -259,8 +255,8 @@ class Query:
         except errors.CodedError as exc:  # a value the wire cannot carry (e.g. an INTERVAL with months)
             raise errors.from_exception(exc) from None
 
-    def _next_items(self, max_bytes: int, kind: Optional[Callable[[Item], bool]]) -> Tuple[List[Item], bool]:
-        """Queued pieces up to ``max_bytes`` (at least one unless at end), all of the first one's ``kind``."""
+    def _next_items(self, max_bytes: int) -> Tuple[List[Item], bool]:
+        """Queued pieces up to ``max_bytes`` (at least one unless at end); (pieces, end of stream)."""
         first = self._take(blocking=True)
         if first is None:
             return [], True
@@ -273,10 +269,6 @@ class Query:
                 with self._cond:
                     if self._exhausted:
                         return out, True
-                break
-            if kind is not None and kind(item) != kind(first):
-                with self._cond:
-                    self._held = item  # the first of the next answer
                 break
             out.append(item)
             size += _size(item)
@@ -296,9 +288,6 @@ class Query:
                     return None
                 if not self._executed:
                     raise errors.not_executed(self.id)
-                if self._held is not None:
-                    held, self._held = self._held, None
-                    return held
             try:
                 item = self._chunks.get(timeout=_POLL) if blocking else self._chunks.get_nowait()
             except queue.Empty:
@@ -327,7 +316,6 @@ class Query:
         self.cancel()
         with self._cond:
             self._cleared = True
-            self._held = None
             started = self._executed
             self._cond.notify_all()
         while True:  # unblock the producer and drop buffered chunks

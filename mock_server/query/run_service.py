@@ -61,11 +61,10 @@ class QueryRunServicer:
     def FetchArrow(self, request: Any, context: grpc.ServicerContext) -> Any:
         query = self.service.find_query(request.session_id, request.query_id, context)
         with query.in_use():
-            items, end = query.next_arrow(ARROW_RESPONSE_BYTES)
-        if items and not isinstance(items[0], bytes):
-            pieces = wire_bytes.bytes_field(_IPC_STREAM, ipc_stream(items, items[0].schema))
-        else:
-            pieces = wire_bytes.repeated_bytes_field(_BATCHES, items)
+            chunks, arrow, end = query.next_arrow(ARROW_RESPONSE_BYTES)
+        pieces = wire_bytes.repeated_bytes_field(_BATCHES, chunks)  # the reader takes these rows first
+        if arrow:
+            pieces += wire_bytes.bytes_field(_IPC_STREAM, ipc_stream(arrow, arrow[0].schema))
         return wire_bytes.Prepared(pieces + wire_bytes.bool_field(_END_OF_STREAM, end), _NEW_STRATEGY)
 
 
