@@ -8,7 +8,7 @@ columns, columns the engine pre-rendered) stays on Thrift chunks.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 import pyarrow as pa
 
@@ -60,10 +60,28 @@ def conform(piece: Piece, schema: pa.Schema) -> Piece:
     return make(columns, schema=schema)
 
 
-def ipc_stream(pieces: Iterable[Piece], schema: pa.Schema) -> pa.Buffer:
-    """One Arrow IPC stream (schema, the batches, end marker)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, schema) as writer:
-        for piece in pieces:
-            writer.write(piece)
-    return sink.getvalue()
+class Serialized:
+    """A piece with the served types, already written as IPC messages: once a result is read as Arrow, the
+    query's producer writes them ahead of the fetch that sends them. Keeps the piece too (a Thrift fetch of the
+    same query encodes it)."""
+
+    __slots__ = ("piece", "messages", "nbytes")
+
+    def __init__(self, piece: Piece, schema: pa.Schema) -> None:
+        self.piece = conform(piece, schema)
+        batches = self.piece.to_batches() if isinstance(self.piece, pa.Table) else [self.piece]
+        self.messages = [batch.serialize() for batch in batches if batch.num_rows]
+        self.nbytes = sum(message.size for message in self.messages)
+
+
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def ipc_stream(pieces: Iterable[Union[Piece, Serialized]], schema: pa.Schema) -> List[Any]:
+    """One Arrow IPC stream — schema, the batches, end marker — as the buffers to send one after another
+    (the stream's format is its messages laid end to end)."""
+    parts: List[Any] = [schema.serialize()]
+    for piece in pieces:
+        parts += (piece if isinstance(piece, Serialized) else Serialized(piece, schema)).messages
+    parts.append(_END_OF_STREAM)
+    return parts

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, check_open_queries, exceeded
-from mock_server.query.arrow_results import arrow_schema, conform
+from mock_server.query.arrow_results import Serialized, arrow_schema
 from mock_server.query.encode import column_types, encode_chunk
 from mock_server.query.engine import Engine, Statement
 from mock_server.query.metadata import build_metadata
@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 _END = object()
 _POLL = 0.1
 
-Item = Union[bytes, pa.RecordBatch, pa.Table]
-"""A queued piece of the result: a Thrift chunk, or (for a columnar reader) Arrow batches."""
+Item = Union[bytes, pa.RecordBatch, pa.Table, Serialized]
+"""A queued piece of the result: a Thrift chunk, Arrow batches, or (once read as Arrow) their IPC messages."""
 
 
 class Query:
@@ -60,6 +60,7 @@ class Query:
         self._schema: Optional[pa.Schema] = None  # the result's Arrow schema, once executed
         self._served: Optional[pa.Schema] = None  # the schema Arrow readers get, once asked (None: Thrift only)
         self._served_known = False
+        self._arrow_reader = False  # a fetch asked for Arrow: the producer writes IPC messages ahead
         self._rows = 0
         self._row_count = -1  # statement row count (DML/DDL) once known
         self._done = False  # execution finished (successfully or not)
@@ -131,7 +132,9 @@ class Query:
             more = getattr(batches, "more", None)  # whether a chunk follows, cheaply (chunking.Chunks)
             batch = _next_rows(batches)
             while batch is not None and not self._stopping():
-                chunk = batch if self._first_ready else encode_chunk(batch, self.zone)
+                served = self._served if self._arrow_reader else None
+                chunk = encode_chunk(batch, self.zone) if not self._first_ready else \
+                    Serialized(batch, served) if served is not None else batch
                 # so the last chunk is known as the last before it is queued (and the row count with it)
                 following = None if more else _next_rows(batches)
                 last = not more() if more else following is None
@@ -229,17 +232,20 @@ class Query:
         items, end = self._next_items(max_bytes)
         return [self._thrift(item) for item in items], end
 
-    def next_arrow(self, max_bytes: int) -> Tuple[List[bytes], List[Item], bool]:
+    def next_arrow(self, max_bytes: int) -> Tuple[List[bytes], List[Item], Optional[pa.Schema], bool]:
         """Like :meth:`next_chunks` for a columnar reader, up to ``max_bytes``: (Thrift chunks, Arrow pieces that
-        follow them, end of stream). Only a result's first piece is encoded before a fetch takes it, so the
-        chunks are that piece, or every piece of a result that cannot be served as Arrow."""
+        follow them, the schema those are served with, end of stream). Only a result's first piece is encoded
+        before a fetch takes it, so the chunks are that piece, or every piece of a result that cannot be served
+        as Arrow. From the first call on, the producer writes the pieces' IPC messages ahead."""
         served = self._served_schema()
+        with self._cond:
+            self._arrow_reader = True
         items, end = self._next_items(max_bytes)
         if served is None:
-            return [self._thrift(item) for item in items], [], end
+            return [self._thrift(item) for item in items], [], None, end
         last_chunk = max((i for i, item in enumerate(items) if isinstance(item, bytes)), default=-1)
         return ([self._thrift(item) for item in items[:last_chunk + 1]],  # rows stay in order
-                [conform(item, served) for item in items[last_chunk + 1:]], end)
+                items[last_chunk + 1:], served, end)
 
     def _served_schema(self) -> Optional[pa.Schema]:
         with self._cond:
@@ -251,7 +257,7 @@ class Query:
         if isinstance(item, bytes):
             return item
         try:
-            return encode_chunk(item, self.zone)
+            return encode_chunk(item.piece if isinstance(item, Serialized) else item, self.zone)
         except errors.CodedError as exc:  # a value the wire cannot carry (e.g. an INTERVAL with months)
             raise errors.from_exception(exc) from None
 

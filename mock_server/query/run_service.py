@@ -61,10 +61,11 @@ class QueryRunServicer:
     def FetchArrow(self, request: Any, context: grpc.ServicerContext) -> Any:
         query = self.service.find_query(request.session_id, request.query_id, context)
         with query.in_use():
-            chunks, arrow, end = query.next_arrow(ARROW_RESPONSE_BYTES)
+            chunks, arrow, schema, end = query.next_arrow(ARROW_RESPONSE_BYTES)
         pieces = wire_bytes.repeated_bytes_field(_BATCHES, chunks)  # the reader takes these rows first
         if arrow:
-            pieces += wire_bytes.bytes_field(_IPC_STREAM, ipc_stream(arrow, arrow[0].schema))
+            assert schema is not None
+            pieces += wire_bytes.bytes_field_of(_IPC_STREAM, ipc_stream(arrow, schema))
         return wire_bytes.Prepared(pieces + wire_bytes.bool_field(_END_OF_STREAM, end), _NEW_STRATEGY)
 
 

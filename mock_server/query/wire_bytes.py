@@ -33,6 +33,14 @@ def bytes_field(number: int, payload: Piece) -> List[Piece]:
     return [_varint(number << 3 | _LENGTH_DELIMITED), _varint(size), payload]
 
 
+def bytes_field_of(number: int, parts: List[Piece]) -> List[Piece]:
+    """One ``bytes`` field whose value is ``parts`` laid end to end (never joined before the message is)."""
+    size = sum(memoryview(part).nbytes for part in parts)
+    if not size:
+        return []
+    return [_varint(number << 3 | _LENGTH_DELIMITED), _varint(size), *parts]
+
+
 def string_field(number: int, text: str) -> List[Piece]:
     return bytes_field(number, text.encode("utf-8"))
 
