@@ -189,3 +189,25 @@ def test_cancel_from_another_thread_stops_an_arrow_fetch(connect):
     timer.join()
     status = conn.cursor().status(query_id)
     assert status.status and status.rowCount < 1000000000  # the engine stopped it
+
+
+def test_a_first_columnar_fetch_does_not_import_pandas(server):
+    """pyarrow's pa.array on numpy input imports pandas on its first call (0.3 s): the columnar decoders build
+    arrays from buffers instead, so a process that never uses pandas never loads it."""
+    import subprocess
+    import sys
+
+    host, port = server.address.rsplit(":", 1)
+    code = f"""
+import sys, e6driver
+conn = e6driver.connect(host={host!r}, port={port}, username="alice", password="alice-token")
+cur = conn.cursor()
+cur.execute("SELECT range AS n, range % 2 = 0 AS b, range * 0.5 AS h, DATE '2020-01-01' + range::INTEGER AS d,"
+            " TIMESTAMP '2020-01-01' + to_microseconds(range) AS t FROM range(100000)")
+table = cur.fetch_arrow_table()
+assert table.num_rows == 100000
+print("pandas" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
