@@ -50,10 +50,15 @@ def _validity(mask: Optional[np.ndarray]) -> Optional[pa.Buffer]:
     return pa.py_buffer(np.packbits(~mask, bitorder="little")) if mask is not None else None
 
 
+def _from_buffer(kind: pa.DataType, size: int, values: np.ndarray, mask: Optional[np.ndarray]) -> pa.Array:
+    """An Arrow array of ``size`` values whose data buffer is ``values`` (laid out as Arrow lays ``kind``)."""
+    return pa.Array.from_buffers(kind, size, [_validity(mask), pa.py_buffer(np.ascontiguousarray(values))],
+                                 null_count=int(mask.sum()) if mask is not None else 0)
+
+
 def _numeric(values: np.ndarray, kind: pa.DataType, mask: Optional[np.ndarray]) -> pa.Array:
     """An Arrow array over fixed-width numpy values (native order, Arrow's width for ``kind``), no copy."""
-    return pa.Array.from_buffers(kind, len(values), [_validity(mask), pa.py_buffer(np.ascontiguousarray(values))],
-                                 null_count=int(mask.sum()) if mask is not None else 0)
+    return _from_buffer(kind, len(values), values, mask)
 
 
 def _fixed(buf: bytes, vector: d.RawVector) -> np.ndarray:
@@ -115,8 +120,7 @@ def vector_array(buf: bytes, vector: d.RawVector, size: int, column: Column) -> 
         values = vector.values
         flags = np.frombuffer(buf, dtype=np.uint8, count=values.count, offset=values.offset) != 0 \
             if isinstance(values, d.FixedSlice) else np.asarray(values) != 0
-        return pa.Array.from_buffers(pa.bool_(), size, [_validity(mask), pa.py_buffer(
-            np.packbits(flags, bitorder="little"))], null_count=int(mask.sum()) if mask is not None else 0)
+        return _from_buffer(pa.bool_(), size, np.packbits(flags, bitorder="little"), mask)
     if vtype in (d.INTEGER, d.LONG, d.DOUBLE, d.FLOAT):
         return _numeric(_fixed(buf, vector), ARROW_TYPES[d.TYPE_NAMES[vtype]], mask)
     if vtype == d.INTERVAL_DAY_SECOND:

@@ -34,7 +34,7 @@ def _varint(view: memoryview, pos: int, what: str) -> Tuple[int, int]:
         shift += 7
 
 
-def fields(data: bytes, what: str) -> Iterator[Tuple[int, Value]]:
+def read_fields(data: bytes, what: str) -> Iterator[Tuple[int, Value]]:
     """(field number, value) of every varint and length-delimited field, in order; fixed-width fields are skipped
     (none of these answers has one), as unknown fields are by protobuf."""
     view = memoryview(data)
@@ -88,7 +88,7 @@ class BatchAnswer:
         if self._read is None:
             chunks: List[memoryview] = []
             end, strategy = False, ""
-            for number, value in fields(self.data, self.WHAT):
+            for number, value in read_fields(self.data, self.WHAT):
                 if number == 1:
                     chunks.append(_bytes(value, self.WHAT))
                 elif number == 3:
@@ -128,7 +128,7 @@ class ArrowAnswer:
             ipc: Optional[memoryview] = None
             chunks: List[memoryview] = []
             end, strategy = False, ""
-            for number, value in fields(self.data, self.WHAT):
+            for number, value in read_fields(self.data, self.WHAT):
                 if number == 1:
                     ipc = _bytes(value, self.WHAT)
                 elif number == 2:

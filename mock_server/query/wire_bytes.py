@@ -27,14 +27,12 @@ def _varint(value: int) -> bytes:
 
 def bytes_field(number: int, payload: Piece) -> List[Piece]:
     """The pieces of one ``bytes`` field (an empty proto3 value is left out, as protobuf does)."""
-    size = memoryview(payload).nbytes
-    if not size:
-        return []
-    return [_varint(number << 3 | _LENGTH_DELIMITED), _varint(size), payload]
+    return bytes_field_of(number, [payload])
 
 
 def bytes_field_of(number: int, parts: List[Piece]) -> List[Piece]:
-    """One ``bytes`` field whose value is ``parts`` laid end to end (never joined before the message is)."""
+    """One ``bytes`` field whose value is ``parts`` laid end to end (never joined before the message is); empty:
+    left out."""
     size = sum(memoryview(part).nbytes for part in parts)
     if not size:
         return []
