@@ -228,10 +228,17 @@ def from_rpc_error(rpc_error: BaseException, rpc: str, query_id: Optional[str] =
     return cls(message, grpc_code=code, details=details, query_id=query_id)
 
 
+def from_status(code: str, details: str, rpc: str, cls: Optional[type] = None) -> Error:
+    """The driver error for a status the engine reported outside a gRPC call (same-host transfers): class by
+    status code name (or ``cls``), like :func:`from_rpc_error`."""
+    cls = cls or _BY_GRPC_CODE.get(code, OperationalError)
+    return cls(f"{details or code} [{code} in {rpc}]", grpc_code=code, details=details)
+
+
 __all__ = [
     "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError", "IntegrityError",
     "InternalError", "ProgrammingError", "NotSupportedError", "AuthenticationError", "ConnectionLostError",
     "QueryCancelledError",
     "PoolTimeout", "PermissionDeniedError", "ObjectNotFoundError", "DatasetNotFoundError", "RateLimitError",
-    "UploadError", "DownloadError", "ConditionFailedError", "from_rpc_error",
+    "UploadError", "DownloadError", "ConditionFailedError", "from_rpc_error", "from_status",
 ]

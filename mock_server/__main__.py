@@ -50,6 +50,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--dataset-rate-limit", type=float, default=0.0,
                         help="dataset uploads + downloads per second per user (bursts of max(1, RATE)); "
                              "0 = no limit (default)")
+    parser.add_argument("--no-local-transfer", action="store_true",
+                        help="do not serve same-host object transfers (clients on this machine then move object "
+                             "content through gRPC like remote ones)")
     parser.add_argument("--s3-endpoint", default=None,
                         help="keep object stores on this S3-compatible endpoint (URL) instead of DATA_DIR/objects")
     parser.add_argument("--s3-region", default=os.environ.get("AWS_REGION", "us-east-1"),
@@ -99,7 +102,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                           max_workers=args.max_workers,
                           strategy=args.strategy, resume_seconds=args.resume_seconds, s3=args.s3,
                           master_key_file=args.master_key_file,
-                          dataset_rate_limit=args.dataset_rate_limit or None, limits=args.limits, tls=args.tls)
+                          dataset_rate_limit=args.dataset_rate_limit or None, limits=args.limits, tls=args.tls,
+                          local_transfer=not args.no_local_transfer)
     port = server.start()
     # The one machine-readable stdout line: tests and scripts parse the bound port from it.
     sys.stdout.write(f"e6driver-server listening on {args.host}:{port}\n")

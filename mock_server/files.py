@@ -2,7 +2,10 @@
 directory itself is flushed."""
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
+from typing import Callable, Optional, Sequence
 
 
 def fsync_dir(path: str, best_effort: bool = False) -> None:
@@ -21,3 +24,40 @@ def fsync_dir(path: str, best_effort: bool = False) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def linux_function(name: str, argtypes: list) -> Optional[Callable[..., int]]:
+    """The C library's ``name`` (Linux only; None elsewhere or when it has none)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = argtypes
+    return function
+
+
+_SYNCFS = linux_function("syncfs", [ctypes.c_int])
+
+
+def sync_files(paths: Sequence[str]) -> None:
+    """Make the content of several files durable at once: one ``syncfs`` of their filesystem (Linux; a single
+    journal commit instead of one per file, ~0.5 ms each) when they are all on it, else an fsync per file."""
+    if not paths:
+        return
+    if _SYNCFS is not None and len(paths) > 1:
+        devices = {os.stat(path).st_dev for path in paths}
+        if len(devices) == 1:
+            fd = os.open(paths[0], os.O_RDONLY)
+            try:
+                if _SYNCFS(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

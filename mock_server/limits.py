@@ -60,6 +60,8 @@ class Limits:
     max_row_bytes: int = 64 * MiB  # one row of a result or an upload: its text and binary values (+8 per other)
     max_detached_bytes: int = 64 * MiB  # a result left streaming when its session runs another statement
     max_glob_chars: int = 256  # one key glob
+    max_local_transfers: int = 16  # same-host transfer connections served at once (mock_server.local_transfer)
+    max_local_transfers_per_user: int = 4  # same-host transfer requests of one user running at once
     max_kv_tables_per_user: int = 100  # key-value tables a user owns (mock_server.kv)
     max_kv_item_bytes: int = 1 * MiB  # one key-value item: its key + its attributes as stored (JSON)
     max_kv_attributes: int = 1000  # distinct attribute names of one key-value table (its SQL columns)

@@ -26,6 +26,8 @@ from mock_server.datasets.service import DatasetServicer
 from mock_server.datasets.store import open_datasets
 from mock_server.kv import KeyValueRoom
 from mock_server.objects.buckets import open_object_stores
+from mock_server.local_transfer import LocalTransferServer, supported as local_transfer_supported
+from mock_server.objects.local_files import LocalFiles
 from mock_server.objects.service import ObjectStoreServicer
 from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls
 from mock_server.query.engine import Engine
@@ -89,6 +91,7 @@ class EngineServer:
     waiting polls. ``tls`` (keys ``cert``, ``key``, optional ``client_ca``: PEM or paths) serves TLS only.
     ``ingest`` serves IngestService, the driver's bulk-insert path (False: UNIMPLEMENTED, like an e6data cluster).
     ``sql_catalogs`` adds catalogs of one's own (:class:`mock_server.catalogs.SqlCatalog`) to the built-in ones.
+    ``local_transfer`` serves same-host object transfers (:mod:`mock_server.local_transfer`; Linux only).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, data_dir: Optional[str] = None,
@@ -99,7 +102,7 @@ class EngineServer:
                  s3: Optional[Mapping[str, str]] = None, master_key_file: Optional[str] = None,
                  dataset_rate_limit: Optional[float] = None, limits: Optional[Limits] = None,
                  tls: Optional[Mapping[str, Any]] = None, ingest: bool = True,
-                 sql_catalogs: Sequence[SqlCatalog] = ()) -> None:
+                 sql_catalogs: Sequence[SqlCatalog] = (), local_transfer: bool = True) -> None:
         self.host = host
         self.requested_port = port
         self.limits = limits if limits is not None else DEFAULT_LIMITS
@@ -168,6 +171,8 @@ class EngineServer:
         e6driver_streams_pb2_grpc.add_StreamServiceServicer_to_server(
             StreamServicer(self.streams, self.sessions), self._server)
         self.kv.serve(self._server, self.sessions)
+        self._local_transfer_wanted = local_transfer and local_transfer_supported()
+        self.local_transfer: Optional[LocalTransferServer] = None
 
     @property
     def address(self) -> str:
@@ -183,11 +188,19 @@ class EngineServer:
         if port == 0:
             raise OSError(f"cannot bind {self.host}:{self.requested_port}")
         self.port = port
+        if self._local_transfer_wanted:
+            self.local_transfer = LocalTransferServer(
+                LocalFiles(self.object_stores, self.limits).handlers(), self._local_caller, self.limits)
+            self.engine.local_transfer = self.local_transfer.name
         self._server.start()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="e6-sweeper", daemon=True)
         self._sweeper.start()
         log.info("e6driver engine listening on %s", self.address)
         return port
+
+    def _local_caller(self, request: Any) -> str:
+        bearer = [("authorization", f"Bearer {request.bearer}")] if request.bearer else []
+        return self.sessions.caller(request.auth, bearer)
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self._sweep_interval):
@@ -201,6 +214,9 @@ class EngineServer:
         """Stop serving, cancel running queries and close the database."""
         self._stop.set()
         self._server.stop(grace).wait()
+        if self.local_transfer is not None:
+            self.local_transfer.stop()
+            self.engine.local_transfer = ""
         self.cluster.close()
         self.queries.close()
         self.engine.close()

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 _TRANSIENT = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 
 
-def capabilities(session: Any) -> Dict[str, bool]:
+def capabilities(session: Any) -> Dict[str, Any]:
     """What the engine offers beyond the e6data protocol (asked once per session; {} when it cannot say)."""
     if session.capabilities is None:
         def on_error(exc: grpc.RpcError) -> Error:
@@ -38,7 +38,7 @@ def capabilities(session: Any) -> Dict[str, bool]:
     return session.capabilities
 
 
-async def acapabilities(session: Any) -> Dict[str, bool]:
+async def acapabilities(session: Any) -> Dict[str, Any]:
     """:func:`capabilities` for an asyncio session; an unreachable engine is asked again on the next call
     (the query's own call then waits for it, as the e6data calls do)."""
     if session.capabilities is None:
@@ -56,9 +56,10 @@ async def acapabilities(session: Any) -> Dict[str, bool]:
     return session.capabilities
 
 
-def _from_response(response: Any) -> Dict[str, bool]:
+def _from_response(response: Any) -> Dict[str, Any]:
     return {"transactions": response.transactions, "savepoints": response.savepoints, "ingest": response.ingest,
-            "run": response.run, "arrow_results": response.arrow_results}
+            "run": response.run, "arrow_results": response.arrow_results,
+            "local_transfer": response.local_transfer}
 
 
 def _none(session: Any, code: str) -> None:

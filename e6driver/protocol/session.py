@@ -119,7 +119,7 @@ class SessionRules:
         self._transaction_session: Optional[str] = None
         self._transaction_lost: Optional[str] = None
         self._transaction_in_sql = False  # begun by a BEGIN the caller wrote (autocommit on), not by the driver
-        self.capabilities: Optional[Dict[str, bool]] = None  # AdminService.GetCapabilities, asked once
+        self.capabilities: Optional[Dict[str, Any]] = None  # AdminService.GetCapabilities, asked once
         self.batch_v2: Optional[bool] = None  # the server has getNextResultBatchV2 (None: not asked yet)
 
     @staticmethod

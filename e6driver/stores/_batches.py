@@ -19,6 +19,7 @@ import grpc
 
 from .. import errors
 from .._proto import e6driver_stores_pb2 as st_pb
+from ..protocol import local_transfer
 
 if TYPE_CHECKING:
     from .objects import ObjectInfo, ObjectStoreClient
@@ -62,8 +63,13 @@ def groups(items: List[Tuple[str, str, int]], limit: int = BATCH_FILES) -> List[
 
 def put_files(client: "ObjectStoreClient", bucket: str, items: List[Tuple[str, str, int]],
               added: Optional[Added] = None) -> Dict[str, Outcome]:
-    """Store local files (key, path, size) in one PutBatch call; every key's outcome."""
+    """Store local files (key, path, size) in one PutBatch call (same-host requests where they can be used);
+    every key's outcome."""
     from .objects import ObjectInfo
+
+    done = _same_host(client, lambda name: _local_puts(client, name, bucket, items, added))
+    if done is not None:
+        return done
 
     outcomes: Dict[str, Outcome] = {}
     sent: List[str] = []
@@ -105,9 +111,13 @@ def put_files(client: "ObjectStoreClient", bucket: str, items: List[Tuple[str, s
 
 def get_files(client: "ObjectStoreClient", bucket: str, items: List[Tuple[str, str, int]],
               added: Optional[Added] = None) -> Dict[str, Outcome]:
-    """Write objects (key, local path, size) in one GetBatch call, each file atomically (a temporary file
-    renamed into place); every key's outcome."""
+    """Write objects (key, local path, size) in one GetBatch call (same-host requests where they can be used),
+    each file atomically (a temporary file renamed into place); every key's outcome."""
     from .objects import ObjectInfo
+
+    done = _same_host(client, lambda name: _local_gets(client, name, bucket, items, added))
+    if done is not None:
+        return done
 
     targets = {key: path for key, path, _ in items}
     outcomes: Dict[str, Outcome] = {}
@@ -128,6 +138,93 @@ def get_files(client: "ObjectStoreClient", bucket: str, items: List[Tuple[str, s
         if key not in outcomes:
             outcomes[key] = errors.DataError(f"object {bucket}/{key}: GetBatch did not send it")
     return outcomes
+
+
+def _same_host(client: "ObjectStoreClient", run: Callable[[str], Dict[str, Outcome]]) -> Optional[Dict[str, Outcome]]:
+    """``run(socket name)`` when same-host requests can be used; None when gRPC must move the files."""
+    name = client._local_socket()
+    if name is None:
+        return None
+    try:
+        return run(name)
+    except local_transfer.Unavailable:
+        return None
+
+
+def _local_puts(client: "ObjectStoreClient", name: str, bucket: str, items: List[Tuple[str, str, int]],
+                added: Optional[Added]) -> Dict[str, Outcome]:
+    """:func:`put_files` by same-host requests: each hands over up to MAX_KEYS open files."""
+    outcomes: Dict[str, Outcome] = {}
+    for start in range(0, len(items), local_transfer.MAX_KEYS):
+        keys, handles = [], []
+        try:
+            for key, path, _ in items[start:start + local_transfer.MAX_KEYS]:
+                try:
+                    handles.append(open(path, "rb"))
+                except OSError as exc:  # this file fails; the batch goes on
+                    outcomes[key] = exc
+                    continue
+                keys.append(key)
+            if keys:
+                results = client._local_many(name, "put", bucket, keys, [h.fileno() for h in handles])
+                for key, result in zip(keys, results):
+                    outcomes[key] = result
+                    if added is not None and not isinstance(result, BaseException):
+                        added(result.size)
+        finally:
+            for handle in handles:
+                handle.close()
+    return outcomes
+
+
+def _local_gets(client: "ObjectStoreClient", name: str, bucket: str, items: List[Tuple[str, str, int]],
+                added: Optional[Added]) -> Dict[str, Outcome]:
+    """:func:`get_files` by same-host requests: the engine writes into temporary files handed over, which
+    are renamed into place once it reported the object complete."""
+    outcomes: Dict[str, Outcome] = {}
+    for start in range(0, len(items), local_transfer.MAX_KEYS):
+        opened: List[Tuple[str, str, str, int]] = []  # (key, target, temporary, fd)
+        published = set()
+        try:
+            for key, target, _ in items[start:start + local_transfer.MAX_KEYS]:
+                temporary = os.path.join(os.path.dirname(target), f".e6get-{uuid.uuid4().hex}")
+                try:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                except OSError as exc:
+                    outcomes[key] = exc
+                    continue
+                opened.append((key, target, temporary, fd))
+            if opened:
+                results = client._local_many(name, "get", bucket, [o[0] for o in opened], [o[3] for o in opened])
+                for (key, target, temporary, fd), result in zip(opened, results):
+                    outcome = outcomes[key] = _publish(bucket, key, result, fd, temporary, target)
+                    if not isinstance(outcome, BaseException):
+                        published.add(key)
+                        if added is not None:
+                            added(outcome.size)
+        finally:
+            for key, _, temporary, fd in opened:
+                os.close(fd)
+                if key not in published:
+                    try:
+                        os.unlink(temporary)
+                    except OSError:
+                        pass
+    return outcomes
+
+
+def _publish(bucket: str, key: str, result: Outcome, fd: int, temporary: str, target: str) -> Outcome:
+    if isinstance(result, BaseException):
+        return result
+    written = os.fstat(fd).st_size
+    if written != result.size:
+        return errors.DataError(f"object {bucket}/{key}: {written} bytes written, expected {result.size}")
+    try:
+        os.replace(temporary, target)
+    except OSError as exc:
+        return exc
+    return result
 
 
 def _write(bucket: str, obj: Any, target: Optional[str]) -> Outcome:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import logging
 import os
 import tempfile
 import zlib
@@ -23,10 +24,13 @@ from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Unio
 
 from .. import errors
 from .._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
-from ..protocol import Session
+from .._proto import e6driver_local_pb2 as local_pb
+from ..protocol import Session, local_transfer
 from . import transfer
 from ._client import ServiceClient
 from ._digest import StreamDigest
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
 # Files and gets move in larger messages: gRPC sends one message at a time per call and waits for each, so
@@ -117,10 +121,13 @@ class ObjectStoreClient(ServiceClient):
     """Buckets and objects of the connection's server; thread-safe (share it between threads)."""
 
     def __init__(self, session: Session, chunk_size: int = CHUNK_SIZE,
-                 file_chunk_size: int = FILE_CHUNK_SIZE) -> None:
+                 file_chunk_size: int = FILE_CHUNK_SIZE, local_transfer: Optional[bool] = None) -> None:
         super().__init__(session, st_grpc.ObjectStoreServiceStub)
         self.chunk_size = chunk_size  # put() of bytes or a file object
         self.file_chunk_size = file_chunk_size  # put_file(), and every get
+        # put_file/get_file (and tree transfers) on the engine's own machine: the kernel copies the files
+        # (e6driver.protocol.local_transfer); False keeps every transfer on gRPC.
+        self.local_transfer = local_transfer
 
     # ------------------------------------------------------------------ buckets and grants
 
@@ -216,6 +223,16 @@ class ObjectStoreClient(ServiceClient):
                  if_absent: bool = False, progress: Optional[Progress] = None) -> ObjectInfo:
         """Store the local file ``path`` as ``bucket/key``."""
         total = os.path.getsize(path)
+        local = self._local_socket()
+        if local is not None:
+            try:
+                with open(path, "rb") as handle:
+                    info = self._local_one(local, "put", bucket, key, handle.fileno(), content_type, if_absent)
+                if progress is not None:
+                    progress(info.size, info.size)
+                return info
+            except local_transfer.Unavailable as exc:
+                log.debug("put_file %s/%s through gRPC: %s", bucket, key, exc)
         handles: List[BinaryIO] = []
 
         def opener() -> BinaryIO:
@@ -275,6 +292,15 @@ class ObjectStoreClient(ServiceClient):
         """Write ``bucket/key`` to the local file ``path`` (atomically: a temp file renamed into place)."""
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
+        local = self._local_socket()
+        if local is not None:
+            try:
+                info = self._local_get_file(local, bucket, key, path, directory)
+                if progress is not None:
+                    progress(info.size, info.size)
+                return info
+            except local_transfer.Unavailable as exc:
+                log.debug("get_file %s/%s through gRPC: %s", bucket, key, exc)
         handles: List[Any] = []
 
         def opener() -> BinaryIO:
@@ -335,6 +361,51 @@ class ObjectStoreClient(ServiceClient):
             sink.flush()
             return info
         return self._invoke("Get", call)
+
+    # ------------------------------------------------------------------ same-host transfers
+
+    def _local_socket(self) -> Optional[str]:
+        try:
+            return local_transfer.socket_name(self._session, self.local_transfer)
+        except errors.Error as exc:  # capabilities unreachable: the gRPC call reports it
+            log.debug("same-host transfers not used: %s", exc)
+            return None
+
+    def _local_many(self, name: str, op: str, bucket: str, keys: List[str], files: List[int],
+                    content_types: Optional[List[str]] = None, if_absent: bool = False) -> List[Any]:
+        """One same-host request: per key, its ObjectInfo or the driver error for its failure."""
+        message = local_pb.LocalRequest(op=op, auth=self._auth(), bucket=bucket, keys=keys,
+                                        content_types=content_types or [], if_absent=if_absent)
+        rpc = f"same-host {op}"
+        results = local_transfer.request(name, message, files, rpc, self.not_found_error)
+        return [ObjectInfo.from_message(r.info) if not r.code else
+                errors.from_status(r.code, r.message, rpc, self.not_found_error if r.code == "NOT_FOUND" else None)
+                for r in results]
+
+    def _local_one(self, name: str, op: str, bucket: str, key: str, fd: int, content_type: str = "",
+                   if_absent: bool = False) -> ObjectInfo:
+        result = self._local_many(name, op, bucket, [key], [fd], [content_type], if_absent)[0]
+        if isinstance(result, errors.Error):
+            raise result
+        return result
+
+    def _local_get_file(self, name: str, bucket: str, key: str, path: Union[str, os.PathLike],
+                        directory: str) -> ObjectInfo:
+        handle = tempfile.NamedTemporaryFile(dir=directory, prefix=".e6get-", delete=False)
+        try:
+            with handle:
+                info = self._local_one(name, "get", bucket, key, handle.fileno())
+                written = os.fstat(handle.fileno()).st_size
+            if written != info.size:
+                raise errors.DataError(f"object {bucket}/{key}: {written} bytes written, expected {info.size}")
+            os.replace(handle.name, path)
+            return info
+        except BaseException:
+            try:
+                os.unlink(handle.name)
+            except FileNotFoundError:
+                pass
+            raise
 
     # ------------------------------------------------------------------ compression on the server
 

@@ -1,7 +1,7 @@
 """Directory trees to and from an object store: a plan (copy / skip / conflict per file), then concurrent copies.
 
-A file whose counterpart already has the same size and MD5 (the object's etag) is skipped, so running the
-same transfer again moves nothing. A counterpart with different content is a *conflict*: left alone unless
+A file whose counterpart already has the same size and CRC-32 (recorded by the store; else the same MD5, where
+the etag is one) is skipped, so running the same transfer again moves nothing. A counterpart with different content is a *conflict*: left alone unless
 ``overwrite=True``. ``dry_run=True`` returns the plan without moving anything.
 
 Progress: ``progress=True`` shows a tqdm bar when tqdm is installed (nothing otherwise), a callable is
@@ -16,6 +16,7 @@ import hashlib
 import os
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
@@ -30,12 +31,21 @@ HASH_BLOCK = 1024 * 1024  # read size while hashing local files
 
 
 def md5_file(path: Union[str, os.PathLike], chunk_size: int = HASH_BLOCK) -> str:
-    """The MD5 hex digest of a local file: what the object store reports as the etag of the same bytes."""
+    """The MD5 hex digest of a local file: what an S3 store reports as the etag of the same bytes."""
     digest = hashlib.md5()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk_size), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def crc32_file(path: Union[str, os.PathLike], chunk_size: int = 4 * HASH_BLOCK) -> int:
+    """The zlib CRC-32 of a local file: what the object store records for the same bytes (``ObjectInfo.crc32``)."""
+    crc = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk_size), b""):
+            crc = zlib.crc32(block, crc)
+    return crc
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -84,7 +94,11 @@ def _join_key(prefix: str, relative: str) -> str:
 
 
 def _same(local_path: str, size: int, remote: ObjectInfo) -> bool:
-    return remote.size == size and remote.etag == md5_file(local_path)
+    if remote.size != size:
+        return False
+    if remote.crc32 is not None:
+        return remote.crc32 == crc32_file(local_path)
+    return remote.etag == md5_file(local_path)
 
 
 def _action(local_path: str, size: int, other: Optional[ObjectInfo], overwrite: bool) -> str:

@@ -49,6 +49,8 @@ class S3ObjectBackend(ObjectBackend):
     """Buckets are the endpoint's buckets. ``spool_root`` holds uploads being received (default: temp), in
     ``objects-spool``, emptied at start."""
 
+    md5_etags = True
+
     def __init__(self, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1",
                  spool_root: Optional[str] = None) -> None:
         import botocore.config

@@ -87,6 +87,7 @@ class MultipartUpload(Upload):
     it, so the spool is never fsynced."""
 
     durable = False
+    md5_etag = True  # the store's etag on S3 stays the MD5 (kept in the object's metadata)
 
     def __init__(self, client: Any, pool: ThreadPoolExecutor, spool: str, bucket: str, key: str,
                  content_type: str) -> None:

@@ -1,13 +1,14 @@
 """Object stores: key and bucket rules, the backend interface and the local-directory backend.
 
-A bucket is a directory ``ROOT/<bucket>`` and an object the file ``ROOT/<bucket>/<key>``. Each object's MD5
-(the etag) and content type are kept in an extended attribute of its file (``user.e6objects.meta``, set on
-the spooled file, so the rename publishes content and description together), or where the filesystem has no
-user xattrs in a sidecar ``ROOT/.meta/<bucket>/<hh>/<sha256 of the key>.json`` written by the put after the
-content (named by a hash, so no key can clash with another key's sidecar); a description that no longer
-matches its file (size or mtime) is recomputed when read and kept in memory only: reading and listing never
-write a file. Puts are atomic: the content is spooled to ``ROOT/.tmp``, checked, fsynced
-and renamed into place, so a reader never sees a partial object.
+A bucket is a directory ``ROOT/<bucket>`` and an object the file ``ROOT/<bucket>/<key>``. Each object's etag
+(:func:`local_etag`; the MD5 for a file written behind the store's back), CRC-32 and content type are kept in
+an extended attribute of its file (``user.e6objects.meta``, set on the spooled file, so the rename publishes
+content and description together), or where the filesystem has no user xattrs in a sidecar
+``ROOT/.meta/<bucket>/<hh>/<sha256 of the key>.json`` written by the put after the content (named by a hash, so
+no key can clash with another key's sidecar); a description that no longer matches its file (size or mtime) is
+recomputed when read and kept in memory only: reading and listing never write a file. Puts are atomic: the
+content is spooled to ``ROOT/.tmp``, checked, fsynced and renamed into place, so a reader never sees a partial
+object.
 
 Every path is resolved (symlinks included) and must stay inside its bucket's directory; keys and listing
 prefixes with ``..``/``.``/empty segments, backslashes or control characters are refused before any path is
@@ -15,8 +16,9 @@ built. Errors name the bucket and key, never a server path.
 """
 from __future__ import annotations
 
-import hashlib
 import ctypes
+import errno
+import hashlib
 import json
 import logging
 import mimetypes
@@ -24,20 +26,20 @@ import os
 import re
 import shutil
 import stat as stat_module
-import sys
 import tempfile
 import threading
 import uuid
 import zlib
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 import grpc
 
 from e6driver.stores._digest import StreamDigest
 from mock_server.errors import EngineError, hide_path
-from mock_server.files import fsync_dir
+from mock_server.files import fsync_dir, linux_function
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -140,18 +142,7 @@ def data_loss(message: str) -> EngineError:
     return EngineError(grpc.StatusCode.DATA_LOSS, message)
 
 
-def _sync_file_range() -> Optional[Callable[..., int]]:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    return function
-
-
-_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE = linux_function("sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint])
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:
@@ -161,19 +152,28 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
         _SYNC_FILE_RANGE(fd, offset, length, 2)
 
 
+def local_etag(crc32: int, size: int) -> str:
+    """The etag the local store gives content it writes: its CRC-32 and size (the store computes the CRC-32
+    anyway; an MD5 would cost a second pass at a sixth of the speed). Not 32 hex digits, so no client takes it
+    for an MD5; S3's own etags are not MD5s either for multipart or KMS-encrypted objects."""
+    return f"{crc32:08x}-{size:x}"
+
+
 class Upload:
-    """Content of one put being received: spooled to a temp file, CRC-checked per chunk, MD5 as it goes (on
-    a helper thread, so hashing overlaps receiving). ``crc32`` is the CRC-32 of what was received so far."""
+    """Content of one put being received: spooled to a temp file, CRC-checked per chunk. ``crc32`` is the
+    CRC-32 of what was received so far; the etag comes from it (:func:`local_etag`), or is the MD5 where the
+    backend keeps MD5 etags (``md5_etag``: computed as the content arrives, on a helper thread)."""
 
     # The spool file becomes the object (local buckets): it is flushed to disk before the put is acknowledged.
     # A backend that sends the content elsewhere (S3) only stages it here and turns this off.
     durable = True
+    md5_etag = False
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, md5_etag: Optional[bool] = None) -> None:
         os.makedirs(directory, exist_ok=True)
         fd, self.path = tempfile.mkstemp(dir=directory, prefix="put-")
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=0)  # chunks are large: no buffer to copy through
-        self._md5 = StreamDigest()
+        self._md5 = StreamDigest() if (self.md5_etag if md5_etag is None else md5_etag) else None
         self.size = 0
         self.crc32 = 0
         self._written_back = 0  # bytes whose writeback to disk has been started
@@ -191,33 +191,157 @@ class Upload:
         elif zlib.crc32(data) != crc32:
             raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
         _write_all(self._file, data)
-        self._md5.update(data)
+        if self._md5 is not None:
+            self._md5.update(data)
         self.size += len(data)
         self.crc32 = running
+        self._write_back()
+
+    def _write_back(self) -> None:
         if self.durable and self.size - self._written_back >= WRITEBACK_STEP:
             # Start writing to disk now, while the rest arrives: the fsync in finish() then has little left.
             start_writeback(self._file.fileno(), self._written_back, self.size - self._written_back)
             self._written_back = self.size
 
-    def finish(self, md5: str = "") -> str:
-        """Fsync (once, for the whole object, when ``durable``); returns the hex MD5, checked against ``md5``
-        when given."""
-        if self.durable:
+    def copy_from(self, source: int, size: int) -> None:
+        """The whole content at once: ``size`` bytes of the open file ``source`` (a client's file, handed over
+        by a same-host transfer), copied by the kernel; the CRC-32 is computed from the spool file, one step
+        behind the copy, so it describes what was stored whatever the client does to its file meanwhile."""
+        if self.size or self._md5 is not None:
+            return self._copy_through_writes(source, size)
+        copied, self.crc32 = copy_with_crc(source, self._file.fileno(), size, checksummed=self._file.fileno(),
+                                           on_step=self._copied)
+        if copied != size:
+            raise EngineError(grpc.StatusCode.ABORTED,
+                              f"the file was {size} bytes and ended after {copied} while being stored")
+
+    def _copied(self, size: int) -> None:
+        self.size = size
+        self._write_back()
+
+    def _copy_through_writes(self, source: int, size: int) -> None:
+        """:meth:`copy_from` for an upload that already holds content or hashes what it writes (S3's)."""
+        read = 0
+        while read < size:
+            data = os.pread(source, min(COPY_STEP, size - read), read)
+            if not data:
+                raise EngineError(grpc.StatusCode.ABORTED,
+                                  f"the file was {size} bytes and ended after {read} while being stored")
+            self.write(self.size, data, running_crc32=zlib.crc32(data, self.crc32))
+            read += len(data)
+
+    def finish(self, md5: str = "", sync: bool = True) -> str:
+        """Fsync (once, for the whole object, when ``durable``; ``sync=False``: the caller makes several
+        uploads durable at once with :func:`mock_server.files.sync_files` before committing them); returns
+        the etag. ``md5`` (a client's MD5 of what it sent) is checked against the spooled content."""
+        if self.durable and sync:
             os.fsync(self._file.fileno())
         self._file.close()
-        digest = self._md5.hexdigest()
+        if self._md5 is not None:
+            digest = self._md5.hexdigest()
+        elif md5:
+            digest = _md5_file(self.path)[0]
+        else:
+            return local_etag(self.crc32, self.size)
         if md5 and md5.lower() != digest:
             raise data_loss(f"object checksum mismatch: sent {md5}, received content has {digest}")
-        return digest
+        return digest if self._md5 is not None else local_etag(self.crc32, self.size)
 
     def discard(self) -> None:
-        self._md5.close()
+        if self._md5 is not None:
+            self._md5.close()
         if not self._file.closed:
             self._file.close()
         try:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+COPY_STEP = 8 * 1024 * 1024  # a same-host transfer copies and checksums this much at a time
+_CRC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="e6crc")  # CRC one step behind each copy
+
+
+def copy_with_crc(source: int, target: int, size: int, checksummed: int,
+                  on_step: Optional[Callable[[int], None]] = None) -> Tuple[int, int]:
+    """Copy ``size`` bytes from the start of ``source`` to the start of ``target`` (:func:`copy_range`, a step
+    at a time) while a helper thread computes the CRC-32 of what was copied, read from ``checksummed`` (either
+    file) one step behind. Returns (bytes copied: fewer when ``source`` ended, their CRC-32); ``on_step(bytes
+    copied so far)`` after each step."""
+    if size <= COPY_STEP:  # one step: nothing to overlap, no hand-off to the helper thread
+        copied = copy_range(source, target, 0, 0, size)
+        if on_step is not None:
+            on_step(copied)
+        return copied, crc32_of_range(checksummed, 0, copied) if copied else 0
+    crc, offset = 0, 0
+    pending: Optional["Future[int]"] = None
+    try:
+        while offset < size:
+            length = min(COPY_STEP, size - offset)
+            copied = copy_range(source, target, offset, offset, length)
+            if pending is not None:
+                crc = pending.result()
+            pending = _CRC_POOL.submit(crc32_of_range, checksummed, offset, copied, crc) if copied else None
+            offset += copied
+            if on_step is not None:
+                on_step(offset)
+            if copied != length:
+                break
+    finally:
+        if pending is not None:
+            crc = pending.result()
+    return offset, crc
+
+
+def crc32_of_range(fd: int, offset: int, length: int, crc: int = 0) -> int:
+    """``crc`` extended by ``length`` bytes of the open file ``fd`` from ``offset`` (read in place: the GIL is
+    released while reading and while checksumming)."""
+    buffer = bytearray(min(length, READ_CHUNK * 4))
+    view = memoryview(buffer)
+    end = offset + length
+    while offset < end:
+        got = os.preadv(fd, [view[:min(len(buffer), end - offset)]], offset)
+        if got <= 0:
+            raise EngineError(grpc.StatusCode.ABORTED, "a file ended while being checksummed")
+        crc = zlib.crc32(view[:got], crc)
+        offset += got
+    return crc
+
+
+_COPY_FALLBACK = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ETXTBSY}
+
+
+def copy_range(source: int, target: int, source_offset: int, target_offset: int, length: int) -> int:
+    """Copy up to ``length`` bytes between open files at the given offsets (neither file position moves) by the
+    kernel (``copy_file_range``; read + write where it cannot, e.g. across filesystems); returns how many were
+    copied (fewer only when ``source`` ended)."""
+    done = 0
+    while done < length:
+        try:
+            copied = os.copy_file_range(source, target, length - done, source_offset + done, target_offset + done)
+        except OSError as exc:
+            if exc.errno not in _COPY_FALLBACK:
+                raise
+            return done + _copy_by_reading(source, target, source_offset + done, target_offset + done,
+                                           length - done)
+        if copied == 0:
+            break
+        done += copied
+    return done
+
+
+def _copy_by_reading(source: int, target: int, source_offset: int, target_offset: int, length: int) -> int:
+    done = 0
+    while done < length:
+        data = os.pread(source, min(READ_CHUNK * 4, length - done), source_offset + done)
+        if not data:
+            break
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(target, view, target_offset + done)
+            view = view[written:]
+            done += written
+    return done
 
 
 def _write_all(handle: BinaryIO, data: bytes) -> None:
@@ -229,6 +353,8 @@ def _write_all(handle: BinaryIO, data: bytes) -> None:
 
 class ObjectBackend:
     """What a store does; the service checks names and permissions before calling it."""
+
+    md5_etags = False  # its etags are MD5s (S3): an Upload made for it outside upload() must compute one
 
     def spool_dir(self) -> str:
         raise NotImplementedError
@@ -259,6 +385,11 @@ class ObjectBackend:
         raise NotImplementedError
 
     def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def open_object(self, bucket: str, key: str) -> Optional[Tuple[int, ObjectInfo]]:
+        """The object's file opened for reading, and its description (None: no such object); a backend whose
+        objects are not local files returns :meth:`read` alone (NotImplementedError here)."""
         raise NotImplementedError
 
     def delete(self, bucket: str, key: str) -> bool:
@@ -389,7 +520,8 @@ class LocalObjectBackend(ObjectBackend):
                                      "content_type": info.content_type, "crc32": info.crc32}))  # the C encoder
         os.replace(tmp, path)
 
-    def _info(self, bucket: str, key: str, stat: os.stat_result, path: str) -> ObjectInfo:
+    def _info(self, bucket: str, key: str, stat: os.stat_result, path: Union[str, int]) -> ObjectInfo:
+        """``path``: the object's file, by name or open descriptor."""
         meta: Any = _xattr_meta(path)
         if not isinstance(meta, dict) or meta.get("size") != stat.st_size or \
                 meta.get("mtime_ns") != stat.st_mtime_ns:
@@ -439,6 +571,22 @@ class LocalObjectBackend(ObjectBackend):
                 if not data:
                     return
                 yield data
+
+    def open_object(self, bucket: str, key: str) -> Optional[Tuple[int, ObjectInfo]]:
+        try:
+            fd = os.open(self._path(bucket, key), os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        try:
+            stat = os.fstat(fd)
+            if not stat_module.S_ISREG(stat.st_mode):
+                os.close(fd)
+                return None
+            # Described from the open file: a put replacing the object meanwhile cannot mix in its description.
+            return fd, self._info(bucket, key, stat, fd)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def delete(self, bucket: str, key: str) -> bool:
         path = self._path(bucket, key)
@@ -510,16 +658,22 @@ def sweep_spool(directory: str) -> None:
         log.info("removed %d leftover spool file(s) of unfinished puts", len(names))
 
 
-def _md5_file(path: str) -> Tuple[str, int]:
-    """Hex MD5 and CRC-32 of a file (the etag and checksum of an object the store did not write itself)."""
-    digest, crc32 = hashlib.md5(), 0
-    with open(path, "rb") as handle:
+def _md5_file(path: Union[str, int]) -> Tuple[str, int]:
+    """Hex MD5 and CRC-32 of a file, by name or open descriptor (the etag and checksum of an object the store
+    did not write itself)."""
+    digest, crc32, offset = hashlib.md5(), 0, 0
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if isinstance(path, str) else path
+    try:
         while True:
-            block = handle.read(READ_CHUNK)
+            block = os.pread(fd, READ_CHUNK, offset)
             if not block:
                 return digest.hexdigest(), crc32
             digest.update(block)
             crc32 = zlib.crc32(block, crc32)
+            offset += len(block)
+    finally:
+        if isinstance(path, str):
+            os.close(fd)
 
 
 def _no_link_below(base: str, path: str) -> bool:
@@ -562,7 +716,7 @@ def _set_xattr_meta(path: str, meta: dict) -> bool:
         return False
 
 
-def _xattr_meta(path: str) -> Any:
+def _xattr_meta(path: Union[str, int]) -> Any:
     try:
         return json.loads(os.getxattr(path, XATTR_META))
     except (OSError, ValueError, AttributeError):

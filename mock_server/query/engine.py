@@ -254,6 +254,7 @@ class Engine:
         sandbox.lock(self._con)  # after the engine's own settings: tenants change only session settings
         self.sessions = SessionDBs(self._new_connection, limits)  # each session's own connection
         self.ingest = False  # IngestService served (set by the server that registers it)
+        self.local_transfer = ""  # the same-host transfer socket's name (set by the server that serves it)
         log.info("engine ready: catalog %s at %s, TimeZone %s", DEFAULT_CATALOG, path, time_zone)
 
     def close(self) -> None:
@@ -290,9 +291,10 @@ class Engine:
     def capabilities(self) -> dict:
         """What AdminService.GetCapabilities reports: sessions with transactions; DuckDB has no savepoints;
         IngestService when the server serves it (:mod:`mock_server.query.ingest`); QueryRunService, always
-        served with the query service (:mod:`mock_server.query.run_service`), with its Arrow results."""
+        served with the query service (:mod:`mock_server.query.run_service`), with its Arrow results; the
+        same-host transfer socket when the server serves one (:mod:`mock_server.local_transfer`)."""
         return {"transactions": True, "savepoints": False, "ingest": self.ingest, "run": True,
-                "arrow_results": True}
+                "arrow_results": True, "local_transfer": self.local_transfer}
 
     def end_sessions(self, session_ids: List[str], reason: str) -> int:
         """End these sessions' connections (open transactions rolled back); returns how many had one."""

@@ -64,3 +64,4 @@ def rows() -> Callable[..., list]:
         finally:
             cur.close()
     return run
+

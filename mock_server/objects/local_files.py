@@ -1,0 +1,158 @@
+"""Object puts and gets of same-host transfers (:mod:`mock_server.local_transfer`): the client hands over its
+own open files, and content moves between them and the store by the kernel.
+
+A put reads the client's file (opened for reading; its size when the request arrives) into the spool and
+publishes it like any put: CRC-32 computed from the spool, fsynced, renamed atomically, etag and CRC recorded.
+A get writes the object into the client's file (empty, opened for writing, not appending) and checks the
+content it copied against the CRC-32 recorded when the object was stored: a damaged object is DATA_LOSS, and
+the client discards its file. Every descriptor is checked before use (a regular file, the access the
+operation needs), so no client can make the engine block on a pipe, read a device or write past an object.
+Several keys per request are stored one after another, each its own atomic put; their directories are
+flushed once per request. A backend whose objects are not local files (S3) moves them through its own
+reads and uploads, still without gRPC messages.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import stat as stat_module
+from typing import Any, List, Tuple
+
+import grpc
+
+from e6driver._proto import e6driver_local_pb2 as local_pb
+from mock_server.errors import EngineError
+from mock_server.files import sync_files
+from mock_server.limits import Limits, exceeded
+from mock_server.local_transfer import result_error
+from mock_server.objects.batch import info_message
+from mock_server.objects.buckets import ObjectStores
+from mock_server.objects.store import (COPY_STEP, ObjectInfo, Upload, check_key, copy_with_crc, guess_content_type,
+                                       not_found)
+
+log = logging.getLogger(__name__)
+
+
+def _regular(fd: int, write: bool) -> os.stat_result:
+    stat = os.fstat(fd)
+    if not stat_module.S_ISREG(stat.st_mode):
+        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over is not a regular file")
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    mode = flags & os.O_ACCMODE
+    if write and (mode == os.O_RDONLY or flags & os.O_APPEND):
+        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT,
+                          "the file handed over for a get is not open for writing (or is open for appending)")
+    if not write and mode == os.O_WRONLY:
+        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over for a put is not open for reading")
+    return stat
+
+
+def _result_error(exc: BaseException, what: str) -> Any:
+    """A key's failure: the engine's error, or an OSError told by its errno alone (never a server path)."""
+    if isinstance(exc, OSError):
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED if exc.errno in (errno.ENOSPC, errno.EDQUOT) \
+            else grpc.StatusCode.FAILED_PRECONDITION
+        exc = EngineError(code, f"{what}: {os.strerror(exc.errno) if exc.errno else type(exc).__name__}")
+    return result_error(exc)
+
+
+class LocalFiles:
+    """The ``put`` and ``get`` handlers of same-host transfers for one engine's object stores."""
+
+    def __init__(self, stores: ObjectStores, limits: Limits) -> None:
+        self.stores, self.limits = stores, limits
+        self.backend = stores.backend
+
+    def handlers(self) -> dict:
+        return {"put": self.put, "get": self.get}
+
+    def put(self, request: Any, fds: List[int], user: str) -> List[Any]:
+        """Each key's put: spooled and checked one after another, made durable together (one filesystem sync
+        for the request), then published one by one, atomically each; directories flushed once."""
+        bucket = self.stores.bucket(user, request.bucket, write=True)
+        results: List[Any] = [None] * len(fds)
+        spooled: List[Tuple[int, str, Upload, str, str]] = []  # (index, key, upload, etag, content type)
+        try:
+            for index, (key, fd) in enumerate(zip(request.keys, fds)):
+                content_type = request.content_types[index] if index < len(request.content_types) else ""
+                try:
+                    spooled.append((index, key, *self._spool(bucket, check_key(key), fd, content_type)))
+                except (EngineError, OSError) as exc:
+                    results[index] = _result_error(exc, f"put of {key!r}")
+            if spooled:
+                sync_files([upload.path for _, _, upload, _, _ in spooled if upload.durable])
+            for index, key, upload, etag, content_type in spooled:
+                try:
+                    info = self.backend.commit(upload, bucket, key, etag, content_type, if_absent=request.if_absent,
+                                               sync_dir=False)
+                    results[index] = local_pb.LocalResult(info=info_message(info))
+                except (EngineError, OSError) as exc:
+                    results[index] = _result_error(exc, f"put of {key!r}")
+        finally:
+            for _, _, upload, _, _ in spooled:
+                upload.discard()
+        stored = [key for key, result in zip(request.keys, results) if not result.code]
+        self.backend.sync_dirs(bucket, stored)
+        log.info("same-host put into %s by %s: %d of %d stored", bucket, user, len(stored), len(fds))
+        return results
+
+    def _spool(self, bucket: str, key: str, fd: int, content_type: str) -> Tuple[Upload, str, str]:
+        size = _regular(fd, write=False).st_size
+        if size > self.limits.max_object_bytes:
+            raise exceeded(self.limits, "max_object_bytes", f"object {key!r} in bucket {bucket!r}")
+        content_type = content_type or guess_content_type(key)
+        upload = self.backend.upload(bucket, key, content_type)
+        try:
+            upload.copy_from(fd, size)
+            return upload, upload.finish(sync=False), content_type
+        except BaseException:
+            upload.discard()
+            raise
+
+    def get(self, request: Any, fds: List[int], user: str) -> List[Any]:
+        bucket = self.stores.bucket(user, request.bucket)
+        results = []
+        for key, fd in zip(request.keys, fds):
+            try:
+                results.append(local_pb.LocalResult(info=info_message(self._get_one(bucket, check_key(key), fd))))
+            except (EngineError, OSError) as exc:
+                results.append(_result_error(exc, f"get of {key!r}"))
+        return results
+
+    def _get_one(self, bucket: str, key: str, fd: int) -> ObjectInfo:
+        if _regular(fd, write=True).st_size:
+            raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over for a get is not empty")
+        try:
+            opened = self.backend.open_object(bucket, key)
+        except NotImplementedError:
+            return self._get_by_reading(bucket, key, fd)
+        if opened is None:
+            raise not_found(bucket, key)
+        source, info = opened
+        try:
+            copied, crc = copy_with_crc(source, fd, info.size, checksummed=source)
+        finally:
+            os.close(source)
+        if copied != info.size:
+            raise EngineError(grpc.StatusCode.DATA_LOSS, f"object {key!r} in bucket {bucket!r} is shorter than "
+                              "recorded")
+        if info.crc32 is not None and crc != info.crc32:
+            raise EngineError(grpc.StatusCode.DATA_LOSS, f"object {key!r} in bucket {bucket!r} does not match the "
+                              "checksum recorded when it was stored")
+        return info
+
+    def _get_by_reading(self, bucket: str, key: str, fd: int) -> ObjectInfo:
+        info = self.backend.stat(bucket, key)
+        if info is None:
+            raise not_found(bucket, key)
+        offset = 0
+        for data in self.backend.read(bucket, key, COPY_STEP):
+            view = memoryview(data)
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
+        if offset != info.size:
+            raise EngineError(grpc.StatusCode.ABORTED, f"object {key!r} in bucket {bucket!r} changed while read")
+        return info
