@@ -10,10 +10,13 @@ import e6driver
 BUCKET = "tree-bucket"
 
 
-@pytest.fixture
-def store(root):
+@pytest.fixture(params=["same-host", "grpc"])
+def store(root, request):
+    """The connection's object store, moving files by same-host requests or (as from another machine) gRPC."""
     root.objects.create_bucket(BUCKET)
+    root.objects.local_transfer = None if request.param == "same-host" else False
     yield root.objects
+    root.objects.local_transfer = None
     for info in root.objects.list(BUCKET):
         root.objects.delete(BUCKET, info.key)
 
