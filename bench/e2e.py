@@ -4,8 +4,10 @@
 
 Prints rows/s, seconds and peak client RSS for fetchall() with our C and pure-Python decoders and with the
 official e6data-python-connector, then the ratios; also fetch_arrow_table() on numeric columns (median of 21 runs
-in one process; with the engine's Arrow results and, as against an engine without them, from Thrift chunks) and
-the peak RSS of streaming fetchall_buffer() over a large result. The table is read once, untimed, first.
+in one process): with the engine's Arrow results on the default route (the engine runs on this machine, so
+they arrive by same-host transfer: written into a memfd the client maps), over gRPC as from another machine
+(E6DRIVER_LOCAL_TRANSFER=0), and, as against an engine without Arrow results, from Thrift chunks; and the peak
+RSS of streaming fetchall_buffer() over a large result. The table is read once, untimed, first.
 """
 from __future__ import annotations
 
@@ -116,6 +118,8 @@ def main() -> None:
             ("official fetchall", run_client(OFFICIAL.format(sql=select, **fmt))),
             ("e6driver fetch_arrow_table numeric (median of 21)",
              run_client(ARROW_TIMED.format(sql=numeric, thrift_only=False, **fmt))),
+            ("same, over gRPC (as from another machine)",
+             run_client(ARROW_TIMED.format(sql=numeric, thrift_only=False, **fmt), {"E6DRIVER_LOCAL_TRANSFER": "0"})),
             ("same, from Thrift chunks (no Arrow results)",
              run_client(ARROW_TIMED.format(sql=numeric, thrift_only=True, **fmt))),
             (f"e6driver fetchall_buffer {args.stream_rows:,} rows",

@@ -28,6 +28,7 @@ from mock_server.kv import KeyValueRoom
 from mock_server.objects.buckets import open_object_stores
 from mock_server.local_transfer import LocalTransferServer, supported as local_transfer_supported
 from mock_server.objects.local_files import LocalFiles
+from mock_server.query.local_arrow import LocalArrow
 from mock_server.objects.service import ObjectStoreServicer
 from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls
 from mock_server.query.engine import Engine
@@ -149,6 +150,7 @@ class EngineServer:
                                                  AdmissionInterceptor(self.cluster, self.strategy)])
         engine_ip = host if host not in ("", "0.0.0.0", "::", "[::]") else "localhost"
         query_service = QueryEngineServicer(self.engine, self.sessions, self.queries, engine_ip, self.strategy)
+        self._query_service = query_service
         serve_queries(query_service, self._server)
         serve_runs(QueryRunServicer(query_service), self._server)
         cluster_pb2_grpc.add_ClusterServiceServicer_to_server(
@@ -189,8 +191,10 @@ class EngineServer:
             raise OSError(f"cannot bind {self.host}:{self.requested_port}")
         self.port = port
         if self._local_transfer_wanted:
+            arrow = LocalArrow(self._query_service, self.cluster, self.strategy)
             self.local_transfer = LocalTransferServer(
-                LocalFiles(self.object_stores, self.limits).handlers(), self._local_caller, self.limits)
+                {**LocalFiles(self.object_stores, self.limits).handlers(), "arrow": arrow.arrow},
+                self._local_caller, self.limits, authenticators={"arrow": arrow.caller})
             self.engine.local_transfer = self.local_transfer.name
         self._server.start()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="e6-sweeper", daemon=True)

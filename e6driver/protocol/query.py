@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional
 
 from .._proto import e6driver_query_pb2 as run_pb, e6x_engine_pb2 as pb
 from ..errors import Error, OperationalError
-from . import answers
+from . import answers, local_transfer
 from .capabilities import capabilities
 from .plan import Plan
 from .result_metadata import ResultMetadata, parse_result_metadata
@@ -249,6 +249,8 @@ class ServerQuery(QueryPlans):
         stream = self._stream
         if stream is not None and not stream.ended and self.metadata is not None \
                 and capabilities(self.session).get("arrow_results"):
+            if self.session.same_host_arrow is None:
+                self.session.same_host_arrow = local_transfer.socket_name(self.session)
             stream.use(self._fetch_arrow)
 
     def next_chunk(self) -> Optional[Any]:

@@ -26,6 +26,7 @@ from .. import errors
 from .._proto import cluster_pb2, e6x_engine_pb2 as pb
 from ..errors import OperationalError
 from . import bluegreen
+from . import local_transfer
 from .bearer import ClientCredentials, StaticToken
 from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, drive
 from .releaser import RELEASE_FLUSH_SECONDS, RELEASER
@@ -121,6 +122,9 @@ class SessionRules:
         self._transaction_in_sql = False  # begun by a BEGIN the caller wrote (autocommit on), not by the driver
         self.capabilities: Optional[Dict[str, Any]] = None  # AdminService.GetCapabilities, asked once
         self.batch_v2: Optional[bool] = None  # the server has getNextResultBatchV2 (None: not asked yet)
+        # FetchArrow answered on the engine's same-host socket (protocol/local_transfer.py), once a columnar
+        # reader found it usable; None: over gRPC.
+        self.same_host_arrow: Optional[str] = None
 
     @staticmethod
     def _open_transport(host: str, port: int, secure: bool, ssl_cert: Union[None, str, bytes],
@@ -429,6 +433,11 @@ class Session(SessionRules):
 
     def _perform(self, op: Any) -> Any:
         if isinstance(op, Rpc):
+            if op.method == "FetchArrow" and self.same_host_arrow is not None:
+                try:
+                    return local_transfer.fetch_arrow(self.same_host_arrow, op.request, op.metadata, op.timeout)
+                except local_transfer.Unavailable as exc:
+                    log.debug("FetchArrow through gRPC: %s", exc)
             stub = self.transport.stub(op.service)
             try:
                 return getattr(stub, op.method)(op.request, metadata=op.metadata, timeout=op.timeout)

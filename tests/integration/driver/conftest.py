@@ -73,3 +73,32 @@ def engine(tmp_path) -> Iterator[Callable[..., Any]]:
         srv.stop(0)
     bluegreen.REGISTRY.reset()
 
+
+
+class ArrowRoute:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.same_host_parts = 0  # FetchArrow answers received on the same-host socket
+
+
+@pytest.fixture(params=["same-host", "grpc"])
+def arrow_route(request, monkeypatch) -> ArrowRoute:
+    """Arrow results by same-host transfer (the default on the engine's machine; parts shrunk to 1 MiB so a
+    result spans many) or over gRPC, as from another machine (the same-host call reports itself unavailable)."""
+    from e6driver.protocol import local_transfer
+    from mock_server.query import local_arrow
+
+    route = ArrowRoute(request.param)
+    fetch = local_transfer.fetch_arrow
+
+    def routed(*args: Any, **kwargs: Any) -> Any:
+        if route.name == "grpc":
+            raise local_transfer.Unavailable("this test fetches over gRPC")
+        part = fetch(*args, **kwargs)
+        route.same_host_parts += 1
+        return part
+
+    monkeypatch.setattr(local_transfer, "fetch_arrow", routed)
+    if route.name == "same-host":
+        monkeypatch.setattr(local_arrow, "PART_BYTES", 1024 * 1024)
+    return route

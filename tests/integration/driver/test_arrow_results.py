@@ -8,6 +8,8 @@ import pytest
 
 from e6driver import columnar
 
+pytestmark = pytest.mark.usefixtures("arrow_route")  # every test on both routes: same-host and gRPC
+
 ARROW_READY = """
 SELECT CASE WHEN i % 11 = 0 THEN NULL ELSE i % 2 = 0 END AS c_bool,
        CASE WHEN i % 11 = 1 THEN NULL ELSE (i % 100)::TINYINT END AS c_tiny,
@@ -70,7 +72,7 @@ def test_engine_offers_arrow_results(conn):
 
 
 @pytest.mark.parametrize("rows", [1, 3000, 250_000])
-def test_arrow_route_equals_thrift_route(connect, impl, routes, rows):
+def test_arrow_route_equals_thrift_route(connect, impl, routes, rows, arrow_route):
     sql = ARROW_READY.format(rows=rows)
     thrift_conn = connect()
     _thrift_only(thrift_conn)
@@ -78,8 +80,9 @@ def test_arrow_route_equals_thrift_route(connect, impl, routes, rows):
     assert routes["arrow"] == 0
     routes["thrift"] = 0
     got = _table(connect(), sql)
-    if rows == 250_000:  # past the first chunks, the rest came as Arrow
+    if rows == 250_000:  # past the first chunks, the rest came as Arrow (by the route under test)
         assert routes["arrow"] > 0
+        assert (arrow_route.same_host_parts > 1) == (arrow_route.name == "same-host")
     assert got.schema == expected.schema
     assert got.equals(expected)
     assert got.schema.field("c_small").type == pa.int32() and got.schema.field("c_uint").type == pa.int64()

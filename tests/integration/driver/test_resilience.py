@@ -63,14 +63,16 @@ def test_pending_switch_applies_when_the_last_query_closes(engine):
         assert _state(srv).active == "green" and _state(srv).pending is None
 
 
-def test_an_arrow_fetch_learns_of_a_switch_and_finishes_on_its_colour(engine, monkeypatch):
-    """FetchArrow answers are written by hand: the engine appends the announcement, the driver reads it."""
-    from e6driver.protocol import answers
+def test_an_arrow_fetch_learns_of_a_switch_and_finishes_on_its_colour(engine, monkeypatch, arrow_route):
+    """FetchArrow answers are written by hand (gRPC) or told on the same-host socket: the engine appends the
+    announcement, the driver reads it."""
+    from e6driver.protocol import answers, local_transfer
 
     announced = []
-    read = answers.ArrowAnswer.new_strategy.fget
-    monkeypatch.setattr(answers.ArrowAnswer, "new_strategy",
-                        property(lambda answer: announced.append(read(answer)) or announced[-1]))
+    for answer_class in (answers.ArrowAnswer, local_transfer.ArrowPart):
+        read = answer_class.new_strategy.fget
+        monkeypatch.setattr(answer_class, "new_strategy", property(
+            lambda answer, read=read: announced.append(read(answer)) or announced[-1]))
     srv = engine(strategy="blue")
     with _connect(srv) as conn:
         cursor = conn.cursor()
