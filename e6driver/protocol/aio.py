@@ -3,13 +3,14 @@ with ``await`` on a ``grpc.aio`` channel. No thread per query: chunks are fetche
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 import grpc
 
 from .._proto import (cluster_pb2_grpc, e6driver_admin_pb2_grpc, e6driver_ingest_pb2_grpc, e6driver_query_pb2_grpc,
                       e6x_engine_pb2_grpc)
-from . import answers
+from . import answers, local_transfer
 from .capabilities import acapabilities
 from .plan import EnsureSession, Plan, ResumeCluster, Rpc, Sleep, adrive
 from .query import QueryPlans
@@ -18,6 +19,9 @@ from .result_metadata import ResultMetadata
 from .session import QueryHandle, SessionRules
 from .stream import Batch, ReceivedChunks
 from .transport import ClientCertificate, channel_credentials, tls_rejection
+
+log = logging.getLogger(__name__)
+
 
 class AsyncTransport:
     """A ``grpc.aio`` channel, opened on first use inside the running event loop."""
@@ -116,6 +120,12 @@ class AsyncSession(SessionRules):
 
     async def _perform(self, op: Any) -> Any:
         if isinstance(op, Rpc):
+            if op.method == "FetchArrow" and self.same_host_arrow is not None:
+                try:  # a blocking exchange on the socket: on a thread, the loop goes on meanwhile
+                    return await asyncio.get_running_loop().run_in_executor(
+                        None, local_transfer.fetch_arrow, self.same_host_arrow, op.request, op.metadata, op.timeout)
+                except local_transfer.Unavailable as exc:
+                    log.debug("FetchArrow through gRPC: %s", exc)
             try:
                 return await getattr(self.transport.stub(op.service), op.method)(
                     op.request, metadata=op.metadata, timeout=op.timeout)
@@ -245,6 +255,8 @@ class AsyncServerQuery(QueryPlans):
         stream = self._stream
         if stream is not None and not stream.ended and self.metadata is not None \
                 and (await acapabilities(self.session)).get("arrow_results"):
+            if self.session.same_host_arrow is None:
+                self.session.same_host_arrow = await local_transfer.asocket_name(self.session)
             stream.use(self._fetch_arrow)
 
     async def next_chunk(self) -> Optional[Any]:

@@ -23,7 +23,7 @@ import grpc
 
 from .. import errors
 from .._proto import e6driver_local_pb2 as local_pb, e6driver_stores_pb2 as st_pb
-from .capabilities import capabilities
+from .capabilities import acapabilities, capabilities
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,24 @@ class Unavailable(Exception):
 
 def socket_name(session: Any, wanted: Optional[bool] = None) -> Optional[str]:
     """The engine's same-host transfer socket when this connection may use it (module doc), else None."""
+    if not _may_use(session, wanted):
+        return None
+    return capabilities(session).get("local_transfer") or None
+
+
+async def asocket_name(session: Any) -> Optional[str]:
+    """:func:`socket_name` for an asyncio session."""
+    if not _may_use(session, None):
+        return None
+    return (await acapabilities(session)).get("local_transfer") or None
+
+
+def _may_use(session: Any, wanted: Optional[bool]) -> bool:
     if wanted is False or os.environ.get("E6DRIVER_LOCAL_TRANSFER", "1").strip().lower() in ("0", "false", "no"):
-        return None
+        return False
     if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds") or not hasattr(os, "memfd_create"):
-        return None
-    if not _loopback(session.endpoint.rpartition(":")[0].strip("[]")):
-        return None
-    name = capabilities(session).get("local_transfer")
-    return name or None
+        return False
+    return _loopback(session.endpoint.rpartition(":")[0].strip("[]"))
 
 
 def _loopback(host: str) -> bool:

@@ -94,9 +94,9 @@ def test_arrow_and_pandas(address):
     assert frame["a"].tolist() == [1]
 
 
-def test_arrow_results_route_matches_rows(address, monkeypatch):
-    """The asyncio cursor's columnar reads take the Arrow results route too; rows left by a reader that stopped
-    early come out as the same tuples."""
+def test_arrow_results_route_matches_rows(address, monkeypatch, arrow_route):
+    """The asyncio cursor's columnar reads take the Arrow results route too (same-host or gRPC); rows left by a
+    reader that stopped early come out as the same tuples."""
     from e6driver import columnar
 
     arrow_pieces = []
@@ -116,6 +116,7 @@ def test_arrow_results_route_matches_rows(address, monkeypatch):
             return expected, table, head, rest
     expected, table, head, rest = run(main())
     assert arrow_pieces
+    assert (arrow_route.same_host_parts > 1) == (arrow_route.name == "same-host")
     assert [tuple(r.values()) for r in table.to_pylist()] == expected
     assert [tuple(r.values()) for r in head.to_pylist()] + rest == expected
 
