@@ -28,6 +28,8 @@ from .capabilities import acapabilities, capabilities
 log = logging.getLogger(__name__)
 
 MAX_KEYS = 200  # the engine's limit of descriptors per request
+MAX_REQUEST_BYTES = 60 * 1024  # the engine reads requests of up to 64 KiB (its replies then stay well inside
+                               # a Unix socket's send buffer)
 MAX_REPLY_BYTES = 4 * 1024 * 1024
 
 
@@ -104,7 +106,18 @@ def exchange(name: str, message: Any, files: Sequence[int], timeout: Optional[fl
 def request(name: str, message: Any, files: Sequence[int], rpc: str,
             not_found: Optional[type] = None) -> List[Any]:
     """:func:`exchange`, then the per-key results; a failure of the whole request raises the driver's error
-    for its status."""
+    for its status. A request over the engine's limits (keys, bytes) goes as several."""
+    keys = len(message.keys)
+    if keys > 1 and (keys > MAX_KEYS or message.ByteSize() > MAX_REQUEST_BYTES):
+        halves = []
+        for part in (slice(0, keys // 2), slice(keys // 2, keys)):
+            half = type(message)()
+            half.CopyFrom(message)
+            del half.keys[:], half.content_types[:]
+            half.keys.extend(message.keys[part])
+            half.content_types.extend(message.content_types[part])
+            halves += request(name, half, files[part], rpc, not_found)
+        return halves
     reply = exchange(name, message, files)
     if reply.code:
         raise errors.from_status(reply.code, reply.message, rpc, not_found if reply.code == "NOT_FOUND" else None)
