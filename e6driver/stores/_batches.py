@@ -9,11 +9,13 @@ result, and the rest of the batch goes on.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import uuid
 import zlib
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import grpc
 
@@ -156,25 +158,34 @@ def _local_puts(client: "ObjectStoreClient", name: str, bucket: str, items: List
     """:func:`put_files` by same-host requests: each hands over up to MAX_KEYS open files."""
     outcomes: Dict[str, Outcome] = {}
     for start in range(0, len(items), local_transfer.MAX_KEYS):
-        keys, handles = [], []
+        keys, fds = [], []
         try:
             for key, path, _ in items[start:start + local_transfer.MAX_KEYS]:
                 try:
-                    handles.append(open(path, "rb"))
+                    fds.append(_open_regular(path))
                 except OSError as exc:  # this file fails; the batch goes on
                     outcomes[key] = exc
                     continue
                 keys.append(key)
             if keys:
-                results = client._local_many(name, "put", bucket, keys, [h.fileno() for h in handles])
+                results = client._local_many(name, "put", bucket, keys, fds)
                 for key, result in zip(keys, results):
                     outcomes[key] = result
                     if added is not None and not isinstance(result, BaseException):
                         added(result.size)
         finally:
-            for handle in handles:
-                handle.close()
+            for fd in fds:
+                os.close(fd)
     return outcomes
+
+
+def _open_regular(path: str) -> int:
+    """``path`` opened for reading; IsADirectoryError (as ``open`` raises) for a directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    return fd
 
 
 def _local_gets(client: "ObjectStoreClient", name: str, bucket: str, items: List[Tuple[str, str, int]],
@@ -182,14 +193,19 @@ def _local_gets(client: "ObjectStoreClient", name: str, bucket: str, items: List
     """:func:`get_files` by same-host requests: the engine writes into temporary files handed over, which
     are renamed into place once it reported the object complete."""
     outcomes: Dict[str, Outcome] = {}
+    made: Set[str] = set()  # directories made (or found) for earlier files
+    names = f".e6get-{uuid.uuid4().hex}-"  # + a counter: one random name per call, not per file
     for start in range(0, len(items), local_transfer.MAX_KEYS):
         opened: List[Tuple[str, str, str, int]] = []  # (key, target, temporary, fd)
         published = set()
         try:
-            for key, target, _ in items[start:start + local_transfer.MAX_KEYS]:
-                temporary = os.path.join(os.path.dirname(target), f".e6get-{uuid.uuid4().hex}")
+            for number, (key, target, _) in enumerate(items[start:start + local_transfer.MAX_KEYS], start):
+                directory = os.path.dirname(target)
+                temporary = os.path.join(directory, f"{names}{number}")
                 try:
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    if directory not in made:
+                        os.makedirs(directory, exist_ok=True)
+                        made.add(directory)
                     fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
                 except OSError as exc:
                     outcomes[key] = exc

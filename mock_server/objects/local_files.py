@@ -18,18 +18,17 @@ import fcntl
 import logging
 import os
 import stat as stat_module
-from typing import Any, List, Tuple
+from typing import Any, List, Set, Tuple
 
 import grpc
 
 from e6driver._proto import e6driver_local_pb2 as local_pb
 from mock_server.errors import EngineError
-from mock_server.files import sync_files
 from mock_server.limits import Limits, exceeded
 from mock_server.local_transfer import result_error
 from mock_server.objects.batch import info_message
 from mock_server.objects.buckets import ObjectStores
-from mock_server.objects.store import (COPY_STEP, ObjectInfo, Upload, check_key, copy_with_crc, guess_content_type,
+from mock_server.objects.store import (COPY_STEP, FilePut, ObjectInfo, check_key, copy_with_crc, guess_content_type,
                                        not_found)
 
 log = logging.getLogger(__name__)
@@ -69,63 +68,45 @@ class LocalFiles:
         return {"put": self.put, "get": self.get}
 
     def put(self, request: Any, fds: List[int], user: str) -> List[Any]:
-        """Each key's put: spooled and checked one after another, made durable together (one filesystem sync
-        for the request), then published one by one, atomically each; directories flushed once."""
+        """Each key's put, its own atomic put; all durable before the answer (the backend's put_files)."""
         bucket = self.stores.bucket(user, request.bucket, write=True)
         results: List[Any] = [None] * len(fds)
-        spooled: List[Tuple[int, str, Upload, str, str]] = []  # (index, key, upload, etag, content type)
-        try:
-            for index, (key, fd) in enumerate(zip(request.keys, fds)):
+        files: List[Tuple[int, FilePut]] = []
+        for index, (key, fd) in enumerate(zip(request.keys, fds)):
+            try:
+                check_key(key)
+                size = _regular(fd, write=False).st_size
+                if size > self.limits.max_object_bytes:
+                    raise exceeded(self.limits, "max_object_bytes", f"object {key!r} in bucket {bucket!r}")
                 content_type = request.content_types[index] if index < len(request.content_types) else ""
-                try:
-                    spooled.append((index, key, *self._spool(bucket, check_key(key), fd, content_type)))
-                except (EngineError, OSError) as exc:
-                    results[index] = _result_error(exc, f"put of {key!r}")
-            if spooled:
-                sync_files([upload.path for _, _, upload, _, _ in spooled if upload.durable])
-            for index, key, upload, etag, content_type in spooled:
-                try:
-                    info = self.backend.commit(upload, bucket, key, etag, content_type, if_absent=request.if_absent,
-                                               sync_dir=False)
-                    results[index] = local_pb.LocalResult(info=info_message(info))
-                except (EngineError, OSError) as exc:
-                    results[index] = _result_error(exc, f"put of {key!r}")
-        finally:
-            for _, _, upload, _, _ in spooled:
-                upload.discard()
-        stored = [key for key, result in zip(request.keys, results) if not result.code]
-        self.backend.sync_dirs(bucket, stored)
-        log.info("same-host put into %s by %s: %d of %d stored", bucket, user, len(stored), len(fds))
+                files.append((index, FilePut(key, fd, size, content_type or guess_content_type(key))))
+            except (EngineError, OSError) as exc:
+                results[index] = _result_error(exc, f"put of {key!r}")
+        outcomes = self.backend.put_files(bucket, [item for _, item in files], request.if_absent) if files else []
+        for (index, item), outcome in zip(files, outcomes):
+            results[index] = local_pb.LocalResult(info=info_message(outcome)) if isinstance(outcome, ObjectInfo) \
+                else _result_error(outcome, f"put of {item.key!r}")
+        log.info("same-host put into %s by %s: %d of %d stored", bucket, user,
+                 sum(1 for r in results if not r.code), len(fds))
         return results
-
-    def _spool(self, bucket: str, key: str, fd: int, content_type: str) -> Tuple[Upload, str, str]:
-        size = _regular(fd, write=False).st_size
-        if size > self.limits.max_object_bytes:
-            raise exceeded(self.limits, "max_object_bytes", f"object {key!r} in bucket {bucket!r}")
-        content_type = content_type or guess_content_type(key)
-        upload = self.backend.upload(bucket, key, content_type)
-        try:
-            upload.copy_from(fd, size)
-            return upload, upload.finish(sync=False), content_type
-        except BaseException:
-            upload.discard()
-            raise
 
     def get(self, request: Any, fds: List[int], user: str) -> List[Any]:
         bucket = self.stores.bucket(user, request.bucket)
         results = []
+        verified: Set[str] = set()  # directories checked for links once per request
         for key, fd in zip(request.keys, fds):
             try:
-                results.append(local_pb.LocalResult(info=info_message(self._get_one(bucket, check_key(key), fd))))
+                info = self._get_one(bucket, check_key(key), fd, verified)
+                results.append(local_pb.LocalResult(info=info_message(info)))
             except (EngineError, OSError) as exc:
                 results.append(_result_error(exc, f"get of {key!r}"))
         return results
 
-    def _get_one(self, bucket: str, key: str, fd: int) -> ObjectInfo:
+    def _get_one(self, bucket: str, key: str, fd: int, verified: Set[str]) -> ObjectInfo:
         if _regular(fd, write=True).st_size:
             raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over for a get is not empty")
         try:
-            opened = self.backend.open_object(bucket, key)
+            opened = self.backend.open_object(bucket, key, verified)
         except NotImplementedError:
             return self._get_by_reading(bucket, key, fd)
         if opened is None:

@@ -19,21 +19,22 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import itertools
 import json
 import logging
 import mimetypes
 import os
 import re
+import secrets
 import shutil
 import stat as stat_module
-import tempfile
 import threading
 import uuid
 import zlib
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 import grpc
 
@@ -170,8 +171,7 @@ class Upload:
     md5_etag = False
 
     def __init__(self, directory: str, md5_etag: Optional[bool] = None) -> None:
-        os.makedirs(directory, exist_ok=True)
-        fd, self.path = tempfile.mkstemp(dir=directory, prefix="put-")
+        fd, self.path = create_spool_file(directory)
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=0)  # chunks are large: no buffer to copy through
         self._md5 = StreamDigest() if (self.md5_etag if md5_etag is None else md5_etag) else None
         self.size = 0
@@ -258,7 +258,25 @@ class Upload:
             pass
 
 
+_SPOOL_NAMES = itertools.count()
+_SPOOL_PREFIX = f"put-{os.getpid()}-{secrets.token_hex(4)}-"
+
+
+def create_spool_file(directory: str) -> Tuple[int, str]:
+    """A new, empty spool file in ``directory`` (made when missing), open for reading and writing: its
+    descriptor and path. Named from a counter (no random bytes per file; O_EXCL still refuses a clash)."""
+    while True:
+        path = os.path.join(directory, f"{_SPOOL_PREFIX}{next(_SPOOL_NAMES)}")
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+        except FileExistsError:  # left by an earlier process of the same pid: take the next name
+            continue
+
+
 COPY_STEP = 8 * 1024 * 1024  # a same-host transfer copies and checksums this much at a time
+SMALL_COPY = 1024 * 1024  # up to this size one read and one write beat a kernel copy plus a read back
 _CRC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="e6crc")  # CRC one step behind each copy
 
 
@@ -268,6 +286,14 @@ def copy_with_crc(source: int, target: int, size: int, checksummed: int,
     at a time) while a helper thread computes the CRC-32 of what was copied, read from ``checksummed`` (either
     file) one step behind. Returns (bytes copied: fewer when ``source`` ended, their CRC-32); ``on_step(bytes
     copied so far)`` after each step."""
+    if size <= SMALL_COPY:  # read once, checksummed and written: the bytes checksummed are the ones copied
+        data = os.pread(source, size, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(target, view, len(data) - len(view)):]
+        if on_step is not None:
+            on_step(len(data))
+        return len(data), zlib.crc32(data)
     if size <= COPY_STEP:  # one step: nothing to overlap, no hand-off to the helper thread
         copied = copy_range(source, target, 0, 0, size)
         if on_step is not None:
@@ -351,6 +377,18 @@ def _write_all(handle: BinaryIO, data: bytes) -> None:
         view = view[handle.write(view):]
 
 
+@dataclass(frozen=True)
+class FilePut:
+    """One whole file to store (a same-host put): ``size`` bytes of the open file ``source``."""
+    key: str
+    source: int
+    size: int
+    content_type: str
+
+
+PutOutcome = Union[ObjectInfo, EngineError, OSError]  # per file: what was stored, or why not
+
+
 class ObjectBackend:
     """What a store does; the service checks names and permissions before calling it."""
 
@@ -381,15 +419,35 @@ class ObjectBackend:
     def sync_dirs(self, bucket: str, keys: Iterable[str]) -> None:
         """Make the names of objects committed with ``sync_dir=False`` durable."""
 
+    def put_files(self, bucket: str, files: List[FilePut], if_absent: bool = False) -> List[PutOutcome]:
+        """Store whole files (same-host puts), each its own atomic put, all durable before this returns; one
+        outcome per file, in order. This default spools and commits them one by one."""
+        outcomes: List[PutOutcome] = []
+        for item in files:
+            try:
+                upload = self.upload(bucket, item.key, item.content_type)
+                try:
+                    upload.copy_from(item.source, item.size)
+                    etag = upload.finish()
+                    outcomes.append(self.commit(upload, bucket, item.key, etag, item.content_type,
+                                                if_absent=if_absent))
+                finally:
+                    upload.discard()
+            except (EngineError, OSError) as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
         raise NotImplementedError
 
     def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         raise NotImplementedError
 
-    def open_object(self, bucket: str, key: str) -> Optional[Tuple[int, ObjectInfo]]:
+    def open_object(self, bucket: str, key: str,
+                    verified: Optional[Set[str]] = None) -> Optional[Tuple[int, ObjectInfo]]:
         """The object's file opened for reading, and its description (None: no such object); a backend whose
-        objects are not local files returns :meth:`read` alone (NotImplementedError here)."""
+        objects are not local files returns :meth:`read` alone (NotImplementedError here). ``verified``: the
+        directories one request already checked (see :func:`_no_link_below`)."""
         raise NotImplementedError
 
     def delete(self, bucket: str, key: str) -> bool:
@@ -434,10 +492,12 @@ class LocalObjectBackend(ObjectBackend):
     def _bucket_dir(self, bucket: str) -> str:
         return os.path.join(self.root, check_bucket(bucket))
 
-    def _inside(self, bucket: str, path: str, what: str) -> str:
-        """``path`` if, symlinks resolved, it lies inside the bucket's directory; else PERMISSION_DENIED."""
+    def _inside(self, bucket: str, path: str, what: str, verified: Optional[Set[str]] = None) -> str:
+        """``path`` if, symlinks resolved, it lies inside the bucket's directory; else PERMISSION_DENIED.
+        ``verified``: directories already found to be plain (no link) by this request, and where it adds those
+        it finds (see :func:`_no_link_below`)."""
         base = self._bucket_dir(bucket)
-        if _no_link_below(base, path):  # it resolves to realpath(base)/<the rest>: inside
+        if _no_link_below(base, path, verified):  # it resolves to realpath(base)/<the rest>: inside
             return path
         base = os.path.realpath(base)
         real = os.path.realpath(path)
@@ -446,9 +506,9 @@ class LocalObjectBackend(ObjectBackend):
                               f"{what} in bucket {bucket!r} resolves outside the bucket")
         return path
 
-    def _path(self, bucket: str, key: str) -> str:
+    def _path(self, bucket: str, key: str, verified: Optional[Set[str]] = None) -> str:
         check_key(key)
-        return self._inside(bucket, os.path.join(self.root, bucket, *key.split("/")), f"object {key!r}")
+        return self._inside(bucket, os.path.join(self.root, bucket, *key.split("/")), f"object {key!r}", verified)
 
     def _meta_path(self, bucket: str, key: str) -> str:
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
@@ -467,6 +527,11 @@ class LocalObjectBackend(ObjectBackend):
 
     def bucket_exists(self, bucket: str) -> bool:
         return os.path.isdir(self._bucket_dir(bucket))
+
+    def put_files(self, bucket: str, files: List[FilePut], if_absent: bool = False) -> List[PutOutcome]:
+        from mock_server.objects.local_puts import put_files  # imports this module
+
+        return put_files(self, bucket, files, if_absent)
 
     def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
                if_absent: bool = False, sync_dir: bool = True) -> ObjectInfo:
@@ -572,9 +637,10 @@ class LocalObjectBackend(ObjectBackend):
                     return
                 yield data
 
-    def open_object(self, bucket: str, key: str) -> Optional[Tuple[int, ObjectInfo]]:
+    def open_object(self, bucket: str, key: str,
+                    verified: Optional[Set[str]] = None) -> Optional[Tuple[int, ObjectInfo]]:
         try:
-            fd = os.open(self._path(bucket, key), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self._path(bucket, key, verified), os.O_RDONLY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         try:
@@ -616,10 +682,11 @@ class LocalObjectBackend(ObjectBackend):
         start = os.path.join(base, *head.split("/")) if head else base
         if head:
             self._inside(bucket, start, f"listing prefix {prefix!r}")
+        verified: Set[str] = set()
         for key in sorted(_walk_keys(start, head)):
             if key.startswith(prefix):
                 try:
-                    path = self._path(bucket, key)
+                    path = self._path(bucket, key, verified)
                     stat = os.stat(path)
                 except FileNotFoundError:
                     continue  # deleted meanwhile
@@ -644,18 +711,33 @@ class LocalObjectBackend(ObjectBackend):
 
 
 def sweep_spool(directory: str) -> None:
-    """Remove puts a previous run left half received (the spool holds nothing a restart could resume)."""
+    """Remove puts a previous run left half received (the spool holds nothing a restart could resume), also
+    from its subdirectories (one per concurrent same-host put, see :mod:`mock_server.objects.local_puts`)."""
+    removed = _sweep(directory) + sum(_sweep(entry.path) for entry in _entries(directory)
+                                      if entry.is_dir(follow_symlinks=False))
+    if removed:
+        log.info("removed %d leftover spool file(s) of unfinished puts", removed)
+
+
+def _entries(directory: str) -> List[os.DirEntry]:
     try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return
-    for name in names:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _sweep(directory: str) -> int:
+    removed = 0
+    for entry in _entries(directory):
+        if entry.is_dir(follow_symlinks=False):
+            continue
         try:
-            os.unlink(os.path.join(directory, name))
+            os.unlink(entry.path)
+            removed += 1
         except (IsADirectoryError, PermissionError, FileNotFoundError):
             continue
-    if names:
-        log.info("removed %d leftover spool file(s) of unfinished puts", len(names))
+    return removed
 
 
 def _md5_file(path: Union[str, int]) -> Tuple[str, int]:
@@ -676,22 +758,30 @@ def _md5_file(path: Union[str, int]) -> Tuple[str, int]:
             os.close(fd)
 
 
-def _no_link_below(base: str, path: str) -> bool:
+def _no_link_below(base: str, path: str, verified: Optional[Set[str]] = None) -> bool:
     """True when ``path`` is ``base``/<plain names> and none of those names is a symbolic link: then the path
     resolves inside ``base`` wherever ``base`` itself leads. One lstat per level instead of the ~30 µs of two
-    ``os.path.realpath`` calls per object access (the store's hottest check); False means "resolve fully"."""
+    ``os.path.realpath`` calls per object access (the store's hottest check); False means "resolve fully".
+    ``verified`` (one request's, e.g. a tree transfer's): directories found plain before, not looked at again;
+    the ones found now are added. The last name (the object itself) is always looked at."""
     if not path.startswith(base + os.sep):
         return False
+    names = path[len(base) + 1:].split(os.sep)
     current = base
-    for name in path[len(base) + 1:].split(os.sep):
+    for level, name in enumerate(names, 1):
         if name in ("", ".", ".."):
             return False
         current = f"{current}{os.sep}{name}"
+        if verified is not None and current in verified:
+            continue
         try:
-            if stat_module.S_ISLNK(os.lstat(current).st_mode):
-                return False
+            mode = os.lstat(current).st_mode
         except (FileNotFoundError, NotADirectoryError):
             return True  # the rest does not exist yet (a new key): nothing below can be a link
+        if stat_module.S_ISLNK(mode):
+            return False
+        if verified is not None and level < len(names) and stat_module.S_ISDIR(mode):
+            verified.add(current)
     return True
 
 
@@ -706,7 +796,7 @@ def _walk_keys(directory: str, head: str) -> Iterator[str]:
             yield f"{prefix}/{name}" if prefix else name
 
 
-def _set_xattr_meta(path: str, meta: dict) -> bool:
+def _set_xattr_meta(path: Union[str, int], meta: dict) -> bool:
     """Describe a spooled object in an extended attribute of its own file, so the description is published
     by the same rename as the content (no sidecar file to write); False where the filesystem has none."""
     try:

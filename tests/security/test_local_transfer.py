@@ -200,3 +200,39 @@ def test_objects_over_the_size_limit_are_refused(engine, tmp_path, connect):
     with open(tmp_path / "big", "rb") as handle:
         result = _request(server, "alice", "put", "small", ["big"], [handle.fileno()]).results[0]
     assert result.code == "RESOURCE_EXHAUSTED" and "max_object_bytes" in result.message
+
+
+def test_links_out_of_the_bucket_are_refused_in_every_file_of_a_request(server, bucket, connect, tmp_path,
+                                                                        still_serves):
+    """A request of many files checks each directory for links once: a link met by any file of it (a directory
+    or the object itself, before or after plain keys of the same directories) is refused, never followed."""
+    objects = connect("alice").objects
+    objects.create_bucket("alice-own")
+    objects.put("alice-own", "plain/x", b"x")
+    root = server.object_stores.backend.root
+    os.symlink(os.path.join(root, bucket), os.path.join(root, "alice-own", "plain", "link"))
+    os.symlink(os.path.join(root, bucket, "secret.txt"), os.path.join(root, "alice-own", "plain", "file"))
+    keys = ["plain/a", "plain/link/secret.txt", "plain/b", "plain/link/new.txt", "plain/file", "plain/c"]
+    (tmp_path / "evil").write_bytes(b"overwritten")
+    handles = [open(tmp_path / "evil", "rb") for _ in keys]
+    try:
+        reply = _request(server, "alice", "put", "alice-own", keys, [h.fileno() for h in handles])
+    finally:
+        for handle in handles:
+            handle.close()
+    assert [r.code for r in reply.results] == ["", "PERMISSION_DENIED", "", "PERMISSION_DENIED",
+                                               "PERMISSION_DENIED", ""]
+    assert sorted(os.listdir(os.path.join(root, bucket))) == ["secret.txt"]
+    targets = [open(tmp_path / f"get{n}", "w+b") for n in range(3)]
+    try:
+        reply = _request(server, "alice", "get", "alice-own", ["plain/a", "plain/link/secret.txt", "plain/file"],
+                         [t.fileno() for t in targets])
+    finally:
+        for target in targets:
+            target.close()
+    assert [r.code for r in reply.results] == ["", "PERMISSION_DENIED", "PERMISSION_DENIED"]
+    assert [(tmp_path / f"get{n}").read_bytes() for n in range(3)] == [b"overwritten", b"", b""]
+    with open(tmp_path / "check", "w+b") as target:
+        assert not _request(server, "bob", "get", bucket, ["secret.txt"], [target.fileno()]).results[0].code
+    assert (tmp_path / "check").read_bytes() == b"bob's secret"
+    still_serves(server)

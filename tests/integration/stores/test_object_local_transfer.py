@@ -157,3 +157,71 @@ def test_busy_engine_sends_the_rest_through_grpc(tmp_path):
             srv.local_transfer._per_user.clear()
             assert conn.objects.put_file("busy", "g.bin", source).size == 4
             assert srv.local_transfer.served["put"] == 1
+
+
+def _many(store, keys, sources, if_absent=False):
+    """One same-host put request of several files: each key's ObjectInfo or error."""
+    name = store._local_socket()
+    handles = [open(path, "rb") for path in sources]
+    try:
+        return store._local_many(name, "put", BUCKET, keys, [h.fileno() for h in handles], if_absent=if_absent)
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def test_one_request_stores_each_file_on_its_own(store, server, tmp_path):
+    contents = [b"new deep", b"replacing", b"prefix", b"under", b"twice-1", b"twice-2", os.urandom(2_000_000)]
+    sources = []
+    for number, data in enumerate(contents):
+        sources.append(tmp_path / f"s{number}")
+        sources[-1].write_bytes(data)
+    store.put(BUCKET, "many/old.bin", b"old content")
+    store.put(BUCKET, "many/dir/child", b"makes many/dir a prefix")
+    store.put(BUCKET, "many/file", b"an object")
+    keys = ["many/new/deeper/still/a.bin", "many/old.bin", "many/dir", "many/file/under", "many/twice", "many/twice",
+            "many/big.bin"]
+    results = _many(store, keys, sources)
+    assert [type(r).__name__ for r in results] == ["ObjectInfo", "ObjectInfo", "IntegrityError", "IntegrityError",
+                                                   "ObjectInfo", "ObjectInfo", "ObjectInfo"]
+    assert "prefix of other objects" in str(results[2]) and "lies under an existing object" in str(results[3])
+    for key, data in [(keys[0], contents[0]), (keys[1], contents[1]), ("many/twice", contents[5]),
+                      ("many/big.bin", contents[6])]:
+        assert store.get(BUCKET, key) == data  # checked against the recorded CRC-32
+        assert store.stat(BUCKET, key).etag == stored_etag(data)
+    assert store.get(BUCKET, "many/file") == b"an object" and store.stat(BUCKET, "many/dir") is None
+    spool = os.path.join(server.object_stores.backend.root, ".tmp")
+    assert [f for _, _, files in os.walk(spool) for f in files] == []  # every spool file renamed or removed
+
+
+def test_if_absent_in_one_request(store, tmp_path):
+    (tmp_path / "a").write_bytes(b"a")
+    (tmp_path / "b").write_bytes(b"b")
+    store.put(BUCKET, "absent/taken", b"first")
+    results = _many(store, ["absent/taken", "absent/free"], [tmp_path / "a", tmp_path / "b"], if_absent=True)
+    assert isinstance(results[0], e6driver.ProgrammingError) and "already exists" in str(results[0])
+    assert results[1].size == 1
+    assert store.get(BUCKET, "absent/taken") == b"first" and store.get(BUCKET, "absent/free") == b"b"
+
+
+def test_without_user_xattrs_a_sidecar_describes_each_file(store, monkeypatch, tmp_path):
+    from mock_server.objects import local_puts
+
+    monkeypatch.setattr(local_puts, "_set_xattr_meta", lambda path, meta: False)
+    (tmp_path / "a").write_bytes(b"side,car\n")
+    (tmp_path / "b").write_bytes(b"x" * 70_000)
+    results = _many(store, ["side/a.csv", "side/b.bin"], [tmp_path / "a", tmp_path / "b"])
+    assert [r.etag for r in results] == [stored_etag(b"side,car\n"), stored_etag(b"x" * 70_000)]
+    assert store.stat(BUCKET, "side/a.csv").content_type == "text/csv"
+    assert store.stat(BUCKET, "side/b.bin").etag == stored_etag(b"x" * 70_000)  # from the sidecar, not an MD5
+
+
+def test_leftover_spool_files_are_removed_at_start(tmp_path):
+    from mock_server.objects.store import LocalObjectBackend
+
+    root = tmp_path / "objects"
+    for name in (".tmp/put-1", ".tmp/s0/put-2", ".tmp/s3/put-3"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"half a put")
+    LocalObjectBackend(str(root))
+    assert [f for _, _, files in os.walk(root / ".tmp") for f in files] == []

@@ -1,0 +1,247 @@
+"""Whole files put into the local-directory backend (same-host puts), many per request, at about the cost of
+copying them: the work a put repeats per file is cut to what that file needs.
+
+Per file: a spool file is created, the content copied into it (a small file read once, checksummed and
+written; a large one copied by the kernel with the CRC-32 one step behind and its writeback started as it
+goes), described in its extended attribute through the open descriptor, so the description is synced with
+the content. Once every file of the request is spooled they are made durable together (one filesystem sync),
+then each is renamed into place under its key's lock; the new names (and directories made for them) are made
+durable before the request is answered. Each put stays atomic: a reader sees the old object or the whole new
+one, never a partial file. Directories are checked for links once per request; one lstat of the target
+answers if_absent, "a prefix of other objects" and a link at the last level; a missing directory costs
+nothing until the rename reports it.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat as stat_module
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, List, Optional, Set
+
+import grpc
+
+from mock_server.errors import EngineError
+from mock_server.files import fsync_dir, sync_filesystem
+from mock_server.objects.store import (WRITEBACK_STEP, FilePut, ObjectInfo, PutOutcome, _set_xattr_meta,
+                                       copy_with_crc, create_spool_file, local_etag, not_found, start_writeback)
+
+if TYPE_CHECKING:
+    from mock_server.objects.store import LocalObjectBackend
+
+
+# Crash tests only: "<stage>:<seconds>" pauses a request of several files at "spooled" (all spooled and
+# synced, none published) or "published" (the first one renamed into place, the others not yet).
+PAUSE_ENV = "E6DRIVER_TEST_PUT_PAUSE"
+
+
+def _pause(stage: str, files: int) -> None:
+    wanted, _, seconds = (os.environ.get(PAUSE_ENV) or "").partition(":")
+    if wanted == stage and seconds and files > 1:
+        time.sleep(float(seconds))
+
+
+class _Slots:
+    """Numbers of spool subdirectories, one per request storing at once: files are created in a directory
+    under its lock, so requests creating many files in one directory would queue (and spin) on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: List[int] = []
+        self._next = 0
+
+    @contextlib.contextmanager
+    def taken(self) -> Iterator[int]:
+        with self._lock:
+            slot = self._free.pop() if self._free else self._next
+            self._next = max(self._next, slot + 1)
+        try:
+            yield slot
+        finally:
+            with self._lock:
+                self._free.append(slot)
+
+
+_SLOTS = _Slots()  # as many subdirectories as requests ever ran at once (bounded by max_local_transfers)
+
+
+@dataclass
+class _Spooled:
+    index: int
+    item: FilePut
+    target: str
+    path: str  # the spool file
+    fd: int
+    info: ObjectInfo
+    mtime_ns: int
+    tagged: bool  # described in its extended attribute (else a sidecar, written after the rename)
+
+
+def put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
+              if_absent: bool) -> List[PutOutcome]:
+    """:meth:`mock_server.objects.store.ObjectBackend.put_files` for local buckets (module doc)."""
+    if not backend.bucket_exists(bucket):
+        raise not_found(bucket)
+    with _SLOTS.taken() as slot:
+        return _put_files(backend, bucket, files, if_absent, os.path.join(backend.spool_dir(), f"s{slot}"))
+
+
+def _put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut], if_absent: bool,
+               spool: str) -> List[PutOutcome]:
+    outcomes: List[Optional[PutOutcome]] = [None] * len(files)
+    verified: Set[str] = set()
+    spooled: List[_Spooled] = []
+    try:
+        for index, item in enumerate(files):
+            try:
+                target = backend._path(bucket, item.key, verified)
+                spooled.append(_spool(spool, bucket, index, item, target))
+            except (EngineError, OSError) as exc:
+                outcomes[index] = exc
+        if spooled:
+            _sync_content([entry.fd for entry in spooled])
+        for entry in spooled:
+            os.close(entry.fd)
+            entry.fd = -1
+        _pause("spooled", len(spooled))
+        flush: Set[str] = set()
+        for number, entry in enumerate(spooled):
+            try:
+                flush.update(_publish(backend, bucket, entry, if_absent, verified))
+                outcomes[entry.index] = entry.info
+                entry.path = ""  # renamed: nothing left to remove
+            except (EngineError, OSError) as exc:
+                outcomes[entry.index] = exc
+            if number == 0:
+                _pause("published", len(spooled))
+        _sync_names(sorted(flush))
+    finally:
+        for entry in spooled:
+            if entry.fd >= 0:
+                os.close(entry.fd)
+            if entry.path:
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _spool(spool: str, bucket: str, index: int, item: FilePut, target: str) -> _Spooled:
+    fd, path = create_spool_file(spool)
+    try:
+        crc = _copy(item.source, fd, item.size)
+        stat = os.fstat(fd)
+        etag = local_etag(crc, item.size)
+        tagged = _set_xattr_meta(fd, {"size": item.size, "mtime_ns": stat.st_mtime_ns, "etag": etag,
+                                      "content_type": item.content_type, "crc32": crc})
+        info = ObjectInfo(bucket, item.key, item.size, etag, stat.st_mtime, item.content_type, crc)
+        return _Spooled(index, item, target, path, fd, info, stat.st_mtime_ns, tagged)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+
+
+def _copy(source: int, target: int, size: int) -> int:
+    """Copy ``size`` bytes of ``source`` into the empty ``target``; the CRC-32 of what was stored."""
+    started = [0]  # bytes whose writeback to disk has been started
+
+    def step(done: int) -> None:
+        if done - started[0] >= WRITEBACK_STEP:  # the sync that follows then has little left to write
+            start_writeback(target, started[0], done - started[0])
+            started[0] = done
+    copied, crc = copy_with_crc(source, target, size, checksummed=target, on_step=step)
+    if copied != size:
+        raise _ended(size, copied)
+    return crc
+
+
+def _ended(size: int, got: int) -> EngineError:
+    return EngineError(grpc.StatusCode.ABORTED, f"the file was {size} bytes and ended after {got} while being stored")
+
+
+def _publish(backend: "LocalObjectBackend", bucket: str, entry: _Spooled, if_absent: bool,
+             verified: Set[str]) -> List[str]:
+    """Rename the spool file into place (the put's atomic step); the directories whose entries changed."""
+    key, target = entry.item.key, entry.target
+    prefix_of_others = EngineError(grpc.StatusCode.FAILED_PRECONDITION,
+                                   f"key {key!r} is a prefix of other objects in bucket {bucket!r}")
+    under_object = EngineError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"key {key!r} lies under an existing object in bucket {bucket!r}")
+    directory = os.path.dirname(target)
+    flush = [directory]
+    with backend._key_lock(bucket, key):
+        try:
+            mode: Optional[int] = os.lstat(target).st_mode
+        except FileNotFoundError:
+            mode = None
+        except NotADirectoryError:
+            raise under_object from None
+        if mode is not None:
+            if if_absent:
+                raise EngineError(grpc.StatusCode.ALREADY_EXISTS, f"object {key!r} already exists")
+            if stat_module.S_ISDIR(mode):
+                raise prefix_of_others
+            if stat_module.S_ISLNK(mode):  # replaced, never followed; still refused if it leads outside
+                backend._inside(bucket, target, f"object {key!r}")
+        for attempt in range(5):
+            try:
+                os.rename(entry.path, target)
+                break
+            except FileNotFoundError:  # its directory is missing (new, or pruned by a delete meanwhile)
+                if attempt == 4:
+                    raise
+                flush += _make_dirs(directory, verified, under_object)
+            except NotADirectoryError:
+                raise under_object from None
+            except IsADirectoryError:  # another put made the key a directory meanwhile
+                raise prefix_of_others from None
+        if not entry.tagged:  # no user xattrs on this filesystem: a sidecar file
+            backend._write_meta(entry.info, entry.mtime_ns)
+    return flush
+
+
+def _make_dirs(directory: str, verified: Set[str], under_object: EngineError) -> List[str]:
+    """Make ``directory`` and its missing parents; the directories whose entries changed."""
+    made, parent = [], directory
+    while not os.path.isdir(parent):
+        made.append(parent)
+        parent = os.path.dirname(parent)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise under_object from None
+    verified.update(made)  # made by the engine just now: plain directories
+    return made + [parent]
+
+
+def _sync_content(fds: List[int]) -> None:
+    """Make the spooled files (content and description) durable: fsync for one, one filesystem sync for more
+    (they share the spool directory's filesystem)."""
+    if len(fds) == 1 or not sync_filesystem(fds[0]):
+        for fd in fds:
+            os.fsync(fd)
+
+
+def _sync_names(directories: List[str]) -> None:
+    """Make the renames durable: each directory flushed, or one filesystem sync for several."""
+    if not directories:
+        return
+    if len(directories) > 1:
+        try:
+            fd = os.open(directories[0], os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        else:
+            try:
+                if sync_filesystem(fd):
+                    return
+            finally:
+                os.close(fd)
+    for directory in directories:
+        fsync_dir(directory, best_effort=True)
