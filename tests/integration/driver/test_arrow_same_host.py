@@ -11,7 +11,6 @@ from e6driver.protocol import local_transfer
 from mock_server import local_transfer as engine_side
 from mock_server.query import local_arrow
 
-from conftest import PASSWORD, USER
 
 SQL = "SELECT range AS n, (range * 0.5)::DOUBLE AS x FROM range(600000)"
 
@@ -19,6 +18,13 @@ SQL = "SELECT range AS n, (range * 0.5)::DOUBLE AS x FROM range(600000)"
 @pytest.fixture
 def small_parts(monkeypatch):
     monkeypatch.setattr(local_arrow, "PART_BYTES", 256 * 1024)
+
+
+USER, PASSWORD = "alice", "alice-token"  # the user the ``engine`` fixture's engines know
+
+
+def _connect(srv, **options):
+    return e6driver.connect(host="127.0.0.1", port=srv.port, username=USER, password=PASSWORD, **options)
 
 
 def _expected(rows=600000):
@@ -44,7 +50,7 @@ def test_the_switch_off_keeps_arrow_on_grpc(connect, server, monkeypatch):
 
 def test_a_socket_gone_between_parts_sends_the_rest_over_grpc(engine, small_parts):
     srv = engine()
-    with e6driver.connect(host="127.0.0.1", port=srv.port, username=USER, password=PASSWORD, prefetch=0) as conn:
+    with _connect(srv, prefetch=0) as conn:
         cur = conn.cursor()  # no fetch ahead: nothing is in flight when the socket goes
         cur.execute(SQL)
         batches = cur.fetch_arrow_batches()
@@ -70,7 +76,7 @@ def test_an_engine_gone_in_the_middle_of_an_answer_is_an_error(engine, small_par
 
     monkeypatch.setattr(engine_side.LocalTransferServer, "_answer", vanishing)
     monkeypatch.setattr("threading.excepthook", lambda args: None)  # the engine thread's end is expected
-    with e6driver.connect(host="127.0.0.1", port=srv.port, username=USER, password=PASSWORD, prefetch=0) as conn:
+    with _connect(srv, prefetch=0) as conn:
         cur = conn.cursor()
         cur.execute(SQL)
         with pytest.raises(e6driver.OperationalError, match="lost"):
