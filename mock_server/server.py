@@ -173,7 +173,9 @@ class EngineServer:
         e6driver_streams_pb2_grpc.add_StreamServiceServicer_to_server(
             StreamServicer(self.streams, self.sessions), self._server)
         self.kv.serve(self._server, self.sessions)
-        self._local_transfer_wanted = local_transfer and local_transfer_supported()
+        # Not beside mutual TLS: the socket authenticates by credentials alone, and such an engine admits no one
+        # without a client certificate.
+        self._local_transfer_wanted = local_transfer and local_transfer_supported() and not (tls or {}).get("client_ca")
         self.local_transfer: Optional[LocalTransferServer] = None
 
     @property

@@ -52,6 +52,12 @@ def test_a_client_certificate_as_paths_or_pem_is_accepted(mtls_server, pki, file
             assert conn.objects.get(f"alice-mtls-{n}", "k") == b"mutual"
 
 
+def test_no_same_host_socket_beside_mutual_tls(mtls_server):
+    """The socket authenticates by credentials alone: an engine that admits no one without a client
+    certificate offers none."""
+    assert mtls_server.local_transfer is None and mtls_server.engine.capabilities()["local_transfer"] == ""
+
+
 def test_without_a_trusted_client_certificate_the_engine_answers_nothing(mtls_server, pki, still_serves):
     for extra in ({}, dict(ssl_client_cert=pki["stranger"][0], ssl_client_key=pki["stranger"][1])):
         with pytest.raises(OperationalError):
