@@ -175,7 +175,8 @@ class EngineServer:
         self.kv.serve(self._server, self.sessions)
         # Not beside mutual TLS: the socket authenticates by credentials alone, and such an engine admits no one
         # without a client certificate.
-        self._local_transfer_wanted = local_transfer and local_transfer_supported() and not (tls or {}).get("client_ca")
+        mutual_tls = bool((tls or {}).get("client_ca"))
+        self._local_transfer_wanted = local_transfer and local_transfer_supported() and not mutual_tls
         self.local_transfer: Optional[LocalTransferServer] = None
 
     @property
