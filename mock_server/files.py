@@ -26,6 +26,14 @@ def fsync_dir(path: str, best_effort: bool = False) -> None:
         os.close(fd)
 
 
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` of the open file ``fd`` (a write may take less than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 def linux_function(name: str, argtypes: list) -> Optional[Callable[..., int]]:
     """The C library's ``name`` (Linux only; None elsewhere or when it has none)."""
     if not sys.platform.startswith("linux"):

@@ -7,9 +7,10 @@ A get writes the object into the client's file (empty, opened for writing, not a
 content it copied against the CRC-32 recorded when the object was stored: a damaged object is DATA_LOSS, and
 the client discards its file. Every descriptor is checked before use (a regular file, the access the
 operation needs), so no client can make the engine block on a pipe, read a device or write past an object.
-Several keys per request are stored one after another, each its own atomic put; their directories are
-flushed once per request. A backend whose objects are not local files (S3) moves them through its own
-reads and uploads, still without gRPC messages.
+The keys of a request go to the backend's ``put_files`` together, each its own atomic put (local buckets:
+:mod:`mock_server.objects.local_puts`, one sync for their content and one for their names). A backend whose objects are not local files (S3) moves them through its own
+uploads and reads, still without gRPC messages: a put's parts read straight from the client's file, a get's
+ranges written straight into it (:meth:`~mock_server.objects.store.ObjectBackend.read_into`).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from mock_server.limits import Limits, exceeded
 from mock_server.local_transfer import result_error
 from mock_server.objects.batch import info_message
 from mock_server.objects.buckets import ObjectStores
-from mock_server.objects.store import (COPY_STEP, FilePut, ObjectInfo, check_key, copy_with_crc, guess_content_type,
+from mock_server.objects.store import (FilePut, ObjectInfo, check_key, checked_read, copy_with_crc, guess_content_type,
                                        not_found)
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,8 @@ class LocalFiles:
             raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over for a get is not empty")
         try:
             opened = self.backend.open_object(bucket, key, verified)
-        except NotImplementedError:
-            return self._get_by_reading(bucket, key, fd)
+        except NotImplementedError:  # not a local file (S3): the backend writes it into the client's file
+            return self.backend.read_into(bucket, key, fd)
         if opened is None:
             raise not_found(bucket, key)
         source, info = opened
@@ -119,21 +120,4 @@ class LocalFiles:
         if copied != info.size:
             raise EngineError(grpc.StatusCode.DATA_LOSS, f"object {key!r} in bucket {bucket!r} is shorter than "
                               "recorded")
-        if info.crc32 is not None and crc != info.crc32:
-            raise EngineError(grpc.StatusCode.DATA_LOSS, f"object {key!r} in bucket {bucket!r} does not match the "
-                              "checksum recorded when it was stored")
-        return info
-
-    def _get_by_reading(self, bucket: str, key: str, fd: int) -> ObjectInfo:
-        info = self.backend.stat(bucket, key)
-        if info is None:
-            raise not_found(bucket, key)
-        offset = 0
-        for data in self.backend.read(bucket, key, COPY_STEP):
-            view = memoryview(data)
-            while view:
-                written = os.pwrite(fd, view, offset)
-                view, offset = view[written:], offset + written
-        if offset != info.size:
-            raise EngineError(grpc.StatusCode.ABORTED, f"object {key!r} in bucket {bucket!r} changed while read")
-        return info
+        return checked_read(info, copied, crc)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import calendar
+import fcntl
 import logging
 import os
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, List, Optional, Tuple
@@ -23,14 +25,16 @@ from typing import Any, Iterator, List, Optional, Tuple
 import grpc
 
 from mock_server.errors import EngineError
-from mock_server.objects.s3_multipart import Md5Index, MultipartUpload, crc32_or_none, etag_of, ranged_read
-from mock_server.objects.store import (READ_CHUNK, ObjectBackend, ObjectInfo, Upload, guess_content_type, not_found,
-                                       sweep_spool)
+from mock_server.objects.s3_multipart import Md5Index, MultipartUpload, crc32_or_none, etag_of
+from mock_server.objects.s3_ranges import ranged_read, ranged_read_into
+from mock_server.objects.store import (READ_CHUNK, ObjectBackend, ObjectInfo, Upload, _md5_file, checked_read,
+                                       guess_content_type, not_found, sweep_spool)
 
 log = logging.getLogger(__name__)
 
 MD5_META = "md5"  # x-amz-meta-md5
 CRC32_META = "crc32"  # x-amz-meta-crc32: decimal zlib CRC-32 of the content
+_MD5 = re.compile("^[0-9a-f]{32}$")
 IO_THREADS = 16  # multipart parts and ranged GETs, shared by every put and get of the backend
 
 
@@ -39,6 +43,10 @@ def _missing(exc: Exception) -> bool:
     code = str(response.get("Error", {}).get("Code", ""))
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return status == 404 or code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
+
+
+def _readable(fd: int) -> bool:
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_WRONLY
 
 
 def _unix(moment: Any) -> float:
@@ -129,12 +137,16 @@ class S3ObjectBackend(ObjectBackend):
             if _missing(exc):
                 return None
             raise
-        meta = head.get("Metadata", {})
+        return self._described(bucket, key, head, int(head["ContentLength"]))
+
+    def _described(self, bucket: str, key: str, response: dict, size: int) -> ObjectInfo:
+        """The object as a HEAD or GET ``response`` describes it."""
+        meta = response.get("Metadata", {})
         etag, crc32 = meta.get(MD5_META), crc32_or_none(meta.get(CRC32_META))
         if not etag:
-            etag, crc32 = self._etag(bucket, key, head.get("ETag", ""))
-        return ObjectInfo(bucket, key, int(head["ContentLength"]), etag, _unix(head["LastModified"]),
-                          head.get("ContentType") or guess_content_type(key), crc32)
+            etag, crc32 = self._etag(bucket, key, response.get("ETag", ""))
+        return ObjectInfo(bucket, key, size, etag, _unix(response["LastModified"]),
+                          response.get("ContentType") or guess_content_type(key), crc32)
 
     def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         try:
@@ -143,6 +155,25 @@ class S3ObjectBackend(ObjectBackend):
             if _missing(exc):
                 raise not_found(bucket, key) from None
             raise
+
+    def read_into(self, bucket: str, key: str, fd: int) -> ObjectInfo:
+        """Parallel ranged GETs written straight into the client's file at their offsets; the CRC-32s of the
+        ranges combined in order and checked against the one recorded (else, for an object written behind the
+        engine's back whose etag is an MD5, the MD5 of what was written)."""
+        try:
+            first, size, crc = ranged_read_into(self._client, self._pool, bucket, key, fd)
+        except Exception as exc:
+            if _missing(exc):
+                raise not_found(bucket, key) from None
+            raise
+        info = self._described(bucket, key, first, size) if "LastModified" in first else self.stat(bucket, key)
+        if info is None:
+            raise not_found(bucket, key)
+        checked_read(info, size, crc)
+        if info.crc32 is None and _MD5.match(info.etag) and _readable(fd) and _md5_file(fd)[0] != info.etag:
+            raise EngineError(grpc.StatusCode.DATA_LOSS, f"object {key!r} in bucket {bucket!r} does not match "
+                              "its etag")
+        return info
 
     def delete(self, bucket: str, key: str) -> bool:
         if self.stat(bucket, key) is None:

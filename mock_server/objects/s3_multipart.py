@@ -1,4 +1,4 @@
-"""Large objects on S3 without a store-and-forward pause: multipart puts that stream, parallel ranged gets.
+"""Large objects put to S3 without a store-and-forward pause: multipart uploads that stream.
 
 :class:`MultipartUpload` spools a put like any :class:`~mock_server.objects.store.Upload`, and each time a full
 part is spooled it goes out (UploadPart with a CRC-32 the endpoint checks) on the backend's I/O threads while
@@ -9,24 +9,26 @@ The object's MD5 (the store's etag) and CRC-32 are not known when S3 needs its m
 CreateMultipartUpload), so :class:`Md5Index` remembers them next to the ETag S3 gave the completed object; an
 entry whose ETag no longer matches (the object was replaced behind the engine's back) is ignored.
 
-:func:`ranged_read` reads an object in PART_SIZE ranges, IN_FLIGHT at a time, yielded in order; every range
-after the first carries If-Match with the first one's ETag, so a concurrent overwrite fails the read
-(ABORTED) instead of mixing two versions.
+A same-host put (:meth:`MultipartUpload.copy_from`) reads the parts straight from the client's file: no spool
+copy, each part's CRC-32 computed once (sent as S3's part checksum; the object's follows by
+:func:`mock_server.objects.crc32.crc32_combine`), the MD5 on the digest's helper thread. Ranged reads are in
+:mod:`mock_server.objects.s3_ranges`.
 """
 from __future__ import annotations
 
-import collections
+import base64
 import json
 import logging
 import os
-import re
 import threading
+import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import grpc
 
 from mock_server.errors import EngineError
+from mock_server.objects.crc32 import crc32_combine
 from mock_server.objects.store import Upload
 
 log = logging.getLogger(__name__)
@@ -108,8 +110,28 @@ class MultipartUpload(Upload):
         while self.size - self._queued >= PART_SIZE:
             self._queue_part(PART_SIZE)
 
-    def _queue_part(self, length: int) -> None:
-        if not self._file.closed:
+    def copy_from(self, source: int, size: int) -> None:
+        """A same-host put of an object of at least one part: its parts are read from the client's file and
+        sent as they are read, with no spool copy; the MD5 (on the digest's helper thread) and the CRC-32 are
+        of the very bytes sent. A smaller object is spooled for its single PutObject."""
+        if self.size or size < PART_SIZE:
+            return super().copy_from(source, size)
+        while self.size < size:
+            data = os.pread(source, min(PART_SIZE, size - self.size), self.size)
+            if not data:
+                raise EngineError(grpc.StatusCode.ABORTED,
+                                  f"the file was {size} bytes and ended after {self.size} while being stored")
+            crc = zlib.crc32(data)  # S3's part checksum, and through it the object's
+            self._queue_part(len(data), data, crc)
+            self.crc32 = crc32_combine(self.crc32, crc, len(data))
+            assert self._md5 is not None
+            self._md5.update(data)
+            self.size += len(data)
+
+    def _queue_part(self, length: int, body: Optional[bytes] = None, crc: Optional[int] = None) -> None:
+        """Send the next ``length`` bytes as a part: ``body`` (whose CRC-32 is ``crc``), or read back from the
+        spool file."""
+        if body is None and not self._file.closed:
             self._file.flush()  # the part is read back from the spool file
         if self.upload_id is None:
             self.upload_id = self._client.create_multipart_upload(
@@ -123,16 +145,20 @@ class MultipartUpload(Upload):
             if done.done() and done.exception() is not None:
                 raise done.exception()  # type: ignore[misc]
         number, start = len(self._parts) + 1, self._queued
-        self._parts.append(self._pool.submit(self._send_part, number, start, length))
+        self._parts.append(self._pool.submit(self._send_part, number, start, length, body, crc))
         self._queued += length
 
-    def _send_part(self, number: int, start: int, length: int) -> Dict[str, Any]:
-        with open(self.path, "rb") as spool:
-            body = os.pread(spool.fileno(), length, start)
+    def _send_part(self, number: int, start: int, length: int, body: Optional[bytes] = None,
+                   crc: Optional[int] = None) -> Dict[str, Any]:
+        if body is None:
+            with open(self.path, "rb") as spool:
+                body = os.pread(spool.fileno(), length, start)
         if len(body) != length:
             raise EngineError(grpc.StatusCode.INTERNAL, f"spooled part {number} of {self.key!r} is short")
+        # The endpoint checks the part's CRC-32; given, botocore does not compute it again.
+        checksum = {"ChecksumCRC32": base64.b64encode(crc.to_bytes(4, "big")).decode()} if crc is not None else {}
         response = self._client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-                                            PartNumber=number, Body=body, ChecksumAlgorithm="CRC32")
+                                            PartNumber=number, Body=body, ChecksumAlgorithm="CRC32", **checksum)
         part = {"PartNumber": number, "ETag": response["ETag"]}
         if response.get("ChecksumCRC32"):
             part["ChecksumCRC32"] = response["ChecksumCRC32"]
@@ -167,58 +193,3 @@ class MultipartUpload(Upload):
                 self.upload_id = None
         finally:
             super().discard()
-
-
-def _code(exc: BaseException) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
-
-
-def ranged_read(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
-    """The object's bytes in pieces of at most ``chunk_size`` (botocore errors propagate)."""
-    def fetch(start: int, end: int, etag: Optional[str]) -> Dict[str, Any]:
-        kwargs: Dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": f"bytes={start}-{end}"}
-        if etag:
-            kwargs["IfMatch"] = f'"{etag}"'
-        try:
-            response = client.get_object(**kwargs)
-        except Exception as exc:
-            if etag and _code(exc) in ("PreconditionFailed", "412"):
-                raise EngineError(grpc.StatusCode.ABORTED,
-                                  f"object {key!r} in bucket {bucket!r} was replaced while being read") from None
-            raise
-        with response["Body"] as body:
-            response["data"] = body.read()
-        return response
-
-    try:
-        first = fetch(0, PART_SIZE - 1, None)
-    except Exception as exc:
-        if _code(exc) != "InvalidRange":
-            raise
-        first = {"data": b"", "ContentRange": "", "ETag": ""}  # an empty object has no byte 0
-    total_match = re.search(r"/(\d+)$", first.get("ContentRange") or "")
-    total = int(total_match.group(1)) if total_match else len(first["data"])
-    etag = etag_of(first.get("ETag", ""))
-    ranges = collections.deque((start, min(start + PART_SIZE, total) - 1)
-                               for start in range(PART_SIZE, total, PART_SIZE))
-    waiting: Deque[Future] = collections.deque()
-    try:
-        yield from _pieces(first["data"], chunk_size)
-        while ranges or waiting:
-            while ranges and len(waiting) < IN_FLIGHT:
-                start, end = ranges.popleft()
-                waiting.append(pool.submit(fetch, start, end, etag))
-            yield from _pieces(waiting.popleft().result()["data"], chunk_size)
-    finally:
-        for future in waiting:
-            future.cancel()
-
-
-def _pieces(data: bytes, size: int) -> Iterator[bytes]:
-    if len(data) <= size:
-        if data:
-            yield data
-        return
-    view = memoryview(data)
-    for start in range(0, len(data), size):
-        yield bytes(view[start:start + size])

@@ -40,7 +40,7 @@ import grpc
 
 from e6driver.stores._digest import StreamDigest
 from mock_server.errors import EngineError, hide_path
-from mock_server.files import fsync_dir, linux_function
+from mock_server.files import fsync_dir, linux_function, pwrite_all
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -288,9 +288,7 @@ def copy_with_crc(source: int, target: int, size: int, checksummed: int,
     copied so far)`` after each step."""
     if size <= SMALL_COPY:  # read once, checksummed and written: the bytes checksummed are the ones copied
         data = os.pread(source, size, 0)
-        view = memoryview(data)
-        while view:
-            view = view[os.pwrite(target, view, len(data) - len(view)):]
+        pwrite_all(target, data, 0)
         if on_step is not None:
             on_step(len(data))
         return len(data), zlib.crc32(data)
@@ -317,6 +315,18 @@ def copy_with_crc(source: int, target: int, size: int, checksummed: int,
         if pending is not None:
             crc = pending.result()
     return offset, crc
+
+
+def checked_read(info: ObjectInfo, size: int, crc: int) -> ObjectInfo:
+    """``info`` if ``size`` bytes with CRC-32 ``crc`` were read of the object it describes; else ABORTED (other
+    size: replaced meanwhile) or DATA_LOSS (the content is not what was stored)."""
+    if size != info.size:
+        raise EngineError(grpc.StatusCode.ABORTED,
+                          f"object {info.key!r} in bucket {info.bucket!r} changed while read")
+    if info.crc32 is not None and crc != info.crc32:
+        raise data_loss(f"object {info.key!r} in bucket {info.bucket!r} does not match the checksum recorded "
+                        "when it was stored")
+    return info
 
 
 def crc32_of_range(fd: int, offset: int, length: int, crc: int = 0) -> int:
@@ -362,11 +372,8 @@ def _copy_by_reading(source: int, target: int, source_offset: int, target_offset
         data = os.pread(source, min(READ_CHUNK * 4, length - done), source_offset + done)
         if not data:
             break
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(target, view, target_offset + done)
-            view = view[written:]
-            done += written
+        pwrite_all(target, data, target_offset + done)
+        done += len(data)
     return done
 
 
@@ -448,6 +455,12 @@ class ObjectBackend:
         """The object's file opened for reading, and its description (None: no such object); a backend whose
         objects are not local files returns :meth:`read` alone (NotImplementedError here). ``verified``: the
         directories one request already checked (see :func:`_no_link_below`)."""
+        raise NotImplementedError
+
+    def read_into(self, bucket: str, key: str, fd: int) -> ObjectInfo:
+        """Write the object into the empty open file ``fd`` (a same-host get from a backend whose objects are
+        not local files: no :meth:`open_object`), checked against the CRC-32 recorded with it (DATA_LOSS when it
+        differs, see :func:`checked_read`)."""
         raise NotImplementedError
 
     def delete(self, bucket: str, key: str) -> bool:
