@@ -7,20 +7,28 @@ each time, the CPU seconds it cost (least over the rounds): the client process, 
 SeaweedFS the ``weed`` process. On a machine shared with other work the times swing with the load; the CPU
 seconds say how much work an operation is, and on 2 cores bound the time it can take at best (sum / 2).
 
-1. One ``--mb`` MiB file of random bytes: ``conn.objects.put_file``/``get_file`` (4 MiB chunks, each with the
-   running CRC-32 of the object, so both ends check every chunk and the whole object's CRC-32 in one pass; the
-   engine computes the MD5 etag on a helper thread and fsyncs once before it answers; a get is checked against
-   the CRC-32 recorded at the put) vs ``shutil.copyfile`` on the same disk (page cache warm, no fsync, no
-   checksum).
-2. A tree of ``--files`` files of ``--file-kb`` KiB: ``conn.objects.upload``/``download`` (4 workers; files up
-   to 1 MiB travel in PutBatch/GetBatch calls of up to 250 files, each file still CRC-checked, given its MD5
-   etag by the engine, fsynced and committed atomically on its own; each round under a new prefix so every
-   file moves) vs ``shutil.copytree``.
+The client runs on the engine's machine, so transfers take the *same-host route* by default: the driver hands
+the engine its own open files over the engine's abstract Unix socket (capability ``local_transfer``), and the
+engine copies between them and the store with the kernel (no gRPC messages). The targets below are computed on
+that route. The rows marked "gRPC route" run the same operations with ``conn.objects.local_transfer = False``:
+content in gRPC messages, as a client on another machine moves it.
+
+1. One ``--mb`` MiB file of random bytes: ``conn.objects.put_file``/``get_file`` vs ``shutil.copyfile`` on the
+   same disk (page cache warm, no fsync, no checksum). Same-host: the engine copies the client's file into its
+   spool by ``copy_file_range``, the CRC-32 one step behind, fsyncs once and renames it into place; a get
+   copies the object into the client's empty file and checks the CRC-32 recorded at the put. gRPC route: 4 MiB
+   chunks, each with the running CRC-32 of the object, fsync once before the answer.
+2. A tree of ``--files`` files of ``--file-kb`` KiB: ``conn.objects.upload``/``download`` (4 workers, each
+   call up to 200 files; each round under a new prefix so every file moves) vs ``shutil.copytree``.
+   Same-host: one request hands over up to 200 open files; the engine spools them, syncs them together (one
+   filesystem sync), renames each into place atomically and syncs the names before it answers. gRPC route:
+   PutBatch/GetBatch calls of up to 250 files, each file CRC-checked and committed atomically on its own.
 3. The same ``--mb`` MiB file on SeaweedFS (``weed mini``): through the engine configured with
-   ``--s3-endpoint`` (driver → engine → S3: the engine spools and checks a put while sending it on as 8 MiB
-   multipart parts, completed after the MD5 check; gets are parallel 8 MiB ranged GETs) vs boto3's
-   ``upload_file``/``download_file`` straight to SeaweedFS (its default transfer manager: 8 MiB multipart
-   parts, 10 threads).
+   ``--s3-endpoint`` (driver → engine → S3) vs boto3's ``upload_file``/``download_file`` straight to SeaweedFS
+   (its default transfer manager: 8 MiB multipart parts, 10 threads). Same-host: the engine reads 8 MiB parts
+   straight from the client's file and uploads them in parallel (each part's CRC-32 checked by S3, the MD5
+   etag computed on a helper thread); a get writes parallel 8 MiB ranged GETs straight into the client's file
+   and checks their combined CRC-32.
 4. ``SELECT count(*), sum(x) FROM datasets.main.<name>`` over an encrypted dataset of ``--rows`` rows (x int64,
    y double) vs DuckDB in the client process reading the same table from a plain zstd Parquet file. The engine
    answers from its cache of decoded versions, or, for a version larger than the cache, decrypts only the
@@ -70,6 +78,11 @@ for _ in range({rounds}):
     timed("upload", lambda: store.put_file("bench", "big.bin", src))
     timed("download", lambda: store.get_file("bench", "big.bin", os.path.join(work, "down.bin")))
     os.unlink(os.path.join(work, "copy.bin")); os.unlink(os.path.join(work, "down.bin"))
+    store.local_transfer = False  # the gRPC route, as from another machine
+    timed("grpc upload", lambda: store.put_file("bench", "big.bin", src))
+    timed("grpc download", lambda: store.get_file("bench", "big.bin", os.path.join(work, "down.bin")))
+    store.local_transfer = None
+    os.unlink(os.path.join(work, "down.bin"))
 print(json.dumps({{"bytes": os.path.getsize(src), **best, "cpu": cpu, "rss": peak_rss_mb()}}))
 """
 
@@ -84,6 +97,12 @@ for r in range({rounds}):
     got = timed("download", lambda: store.download("bench", f"tree{{r}}", down, progress=False))
     moved = sum(len(names) for _, _, names in os.walk(down))
     assert moved == len(files) == len(up.files) == len(got.files), (moved, len(files))
+    shutil.rmtree(down)
+    store.local_transfer = False  # the gRPC route, as from another machine
+    up = timed("grpc upload", lambda: store.upload(src, "bench", prefix=f"grpc{{r}}", progress=False))
+    got = timed("grpc download", lambda: store.download("bench", f"grpc{{r}}", down, progress=False))
+    store.local_transfer = None
+    assert sum(len(names) for _, _, names in os.walk(down)) == len(files) == len(got.files)
     shutil.rmtree(copy); shutil.rmtree(down)
 print(json.dumps({{"bytes": sum(os.path.getsize(f) for f in files), "files": len(files), **best, "cpu": cpu}}))
 """
@@ -203,10 +222,12 @@ def main() -> None:
             common["pids"] = [_child_pid(b"mock_server")]
             single = run_client(SINGLE.format(port=port, src=src, **common))
             rows += _rows(single, "copy", f"{args.mb} MiB file, local disk", [
-                ("copy", "shutil.copyfile"), ("upload", "objects.put_file"), ("download", "objects.get_file")])
+                ("copy", "shutil.copyfile"), ("upload", "objects.put_file"), ("download", "objects.get_file"),
+                ("grpc upload", "objects.put_file, gRPC route"), ("grpc download", "objects.get_file, gRPC route")])
             trees = run_client(TREE.format(port=port, src=tree, **common))
             rows += _rows(trees, "copytree", f"{trees['files']} x {args.file_kb} KiB tree", [
-                ("copytree", "shutil.copytree"), ("upload", "objects.upload"), ("download", "objects.download")])
+                ("copytree", "shutil.copytree"), ("upload", "objects.upload"), ("download", "objects.download"),
+                ("grpc upload", "objects.upload, gRPC route"), ("grpc download", "objects.download, gRPC route")])
             scan = None if args.no_scan else run_client(SCAN.format(port=port, rows=args.rows, **common))
             if scan is not None:
                 rows += _rows(scan, "duckdb", f"{args.rows:,} rows, sum(x)", [
@@ -231,7 +252,7 @@ def main() -> None:
         results["scan"] = scan
     if not args.no_s3:
         results["s3"] = s3
-    print(_ratios(results))
+    print(_ratios(results) + "\n(targets on the default, same-host route; the gRPC-route rows are for remote clients)")
     print(f"single-file client peak RSS {single['rss']:.0f} MB" + (
         f"; dataset Parquet (zstd) {scan['parquet'] / 1e6:.0f} MB, Arrow {scan['bytes'] / 1e6:.0f} MB" if scan else ""))
 
