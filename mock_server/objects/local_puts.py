@@ -107,7 +107,7 @@ def _put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
             os.close(entry.fd)
             entry.fd = -1
         _pause("spooled", len(spooled))
-        flush: Set[str] = set()
+        flush: Set[str] = {spool} if spooled else set()  # the renames change the spool's entries too
         for number, entry in enumerate(spooled):
             try:
                 flush.update(_publish(backend, bucket, entry, if_absent, verified))
@@ -127,7 +127,8 @@ def _put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
                     os.unlink(entry.path)
                 except FileNotFoundError:
                     pass
-    return [outcome for outcome in outcomes if outcome is not None]
+    assert all(outcome is not None for outcome in outcomes)
+    return outcomes  # type: ignore[return-value]
 
 
 def _spool(spool: str, bucket: str, index: int, item: FilePut, target: str) -> _Spooled:
@@ -228,10 +229,12 @@ def _sync_content(fds: List[int]) -> None:
 
 
 def _sync_names(directories: List[str]) -> None:
-    """Make the renames durable: each directory flushed, or one filesystem sync for several."""
+    """Make the renames durable: each directory flushed (both sides of every rename: on a filesystem without a
+    journal a crash could otherwise keep the spool's entry beside the new one), or one filesystem sync for
+    more than a few."""
     if not directories:
         return
-    if len(directories) > 1:
+    if len(directories) > 3:
         try:
             fd = os.open(directories[0], os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:

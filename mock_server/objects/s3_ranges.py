@@ -12,7 +12,7 @@ import collections
 import re
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Deque, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
 import grpc
 
@@ -21,50 +21,65 @@ from mock_server.files import pwrite_all
 from mock_server.objects.crc32 import crc32_combine
 from mock_server.objects.s3_multipart import IN_FLIGHT, PART_SIZE, etag_of
 
+READ_PIECE = 1024 * 1024  # a same-host get reads and writes a range this much at a time
+
 
 def _code(exc: BaseException) -> str:
     return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
-def _fetch(client: Any, bucket: str, key: str, start: int, end: int, etag: Optional[str]) -> Dict[str, Any]:
-    """One ranged GET, its body read into ``data``; pinned to ``etag`` when given."""
+def _request(client: Any, bucket: str, key: str, start: int, end: int, etag: Optional[str]) -> Dict[str, Any]:
+    """One ranged GET, its body not read yet; pinned to ``etag`` when given."""
     kwargs: Dict[str, Any] = {"Bucket": bucket, "Key": key, "Range": f"bytes={start}-{end}"}
     if etag:
         kwargs["IfMatch"] = f'"{etag}"'
     try:
-        response = client.get_object(**kwargs)
+        return client.get_object(**kwargs)
     except Exception as exc:
         if etag and _code(exc) in ("PreconditionFailed", "412"):
             raise EngineError(grpc.StatusCode.ABORTED,
                               f"object {key!r} in bucket {bucket!r} was replaced while being read") from None
         raise
+
+
+def _fetch(client: Any, bucket: str, key: str, start: int, end: int, etag: Optional[str]) -> Dict[str, Any]:
+    """:func:`_request` with its body read into ``data``."""
+    response = _request(client, bucket, key, start, end, etag)
     with response["Body"] as body:
         response["data"] = body.read()
     return response
 
 
-def _first(client: Any, bucket: str, key: str) -> Tuple[Dict[str, Any], int, str, Deque[Tuple[int, int]]]:
-    """The first range (its response describes the object), the object's size, its S3 ETag and the ranges
-    left to read."""
+def _first(client: Any, bucket: str, key: str,
+           read: Callable[[Dict[str, Any]], int]) -> Tuple[Dict[str, Any], str, Deque[Tuple[int, int]]]:
+    """The first range's response (it describes the object), the object's S3 ETag and the ranges left;
+    ``read(response)`` takes the first range's body and says how many bytes it had."""
     try:
-        first = _fetch(client, bucket, key, 0, PART_SIZE - 1, None)
+        first = _request(client, bucket, key, 0, PART_SIZE - 1, None)
+        got = read(first)
     except Exception as exc:
         if _code(exc) != "InvalidRange":
             raise
-        first = {"data": b"", "ContentRange": "", "ETag": ""}  # an empty object has no byte 0
+        first, got = {"ContentRange": "", "ETag": ""}, 0  # an empty object has no byte 0
     total_match = re.search(r"/(\d+)$", first.get("ContentRange") or "")
-    total = int(total_match.group(1)) if total_match else len(first["data"])
+    total = int(total_match.group(1)) if total_match else got
     ranges = collections.deque((start, min(start + PART_SIZE, total) - 1)
                                for start in range(PART_SIZE, total, PART_SIZE))
-    return first, total, etag_of(first.get("ETag", "")), ranges
+    return first, etag_of(first.get("ETag", "")), ranges
+
+
+def _body(response: Dict[str, Any]) -> int:
+    with response["Body"] as body:
+        response["data"] = body.read()
+    return len(response["data"])
 
 
 def ranged_read(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
     """The object's bytes in pieces of at most ``chunk_size`` (botocore errors propagate)."""
-    first, _, etag, ranges = _first(client, bucket, key)
+    first, etag, ranges = _first(client, bucket, key, _body)
     waiting: Deque[Future] = collections.deque()
     try:
-        yield from _pieces(first["data"], chunk_size)
+        yield from _pieces(first.get("data", b""), chunk_size)
         while ranges or waiting:
             while ranges and len(waiting) < IN_FLIGHT:
                 start, end = ranges.popleft()
@@ -77,21 +92,24 @@ def ranged_read(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str, ch
 
 def ranged_read_into(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str,
                      fd: int) -> Tuple[Dict[str, Any], int, int]:
-    """Write the object into the open file ``fd`` from offset 0, each range by the thread that fetched it;
-    returns the first range's response (its headers describe the object), the bytes written and their CRC-32.
-    Returns only once no thread writes into ``fd`` any more (also when it fails)."""
-    first, _, etag, ranges = _first(client, bucket, key)
-    data = first.pop("data")
-    pwrite_all(fd, data, 0)
-    written, crc = len(data), zlib.crc32(data)
-    del data
+    """Write the object into the open file ``fd`` from offset 0, each range by the thread that fetched it, a
+    piece at a time (no range held whole in memory); returns the first range's response (its headers describe
+    the object), the bytes written and their CRC-32. Returns only once no thread writes into ``fd`` any more
+    (also when it fails)."""
+    firsts = []  # the first range's (CRC-32, length)
+
+    def first_into(response: Dict[str, Any]) -> int:
+        firsts.append(_write_body(response, fd, 0))
+        return firsts[-1][1]
+
+    first, etag, ranges = _first(client, bucket, key, first_into)
+    crc, written = firsts[0] if firsts else (0, 0)
 
     def fetch_into(start: int, end: int) -> Tuple[int, int]:
-        got = _fetch(client, bucket, key, start, end, etag)["data"]
-        if len(got) != end - start + 1:
+        part_crc, got = _write_body(_request(client, bucket, key, start, end, etag), fd, start)
+        if got != end - start + 1:
             raise EngineError(grpc.StatusCode.ABORTED, f"object {key!r} in bucket {bucket!r} changed while read")
-        pwrite_all(fd, got, start)
-        return zlib.crc32(got), len(got)
+        return part_crc, got
 
     waiting: Deque[Future] = collections.deque()
     try:
@@ -106,6 +124,18 @@ def ranged_read_into(client: Any, pool: ThreadPoolExecutor, bucket: str, key: st
             future.cancel()
         wait(waiting)  # the descriptor is closed after this returns: no write may come later
     return first, written, crc
+
+
+def _write_body(response: Dict[str, Any], fd: int, offset: int) -> Tuple[int, int]:
+    """Write a response's body into ``fd`` at ``offset``, READ_PIECE bytes at a time; its CRC-32 and length."""
+    crc, start = 0, offset
+    with response["Body"] as body:
+        while True:
+            piece = body.read(READ_PIECE)
+            if not piece:
+                return crc, offset - start
+            pwrite_all(fd, piece, offset)
+            crc, offset = zlib.crc32(piece, crc), offset + len(piece)
 
 
 def _pieces(data: bytes, size: int) -> Iterator[bytes]:
