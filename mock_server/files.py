@@ -26,15 +26,11 @@ def fsync_dir(path: str, best_effort: bool = False) -> None:
         os.close(fd)
 
 
-WRITE_SLICE = 1024 * 1024  # on the 2-core test VM, 2-8 MiB writes from user memory cost up to 20x the sys time
-
-
 def pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    """Write all of ``data`` at ``offset`` of the open file ``fd`` (a write may take less than asked), at most
-    WRITE_SLICE bytes per call."""
+    """Write all of ``data`` at ``offset`` of the open file ``fd`` (a write may take less than asked)."""
     view = memoryview(data)
     while view:
-        written = os.pwrite(fd, view[:WRITE_SLICE], offset)
+        written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
 
 

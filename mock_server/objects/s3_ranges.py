@@ -1,27 +1,25 @@
 """Large objects read from S3 with parallel ranged GETs.
 
 :func:`ranged_read` reads an object in PART_SIZE ranges, IN_FLIGHT at a time, yielded in order;
-:func:`ranged_read_into` (same-host gets) has each range written straight into the client's file at its offset
-by the thread that fetched it, and combines the ranges' CRC-32s in order. Every range after the first carries
+:func:`ranged_read_into` (same-host gets) writes them in order straight into the client's file, checksummed
+as written. Every range after the first carries
 If-Match with the first one's ETag, so a concurrent overwrite fails the read (ABORTED) instead of mixing two
 versions.
 """
 from __future__ import annotations
 
 import collections
+import itertools
 import re
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
 import grpc
 
 from mock_server.errors import EngineError
 from mock_server.files import pwrite_all
-from mock_server.objects.crc32 import crc32_combine
 from mock_server.objects.s3_multipart import IN_FLIGHT, PART_SIZE, etag_of
-
-READ_PIECE = 1024 * 1024  # a same-host get reads and writes a range this much at a time
 
 
 def _code(exc: BaseException) -> str:
@@ -74,68 +72,41 @@ def _body(response: Dict[str, Any]) -> int:
     return len(response["data"])
 
 
-def ranged_read(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
-    """The object's bytes in pieces of at most ``chunk_size`` (botocore errors propagate)."""
-    first, etag, ranges = _first(client, bucket, key, _body)
+def _in_order(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str, etag: str,
+              ranges: Deque[Tuple[int, int]]) -> Iterator[bytes]:
+    """The bodies of ``ranges``, fetched IN_FLIGHT at a time on ``pool``, in order."""
     waiting: Deque[Future] = collections.deque()
     try:
-        yield from _pieces(first.get("data", b""), chunk_size)
         while ranges or waiting:
             while ranges and len(waiting) < IN_FLIGHT:
                 start, end = ranges.popleft()
                 waiting.append(pool.submit(_fetch, client, bucket, key, start, end, etag))
-            yield from _pieces(waiting.popleft().result()["data"], chunk_size)
+            yield waiting.popleft().result()["data"]
     finally:
         for future in waiting:
             future.cancel()
+
+
+def ranged_read(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
+    """The object's bytes in pieces of at most ``chunk_size`` (botocore errors propagate)."""
+    first, etag, ranges = _first(client, bucket, key, _body)
+    yield from _pieces(first.get("data", b""), chunk_size)
+    for data in _in_order(client, pool, bucket, key, etag, ranges):
+        yield from _pieces(data, chunk_size)
 
 
 def ranged_read_into(client: Any, pool: ThreadPoolExecutor, bucket: str, key: str,
                      fd: int) -> Tuple[Dict[str, Any], int, int]:
-    """Write the object into the open file ``fd`` from offset 0, each range by the thread that fetched it, a
-    piece at a time (no range held whole in memory); returns the first range's response (its headers describe
-    the object), the bytes written and their CRC-32. Returns only once no thread writes into ``fd`` any more
-    (also when it fails)."""
-    firsts = []  # the first range's (CRC-32, length)
-
-    def first_into(response: Dict[str, Any]) -> int:
-        firsts.append(_write_body(response, fd, 0))
-        return firsts[-1][1]
-
-    first, etag, ranges = _first(client, bucket, key, first_into)
-    crc, written = firsts[0] if firsts else (0, 0)
-
-    def fetch_into(start: int, end: int) -> Tuple[int, int]:
-        part_crc, got = _write_body(_request(client, bucket, key, start, end, etag), fd, start)
-        if got != end - start + 1:
-            raise EngineError(grpc.StatusCode.ABORTED, f"object {key!r} in bucket {bucket!r} changed while read")
-        return part_crc, got
-
-    waiting: Deque[Future] = collections.deque()
-    try:
-        while ranges or waiting:
-            while ranges and len(waiting) < IN_FLIGHT:
-                waiting.append(pool.submit(fetch_into, *ranges.popleft()))
-            part_crc, length = waiting.popleft().result()  # in order: the CRC-32s combine in order
-            crc = crc32_combine(crc, part_crc, length)
-            written += length
-    finally:
-        for future in waiting:
-            future.cancel()
-        wait(waiting)  # the descriptor is closed after this returns: no write may come later
+    """Write the object into the open file ``fd`` from offset 0, ranges fetched in parallel and written in
+    order by this thread (one writer: parallel writers of one file measured several times the CPU, queueing
+    on its lock); returns the first range's response (its headers describe the object), the bytes written and
+    their CRC-32."""
+    first, etag, ranges = _first(client, bucket, key, _body)
+    written, crc = 0, 0
+    for data in itertools.chain([first.pop("data", b"")], _in_order(client, pool, bucket, key, etag, ranges)):
+        pwrite_all(fd, data, written)
+        written, crc = written + len(data), zlib.crc32(data, crc)
     return first, written, crc
-
-
-def _write_body(response: Dict[str, Any], fd: int, offset: int) -> Tuple[int, int]:
-    """Write a response's body into ``fd`` at ``offset``, READ_PIECE bytes at a time; its CRC-32 and length."""
-    crc, start = 0, offset
-    with response["Body"] as body:
-        while True:
-            piece = body.read(READ_PIECE)
-            if not piece:
-                return crc, offset - start
-            pwrite_all(fd, piece, offset)
-            crc, offset = zlib.crc32(piece, crc), offset + len(piece)
 
 
 def _pieces(data: bytes, size: int) -> Iterator[bytes]:
