@@ -44,7 +44,7 @@ class ObjectInfo:
     bucket: str
     key: str
     size: int
-    etag: str  # hex MD5 of the content
+    etag: str  # S3: hex MD5 of the content; local buckets: "<CRC-32 hex>-<size hex>" (see crc32)
     last_modified: datetime.datetime  # aware, UTC
     content_type: str
     crc32: Optional[int] = None  # zlib CRC-32 of the content recorded by the store (None: not recorded)
