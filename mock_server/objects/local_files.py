@@ -8,9 +8,10 @@ content it copied against the CRC-32 recorded when the object was stored: a dama
 the client discards its file. Every descriptor is checked before use (a regular file, the access the
 operation needs), so no client can make the engine block on a pipe, read a device or write past an object.
 The keys of a request go to the backend's ``put_files`` together, each its own atomic put (local buckets:
-:mod:`mock_server.objects.local_puts`, one sync for their content and one for their names). A backend whose objects are not local files (S3) moves them through its own
-uploads and reads, still without gRPC messages: a put's parts read straight from the client's file, a get's
-ranges written straight into it (:meth:`~mock_server.objects.store.ObjectBackend.read_into`).
+:mod:`mock_server.objects.local_puts`, one sync for their content and one for their names). A backend whose
+objects are not local files (S3) moves them through its own uploads and reads, still without gRPC messages: a
+put's parts read straight from the client's file, a get's ranges written straight into it
+(:meth:`~mock_server.objects.store.ObjectBackend.read_into`).
 """
 from __future__ import annotations
 

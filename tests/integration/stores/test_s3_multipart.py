@@ -167,3 +167,18 @@ def test_a_same_host_get_of_damaged_content_fails(conns, seaweed, tmp_path):
         store.get_file(BUCKET, "mp/rot.bin", target)
     assert not target.exists()
     store.delete(BUCKET, "mp/rot.bin")
+
+
+@pytest.mark.parametrize("size", [0, 1, PART_SIZE - 1, PART_SIZE])
+def test_same_host_round_trip_of_small_and_boundary_sizes(conns, s3_server, tmp_path, size):
+    store = conns["root"].objects
+    payload = os.urandom(size)
+    (tmp_path / "in.bin").write_bytes(payload)
+    served = sum(s3_server.local_transfer.served.values())
+    info = store.put_file(BUCKET, f"mp/size-{size}.bin", tmp_path / "in.bin")
+    assert (info.size, info.crc32, info.etag) == (size, zlib.crc32(payload), hashlib.md5(payload).hexdigest())
+    got = store.get_file(BUCKET, f"mp/size-{size}.bin", tmp_path / "out.bin")
+    assert got == store.stat(BUCKET, f"mp/size-{size}.bin")
+    assert (tmp_path / "out.bin").read_bytes() == payload
+    assert sum(s3_server.local_transfer.served.values()) == served + 2  # both by same-host requests
+    store.delete(BUCKET, f"mp/size-{size}.bin")
