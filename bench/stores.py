@@ -28,7 +28,7 @@ content in gRPC messages, as a client on another machine moves it.
    (its default transfer manager: 8 MiB multipart parts, 10 threads). Same-host: the engine reads 8 MiB parts
    straight from the client's file and uploads them in parallel (each part's CRC-32 checked by S3, the MD5
    etag computed on a helper thread); a get writes parallel 8 MiB ranged GETs straight into the client's file
-   and checks their combined CRC-32.
+   and checks their CRC-32.
 4. ``SELECT count(*), sum(x) FROM datasets.main.<name>`` over an encrypted dataset of ``--rows`` rows (x int64,
    y double) vs DuckDB in the client process reading the same table from a plain zstd Parquet file. The engine
    answers from its cache of decoded versions, or, for a version larger than the cache, decrypts only the

@@ -157,9 +157,9 @@ class S3ObjectBackend(ObjectBackend):
             raise
 
     def read_into(self, bucket: str, key: str, fd: int) -> ObjectInfo:
-        """Parallel ranged GETs written straight into the client's file at their offsets; the CRC-32s of the
-        ranges combined in order and checked against the one recorded (else, for an object written behind the
-        engine's back whose etag is an MD5, the MD5 of what was written)."""
+        """Parallel ranged GETs written in order straight into the client's file; the CRC-32 of what was written
+        checked against the one recorded (else, for an object written behind the engine's back whose etag is an
+        MD5, the MD5 of what was written, read back where the file is readable)."""
         try:
             first, size, crc = ranged_read_into(self._client, self._pool, bucket, key, fd)
         except Exception as exc:
