@@ -30,8 +30,8 @@ from mock_server.limits import Limits, exceeded
 from mock_server.local_transfer import result_error
 from mock_server.objects.batch import info_message
 from mock_server.objects.buckets import ObjectStores
-from mock_server.objects.store import (FilePut, ObjectInfo, check_key, checked_read, copy_with_crc, guess_content_type,
-                                       not_found)
+from mock_server.objects.copies import copy_with_crc
+from mock_server.objects.store import FilePut, ObjectInfo, check_key, checked_read, guess_content_type, not_found
 
 log = logging.getLogger(__name__)
 

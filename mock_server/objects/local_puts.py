@@ -26,8 +26,8 @@ import grpc
 
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir, sync_filesystem
-from mock_server.objects.store import (WRITEBACK_STEP, FilePut, ObjectInfo, PutOutcome, _set_xattr_meta,
-                                       copy_with_crc, create_spool_file, local_etag, not_found, start_writeback)
+from mock_server.objects.copies import WRITEBACK_STEP, copy_with_crc, create_spool_file, start_writeback
+from mock_server.objects.store import FilePut, ObjectInfo, PutOutcome, _set_xattr_meta, local_etag, not_found
 
 if TYPE_CHECKING:
     from mock_server.objects.store import LocalObjectBackend
