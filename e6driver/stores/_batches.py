@@ -35,27 +35,12 @@ Outcome = Union["ObjectInfo", BaseException]  # per key: what was stored / writt
 Added = Callable[[int], None]  # called with the bytes of each file moved
 
 
-class _FileFailure(grpc.RpcError):
-    """One object's failure inside a batch, shaped like a failed call so it maps to the usual driver error."""
-
-    _CODES = {code.value[0]: code for code in grpc.StatusCode}
-
-    def __init__(self, code: int, details: str) -> None:
-        super().__init__(details)
-        self._code, self._details = self._CODES.get(code, grpc.StatusCode.UNKNOWN), details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self) -> tuple:
-        return ()
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 def _failure(client: "ObjectStoreClient", result: Any, rpc: str) -> errors.Error:
-    return client._error(_FileFailure(result.code, result.message), rpc)
+    # Shaped like a failed call, so it maps to the usual driver error.
+    return client._error(local_transfer.StatusError(_CODE_NAMES.get(result.code, "UNKNOWN"), result.message), rpc)
 
 
 def groups(items: List[Tuple[str, str, int]], limit: int = BATCH_FILES) -> List[List[Tuple[str, str, int]]]:

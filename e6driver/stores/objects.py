@@ -231,6 +231,11 @@ class ObjectStoreClient(ServiceClient):
                 if progress is not None:
                     progress(info.size, info.size)
                 return info
+            except local_transfer.Lost as exc:
+                if if_absent:  # it may be stored: sent again, it would be refused as existing
+                    raise errors.OperationalError(f"put_file {bucket}/{key}: {exc}; whether it was stored is "
+                                                  "unknown (stat it)") from None
+                log.debug("put_file %s/%s through gRPC: %s", bucket, key, exc)
             except local_transfer.Unavailable as exc:
                 log.debug("put_file %s/%s through gRPC: %s", bucket, key, exc)
         handles: List[BinaryIO] = []

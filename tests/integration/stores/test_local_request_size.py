@@ -2,6 +2,8 @@
 several requests (the engine reads 64 KiB and 200 descriptors per request)."""
 from __future__ import annotations
 
+import pytest
+
 import e6driver
 from e6driver.protocol import local_transfer
 
@@ -54,3 +56,19 @@ def test_a_split_request_keeps_keys_and_files_paired(root, tmp_path):
             handle.close()
     assert [store.get(BUCKET, r.key) for r in results] == [b"%d" % n for n in range(5)]
     assert [r.key for r in results] == keys
+
+
+def test_an_if_absent_put_lost_on_the_way_is_not_sent_again(root, tmp_path, monkeypatch):
+    """The engine may have stored it before the answer was lost: sent again through gRPC it would be refused
+    as existing, so the caller is told the outcome is unknown instead."""
+    store = root.objects
+    store.create_bucket(BUCKET)
+    (tmp_path / "f").write_bytes(b"x")
+
+    def lost(*args, **kwargs):
+        raise local_transfer.Lost("the engine closed the same-host transfer connection without an answer")
+
+    monkeypatch.setattr(local_transfer, "exchange", lost)
+    with pytest.raises(e6driver.OperationalError, match="unknown"):
+        store.put_file(BUCKET, "lost/once.bin", tmp_path / "f", if_absent=True)
+    assert store.put_file(BUCKET, "lost/again.bin", tmp_path / "f").size == 1  # without if_absent: over gRPC
