@@ -28,7 +28,9 @@ content in gRPC messages, as a client on another machine moves it.
    (its default transfer manager: 8 MiB multipart parts, 10 threads). Same-host: the engine reads 8 MiB parts
    straight from the client's file and uploads them in parallel (each part's CRC-32 checked by S3, the MD5
    etag computed on a helper thread); a get writes parallel 8 MiB ranged GETs straight into the client's file
-   and checks their CRC-32.
+   and checks their CRC-32. The gRPC route (as from another machine) is measured too. The three downloads take
+   turns going first in each round (see the comment in the client code: page-cache writes cost this VM 0.1-1.5
+   CPU s depending on what ran before).
 4. ``SELECT count(*), sum(x) FROM datasets.main.<name>`` over an encrypted dataset of ``--rows`` rows (x int64,
    y double) vs DuckDB in the client process reading the same table from a plain zstd Parquet file. The engine
    answers from its cache of decoded versions, or, for a version larger than the cache, decrypts only the
@@ -115,13 +117,27 @@ s3.create_bucket(Bucket="bench-boto3")
 store.create_bucket("bench-e6")
 src, work = {src!r}, {work!r}
 down = os.path.join(work, "down.bin")
-for _ in range({rounds}):
+# Downloads take turns going first, each after the uploads or after the previous download's file was deleted:
+# on this VM, writing 200 MiB of page cache costs the writer (boto3, the engine on the same-host route, the
+# client on gRPC) from 0.1 to 1.5 CPU s depending on whether memory was just freed (A/B runs: one get took
+# 0.3 s or 1.5-1.9 s by its position), so a fixed order would charge one of them with the others' leftovers.
+def e6(route, action):
+    store.local_transfer = route  # False: the gRPC route, as from another machine
+    try:
+        return action()
+    finally:
+        store.local_transfer = None
+
+downloads = [("boto3 download", lambda: s3.download_file("bench-boto3", "big.bin", down)),
+             ("download", lambda: e6(None, lambda: store.get_file("bench-e6", "big.bin", down))),
+             ("grpc download", lambda: e6(False, lambda: store.get_file("bench-e6", "grpc.bin", down)))]
+for r in range({rounds}):
     timed("boto3 upload", lambda: s3.upload_file(src, "bench-boto3", "big.bin"))
-    timed("boto3 download", lambda: s3.download_file("bench-boto3", "big.bin", down))
-    os.unlink(down)
-    timed("upload", lambda: store.put_file("bench-e6", "big.bin", src))
-    timed("download", lambda: store.get_file("bench-e6", "big.bin", down))
-    os.unlink(down)
+    timed("upload", lambda: e6(None, lambda: store.put_file("bench-e6", "big.bin", src)))
+    timed("grpc upload", lambda: e6(False, lambda: store.put_file("bench-e6", "grpc.bin", src)))
+    for name, action in downloads[r % 3:] + downloads[:r % 3]:
+        timed(name, action)
+        os.unlink(down)
 print(json.dumps({{"bytes": os.path.getsize(src), **best, "cpu": cpu}}))
 """
 
@@ -242,9 +258,11 @@ def main() -> None:
                     s3 = run_client(S3.format(port=port, src=src, endpoint=endpoint, key=ACCESS_KEY,
                                               secret=SECRET_KEY, **common))
             rows += _rows(s3, "boto3 upload", f"{args.mb} MiB file, SeaweedFS", [
-                ("boto3 upload", "boto3 upload_file"), ("upload", "objects.put_file via engine")])
+                ("boto3 upload", "boto3 upload_file"), ("upload", "objects.put_file via engine"),
+                ("grpc upload", "objects.put_file via engine, gRPC")])
             rows += _rows(s3, "boto3 download", f"{args.mb} MiB file, SeaweedFS", [
-                ("boto3 download", "boto3 download_file"), ("download", "objects.get_file via engine")])
+                ("boto3 download", "boto3 download_file"), ("download", "objects.get_file via engine"),
+                ("grpc download", "objects.get_file via engine, gRPC")])
     print(f"best of {args.rounds}; {machine_note()}")
     print(table(rows, ["case", "operation", "seconds", "MB/s", "x baseline", "CPU s: client / engine [/ weed]"]))
     results = {"single": single, "tree": trees}
