@@ -13,10 +13,12 @@ per request, and an idle connection is closed after a minute.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
 import socket
+import stat as stat_module
 import sys
 import threading
 from collections import Counter
@@ -192,6 +194,22 @@ def _close(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
+
+
+def checked_descriptor(fd: int, write: bool) -> os.stat_result:
+    """``fd``'s status if it is a regular file open for reading (``write``: for writing, not appending), else
+    INVALID_ARGUMENT: no descriptor can make the engine block on a pipe, read a device or write out of turn."""
+    stat = os.fstat(fd)
+    if not stat_module.S_ISREG(stat.st_mode):
+        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over is not a regular file")
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    mode = flags & os.O_ACCMODE
+    if write and (mode == os.O_RDONLY or flags & os.O_APPEND):
+        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT,
+                          "the file handed over for a get is not open for writing (or is open for appending)")
+    if not write and mode == os.O_WRONLY:
+        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over for a put is not open for reading")
+    return stat
 
 
 def result_error(exc: EngineError) -> Any:

@@ -16,10 +16,8 @@ put's parts read straight from the client's file, a get's ranges written straigh
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
-import stat as stat_module
 from typing import Any, List, Set, Tuple
 
 import grpc
@@ -27,27 +25,13 @@ import grpc
 from e6driver._proto import e6driver_local_pb2 as local_pb
 from mock_server.errors import EngineError
 from mock_server.limits import Limits, exceeded
-from mock_server.local_transfer import result_error
+from mock_server.local_transfer import checked_descriptor, result_error
 from mock_server.objects.batch import info_message
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.copies import copy_with_crc
 from mock_server.objects.store import FilePut, ObjectInfo, check_key, checked_read, guess_content_type, not_found
 
 log = logging.getLogger(__name__)
-
-
-def _regular(fd: int, write: bool) -> os.stat_result:
-    stat = os.fstat(fd)
-    if not stat_module.S_ISREG(stat.st_mode):
-        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over is not a regular file")
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    mode = flags & os.O_ACCMODE
-    if write and (mode == os.O_RDONLY or flags & os.O_APPEND):
-        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT,
-                          "the file handed over for a get is not open for writing (or is open for appending)")
-    if not write and mode == os.O_WRONLY:
-        raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over for a put is not open for reading")
-    return stat
 
 
 def _result_error(exc: BaseException, what: str) -> Any:
@@ -77,7 +61,7 @@ class LocalFiles:
         for index, (key, fd) in enumerate(zip(request.keys, fds)):
             try:
                 check_key(key)
-                size = _regular(fd, write=False).st_size
+                size = checked_descriptor(fd, write=False).st_size
                 if size > self.limits.max_object_bytes:
                     raise exceeded(self.limits, "max_object_bytes", f"object {key!r} in bucket {bucket!r}")
                 content_type = request.content_types[index] if index < len(request.content_types) else ""
@@ -105,7 +89,7 @@ class LocalFiles:
         return results
 
     def _get_one(self, bucket: str, key: str, fd: int, verified: Set[str]) -> ObjectInfo:
-        if _regular(fd, write=True).st_size:
+        if checked_descriptor(fd, write=True).st_size:
             raise EngineError(grpc.StatusCode.INVALID_ARGUMENT, "the file handed over for a get is not empty")
         try:
             opened = self.backend.open_object(bucket, key, verified)

@@ -8,9 +8,7 @@ to copy); like every descriptor from a client, the file must be an empty regular
 """
 from __future__ import annotations
 
-import fcntl
 import os
-import stat as stat_module
 from typing import Any, List, Sequence
 
 import grpc
@@ -19,6 +17,7 @@ from e6driver._proto import e6driver_local_pb2 as local_pb
 from mock_server import errors
 from mock_server.control.bluegreen import BlueGreenState
 from mock_server.control.cluster import ClusterState
+from mock_server.local_transfer import checked_descriptor
 from mock_server.query.arrow_results import ipc_stream
 from mock_server.query.service import QueryEngineServicer
 
@@ -62,12 +61,8 @@ class _NoMetadata:
 
 
 def _empty_writable(fd: int) -> int:
-    info = os.fstat(fd)
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    if not stat_module.S_ISREG(info.st_mode) or info.st_size or (flags & os.O_ACCMODE) == os.O_RDONLY \
-            or flags & os.O_APPEND:
-        raise errors.EngineError(grpc.StatusCode.INVALID_ARGUMENT,
-                                 "an Arrow fetch needs an empty regular file open for writing")
+    if checked_descriptor(fd, write=True).st_size:
+        raise errors.EngineError(grpc.StatusCode.INVALID_ARGUMENT, "an Arrow fetch needs an empty file")
     return fd
 
 
