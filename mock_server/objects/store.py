@@ -441,6 +441,8 @@ class LocalObjectBackend(ObjectBackend):
                 try:
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                 except (FileExistsError, NotADirectoryError):
+                    if not _file_above(self._bucket_dir(bucket), target):  # a delete pruned it meanwhile: again
+                        raise FileNotFoundError(target) from None
                     raise EngineError(grpc.StatusCode.FAILED_PRECONDITION, f"key {key!r} lies under an existing "
                                       f"object in bucket {bucket!r}") from None
                 try:
@@ -702,6 +704,20 @@ def _xattr_meta(path: Union[str, int]) -> Any:
         return json.loads(os.getxattr(path, XATTR_META))
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def _file_above(base: str, path: str) -> bool:
+    """Whether a level between ``base`` and ``path`` is a file (an object a key cannot lie under), rather than
+    a directory that a concurrent delete removed while ``os.makedirs`` was making it."""
+    current = os.path.dirname(path)
+    while current.startswith(base + os.sep):
+        try:
+            if not stat_module.S_ISDIR(os.lstat(current).st_mode):
+                return True
+        except FileNotFoundError:
+            pass
+        current = os.path.dirname(current)
+    return False
 
 
 def _retrying(step: Callable[[], None], attempts: int = 5) -> None:
