@@ -241,7 +241,7 @@ class Compressor:
         return self._remove_original(info, existing.key, existing.size)
 
     def _compress(self, info: ObjectInfo, target: str) -> Outcome:
-        upload = Upload(self.backend.spool_dir(), md5_etag=self.backend.md5_etags)
+        upload = Upload(self.backend.spool_dir())
         try:
             md5, size = _compress_into(self.backend.read(self.bucket, info.key), upload, self.options)
             compressed_md5 = upload.finish()

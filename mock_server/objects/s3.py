@@ -5,10 +5,14 @@ pyarrow filesystem for the Arrow datasets of :mod:`mock_server.objects.scan` (Du
 files). A put is spooled and verified locally (:class:`mock_server.objects.store.Upload`). A small one is
 then sent in one PutObject with its Content-MD5 (the endpoint checks it); a larger one becomes a multipart
 upload whose parts (each with a CRC-32 the endpoint checks) go out on worker threads *while* the rest is still
-arriving, and which is completed only once the whole object's MD5 checked out (aborted otherwise: nothing
-becomes visible). The hex MD5 is kept in the object's metadata and stays the etag even where the endpoint's
-own ETag is not an MD5. Large objects are read back with parallel ranged GETs, pinned to one version by
+arriving, and which is completed only once the whole object was received and checked (aborted otherwise:
+nothing becomes visible). Large objects are read back with parallel ranged GETs, pinned to one version by
 If-Match.
+
+Etags: a single-part object's is its MD5 (S3's ETag, also kept in the object's metadata); a multipart object
+the engine wrote has the local store's etag, CRC-32 and size (:func:`mock_server.objects.store.local_etag`,
+recorded in :class:`mock_server.objects.s3_multipart.EtagIndex`): computing an MD5 too would cost as much CPU
+as the rest of the put. Any other object shows the endpoint's ETag.
 """
 from __future__ import annotations
 
@@ -25,10 +29,10 @@ from typing import Any, Iterator, List, Optional, Tuple
 import grpc
 
 from mock_server.errors import EngineError
-from mock_server.objects.s3_multipart import Md5Index, MultipartUpload, crc32_or_none, etag_of
+from mock_server.objects.s3_multipart import EtagIndex, MultipartUpload, crc32_or_none, etag_of
 from mock_server.objects.s3_ranges import ranged_read, ranged_read_into
 from mock_server.objects.store import (READ_CHUNK, ObjectBackend, ObjectInfo, Upload, _md5_file, checked_read,
-                                       guess_content_type, not_found, sweep_spool)
+                                       guess_content_type, local_etag, not_found, sweep_spool)
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +61,6 @@ class S3ObjectBackend(ObjectBackend):
     """Buckets are the endpoint's buckets. ``spool_root`` holds uploads being received (default: temp), in
     ``objects-spool``, emptied at start."""
 
-    md5_etags = True
-
     def __init__(self, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1",
                  spool_root: Optional[str] = None) -> None:
         import botocore.config
@@ -78,7 +80,8 @@ class S3ObjectBackend(ObjectBackend):
             sweep_spool(self._spool)  # puts a previous run left half received, as for local buckets
         else:
             self._spool = tempfile.mkdtemp(prefix="e6spool-")
-        self._md5s = Md5Index(os.path.join(spool_root, "s3-multipart-md5.jsonl") if spool_root else None)
+        # The file keeps its first name: engines before this one recorded multipart MD5s in it.
+        self._etags = EtagIndex(os.path.join(spool_root, "s3-multipart-md5.jsonl") if spool_root else None)
         self._pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="e6s3")
         log.info("object stores on S3 endpoint %s (region %s)", endpoint, region)
 
@@ -119,12 +122,13 @@ class S3ObjectBackend(ObjectBackend):
         if if_absent and self.stat(bucket, key) is not None:
             raise EngineError(grpc.StatusCode.ALREADY_EXISTS, f"object {key!r} already exists")
         if isinstance(upload, MultipartUpload) and upload.multipart:
-            self._md5s.remember(bucket, key, upload.complete(), md5, upload.crc32)
+            self._etags.remember(bucket, key, upload.complete(), local_etag(upload.crc32, upload.size), upload.crc32)
         else:
+            digest = _md5_file(upload.path)[0]  # the endpoint checks the body against it, and it is the ETag
             with open(upload.path, "rb") as body:
                 self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
-                                        ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode(),
-                                        Metadata={MD5_META: md5, CRC32_META: str(upload.crc32)})
+                                        ContentMD5=base64.b64encode(bytes.fromhex(digest)).decode(),
+                                        Metadata={MD5_META: digest, CRC32_META: str(upload.crc32)})
         info = self.stat(bucket, key)
         if info is None:
             raise EngineError(grpc.StatusCode.INTERNAL, f"object {key!r} vanished right after its put")
@@ -195,10 +199,10 @@ class S3ObjectBackend(ObjectBackend):
                                  guess_content_type(key), crc32)
 
     def _etag(self, bucket: str, key: str, raw: str) -> Tuple[str, Optional[int]]:
-        """The object's MD5 when known (a single-part ETag is one; a multipart one is looked up), else S3's ETag;
-        and its CRC-32 where the engine recorded it."""
+        """The store's etag (a single-part ETag is the MD5; a multipart one the engine wrote is looked up), else
+        S3's ETag; and the CRC-32 where the engine recorded it."""
         etag = etag_of(raw)
-        recorded = self._md5s.lookup(bucket, key, etag) if "-" in etag else None
+        recorded = self._etags.lookup(bucket, key, etag) if "-" in etag else None
         return recorded if recorded is not None else (etag, None)
 
     def arrow_filesystem(self) -> Any:

@@ -2,17 +2,19 @@
 
 :class:`MultipartUpload` spools a put like any :class:`~mock_server.objects.store.Upload`, and each time a full
 part is spooled it goes out (UploadPart with a CRC-32 the endpoint checks) on the backend's I/O threads while
-the rest is still arriving. :meth:`MultipartUpload.complete` runs only after the whole object's MD5 was checked;
-any failure before that aborts the multipart upload, so a reader never sees a partial or unverified object.
+the rest is still arriving. :meth:`MultipartUpload.complete` runs only after the whole object was received and
+checked (every chunk's running CRC-32, and the client's MD5 when it sent one); any failure before that aborts the
+multipart upload, so a reader never sees a partial or unverified object.
 
-The object's MD5 (the store's etag) and CRC-32 are not known when S3 needs its metadata (at
-CreateMultipartUpload), so :class:`Md5Index` remembers them next to the ETag S3 gave the completed object; an
-entry whose ETag no longer matches (the object was replaced behind the engine's back) is ignored.
+The object's CRC-32 (and with it the store's etag, :func:`mock_server.objects.store.local_etag`) is not known
+when S3 needs its metadata (at CreateMultipartUpload), so :class:`EtagIndex` remembers both next to the ETag S3
+gave the completed object; an entry whose ETag no longer matches (the object was replaced behind the engine's
+back) is ignored. No MD5 is computed: it would be the one serial pass over the content (about 0.45 CPU s per
+200 MiB, as much as the rest of the engine's work), and a multipart object's etag is not an MD5 on S3 either.
 
 A same-host put (:meth:`MultipartUpload.copy_from`) reads the parts straight from the client's file: no spool
 copy, each part's CRC-32 computed once (sent as S3's part checksum; the object's follows by
-:func:`mock_server.objects.crc32.crc32_combine`), the MD5 on the digest's helper thread. Ranged reads are in
-:mod:`mock_server.objects.s3_ranges`.
+:func:`mock_server.objects.crc32.crc32_combine`). Ranged reads are in :mod:`mock_server.objects.s3_ranges`.
 """
 from __future__ import annotations
 
@@ -41,9 +43,10 @@ def etag_of(raw: str) -> str:
     return (raw or "").strip('"')
 
 
-class Md5Index:
-    """(bucket, key) -> (S3 ETag, hex MD5, CRC-32) of the multipart objects the engine wrote; appended to a
-    JSON-lines file when ``path`` is given (the last line of a key wins), else in memory only."""
+class EtagIndex:
+    """(bucket, key) -> (S3 ETag, the store's etag, CRC-32) of the multipart objects the engine wrote; appended
+    to a JSON-lines file when ``path`` is given (the last line of a key wins), else in memory only. The store's
+    etag is kept under ``md5``: engines before this one recorded the object's MD5 there."""
 
     def __init__(self, path: Optional[str]) -> None:
         self._path = path
@@ -59,16 +62,16 @@ class Md5Index:
                     except (ValueError, KeyError, TypeError):
                         continue  # a line torn by a crash: that object just shows S3's ETag
 
-    def remember(self, bucket: str, key: str, etag: str, md5: str, crc32: Optional[int] = None) -> None:
+    def remember(self, bucket: str, key: str, etag: str, store_etag: str, crc32: Optional[int] = None) -> None:
         with self._lock:
-            self._entries[(bucket, key)] = (etag, md5, crc32)
+            self._entries[(bucket, key)] = (etag, store_etag, crc32)
             if self._path:
                 with open(self._path, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps({"bucket": bucket, "key": key, "etag": etag, "md5": md5,
+                    handle.write(json.dumps({"bucket": bucket, "key": key, "etag": etag, "md5": store_etag,
                                              "crc32": crc32}) + "\n")
 
     def lookup(self, bucket: str, key: str, etag: str) -> Optional[Tuple[str, Optional[int]]]:
-        """The MD5 and CRC-32 of ``bucket/key`` if its current S3 ETag is the one recorded, else None."""
+        """The store's etag and CRC-32 of ``bucket/key`` if its current S3 ETag is the one recorded, else None."""
         with self._lock:
             entry = self._entries.get((bucket, key))
         return entry[1:] if entry is not None and entry[0] == etag else None
@@ -89,7 +92,6 @@ class MultipartUpload(Upload):
     it, so the spool is never fsynced."""
 
     durable = False
-    md5_etag = True  # the store's etag on S3 stays the MD5 (kept in the object's metadata)
 
     def __init__(self, client: Any, pool: ThreadPoolExecutor, spool: str, bucket: str, key: str,
                  content_type: str) -> None:
@@ -112,8 +114,8 @@ class MultipartUpload(Upload):
 
     def copy_from(self, source: int, size: int) -> None:
         """A same-host put of an object of at least one part: its parts are read from the client's file and
-        sent as they are read, with no spool copy; the MD5 (on the digest's helper thread) and the CRC-32 are
-        of the very bytes sent. A smaller object is spooled for its single PutObject."""
+        sent as they are read, with no spool copy; the CRC-32 is of the very bytes sent. A smaller object is
+        spooled for its single PutObject."""
         if self.size or size < PART_SIZE:
             return super().copy_from(source, size)
         while self.size < size:
@@ -124,8 +126,6 @@ class MultipartUpload(Upload):
             crc = zlib.crc32(data)  # S3's part checksum, and through it the object's
             self._queue_part(len(data), data, crc)
             self.crc32 = crc32_combine(self.crc32, crc, len(data))
-            assert self._md5 is not None
-            self._md5.update(data)
             self.size += len(data)
 
     def _queue_part(self, length: int, body: Optional[bytes] = None, crc: Optional[int] = None) -> None:
@@ -166,7 +166,7 @@ class MultipartUpload(Upload):
 
     def complete(self) -> str:
         """Send the last part, wait for every part and complete the upload (after :meth:`finish` checked the
-        MD5); the completed object's S3 ETag."""
+        content); the completed object's S3 ETag."""
         if self.size > self._queued:
             self._queue_part(self.size - self._queued)
         parts = [future.result() for future in self._parts]

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, L
 
 import grpc
 
-from e6driver.stores._digest import StreamDigest
 from mock_server.errors import EngineError, hide_path
 from mock_server.files import fsync_dir
 from mock_server.objects.copies import (COPY_STEP, READ_CHUNK, WRITEBACK_STEP, copy_with_crc, create_spool_file,
@@ -147,18 +146,15 @@ def local_etag(crc32: int, size: int) -> str:
 
 class Upload:
     """Content of one put being received: spooled to a temp file, CRC-checked per chunk. ``crc32`` is the
-    CRC-32 of what was received so far; the etag comes from it (:func:`local_etag`), or is the MD5 where the
-    backend keeps MD5 etags (``md5_etag``: computed as the content arrives, on a helper thread)."""
+    CRC-32 of what was received so far; the etag comes from it (:func:`local_etag`)."""
 
     # The spool file becomes the object (local buckets): it is flushed to disk before the put is acknowledged.
     # A backend that sends the content elsewhere (S3) only stages it here and turns this off.
     durable = True
-    md5_etag = False
 
-    def __init__(self, directory: str, md5_etag: Optional[bool] = None) -> None:
+    def __init__(self, directory: str) -> None:
         fd, self.path = create_spool_file(directory)
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=0)  # chunks are large: no buffer to copy through
-        self._md5 = StreamDigest() if (self.md5_etag if md5_etag is None else md5_etag) else None
         self.size = 0
         self.crc32 = 0
         self._written_back = 0  # bytes whose writeback to disk has been started
@@ -176,8 +172,6 @@ class Upload:
         elif zlib.crc32(data) != crc32:
             raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
         _write_all(self._file, data)
-        if self._md5 is not None:
-            self._md5.update(data)
         self.size += len(data)
         self.crc32 = running
         self._write_back()
@@ -192,7 +186,7 @@ class Upload:
         """The whole content at once: ``size`` bytes of the open file ``source`` (a client's file, handed over
         by a same-host transfer), copied by the kernel; the CRC-32 is computed from the spool file, one step
         behind the copy, so it describes what was stored whatever the client does to its file meanwhile."""
-        if self.size or self._md5 is not None:
+        if self.size:
             return self._copy_through_writes(source, size)
         copied, self.crc32 = copy_with_crc(source, self._file.fileno(), size, checksummed=self._file.fileno(),
                                            on_step=self._copied)
@@ -205,7 +199,7 @@ class Upload:
         self._write_back()
 
     def _copy_through_writes(self, source: int, size: int) -> None:
-        """:meth:`copy_from` for an upload that already holds content or hashes what it writes (S3's)."""
+        """:meth:`copy_from` for an upload that already holds content."""
         read = 0
         while read < size:
             data = os.pread(source, min(COPY_STEP, size - read), read)
@@ -222,19 +216,13 @@ class Upload:
         if self.durable and sync:
             os.fsync(self._file.fileno())
         self._file.close()
-        if self._md5 is not None:
-            digest = self._md5.hexdigest()
-        elif md5:
+        if md5:
             digest = _md5_file(self.path)[0]
-        else:
-            return local_etag(self.crc32, self.size)
-        if md5 and md5.lower() != digest:
-            raise data_loss(f"object checksum mismatch: sent {md5}, received content has {digest}")
-        return digest if self._md5 is not None else local_etag(self.crc32, self.size)
+            if md5.lower() != digest:
+                raise data_loss(f"object checksum mismatch: sent {md5}, received content has {digest}")
+        return local_etag(self.crc32, self.size)
 
     def discard(self) -> None:
-        if self._md5 is not None:
-            self._md5.close()
         if not self._file.closed:
             self._file.close()
         try:
@@ -276,8 +264,6 @@ PutOutcome = Union[ObjectInfo, EngineError, OSError]  # per file: what was store
 
 class ObjectBackend:
     """What a store does; the service checks names and permissions before calling it."""
-
-    md5_etags = False  # its etags are MD5s (S3): an Upload made for it outside upload() must compute one
 
     def spool_dir(self) -> str:
         raise NotImplementedError

@@ -13,6 +13,7 @@ import pytest
 import e6driver
 from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
 from mock_server.objects.s3_multipart import PART_SIZE
+from mock_server.objects.store import local_etag
 from test_s3 import BUCKET, USERS, _s3_client, conns, s3_server, seaweed  # noqa: F401 - fixtures
 
 BIG = 2 * PART_SIZE + 12345  # three parts, the last one short
@@ -28,18 +29,18 @@ def test_object_larger_than_a_part_round_trips(conns, seaweed, tmp_path):
     source = tmp_path / "big.bin"
     source.write_bytes(payload)
     info = store.put_file(BUCKET, "mp/big.bin", source)
-    md5 = hashlib.md5(payload).hexdigest()
-    assert info.size == BIG and info.etag == md5
+    etag = local_etag(zlib.crc32(payload), BIG)  # as on a local bucket: no MD5 pass over a multipart object
+    assert info.size == BIG and info.etag == etag
     head = _s3_client(seaweed).head_object(Bucket=BUCKET, Key="mp/big.bin")
     assert head["ContentLength"] == BIG and head["ETag"].strip('"').endswith("-3")  # really multipart
-    assert store.stat(BUCKET, "mp/big.bin").etag == md5  # the MD5, not S3's multipart ETag
+    assert store.stat(BUCKET, "mp/big.bin").etag == etag  # recorded, not S3's multipart ETag
     assert info.crc32 == store.stat(BUCKET, "mp/big.bin").crc32 == zlib.crc32(payload)  # gets check it
-    assert [(o.key, o.etag, o.crc32) for o in store.list(BUCKET, "mp/")] == [("mp/big.bin", md5, info.crc32)]
+    assert [(o.key, o.etag, o.crc32) for o in store.list(BUCKET, "mp/")] == [("mp/big.bin", etag, info.crc32)]
     target = tmp_path / "back.bin"
-    assert store.get_file(BUCKET, "mp/big.bin", target).etag == md5
+    assert store.get_file(BUCKET, "mp/big.bin", target).etag == etag
     assert target.read_bytes() == payload
     assert store.get(BUCKET, "mp/big.bin") == payload
-    # The tree transfer sees the same MD5 locally and remotely: nothing to copy again.
+    # The tree transfer sees the same CRC-32 locally and remotely: nothing to copy again.
     assert store.upload(source, BUCKET, "mp", progress=False).skipped == ["mp/big.bin"]
     assert _uploads_in_progress(seaweed) == []
     store.delete(BUCKET, "mp/big.bin")
@@ -48,12 +49,16 @@ def test_object_larger_than_a_part_round_trips(conns, seaweed, tmp_path):
 def test_exactly_one_part_and_empty_objects(conns):
     store = conns["root"].objects
     exact = os.urandom(PART_SIZE)
-    assert store.put(BUCKET, "mp/exact.bin", exact).etag == hashlib.md5(exact).hexdigest()
-    assert store.stat(BUCKET, "mp/exact.bin").crc32 == zlib.crc32(exact)  # a single PutObject: in its metadata
+    info = store.put(BUCKET, "mp/exact.bin", exact)  # a multipart upload of one part
+    assert info.etag == local_etag(zlib.crc32(exact), PART_SIZE) == store.stat(BUCKET, "mp/exact.bin").etag
+    assert store.stat(BUCKET, "mp/exact.bin").crc32 == zlib.crc32(exact)
+    below = exact[:-1]  # one PutObject: S3's ETag is the MD5, the CRC-32 is in the object's metadata
+    assert store.put(BUCKET, "mp/below.bin", below).etag == hashlib.md5(below).hexdigest()
+    assert store.stat(BUCKET, "mp/below.bin").crc32 == zlib.crc32(below)
     assert store.get(BUCKET, "mp/exact.bin") == exact
     assert store.put(BUCKET, "mp/empty.bin", b"").size == 0
     assert store.get(BUCKET, "mp/empty.bin") == b""
-    for key in ("mp/exact.bin", "mp/empty.bin"):
+    for key in ("mp/exact.bin", "mp/below.bin", "mp/empty.bin"):
         store.delete(BUCKET, key)
 
 
@@ -132,7 +137,7 @@ def test_put_file_and_get_file_by_both_routes(conns, s3_server, seaweed, tmp_pat
         got = store.get_file(BUCKET, f"mp/{route}.bin", target)
     finally:
         store.local_transfer = None
-    assert (info.size, info.etag, info.crc32) == (BIG, hashlib.md5(payload).hexdigest(), zlib.crc32(payload))
+    assert (info.size, info.etag, info.crc32) == (BIG, local_etag(zlib.crc32(payload), BIG), zlib.crc32(payload))
     assert got == store.stat(BUCKET, f"mp/{route}.bin") and target.read_bytes() == payload
     head = _s3_client(seaweed).head_object(Bucket=BUCKET, Key=f"mp/{route}.bin")
     assert head["ETag"].strip('"').endswith("-3")  # multipart
@@ -176,7 +181,8 @@ def test_same_host_round_trip_of_small_and_boundary_sizes(conns, s3_server, tmp_
     (tmp_path / "in.bin").write_bytes(payload)
     served = sum(s3_server.local_transfer.served.values())
     info = store.put_file(BUCKET, f"mp/size-{size}.bin", tmp_path / "in.bin")
-    assert (info.size, info.crc32, info.etag) == (size, zlib.crc32(payload), hashlib.md5(payload).hexdigest())
+    etag = hashlib.md5(payload).hexdigest() if size < PART_SIZE else local_etag(zlib.crc32(payload), size)
+    assert (info.size, info.crc32, info.etag) == (size, zlib.crc32(payload), etag)
     got = store.get_file(BUCKET, f"mp/size-{size}.bin", tmp_path / "out.bin")
     assert got == store.stat(BUCKET, f"mp/size-{size}.bin")
     assert (tmp_path / "out.bin").read_bytes() == payload
