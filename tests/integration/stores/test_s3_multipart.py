@@ -3,6 +3,7 @@
 Uses the SeaweedFS + engine fixtures of test_s3 (a module of its own here, so its own SeaweedFS)."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import zlib
@@ -158,6 +159,17 @@ def test_the_endpoint_checks_each_parts_crc(s3_server, seaweed, tmp_path):
     finally:
         upload.discard()
     assert _uploads_in_progress(seaweed) == []
+
+
+def test_the_endpoint_checks_a_single_puts_md5(s3_server, seaweed):
+    """On loopback the engine sends bodies unsigned (no SHA-256 pass at either end); the signed Content-MD5
+    header still lets the endpoint refuse a body that is not the one the engine meant."""
+    client = s3_server.object_stores.backend._client
+    assert client.meta.config.s3["payload_signing_enabled"] is False
+    wrong = base64.b64encode(hashlib.md5(b"other body").digest()).decode()
+    with pytest.raises(Exception, match="(?i)digest|md5"):
+        client.put_object(Bucket=BUCKET, Key="mp/wrong-md5.bin", Body=b"a body", ContentMD5=wrong)
+    assert s3_server.object_stores.backend.stat(BUCKET, "mp/wrong-md5.bin") is None
 
 
 def test_a_same_host_get_of_damaged_content_fails(conns, seaweed, tmp_path):
