@@ -7,9 +7,12 @@ every start: no other process can hold the name before the engine binds it, and 
 GetCapabilities. SOCK_SEQPACKET keeps one request per record, so the descriptors sent with a request arrive with
 it. Every request authenticates like a store call on gRPC; the engine never sends a descriptor of its own, and
 checks each received one (a regular file, readable or writable as the operation needs) before using it.
-Limits: ``max_local_transfers`` connections at once (each served on its own thread; the next is refused with
-RESOURCE_EXHAUSTED), ``max_local_transfers_per_user`` requests of one user at once, 200 descriptors and 64 KiB
-per request, and an idle connection is closed after a minute.
+Limits: ``max_local_transfers`` connections at once (each served on its own thread), ``max_local_transfers_per_user``
+requests of one user at once, 200 descriptors and 64 KiB per request, and an idle connection is closed after a
+minute. A connection cannot be tied to a user before its first request, so when every slot is taken the one
+idle longest (at least :data:`EVICT_IDLE_SECONDS`: the driver sends its request as soon as it connects) makes
+room for the newcomer; only when none is idle is the newcomer refused with RESOURCE_EXHAUSTED. Idle connections
+therefore cannot lock other clients out (the driver falls back to gRPC when refused).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import socket
 import stat as stat_module
 import sys
 import threading
+import time
 from collections import Counter
 from typing import Any, Callable, Dict, List, Optional
 
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_FDS = 200
 IDLE_SECONDS = 60.0
+EVICT_IDLE_SECONDS = 1.0
 
 # A handler answers one request: (request, its descriptors, the caller's user) -> results, one per key.
 Handler = Callable[[Any, List[int], str], List[Any]]
@@ -59,7 +64,8 @@ class LocalTransferServer:
         self._listener.bind("\0" + self.name)
         self._listener.listen(64)
         self._lock = threading.Lock()
-        self._connections: List[socket.socket] = []
+        # connection -> when it started waiting for a request (time.monotonic()), None while it answers one
+        self._connections: Dict[socket.socket, Optional[float]] = {}
         self._per_user: Counter = Counter()
         self.served: Counter = Counter()  # requests answered, by operation (observability, tests)
         self._stopped = False
@@ -76,9 +82,16 @@ class LocalTransferServer:
                 if self._stopped:
                     connection.close()
                     return
+                evicted = None
+                if len(self._connections) >= self.limits.max_local_transfers:
+                    evicted = self._idlest()
+                    if evicted is not None:
+                        del self._connections[evicted]
                 busy = len(self._connections) >= self.limits.max_local_transfers
                 if not busy:
-                    self._connections.append(connection)
+                    self._connections[connection] = time.monotonic()
+            if evicted is not None:
+                _stop_reading(evicted)
             if busy:
                 _reply_error(connection, exceeded(self.limits, "max_local_transfers",
                                                   "same-host transfer connections"))
@@ -86,6 +99,19 @@ class LocalTransferServer:
                 continue
             threading.Thread(target=self._serve, args=(connection,), name="e6-local-transfer-conn",
                              daemon=True).start()
+
+    def _idlest(self) -> Optional[socket.socket]:
+        """The connection idle longest, if at least EVICT_IDLE_SECONDS (caller holds the lock)."""
+        waiting = [(since, id(c), c) for c, since in self._connections.items() if since is not None]
+        if not waiting:
+            return None
+        since, _, connection = min(waiting)
+        return connection if time.monotonic() - since >= EVICT_IDLE_SECONDS else None
+
+    def _mark(self, connection: socket.socket, idle: bool) -> None:
+        with self._lock:
+            if connection in self._connections:  # else evicted: it answers what it received, then ends
+                self._connections[connection] = time.monotonic() if idle else None
 
     def _serve(self, connection: socket.socket) -> None:
         try:
@@ -96,7 +122,8 @@ class LocalTransferServer:
                 except (socket.timeout, OSError):
                     return
                 if not data and not fds:
-                    return  # the client closed the connection
+                    return  # the client closed the connection, or it was evicted while idle
+                self._mark(connection, idle=False)
                 try:
                     reply = self._answer(data, fds, flags)
                 finally:
@@ -106,10 +133,10 @@ class LocalTransferServer:
                     connection.sendall(reply.SerializeToString())
                 except OSError:
                     return
+                self._mark(connection, idle=True)
         finally:
             with self._lock:
-                if connection in self._connections:
-                    self._connections.remove(connection)
+                self._connections.pop(connection, None)
             connection.close()
 
     def _answer(self, data: bytes, fds: List[int], flags: int) -> Any:
@@ -185,6 +212,15 @@ class _Admission:
 def _reply_error(connection: socket.socket, exc: EngineError) -> None:
     try:
         connection.sendall(local_pb.LocalReply(code=exc.code.name, message=exc.message).SerializeToString())
+    except OSError:
+        pass
+
+
+def _stop_reading(connection: socket.socket) -> None:
+    """Evict a connection: its thread's wait for a request ends (a request already sent is still read and
+    answered), and the client's next send fails at once (EPIPE), before the engine took anything."""
+    try:
+        connection.shutdown(socket.SHUT_RD)
     except OSError:
         pass
 

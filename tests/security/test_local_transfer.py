@@ -9,6 +9,8 @@ import socket
 
 import pytest
 
+import e6driver
+
 from e6driver._proto import e6driver_local_pb2 as local_pb
 from e6driver._proto import e6driver_stores_pb2 as st_pb
 from mock_server.limits import Limits
@@ -163,7 +165,9 @@ def test_malformed_requests_are_refused_and_every_descriptor_closed(server, tmp_
     still_serves(server)
 
 
-def test_connections_over_the_limit_are_refused_and_the_engine_recovers(engine, tmp_path, still_serves):
+def test_connections_over_the_limit_are_refused_and_the_engine_recovers(engine, tmp_path, still_serves,
+                                                                       monkeypatch):
+    monkeypatch.setattr("mock_server.local_transfer.EVICT_IDLE_SECONDS", 600.0)  # none counts as idle here
     server = engine(limits=Limits(max_local_transfers=2))
     held = []
     try:
@@ -187,6 +191,40 @@ def test_connections_over_the_limit_are_refused_and_the_engine_recovers(engine, 
     with open(tmp_path / "f", "rb") as handle:
         reply = _request(server, "alice", "put", "nobucket", ["k"], [handle.fileno()])
     assert reply.code in ("NOT_FOUND", "PERMISSION_DENIED")  # served again
+    still_serves(server)
+
+
+def test_idle_connections_cannot_lock_other_clients_out(engine, connect, tmp_path, still_serves):
+    """Connections that never send a request hold every slot: once they have been idle a moment, each newcomer
+    takes the slot of the one idle longest, whose wait ends; a driver's transfer still goes on the socket."""
+    from mock_server.local_transfer import EVICT_IDLE_SECONDS
+    import time
+
+    server = engine(limits=Limits(max_local_transfers=2))
+    held = []
+    try:
+        for _ in range(2):
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            conn.connect("\0" + server.local_transfer.name)
+            conn.settimeout(10)
+            held.append(conn)
+        time.sleep(EVICT_IDLE_SECONDS + 0.3)
+        (tmp_path / "f").write_bytes(b"through the socket")
+        served = sum(server.local_transfer.served.values())
+        alice = e6driver.connect(host="127.0.0.1", port=server.port, username="alice", password=USERS["alice"],
+                                 connect_timeout=20)
+        try:
+            alice.objects.create_bucket("alice-idle")
+            alice.objects.put_file("alice-idle", "f", tmp_path / "f")
+        finally:
+            alice.close()
+        assert sum(server.local_transfer.served.values()) == served + 1  # not refused into gRPC
+        assert held[0].recv(16) == b""  # the idlest was evicted: its wait ended
+        with pytest.raises(OSError):  # and it can send nothing more
+            held[0].send(local_pb.LocalRequest(op="put").SerializeToString())
+    finally:
+        for conn in held:
+            conn.close()
     still_serves(server)
 
 
