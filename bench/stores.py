@@ -28,8 +28,9 @@ content in gRPC messages, as a client on another machine moves it.
    (its default transfer manager: 8 MiB multipart parts, 10 threads). Same-host: the engine reads 8 MiB parts
    straight from the client's file and uploads them in parallel (each part's CRC-32 checked by S3, the MD5
    etag computed on a helper thread); a get writes parallel 8 MiB ranged GETs straight into the client's file
-   and checks their CRC-32. The gRPC route (as from another machine) is measured too. The three downloads take
-   turns going first in each round (see the comment in the client code: page-cache writes cost this VM 0.1-1.5
+   and checks their CRC-32. The gRPC route (as from another machine) is measured too. The three uploads and the
+   three downloads take turns going first in each round, and each starts once weed and the engine are idle
+   (see the comments in the client code: weed works on after a put, and page-cache writes cost this VM 0.1-1.5
    CPU s depending on what ran before).
 4. ``SELECT count(*), sum(x) FROM datasets.main.<name>`` over an encrypted dataset of ``--rows`` rows (x int64,
    y double) vs DuckDB in the client process reading the same table from a plain zstd Parquet file. The engine
@@ -128,14 +129,31 @@ def e6(route, action):
     finally:
         store.local_transfer = None
 
+# Uploads take turns too, and every operation starts once SeaweedFS and the engine are idle: weed goes on
+# working for a while after a put (it replaces the previous round's object), which a fixed order charged to
+# whichever upload came next.
+def settle(limit=10.0):
+    started = time.perf_counter()
+    before = cpu_seconds()[1:]
+    while time.perf_counter() - started < limit:
+        time.sleep(0.25)
+        now = cpu_seconds()[1:]
+        if sum(b - a for a, b in zip(before, now)) < 0.01:
+            return
+        before = now
+
+uploads = [("boto3 upload", lambda: s3.upload_file(src, "bench-boto3", "big.bin")),
+           ("upload", lambda: e6(None, lambda: store.put_file("bench-e6", "big.bin", src))),
+           ("grpc upload", lambda: e6(False, lambda: store.put_file("bench-e6", "grpc.bin", src)))]
 downloads = [("boto3 download", lambda: s3.download_file("bench-boto3", "big.bin", down)),
              ("download", lambda: e6(None, lambda: store.get_file("bench-e6", "big.bin", down))),
              ("grpc download", lambda: e6(False, lambda: store.get_file("bench-e6", "grpc.bin", down)))]
 for r in range({rounds}):
-    timed("boto3 upload", lambda: s3.upload_file(src, "bench-boto3", "big.bin"))
-    timed("upload", lambda: e6(None, lambda: store.put_file("bench-e6", "big.bin", src)))
-    timed("grpc upload", lambda: e6(False, lambda: store.put_file("bench-e6", "grpc.bin", src)))
+    for name, action in uploads[r % 3:] + uploads[:r % 3]:
+        settle()
+        timed(name, action)
     for name, action in downloads[r % 3:] + downloads[:r % 3]:
+        settle()
         timed(name, action)
         os.unlink(down)
 print(json.dumps({{"bytes": os.path.getsize(src), **best, "cpu": cpu}}))
