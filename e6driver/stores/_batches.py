@@ -14,11 +14,11 @@ import hashlib
 import os
 import stat
 import uuid
-import zlib
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import grpc
 
+from . import _checksums
 from .. import errors
 from .._proto import e6driver_stores_pb2 as st_pb
 from ..protocol import local_transfer
@@ -71,7 +71,7 @@ def put_files(client: "ObjectStoreClient", bucket: str, items: List[Tuple[str, s
             except OSError as exc:  # this file fails; the batch goes on
                 outcomes[key] = exc
                 continue
-            message.objects.append(st_pb.BatchObject(key=key, data=data, crc32=zlib.crc32(data)))
+            message.objects.append(st_pb.BatchObject(key=key, data=data, crc32=_checksums.crc32(data)))
             sent.append(key)
             size += len(data)
             if size >= MESSAGE_BYTES:
@@ -235,7 +235,7 @@ def _write(bucket: str, obj: Any, target: Optional[str]) -> Outcome:
     if target is None:
         return errors.DataError(f"object {bucket}/{obj.key}: GetBatch sent a key that was not asked for")
     data = obj.data
-    crc32 = zlib.crc32(data)
+    crc32 = _checksums.crc32(data)
     if crc32 != obj.crc32 or len(data) != info.size:
         return errors.DataError(f"object {bucket}/{obj.key}: damaged in transit")
     if info.crc32 is not None:

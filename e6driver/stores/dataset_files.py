@@ -13,9 +13,9 @@ import decimal
 import json
 import os
 import shutil
-import zlib
 from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
+from . import _checksums
 from .. import errors
 
 # extension -> format; format names are also what ``download(..., format=...)`` takes
@@ -91,7 +91,7 @@ class ChunkStream:
                 raise errors.DownloadError(f"dataset {self._dataset}: download ended after {self.offset} of "
                                            f"{self.total} bytes")
             return False
-        if chunk.offset != self.offset or zlib.crc32(chunk.data) != chunk.crc32:
+        if chunk.offset != self.offset or _checksums.crc32(chunk.data) != chunk.crc32:
             raise errors.DownloadError(f"dataset {self._dataset}: damaged chunk at offset {chunk.offset}")
         if self.total is None:
             self.total = chunk.total

@@ -35,12 +35,12 @@ import hashlib
 import os
 import tempfile
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional
 
 import grpc
 
+from . import _checksums
 from .. import errors
 from .._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc as ds_grpc
 from ..protocol import Session
@@ -172,7 +172,7 @@ class DatasetClient(ServiceClient):
             first = True
             while True:
                 piece = payload[offset:offset + self.chunk_size]
-                msg = ds_pb.UploadRequest(offset=offset, data=piece, crc32=zlib.crc32(piece))
+                msg = ds_pb.UploadRequest(offset=offset, data=piece, crc32=_checksums.crc32(piece))
                 if first:
                     msg.auth.CopyFrom(self._auth())
                     msg.name, msg.format, msg.create, msg.upload_id = name, fmt, create, upload_id
@@ -189,7 +189,7 @@ class DatasetClient(ServiceClient):
                         yield ds_pb.UploadRequest(abort=True)
                         return
                 if offset >= len(payload):
-                    yield ds_pb.UploadRequest(offset=offset, crc32=zlib.crc32(b""), last=True, sha256=digest)
+                    yield ds_pb.UploadRequest(offset=offset, crc32=_checksums.crc32(b""), last=True, sha256=digest)
                     return
 
         def call(stub: Any, md: list) -> Any:

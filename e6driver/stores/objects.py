@@ -17,11 +17,11 @@ import io
 import logging
 import os
 import tempfile
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Union
 
+from . import _checksums
 from .. import errors
 from .._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
 from .._proto import e6driver_local_pb2 as local_pb
@@ -274,7 +274,7 @@ class ObjectStoreClient(ServiceClient):
             following = reader.read(chunk_size) if data else b""
             message = first if first is not None else st_pb.PutRequest()
             first = None
-            running = zlib.crc32(data, running)
+            running = _checksums.crc32(data, running)
             message.offset, message.data, message.running_crc32 = offset, data, running
             offset += len(data)
             message.last = not following
@@ -342,7 +342,7 @@ class ObjectStoreClient(ServiceClient):
                         if info.crc32 is None and _is_md5(info.etag):
                             digest = StreamDigest()
                     data = chunk.data  # each read of the field copies it
-                    running = zlib.crc32(data, running)
+                    running = _checksums.crc32(data, running)
                     if chunk.offset != offset or not chunk.HasField("running_crc32") or \
                             running != chunk.running_crc32:
                         raise errors.DataError(f"object {bucket}/{key}: damaged chunk at offset {chunk.offset}")

@@ -16,11 +16,11 @@ import hashlib
 import os
 import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
+from . import _checksums
 from ..errors import InterfaceError
 from . import _batches
 
@@ -44,7 +44,7 @@ def crc32_file(path: Union[str, os.PathLike], chunk_size: int = 4 * HASH_BLOCK) 
     crc = 0
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk_size), b""):
-            crc = zlib.crc32(block, crc)
+            crc = _checksums.crc32(block, crc)
     return crc
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -13,12 +13,12 @@ a notification arrives or ``wait_time`` passes (at most 60 s).
 from __future__ import annotations
 
 import logging
-import zlib
 from typing import Any, Iterator, Optional
 
 import grpc
 
 from e6driver._proto import e6driver_datasets_pb2 as ds_pb, e6driver_datasets_pb2_grpc
+from mock_server import checksums
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, LongPolls, exceeded
 from mock_server.datasets.formats import read_rows
@@ -92,7 +92,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
                 if message.offset != upload.size:
                     raise transfer_failure(context, grpc.StatusCode.DATA_LOSS, f"chunk at offset {message.offset}"
                                            f" arrived when {upload.size} bytes were received")
-                if zlib.crc32(message.data) != message.crc32:
+                if checksums.crc32(message.data) != message.crc32:
                     raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
                                            f"checksum mismatch in the chunk at offset {message.offset}")
                 if upload.size + len(message.data) > self.limits.max_upload_bytes:
@@ -148,7 +148,7 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
         self.store.count_download(info.name)  # gRPC took the last chunk: a completed download
 
     def _chunk(self, user: str, info: DatasetInfo, offset: int, data: bytes, total: int) -> Any:
-        chunk = ds_pb.DownloadChunk(offset=offset, data=data, crc32=zlib.crc32(data))
+        chunk = ds_pb.DownloadChunk(offset=offset, data=data, crc32=checksums.crc32(data))
         if offset == 0:
             chunk.info.CopyFrom(info_message(info, self.store.access(user, info.name)))
             chunk.total = total

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import collections
 import logging
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Deque, Iterable, Iterator, List, Tuple
 
 import grpc
 
 from e6driver._proto import e6driver_stores_pb2 as st_pb
+from mock_server import checksums
 from mock_server.errors import EngineError, sanitize
 from mock_server.limits import Limits, exceeded
 from mock_server.objects.store import ObjectBackend, ObjectInfo, check_key, guess_content_type, not_found
@@ -112,7 +112,7 @@ def get_batch(backend: ObjectBackend, bucket: str, keys: List[str]) -> Iterator[
         except Exception as exc:  # noqa: BLE001 - reported per object
             chunk.failed.append(_failure(key, exc))
             continue
-        chunk.objects.append(st_pb.BatchObject(key=key, data=data, crc32=zlib.crc32(data), md5=info.etag,
+        chunk.objects.append(st_pb.BatchObject(key=key, data=data, crc32=checksums.crc32(data), md5=info.etag,
                                                info=info_message(info)))
         size += len(data)
         if size >= GET_MESSAGE:

@@ -18,13 +18,13 @@ import io
 import logging
 import os
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Tuple
 
 import grpc
 import pyarrow as pa
 
+from mock_server import checksums
 from mock_server import errors
 from mock_server.limits import Limits
 from mock_server.objects.store import (READ_CHUNK, EngineError, ObjectBackend, ObjectInfo, Upload, check_key,
@@ -98,7 +98,7 @@ class _Sink(io.RawIOBase):
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
         data = bytes(data)
-        self.upload.write(self.upload.size, data, zlib.crc32(data))
+        self.upload.write(self.upload.size, data, checksums.crc32(data))
         return len(data)
 
 

@@ -8,12 +8,12 @@ import errno
 import itertools
 import os
 import secrets
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Optional, Tuple
 
 import grpc
 
+from mock_server import checksums
 from mock_server.errors import EngineError
 from mock_server.files import linux_function, pwrite_all
 
@@ -64,7 +64,7 @@ def copy_with_crc(source: int, target: int, size: int, checksummed: int,
         pwrite_all(target, data, 0)
         if on_step is not None:
             on_step(len(data))
-        return len(data), zlib.crc32(data)
+        return len(data), checksums.crc32(data)
     if size <= COPY_STEP:  # one step: nothing to overlap, no hand-off to the helper thread
         copied = copy_range(source, target, 0, 0, size)
         if on_step is not None:
@@ -100,7 +100,7 @@ def crc32_of_range(fd: int, offset: int, length: int, crc: int = 0) -> int:
         got = os.preadv(fd, [view[:min(len(buffer), end - offset)]], offset)
         if got <= 0:
             raise EngineError(grpc.StatusCode.ABORTED, "a file ended while being checksummed")
-        crc = zlib.crc32(view[:got], crc)
+        crc = checksums.crc32(view[:got], crc)
         offset += got
     return crc
 

@@ -14,7 +14,7 @@ back) is ignored. No MD5 is computed: it would be the one serial pass over the c
 
 A same-host put (:meth:`MultipartUpload.copy_from`) reads the parts straight from the client's file: no spool
 copy, each part's CRC-32 computed once (sent as S3's part checksum; the object's follows by
-:func:`mock_server.objects.crc32.crc32_combine`). Ranged reads are in :mod:`mock_server.objects.s3_ranges`.
+:func:`mock_server.checksums.crc32_combine`). Ranged reads are in :mod:`mock_server.objects.s3_ranges`.
 """
 from __future__ import annotations
 
@@ -23,14 +23,13 @@ import json
 import logging
 import os
 import threading
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
 import grpc
 
+from mock_server import checksums
 from mock_server.errors import EngineError
-from mock_server.objects.crc32 import crc32_combine
 from mock_server.objects.store import Upload
 
 log = logging.getLogger(__name__)
@@ -123,9 +122,9 @@ class MultipartUpload(Upload):
             if not data:
                 raise EngineError(grpc.StatusCode.ABORTED,
                                   f"the file was {size} bytes and ended after {self.size} while being stored")
-            crc = zlib.crc32(data)  # S3's part checksum, and through it the object's
+            crc = checksums.crc32(data)  # S3's part checksum, and through it the object's
             self._queue_part(len(data), data, crc)
-            self.crc32 = crc32_combine(self.crc32, crc, len(data))
+            self.crc32 = checksums.crc32_combine(self.crc32, crc, len(data))
             self.size += len(data)
 
     def _queue_part(self, length: int, body: Optional[bytes] = None, crc: Optional[int] = None) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import collections
 import itertools
 import re
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
 import grpc
 
+from mock_server import checksums
 from mock_server.errors import EngineError
 from mock_server.files import pwrite_all
 from mock_server.objects.s3_multipart import IN_FLIGHT, PART_SIZE, etag_of
@@ -105,7 +105,7 @@ def ranged_read_into(client: Any, pool: ThreadPoolExecutor, bucket: str, key: st
     written, crc = 0, 0
     for data in itertools.chain([first.pop("data", b"")], _in_order(client, pool, bucket, key, etag, ranges)):
         pwrite_all(fd, data, written)
-        written, crc = written + len(data), zlib.crc32(data, crc)
+        written, crc = written + len(data), checksums.crc32(data, crc)
     return first, written, crc
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import zlib
 from typing import Any, Dict, Iterator
 
 import grpc
 
 from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc
+from mock_server import checksums
 from mock_server import errors
 from mock_server.limits import DEFAULT_LIMITS, Limits, exceeded
 from mock_server.objects.batch import BatchPuts, get_batch, info_message
@@ -110,10 +110,10 @@ class ObjectStoreServicer(e6driver_stores_pb2_grpc.ObjectStoreServiceServicer):
         offset, sent_info, running = 0, False, 0
         for data in self.backend.read(bucket, key, size):
             if request.running_crc32:  # one pass: the chunk's check and, at the end, the whole object's CRC
-                running = zlib.crc32(data, running)
+                running = checksums.crc32(data, running)
                 chunk = st_pb.GetChunk(offset=offset, data=data, running_crc32=running)
             else:
-                chunk = st_pb.GetChunk(offset=offset, data=data, crc32=zlib.crc32(data))
+                chunk = st_pb.GetChunk(offset=offset, data=data, crc32=checksums.crc32(data))
             if not sent_info:
                 chunk.info.CopyFrom(info_message(info))
                 sent_info = True

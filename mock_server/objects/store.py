@@ -26,13 +26,13 @@ import shutil
 import stat as stat_module
 import threading
 import uuid
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 import grpc
 
+from mock_server import checksums
 from mock_server.errors import EngineError, hide_path
 from mock_server.files import fsync_dir
 from mock_server.objects.copies import (COPY_STEP, READ_CHUNK, WRITEBACK_STEP, copy_with_crc, create_spool_file,
@@ -165,11 +165,11 @@ class Upload:
         one pass checks the chunk and extends the whole object's CRC) or else ``crc32`` (of the chunk alone)."""
         if offset != self.size:
             raise data_loss(f"chunk at offset {offset} arrived when {self.size} bytes were received")
-        running = zlib.crc32(data, self.crc32)
+        running = checksums.crc32(data, self.crc32)
         if running_crc32 is not None:
             if running != running_crc32:
                 raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
-        elif zlib.crc32(data) != crc32:
+        elif checksums.crc32(data) != crc32:
             raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
         _write_all(self._file, data)
         self.size += len(data)
@@ -206,7 +206,7 @@ class Upload:
             if not data:
                 raise EngineError(grpc.StatusCode.ABORTED,
                                   f"the file was {size} bytes and ended after {read} while being stored")
-            self.write(self.size, data, running_crc32=zlib.crc32(data, self.crc32))
+            self.write(self.size, data, running_crc32=checksums.crc32(data, self.crc32))
             read += len(data)
 
     def finish(self, md5: str = "", sync: bool = True) -> str:
@@ -630,7 +630,7 @@ def _md5_file(path: Union[str, int]) -> Tuple[str, int]:
             if not block:
                 return digest.hexdigest(), crc32
             digest.update(block)
-            crc32 = zlib.crc32(block, crc32)
+            crc32 = checksums.crc32(block, crc32)
             offset += len(block)
     finally:
         if isinstance(path, str):

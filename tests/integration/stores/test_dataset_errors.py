@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 import e6driver
-from e6driver.stores import dataset_files, datasets as datasets_module
+from e6driver.stores import _checksums
 from mock_server.server import EngineServer
 
 TABLE = pa.table({"v": list(range(100))})
@@ -59,13 +59,8 @@ def test_bad_password_and_no_grant(server, alice, bob):  # no grant: looks missi
 def test_damaged_chunks_are_transfer_errors(root, monkeypatch):
     root.datasets.upload("wire", TABLE)
 
-    class BadCrc:
-        @staticmethod
-        def crc32(data: bytes) -> int:
-            return zlib.crc32(data) ^ 1
-
-    monkeypatch.setattr(datasets_module, "zlib", BadCrc)
-    monkeypatch.setattr(dataset_files, "zlib", BadCrc)
+    # The driver's checksums go wrong (the engine's stay right): every chunk looks damaged to the other side.
+    monkeypatch.setattr(_checksums, "crc32", lambda data, value=0: zlib.crc32(data, value) ^ 1)
     with pytest.raises(e6driver.UploadError, match="checksum mismatch") as info:
         root.datasets.update("wire", TABLE)
     assert info.value.grpc_code == "DATA_LOSS" and len(info.value.upload_id) == 32

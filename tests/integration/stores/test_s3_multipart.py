@@ -106,7 +106,7 @@ def test_if_absent_refuses_a_large_put_without_leaving_an_upload(conns, seaweed)
 
 
 def test_crc32_of_concatenated_parts_from_their_crcs():
-    from mock_server.objects.crc32 import crc32_combine
+    from mock_server.checksums import crc32_combine
 
     pieces = [b"", b"x", os.urandom(PART_SIZE), os.urandom(PART_SIZE), os.urandom(12345), b"tail"]
     running = 0
