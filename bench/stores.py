@@ -116,6 +116,7 @@ s3 = boto3.client("s3", endpoint_url={endpoint!r}, region_name="us-east-1", aws_
                   aws_secret_access_key={secret!r})
 s3.create_bucket(Bucket="bench-boto3")
 store.create_bucket("bench-e6")
+store.create_bucket("bench-e6-grpc")  # each route writes a bucket of its own, as boto3 does
 src, work = {src!r}, {work!r}
 down = os.path.join(work, "down.bin")
 # Downloads take turns going first, each after the uploads or after the previous download's file was deleted:
@@ -144,10 +145,10 @@ def settle(limit=10.0):
 
 uploads = [("boto3 upload", lambda: s3.upload_file(src, "bench-boto3", "big.bin")),
            ("upload", lambda: e6(None, lambda: store.put_file("bench-e6", "big.bin", src))),
-           ("grpc upload", lambda: e6(False, lambda: store.put_file("bench-e6", "grpc.bin", src)))]
+           ("grpc upload", lambda: e6(False, lambda: store.put_file("bench-e6-grpc", "big.bin", src)))]
 downloads = [("boto3 download", lambda: s3.download_file("bench-boto3", "big.bin", down)),
              ("download", lambda: e6(None, lambda: store.get_file("bench-e6", "big.bin", down))),
-             ("grpc download", lambda: e6(False, lambda: store.get_file("bench-e6", "grpc.bin", down)))]
+             ("grpc download", lambda: e6(False, lambda: store.get_file("bench-e6-grpc", "big.bin", down)))]
 for r in range({rounds}):
     for name, action in uploads[r % 3:] + uploads[:r % 3]:
         settle()
