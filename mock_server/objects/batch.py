@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Deque, Iterable, Iterator, List, Tuple
+from typing import Any, Deque, Iterable, Iterator, List, Set, Tuple
 
 import grpc
 
@@ -56,6 +56,7 @@ class BatchPuts:
         before the call answers."""
         pending: Deque[Tuple[Future, int]] = collections.deque()
         results: List[st_pb.BatchResult] = []
+        flush: Set[str] = set()  # directories the stored objects changed
         held = 0
         try:
             for message in messages:
@@ -64,15 +65,15 @@ class BatchPuts:
                         future, size = pending.popleft()
                         results.append(future.result())
                         held -= size
-                    pending.append((_POOL.submit(self._store_one, bucket, if_absent, obj),
+                    pending.append((_POOL.submit(self._store_one, bucket, if_absent, obj, flush),
                                     len(obj.data)))
                     held += len(obj.data)
         finally:
             results += [future.result() for future, _ in pending]  # also when the stream broke: let them end
-        self.backend.sync_dirs(bucket, [r.key for r in results if not r.code])
+        self.backend.sync_dirs(flush)
         return results
 
-    def _store_one(self, bucket: str, if_absent: bool, obj: Any) -> st_pb.BatchResult:
+    def _store_one(self, bucket: str, if_absent: bool, obj: Any, flush: Set[str]) -> st_pb.BatchResult:
         try:
             key = check_key(obj.key)
             if len(obj.data) > self.limits.max_object_bytes:
@@ -83,7 +84,7 @@ class BatchPuts:
                 upload.write(0, obj.data, running_crc32=obj.crc32)  # whole object: its CRC is the running one
                 digest = upload.finish(obj.md5)
                 info = self.backend.commit(upload, bucket, key, digest, content_type, if_absent=if_absent,
-                                           sync_dir=False)
+                                           flush=flush)
             finally:
                 upload.discard()
             return st_pb.BatchResult(key=key, info=info_message(info))

@@ -27,7 +27,8 @@ import grpc
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir, sync_filesystem
 from mock_server.objects.copies import WRITEBACK_STEP, copy_with_crc, create_spool_file, start_writeback
-from mock_server.objects.store import FilePut, ObjectInfo, PutOutcome, _set_xattr_meta, local_etag, not_found
+from mock_server.objects.store import (FilePut, ObjectInfo, PutOutcome, _set_xattr_meta, local_etag, make_dirs,
+                                      not_found)
 
 if TYPE_CHECKING:
     from mock_server.objects.store import LocalObjectBackend
@@ -208,16 +209,12 @@ def _publish(backend: "LocalObjectBackend", bucket: str, entry: _Spooled, if_abs
 
 def _make_dirs(directory: str, verified: Set[str], under_object: EngineError) -> List[str]:
     """Make ``directory`` and its missing parents; the directories whose entries changed."""
-    made, parent = [], directory
-    while not os.path.isdir(parent):
-        made.append(parent)
-        parent = os.path.dirname(parent)
     try:
-        os.makedirs(directory, exist_ok=True)
+        changed = make_dirs(directory)
     except (FileExistsError, NotADirectoryError):
         raise under_object from None
-    verified.update(made)  # made by the engine just now: plain directories
-    return made + [parent]
+    verified.update(changed[:-1])  # made by the engine just now: plain directories
+    return changed
 
 
 def _sync_content(fds: List[int]) -> None:

@@ -26,7 +26,7 @@ import re
 import tempfile
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Set, Tuple
 
 import grpc
 
@@ -137,7 +137,7 @@ class S3ObjectBackend(ObjectBackend):
             raise
 
     def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
-               if_absent: bool = False, sync_dir: bool = True) -> ObjectInfo:
+               if_absent: bool = False, flush: Optional[Set[str]] = None) -> ObjectInfo:
         if not self.bucket_exists(bucket):
             raise not_found(bucket)
         if if_absent and self.stat(bucket, key) is not None:

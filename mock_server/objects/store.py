@@ -282,13 +282,14 @@ class ObjectBackend:
         raise NotImplementedError
 
     def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
-               if_absent: bool = False, sync_dir: bool = True) -> ObjectInfo:
-        """Make a finished upload the object ``bucket/key`` atomically. ``sync_dir=False``: the caller makes
-        the new name durable later, with :meth:`sync_dirs` (a batch flushes each directory once)."""
+               if_absent: bool = False, flush: Optional[Set[str]] = None) -> ObjectInfo:
+        """Make a finished upload the object ``bucket/key`` atomically, its name durable before this returns;
+        with ``flush`` (a set), the directories to flush for that are added to it instead, and the caller makes
+        them durable later with :meth:`sync_dirs` (a batch flushes each directory once)."""
         raise NotImplementedError
 
-    def sync_dirs(self, bucket: str, keys: Iterable[str]) -> None:
-        """Make the names of objects committed with ``sync_dir=False`` durable."""
+    def sync_dirs(self, directories: Iterable[str]) -> None:
+        """Flush the directories :meth:`commit` collected."""
 
     def put_files(self, bucket: str, files: List[FilePut], if_absent: bool = False) -> List[PutOutcome]:
         """Store whole files (same-host puts), each its own atomic put, all durable before this returns; one
@@ -411,8 +412,12 @@ class LocalObjectBackend(ObjectBackend):
         return put_files(self, bucket, files, if_absent)
 
     def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
-               if_absent: bool = False, sync_dir: bool = True) -> ObjectInfo:
+               if_absent: bool = False, flush: Optional[Set[str]] = None) -> ObjectInfo:
         target = self._path(bucket, key)
+        # Directories whose entries the put changes: the spool's (the rename takes its entry; on a filesystem
+        # without a journal a crash could otherwise keep both names of one file, and the spool sweep at start
+        # would then free the object's inode), the target's, and any it makes (with the one above them).
+        changed = {self._tmp, os.path.dirname(target)}
         with self._key_lock(bucket, key):
             if not self.bucket_exists(bucket):
                 raise not_found(bucket)
@@ -425,7 +430,7 @@ class LocalObjectBackend(ObjectBackend):
 
             def publish() -> None:
                 try:
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    changed.update(make_dirs(os.path.dirname(target)))
                 except (FileExistsError, NotADirectoryError):
                     if not _file_above(self._bucket_dir(bucket), target):  # a delete pruned it meanwhile: again
                         raise FileNotFoundError(target) from None
@@ -444,12 +449,14 @@ class LocalObjectBackend(ObjectBackend):
             info = ObjectInfo(bucket, key, stat.st_size, md5, stat.st_mtime, content_type, upload.crc32)
             if not tagged:  # no user xattrs on this filesystem: a sidecar file
                 _retrying(lambda: self._write_meta(info, stat.st_mtime_ns))
-        if sync_dir:  # outside the lock: concurrent puts flush their directories at once, not one by one
-            fsync_dir(os.path.dirname(target), best_effort=True)
+        if flush is None:  # outside the lock: concurrent puts flush their directories at once, not one by one
+            self.sync_dirs(changed)
+        else:
+            flush.update(changed)
         return info
 
-    def sync_dirs(self, bucket: str, keys: Iterable[str]) -> None:
-        for directory in sorted({os.path.dirname(self._path(bucket, key)) for key in keys}):
+    def sync_dirs(self, directories: Iterable[str]) -> None:
+        for directory in sorted(set(directories)):
             fsync_dir(directory, best_effort=True)
 
     def _key_lock(self, bucket: str, key: str) -> threading.Lock:
@@ -690,6 +697,19 @@ def _xattr_meta(path: Union[str, int]) -> Any:
         return json.loads(os.getxattr(path, XATTR_META))
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def make_dirs(directory: str) -> List[str]:
+    """``os.makedirs(directory, exist_ok=True)``; the directories whose entries that changed: each one made and
+    the existing one above them (none when ``directory`` existed)."""
+    made, parent = [], directory
+    while not os.path.isdir(parent):
+        made.append(parent)
+        parent = os.path.dirname(parent)
+    if not made:
+        return []
+    os.makedirs(directory, exist_ok=True)
+    return made + [parent]
 
 
 def _file_above(base: str, path: str) -> bool:

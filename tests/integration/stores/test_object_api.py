@@ -178,3 +178,31 @@ def test_batch_runs_operations_concurrently(store):
             ok = batch.put(BUCKET, "batch/ok", b"1")
             batch.put(BUCKET, "../bad", b"1")
     assert ok.result().key == "batch/ok"
+
+
+@pytest.mark.parametrize("how", ["put", "put_batch"])
+def test_a_put_over_grpc_flushes_every_directory_it_changed(server, store, monkeypatch, tmp_path, how):
+    """Before the answer: the spool's directory (the rename took its entry: on ext4 without a journal a crash
+    could keep both names, and the spool sweep would free the object), the object's, and each one it made."""
+    from mock_server.objects import store as store_module
+
+    flushed = []
+    monkeypatch.setattr(store_module, "fsync_dir", lambda path, best_effort=False: flushed.append(path))
+    store.create_bucket("flushes")
+    store.local_transfer = False
+    try:
+        key = f"{how}/new/deeper/o.bin"
+        if how == "put":
+            store.put("flushes", key, b"content")
+        else:  # a tree's small files go in PutBatch calls
+            (tmp_path / "new" / "deeper").mkdir(parents=True)
+            (tmp_path / "new" / "deeper" / "o.bin").write_bytes(b"content")
+            assert store.upload(tmp_path, "flushes", prefix=how, progress=False).transferred == [key]
+    finally:
+        store.local_transfer = None
+    backend = server.object_stores.backend
+    bucket_dir = os.path.join(backend.root, "flushes")
+    expected = {backend.spool_dir(), bucket_dir, os.path.join(bucket_dir, how), os.path.join(bucket_dir, how, "new"),
+                os.path.join(bucket_dir, how, "new", "deeper")}
+    assert expected <= set(flushed), sorted(set(flushed))
+    assert store.get("flushes", key) == b"content"
