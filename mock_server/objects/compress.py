@@ -244,7 +244,7 @@ class Compressor:
         upload = Upload(self.backend.spool_dir())
         try:
             md5, size = _compress_into(self.backend.read(self.bucket, info.key), upload, self.options)
-            compressed_md5 = upload.finish()
+            compressed_etag = upload.finish()
             if (_is_md5(info.etag) and md5 != info.etag) or size != info.size:
                 return Outcome(info.key, target, "failed", info.size, reason="changed while being compressed")
             if upload.size >= size:
@@ -255,7 +255,7 @@ class Compressor:
             with open(upload.path, "rb") as spooled:
                 if decompressed_md5(iter(lambda: spooled.read(READ_CHUNK), b""), self.options.codec) != (md5, size):
                     return Outcome(info.key, target, "failed", size, reason="verification failed (spool)")
-            published = self.backend.commit(upload, self.bucket, target, compressed_md5, guess_content_type(target),
+            published = self.backend.commit(upload, self.bucket, target, compressed_etag, guess_content_type(target),
                                             if_absent=True)
         finally:
             upload.discard()

@@ -136,7 +136,7 @@ class S3ObjectBackend(ObjectBackend):
                 return False
             raise
 
-    def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
+    def commit(self, upload: Upload, bucket: str, key: str, etag: str, content_type: str,
                if_absent: bool = False, flush: Optional[Set[str]] = None) -> ObjectInfo:
         if not self.bucket_exists(bucket):
             raise not_found(bucket)

@@ -281,7 +281,7 @@ class ObjectBackend:
     def bucket_exists(self, bucket: str) -> bool:
         raise NotImplementedError
 
-    def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
+    def commit(self, upload: Upload, bucket: str, key: str, etag: str, content_type: str,
                if_absent: bool = False, flush: Optional[Set[str]] = None) -> ObjectInfo:
         """Make a finished upload the object ``bucket/key`` atomically, its name durable before this returns;
         with ``flush`` (a set), the directories to flush for that are added to it instead, and the caller makes
@@ -411,7 +411,7 @@ class LocalObjectBackend(ObjectBackend):
 
         return put_files(self, bucket, files, if_absent)
 
-    def commit(self, upload: Upload, bucket: str, key: str, md5: str, content_type: str,
+    def commit(self, upload: Upload, bucket: str, key: str, etag: str, content_type: str,
                if_absent: bool = False, flush: Optional[Set[str]] = None) -> ObjectInfo:
         target = self._path(bucket, key)
         # Directories whose entries the put changes: the spool's (the rename takes its entry; on a filesystem
@@ -442,11 +442,11 @@ class LocalObjectBackend(ObjectBackend):
                     raise prefix_of_others from None
             spooled = os.stat(upload.path)
             tagged = _set_xattr_meta(upload.path, {"size": spooled.st_size, "mtime_ns": spooled.st_mtime_ns,
-                                                   "etag": md5, "content_type": content_type,
+                                                   "etag": etag, "content_type": content_type,
                                                    "crc32": upload.crc32})
             _retrying(publish)
             stat = os.stat(target)
-            info = ObjectInfo(bucket, key, stat.st_size, md5, stat.st_mtime, content_type, upload.crc32)
+            info = ObjectInfo(bucket, key, stat.st_size, etag, stat.st_mtime, content_type, upload.crc32)
             if not tagged:  # no user xattrs on this filesystem: a sidecar file
                 _retrying(lambda: self._write_meta(info, stat.st_mtime_ns))
         if flush is None:  # outside the lock: concurrent puts flush their directories at once, not one by one
