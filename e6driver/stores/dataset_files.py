@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import datetime
 import decimal
+import hashlib
 import json
 import os
 import shutil
-from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, Optional, Tuple
+import tempfile
+from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, Optional
 
 from . import _checksums
 from .. import errors
@@ -26,6 +28,7 @@ FORMATS = ("parquet", "csv", "arrow", "arrows", "json")
 _ALIASES = {"feather": "arrow", "ipc": "arrow", "jsonl": "json", "ndjson": "json", "pq": "parquet"}
 _IPC_FILE_MAGIC = b"ARROW1"
 UPLOAD_BATCH_ROWS = 64 * 1024  # rows per record batch of an uploaded table: what the engine holds decoded at once
+_HASH_BLOCK = 1024 * 1024
 Progress = Optional[Callable[[int, Optional[int]], None]]
 
 
@@ -44,20 +47,91 @@ def file_format(path: str, fmt: Optional[str] = None) -> str:
     return found
 
 
-def payload(data: Any) -> Tuple[bytes, str]:
-    """(bytes, wire format) an upload sends for ``data``: a file path, a pyarrow Table or RecordBatch, a
-    pandas DataFrame, or a list of dicts (records)."""
+class Payload:
+    """What an upload sends: ``size`` bytes in wire format ``fmt``, read by offset (a resumed upload starts where
+    the server stopped), and their SHA-256 (the server checks the whole upload against it)."""
+
+    def __init__(self, fmt: str, size: int) -> None:
+        self.fmt, self.size = fmt, size
+
+    def read(self, offset: int, length: int) -> bytes:
+        raise NotImplementedError
+
+    def sha256(self) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what it holds (idempotent)."""
+
+    def __enter__(self) -> "Payload":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class BytesPayload(Payload):
+    """An upload built in memory (from a table, a DataFrame or records)."""
+
+    def __init__(self, data: bytes, fmt: str) -> None:
+        super().__init__(fmt, len(data))
+        self._data = data
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._data[offset:offset + length]
+
+    def sha256(self) -> bytes:
+        return hashlib.sha256(self._data).digest()
+
+
+class FilePayload(Payload):
+    """An upload read from a file as it is sent: memory stays at a chunk or two whatever the file's size. The
+    SHA-256 is a first pass over the file; if the file changes after it, the server refuses the upload."""
+
+    def __init__(self, path: str, fmt: str, owned: bool = False) -> None:
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._path, self._owned = path, owned  # owned: a temporary file, removed by close()
+        super().__init__(fmt, os.fstat(self._fd).st_size)
+        self._digest: Optional[bytes] = None
+
+    def read(self, offset: int, length: int) -> bytes:
+        data = os.pread(self._fd, min(length, max(0, self.size - offset)), offset)
+        if offset + len(data) < min(self.size, offset + length):
+            raise errors.UploadError(f"{self._path!r} became shorter while it was being uploaded")
+        return data
+
+    def sha256(self) -> bytes:
+        if self._digest is None:
+            digest, offset = hashlib.sha256(), 0
+            while offset < self.size:
+                block = self.read(offset, _HASH_BLOCK)
+                digest.update(block)
+                offset += len(block)
+            self._digest = digest.digest()
+        return self._digest
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            if self._owned:
+                os.unlink(self._path)
+
+
+def payload(data: Any) -> Payload:
+    """What an upload sends for ``data``: a file path (streamed from the file; an Arrow IPC file is first
+    rewritten as an IPC stream in a temporary file, batch by batch), a pyarrow Table or RecordBatch, a pandas
+    DataFrame, or a list of dicts (records)."""
     import pyarrow as pa
 
     if isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
         fmt = file_format(path)
         with open(path, "rb") as handle:
-            raw = handle.read()
-        if fmt == "arrow" and raw.startswith(_IPC_FILE_MAGIC):  # the server takes the stream form
-            data = pa.ipc.open_file(pa.BufferReader(raw)).read_all()
-        else:
-            return raw, "arrow" if fmt == "arrows" else fmt
+            ipc_file = fmt == "arrow" and handle.read(len(_IPC_FILE_MAGIC)) == _IPC_FILE_MAGIC
+        if not ipc_file:
+            return FilePayload(path, "arrow" if fmt in ("arrow", "arrows") else fmt)
+        return FilePayload(_ipc_stream_copy(path), "arrow", owned=True)  # the server takes the stream form
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
         data = pa.Table.from_pylist(data)
     if isinstance(data, pa.RecordBatch):
@@ -70,7 +144,26 @@ def payload(data: Any) -> Tuple[bytes, str]:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, data.schema) as writer:
         writer.write_table(data, max_chunksize=UPLOAD_BATCH_ROWS)  # the engine decodes one batch at a time
-    return sink.getvalue().to_pybytes(), "arrow"
+    return BytesPayload(sink.getvalue().to_pybytes(), "arrow")
+
+
+def _ipc_stream_copy(path: str) -> str:
+    """The Arrow IPC file ``path`` rewritten as an IPC stream in a new temporary file (one batch in memory at a
+    time); its path."""
+    import pyarrow as pa
+
+    fd, copy = tempfile.mkstemp(prefix="e6driver-upload-", suffix=".arrows")
+    try:
+        with os.fdopen(fd, "wb") as out, pa.memory_map(path) as source:
+            reader = pa.ipc.open_file(source)
+            with pa.ipc.new_stream(out, reader.schema) as writer:
+                for index in range(reader.num_record_batches):
+                    for batch in pa.Table.from_batches([reader.get_batch(index)]).to_batches(UPLOAD_BATCH_ROWS):
+                        writer.write_batch(batch)
+    except BaseException:
+        os.unlink(copy)
+        raise
+    return copy
 
 
 class ChunkStream:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import os
 import tempfile
 import uuid
@@ -160,8 +159,14 @@ class DatasetClient(ServiceClient):
     def _upload(self, name: str, data: Any, create: bool, upload_id: Optional[str], description: str,
                 freshness: str, progress: Progress, allow_schema_change: bool) -> DatasetInfo:
         """One resumable upload: a retry after a lost connection continues at the server's offset."""
-        payload, fmt = dataset_files.payload(data)
-        digest = hashlib.sha256(payload).digest()
+        with dataset_files.payload(data) as payload:
+            return self._send(payload, name, create, upload_id, description, freshness, progress,
+                              allow_schema_change)
+
+    def _send(self, payload: dataset_files.Payload, name: str, create: bool, upload_id: Optional[str],
+              description: str, freshness: str, progress: Progress, allow_schema_change: bool) -> DatasetInfo:
+        digest = payload.sha256()
+        fmt = payload.fmt
         resume = upload_id is not None
         upload_id = upload_id or uuid.uuid4().hex
         aborted: List[BaseException] = []  # what the progress callback raised
@@ -171,7 +176,7 @@ class DatasetClient(ServiceClient):
             # last data chunk) sends an abort instead, so nothing is published.
             first = True
             while True:
-                piece = payload[offset:offset + self.chunk_size]
+                piece = payload.read(offset, self.chunk_size)
                 msg = ds_pb.UploadRequest(offset=offset, data=piece, crc32=_checksums.crc32(piece))
                 if first:
                     msg.auth.CopyFrom(self._auth())
@@ -183,12 +188,12 @@ class DatasetClient(ServiceClient):
                 offset += len(piece)
                 if progress is not None:
                     try:
-                        progress(offset, len(payload))
+                        progress(offset, payload.size)
                     except BaseException as exc:  # noqa: BLE001 - raised to the caller once the server gave up
                         aborted.append(exc)
                         yield ds_pb.UploadRequest(abort=True)
                         return
-                if offset >= len(payload):
+                if offset >= payload.size:
                     yield ds_pb.UploadRequest(offset=offset, crc32=_checksums.crc32(b""), last=True, sha256=digest)
                     return
 
@@ -199,9 +204,9 @@ class DatasetClient(ServiceClient):
                 status = stub.UploadStatus(ds_pb.UploadStatusRequest(auth=self._auth(), upload_id=upload_id),
                                            metadata=md)
                 offset = status.offset if status.found else 0
-                if offset > len(payload):
+                if offset > payload.size:
                     raise errors.UploadError(f"upload {upload_id} holds {offset} bytes: more than the "
-                                             f"{len(payload)} of this data")
+                                             f"{payload.size} of this data")
             resume = True
             return stub.Upload(messages(offset), metadata=md)
 

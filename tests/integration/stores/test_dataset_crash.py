@@ -128,7 +128,7 @@ def test_kill_mid_upload_then_resume(servers, tmp_path):
     with second.connect() as conn:
         assert_only_version(conn, 1, SMALL, data_dir)
         kept = conn.datasets.upload_status(error.upload_id)
-        assert kept is not None and 4 * 1024 * 1024 < kept < len(_payload(BIG)[0])  # killed mid-transfer
+        assert kept is not None and 4 * 1024 * 1024 < kept < _payload(BIG).size  # killed mid-transfer
         info = conn.datasets.update("ledger", BIG, upload_id=error.upload_id, allow_schema_change=True)
         assert (info.version, info.rows) == (2, BIG.num_rows)
         assert conn.datasets.download("ledger").equals(BIG)

@@ -49,6 +49,47 @@ def test_other_inputs(root, tmp_path):
     assert root.datasets.download("from_csv").column_names == ["a", "b"]
 
 
+UPLOAD_IN_A_CLIENT = """
+import json, sys, tracemalloc
+import e6driver
+import pyarrow, pyarrow.ipc  # imported before counting: modules are not upload memory
+port, user, password, name, path = sys.argv[1:]
+conn = e6driver.connect(host="127.0.0.1", port=int(port), username=user, password=password, connect_timeout=20)
+totals = []
+tracemalloc.start()
+info = conn.datasets.upload(name, path, progress_callback=lambda done, total: totals.append(total))
+print(json.dumps({"peak": tracemalloc.get_traced_memory()[1], "rows": info.rows, "totals": sorted(set(totals))}))
+"""
+
+
+@pytest.mark.parametrize("suffix", [".arrows", ".arrow"])
+def test_a_file_upload_is_read_as_it_is_sent(server, root, tmp_path, suffix):
+    """The driver (in a process of its own, so only its memory counts) sends a file chunk by chunk from disk,
+    an Arrow IPC file rewritten as a stream first, batch by batch: it holds a few chunks whatever the file's size,
+    and the progress total is the bytes sent."""
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / f"big{suffix}"  # root's password: USERS in this folder's conftest
+    table = pa.table({"a": pa.array(range(3_000_000), pa.int64()), "b": pa.array(range(3_000_000), pa.float64())})
+    with pa.OSFile(str(path), "wb") as sink:
+        open_writer = pa.ipc.new_stream if suffix == ".arrows" else pa.ipc.new_file
+        with open_writer(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=500_000)
+    size = os.path.getsize(path)  # ~48 MB
+    name = f"streamed_{suffix[1:]}"
+    done = subprocess.run([sys.executable, "-c", UPLOAD_IN_A_CLIENT, str(server.port), "root", "root-pw", name,
+                           str(path)], capture_output=True, text=True, timeout=300, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rows"] == 3_000_000
+    assert report["peak"] < size / 8, (report["peak"], size)
+    assert len(report["totals"]) == 1 and report["totals"][0] >= size * 0.9
+    assert root.datasets.download(name).to_pydict() == table.to_pydict()
+    assert os.listdir(tmp_path) == [path.name]  # the stream copy of an IPC file is gone
+
+
 def test_encrypted_at_rest(root, data_dir):
     root.datasets.upload("secret_ds", pa.table({"s": [SECRET] * 100}))
     key_file = os.path.join(data_dir, "master.key")
