@@ -50,7 +50,8 @@ from mock_server.datasets.store import DatasetStore
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.globs import compile_glob, literal_prefix
 from mock_server.objects.scan import ObjectFile, object_data
-from mock_server.objects.store import ObjectInfo, check_key
+from mock_server.objects.backend import ObjectInfo
+from mock_server.objects.names import check_key
 from mock_server.query.sql_dialect import Token, quote_identifier, tokens as sql_tokens
 from mock_server.query.typemap import field_type_name
 

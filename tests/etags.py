@@ -1,5 +1,5 @@
 """The etag the local object store gives content it wrote, written independently of the engine's
-``mock_server.objects.store.local_etag``: a change of the format fails the tests that use it."""
+``mock_server.objects.backend.local_etag``: a change of the format fails the tests that use it."""
 import zlib
 
 

@@ -19,7 +19,8 @@ from e6driver._proto import e6driver_stores_pb2 as st_pb
 from mock_server import checksums
 from mock_server.errors import EngineError, sanitize
 from mock_server.limits import Limits, exceeded
-from mock_server.objects.store import ObjectBackend, ObjectInfo, check_key, guess_content_type, not_found
+from mock_server.objects.backend import ObjectBackend, ObjectInfo, not_found
+from mock_server.objects.names import check_key, guess_content_type
 
 log = logging.getLogger(__name__)
 

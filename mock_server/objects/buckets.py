@@ -10,7 +10,9 @@ import tempfile
 from typing import List, Mapping, Optional
 
 from mock_server.objects.grants import BucketGrants
-from mock_server.objects.store import LocalObjectBackend, ObjectBackend, check_bucket, not_found
+from mock_server.objects.backend import ObjectBackend, not_found
+from mock_server.objects.names import check_bucket
+from mock_server.objects.store import LocalObjectBackend
 from mock_server.objects.tables import NamedTables
 
 

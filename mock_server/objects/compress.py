@@ -26,9 +26,11 @@ import pyarrow as pa
 
 from mock_server import checksums
 from mock_server import errors
+from mock_server.errors import EngineError
 from mock_server.limits import Limits
-from mock_server.objects.store import (READ_CHUNK, EngineError, ObjectBackend, ObjectInfo, Upload, check_key,
-                                       guess_content_type)
+from mock_server.objects.backend import ObjectBackend, ObjectInfo, Upload
+from mock_server.objects.copies import READ_CHUNK
+from mock_server.objects.names import check_key, guess_content_type
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ The keys of a request go to the backend's ``put_files`` together, each its own a
 :mod:`mock_server.objects.local_puts`, one sync for their content and one for their names). A backend whose
 objects are not local files (S3) moves them through its own uploads and reads, still without gRPC messages: a
 put's parts read straight from the client's file, a get's ranges written straight into it
-(:meth:`~mock_server.objects.store.ObjectBackend.read_into`).
+(:meth:`~mock_server.objects.backend.ObjectBackend.read_into`).
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from mock_server.local_transfer import checked_descriptor, result_error
 from mock_server.objects.batch import info_message
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.copies import copy_with_crc
-from mock_server.objects.store import FilePut, ObjectInfo, check_key, checked_read, guess_content_type, not_found
+from mock_server.objects.backend import FilePut, ObjectInfo, checked_read, not_found
+from mock_server.objects.names import check_key, guess_content_type
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import grpc
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir, sync_filesystem
 from mock_server.objects.copies import WRITEBACK_STEP, copy_with_crc, create_spool_file, start_writeback
-from mock_server.objects.store import (FilePut, ObjectInfo, PutOutcome, _set_xattr_meta, local_etag, make_dirs,
-                                      not_found)
+from mock_server.objects.backend import FilePut, ObjectInfo, PutOutcome, local_etag, not_found
+from mock_server.objects.store import _set_xattr_meta, make_dirs
 
 if TYPE_CHECKING:
     from mock_server.objects.store import LocalObjectBackend
@@ -83,7 +83,7 @@ class _Spooled:
 
 def put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
               if_absent: bool) -> List[PutOutcome]:
-    """:meth:`mock_server.objects.store.ObjectBackend.put_files` for local buckets (module doc)."""
+    """:meth:`mock_server.objects.backend.ObjectBackend.put_files` for local buckets (module doc)."""
     if not backend.bucket_exists(bucket):
         raise not_found(bucket)
     with _SLOTS.taken() as slot:

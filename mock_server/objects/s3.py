@@ -2,7 +2,7 @@
 
 The store API goes through botocore (the client boto3 wraps); SQL reads go through s3fs, wrapped as a
 pyarrow filesystem for the Arrow datasets of :mod:`mock_server.objects.scan` (DuckDB itself touches no
-files). A put is spooled and verified locally (:class:`mock_server.objects.store.Upload`). A small one is
+files). A put is spooled and verified locally (:class:`mock_server.objects.backend.Upload`). A small one is
 then sent in one PutObject with its Content-MD5 (the endpoint checks it); a larger one becomes a multipart
 upload whose parts (each with a CRC-32 the endpoint checks) go out on worker threads *while* the rest is still
 arriving, and which is completed only once the whole object was received and checked (aborted otherwise:
@@ -10,7 +10,7 @@ nothing becomes visible). Large objects are read back with parallel ranged GETs,
 If-Match.
 
 Etags: a single-part object's is its MD5 (S3's ETag, also kept in the object's metadata); a multipart object
-the engine wrote has the local store's etag, CRC-32 and size (:func:`mock_server.objects.store.local_etag`,
+the engine wrote has the local store's etag, CRC-32 and size (:func:`mock_server.objects.backend.local_etag`,
 recorded in :class:`mock_server.objects.s3_multipart.EtagIndex`): computing an MD5 too would cost as much CPU
 as the rest of the put. Any other object shows the endpoint's ETag.
 """
@@ -33,8 +33,10 @@ import grpc
 from mock_server.errors import EngineError
 from mock_server.objects.s3_multipart import EtagIndex, MultipartUpload, crc32_or_none, etag_of
 from mock_server.objects.s3_ranges import ranged_read, ranged_read_into
-from mock_server.objects.store import (READ_CHUNK, ObjectBackend, ObjectInfo, Upload, _md5_file, checked_read,
-                                       guess_content_type, local_etag, not_found, sweep_spool)
+from mock_server.objects.backend import (ObjectBackend, ObjectInfo, Upload, checked_read, local_etag, md5_file,
+                                         not_found, sweep_spool)
+from mock_server.objects.copies import READ_CHUNK
+from mock_server.objects.names import guess_content_type
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,7 @@ class S3ObjectBackend(ObjectBackend):
         if isinstance(upload, MultipartUpload) and upload.multipart:
             self._etags.remember(bucket, key, upload.complete(), local_etag(upload.crc32, upload.size), upload.crc32)
         else:
-            digest = _md5_file(upload.path)[0]  # the endpoint checks the body against it, and it is the ETag
+            digest = md5_file(upload.path)[0]  # the endpoint checks the body against it, and it is the ETag
             with open(upload.path, "rb") as body:
                 self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
                                         ContentMD5=base64.b64encode(bytes.fromhex(digest)).decode(),
@@ -195,7 +197,7 @@ class S3ObjectBackend(ObjectBackend):
         if info is None:
             raise not_found(bucket, key)
         checked_read(info, size, crc)
-        if info.crc32 is None and _MD5.match(info.etag) and _readable(fd) and _md5_file(fd)[0] != info.etag:
+        if info.crc32 is None and _MD5.match(info.etag) and _readable(fd) and md5_file(fd)[0] != info.etag:
             raise EngineError(grpc.StatusCode.DATA_LOSS, f"object {key!r} in bucket {bucket!r} does not match "
                               "its etag")
         return info

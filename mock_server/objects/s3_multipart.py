@@ -1,12 +1,12 @@
 """Large objects put to S3 without a store-and-forward pause: multipart uploads that stream.
 
-:class:`MultipartUpload` spools a put like any :class:`~mock_server.objects.store.Upload`, and each time a full
+:class:`MultipartUpload` spools a put like any :class:`~mock_server.objects.backend.Upload`, and each time a full
 part is spooled it goes out (UploadPart with a CRC-32 the endpoint checks) on the backend's I/O threads while
 the rest is still arriving. :meth:`MultipartUpload.complete` runs only after the whole object was received and
 checked (every chunk's running CRC-32, and the client's MD5 when it sent one); any failure before that aborts the
 multipart upload, so a reader never sees a partial or unverified object.
 
-The object's CRC-32 (and with it the store's etag, :func:`mock_server.objects.store.local_etag`) is not known
+The object's CRC-32 (and with it the store's etag, :func:`mock_server.objects.backend.local_etag`) is not known
 when S3 needs its metadata (at CreateMultipartUpload), so :class:`EtagIndex` remembers both next to the ETag S3
 gave the completed object; an entry whose ETag no longer matches (the object was replaced behind the engine's
 back) is ignored. No MD5 is computed: it would be the one serial pass over the content (about 0.45 CPU s per
@@ -30,7 +30,7 @@ import grpc
 
 from mock_server import checksums
 from mock_server.errors import EngineError
-from mock_server.objects.store import Upload
+from mock_server.objects.backend import Upload
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,9 @@ from mock_server.objects.batch import BatchPuts, get_batch, info_message
 from mock_server.objects.buckets import ObjectStores
 from mock_server.objects.compress import (MAX_COMPRESSIONS_PER_USER, CompressOptions, Compressor, Outcome,
                                           busy as compress_busy, too_many as compress_limit)
-from mock_server.objects.store import (READ_CHUNK, check_bucket, check_key, check_prefix,
-                                       guess_content_type, not_found)
+from mock_server.objects.backend import not_found
+from mock_server.objects.copies import READ_CHUNK
+from mock_server.objects.names import check_bucket, check_key, check_prefix, guess_content_type
 from mock_server.objects.tables import NamedTable, check_table_name
 from mock_server.sessions import SessionStore
 

@@ -19,332 +19,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import mimetypes
 import os
-import re
 import shutil
 import stat as stat_module
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 import grpc
 
-from mock_server import checksums
 from mock_server.errors import EngineError, hide_path
 from mock_server.files import fsync_dir
-from mock_server.objects.copies import (COPY_STEP, READ_CHUNK, WRITEBACK_STEP, copy_with_crc, create_spool_file,
-                                        start_writeback)
+from mock_server.objects.backend import (READ_CHUNK, FilePut, ObjectBackend, ObjectInfo, PutOutcome, Upload, md5_file,
+                                         not_found, sweep_spool)
+from mock_server.objects.names import check_bucket, check_key, check_prefix, guess_content_type
 
 if TYPE_CHECKING:
     import pyarrow.fs
+
 
 log = logging.getLogger(__name__)
 
 XATTR_META = "user.e6objects.meta"  # an object's etag, content type, size and mtime (see _set_xattr_meta)
 _DESCRIBED_CACHE = 10_000  # etags of objects written behind the store's back, computed once
-MAX_KEY_BYTES = 1024
-MAX_LEVEL_BYTES = 250  # one '/'-separated level: a file name, with room for the store's own suffixes
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_CONTROL = re.compile("[\x00-\x1f]")  # checked on every object access: a regex, not a loop over characters
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    last_modified: float
-    content_type: str
-    crc32: Optional[int] = None  # zlib CRC-32 of the content, recorded when stored (None: not known)
-
-
-def bad_key(message: str) -> EngineError:
-    return EngineError(grpc.StatusCode.INVALID_ARGUMENT, message)
-
-
-def check_bucket(bucket: str) -> str:
-    """``bucket`` if it follows the S3 naming rules, else INVALID_ARGUMENT."""
-    if not _BUCKET.match(bucket or "") or ".." in bucket:
-        raise bad_key(f"invalid bucket name {bucket!r}: 3-63 characters of a-z, 0-9, '.' and '-', "
-                      "starting and ending with a letter or digit")
-    return bucket
-
-
-def check_key(key: str) -> str:
-    """``key`` if it is a safe relative object key, else INVALID_ARGUMENT saying what is wrong."""
-    if not key:
-        raise bad_key("object key is empty")
-    if "\x00" in key:
-        raise bad_key(f"object key {key!r} contains a NUL character")
-    if "\\" in key:
-        raise bad_key(f"object key {key!r} contains a backslash; use '/' to separate levels")
-    if key.startswith("/") or re.match(r"^[A-Za-z]:", key):
-        raise bad_key(f"object key {key!r} is an absolute path; keys are relative to the bucket")
-    if _CONTROL.search(key):
-        raise bad_key(f"object key {key!r} contains a control character")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise bad_key(f"object key is longer than {MAX_KEY_BYTES} bytes")
-    parts = key.split("/")
-    if any(len(part.encode("utf-8", "surrogatepass")) > MAX_LEVEL_BYTES for part in parts):
-        raise bad_key(f"a level of object key {key[:80]!r}... is longer than {MAX_LEVEL_BYTES} bytes")
-    if ".." in parts:
-        raise bad_key(f"object key {key!r} contains a '..' segment")
-    if "." in parts or "" in parts:
-        raise bad_key(f"object key {key!r} has an empty or '.' segment (leading, trailing or double '/')")
-    return key
-
-
-def check_prefix(prefix: str) -> str:
-    """``prefix`` if it is a safe listing prefix (empty, a key, a key ending in ``/``, or a partial last
-    segment), else INVALID_ARGUMENT: the same rules as keys, so it can never leave the bucket."""
-    if not prefix:
-        return prefix
-    head, _, last = prefix.rpartition("/")
-    if head:
-        check_key(head)
-    if last in (".", ".."):
-        raise bad_key(f"listing prefix {prefix!r} ends in a {last!r} segment")
-    if last:
-        check_key(last)
-    elif prefix.startswith("/"):
-        raise bad_key(f"listing prefix {prefix!r} is an absolute path; prefixes are relative to the bucket")
-    return prefix
-
-
-def guess_content_type(key: str) -> str:
-    kind, encoding = mimetypes.guess_type(key, strict=False)
-    if encoding == "gzip":
-        return "application/gzip"
-    if key.endswith((".zst", ".zstd")):
-        return "application/zstd"
-    if key.endswith(".parquet"):
-        return "application/vnd.apache.parquet"
-    if key.endswith((".jsonl", ".ndjson")):
-        return "application/x-ndjson"
-    return kind or "application/octet-stream"
-
-
-def not_found(bucket: str, key: str = "") -> EngineError:
-    what = f"object {key!r} in bucket {bucket!r}" if key else f"bucket {bucket!r}"
-    return EngineError(grpc.StatusCode.NOT_FOUND, f"{what} not found")
-
-
-def data_loss(message: str) -> EngineError:
-    return EngineError(grpc.StatusCode.DATA_LOSS, message)
-
-
-def local_etag(crc32: int, size: int) -> str:
-    """The etag the local store gives content it writes: its CRC-32 and size (the store computes the CRC-32
-    anyway; an MD5 would cost a second pass at a sixth of the speed). Not 32 hex digits, so no client takes it
-    for an MD5; S3's own etags are not MD5s either for multipart or KMS-encrypted objects."""
-    return f"{crc32:08x}-{size:x}"
-
-
-class Upload:
-    """Content of one put being received: spooled to a temp file, CRC-checked per chunk. ``crc32`` is the
-    CRC-32 of what was received so far; the etag comes from it (:func:`local_etag`)."""
-
-    # The spool file becomes the object (local buckets): it is flushed to disk before the put is acknowledged.
-    # A backend that sends the content elsewhere (S3) only stages it here and turns this off.
-    durable = True
-
-    def __init__(self, directory: str) -> None:
-        fd, self.path = create_spool_file(directory)
-        self._file: BinaryIO = os.fdopen(fd, "wb", buffering=0)  # chunks are large: no buffer to copy through
-        self.size = 0
-        self.crc32 = 0
-        self._written_back = 0  # bytes whose writeback to disk has been started
-
-    def write(self, offset: int, data: bytes, crc32: Optional[int] = None,
-              running_crc32: Optional[int] = None) -> None:
-        """Append one chunk, checked against ``running_crc32`` (the CRC-32 of the object through this chunk:
-        one pass checks the chunk and extends the whole object's CRC) or else ``crc32`` (of the chunk alone)."""
-        if offset != self.size:
-            raise data_loss(f"chunk at offset {offset} arrived when {self.size} bytes were received")
-        running = checksums.crc32(data, self.crc32)
-        if running_crc32 is not None:
-            if running != running_crc32:
-                raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
-        elif checksums.crc32(data) != crc32:
-            raise data_loss(f"checksum mismatch in the chunk at offset {offset}")
-        _write_all(self._file, data)
-        self.size += len(data)
-        self.crc32 = running
-        self._write_back()
-
-    def _write_back(self) -> None:
-        if self.durable and self.size - self._written_back >= WRITEBACK_STEP:
-            # Start writing to disk now, while the rest arrives: the fsync in finish() then has little left.
-            start_writeback(self._file.fileno(), self._written_back, self.size - self._written_back)
-            self._written_back = self.size
-
-    def copy_from(self, source: int, size: int) -> None:
-        """The whole content at once: ``size`` bytes of the open file ``source`` (a client's file, handed over
-        by a same-host transfer), copied by the kernel; the CRC-32 is computed from the spool file, one step
-        behind the copy, so it describes what was stored whatever the client does to its file meanwhile."""
-        if self.size:
-            return self._copy_through_writes(source, size)
-        copied, self.crc32 = copy_with_crc(source, self._file.fileno(), size, checksummed=self._file.fileno(),
-                                           on_step=self._copied)
-        if copied != size:
-            raise EngineError(grpc.StatusCode.ABORTED,
-                              f"the file was {size} bytes and ended after {copied} while being stored")
-
-    def _copied(self, size: int) -> None:
-        self.size = size
-        self._write_back()
-
-    def _copy_through_writes(self, source: int, size: int) -> None:
-        """:meth:`copy_from` for an upload that already holds content."""
-        read = 0
-        while read < size:
-            data = os.pread(source, min(COPY_STEP, size - read), read)
-            if not data:
-                raise EngineError(grpc.StatusCode.ABORTED,
-                                  f"the file was {size} bytes and ended after {read} while being stored")
-            self.write(self.size, data, running_crc32=checksums.crc32(data, self.crc32))
-            read += len(data)
-
-    def finish(self, md5: str = "", sync: bool = True) -> str:
-        """Fsync (once, for the whole object, when ``durable``; ``sync=False``: the caller makes several
-        uploads durable at once with :func:`mock_server.files.sync_files` before committing them); returns
-        the etag. ``md5`` (a client's MD5 of what it sent) is checked against the spooled content."""
-        if self.durable and sync:
-            os.fsync(self._file.fileno())
-        self._file.close()
-        if md5:
-            digest = _md5_file(self.path)[0]
-            if md5.lower() != digest:
-                raise data_loss(f"object checksum mismatch: sent {md5}, received content has {digest}")
-        return local_etag(self.crc32, self.size)
-
-    def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-
-
-def checked_read(info: ObjectInfo, size: int, crc: int) -> ObjectInfo:
-    """``info`` if ``size`` bytes with CRC-32 ``crc`` were read of the object it describes; else ABORTED (other
-    size: replaced meanwhile) or DATA_LOSS (the content is not what was stored)."""
-    if size != info.size:
-        raise EngineError(grpc.StatusCode.ABORTED,
-                          f"object {info.key!r} in bucket {info.bucket!r} changed while read")
-    if info.crc32 is not None and crc != info.crc32:
-        raise data_loss(f"object {info.key!r} in bucket {info.bucket!r} does not match the checksum recorded "
-                        "when it was stored")
-    return info
-
-
-def _write_all(handle: BinaryIO, data: bytes) -> None:
-    """Write all of ``data`` to an unbuffered file (a raw write may take less than asked)."""
-    view = memoryview(data)
-    while view:
-        view = view[handle.write(view):]
-
-
-@dataclass(frozen=True)
-class FilePut:
-    """One whole file to store (a same-host put): ``size`` bytes of the open file ``source``."""
-    key: str
-    source: int
-    size: int
-    content_type: str
-
-
-PutOutcome = Union[ObjectInfo, EngineError, OSError]  # per file: what was stored, or why not
-
-
-class ObjectBackend:
-    """What a store does; the service checks names and permissions before calling it."""
-
-    def spool_dir(self) -> str:
-        raise NotImplementedError
-
-    def upload(self, bucket: str, key: str, content_type: str) -> Upload:
-        """Where a put of ``bucket/key`` is received before :meth:`commit` (a spool file by default)."""
-        return Upload(self.spool_dir())
-
-    def create_bucket(self, bucket: str) -> bool:
-        raise NotImplementedError
-
-    def buckets(self) -> List[str]:
-        raise NotImplementedError
-
-    def bucket_exists(self, bucket: str) -> bool:
-        raise NotImplementedError
-
-    def commit(self, upload: Upload, bucket: str, key: str, etag: str, content_type: str,
-               if_absent: bool = False, flush: Optional[Set[str]] = None) -> ObjectInfo:
-        """Make a finished upload the object ``bucket/key`` atomically, its name durable before this returns;
-        with ``flush`` (a set), the directories to flush for that are added to it instead, and the caller makes
-        them durable later with :meth:`sync_dirs` (a batch flushes each directory once)."""
-        raise NotImplementedError
-
-    def sync_dirs(self, directories: Iterable[str]) -> None:
-        """Flush the directories :meth:`commit` collected."""
-
-    def put_files(self, bucket: str, files: List[FilePut], if_absent: bool = False) -> List[PutOutcome]:
-        """Store whole files (same-host puts), each its own atomic put, all durable before this returns; one
-        outcome per file, in order. This default spools and commits them one by one."""
-        outcomes: List[PutOutcome] = []
-        for item in files:
-            try:
-                upload = self.upload(bucket, item.key, item.content_type)
-                try:
-                    upload.copy_from(item.source, item.size)
-                    etag = upload.finish()
-                    outcomes.append(self.commit(upload, bucket, item.key, etag, item.content_type,
-                                                if_absent=if_absent))
-                finally:
-                    upload.discard()
-            except (EngineError, OSError) as exc:
-                outcomes.append(exc)
-        return outcomes
-
-    def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
-        raise NotImplementedError
-
-    def read(self, bucket: str, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
-        raise NotImplementedError
-
-    def open_object(self, bucket: str, key: str,
-                    verified: Optional[Set[str]] = None) -> Optional[Tuple[int, ObjectInfo]]:
-        """The object's file opened for reading, and its description (None: no such object); a backend whose
-        objects are not local files returns :meth:`read` alone (NotImplementedError here). ``verified``: the
-        directories one request already checked (see :func:`_no_link_below`)."""
-        raise NotImplementedError
-
-    def read_into(self, bucket: str, key: str, fd: int) -> ObjectInfo:
-        """Write the object into the empty open file ``fd`` (a same-host get from a backend whose objects are
-        not local files: no :meth:`open_object`), checked against the CRC-32 recorded with it (DATA_LOSS when it
-        differs, see :func:`checked_read`)."""
-        raise NotImplementedError
-
-    def delete(self, bucket: str, key: str) -> bool:
-        raise NotImplementedError
-
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Objects whose key starts with ``prefix``, in key order."""
-        raise NotImplementedError
-
-    def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
-        """The Arrow filesystem SQL reads objects through (:mod:`mock_server.objects.scan`)."""
-        raise NotImplementedError
-
-    def arrow_path(self, bucket: str, key: str) -> str:
-        """The object's path on :meth:`arrow_filesystem`."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 class LocalObjectBackend(ObjectBackend):
@@ -491,7 +189,7 @@ class LocalObjectBackend(ObjectBackend):
                 meta = cached[2]
             else:
                 old_type = meta.get("content_type") if isinstance(meta, dict) else None
-                etag, crc32 = _md5_file(path)
+                etag, crc32 = md5_file(path)
                 meta = {"etag": etag, "crc32": crc32, "content_type": old_type or guess_content_type(key)}
                 with self._lock:
                     self._described[cache_key] = (stat.st_size, stat.st_mtime_ns, meta)
@@ -596,54 +294,6 @@ class LocalObjectBackend(ObjectBackend):
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def sweep_spool(directory: str) -> None:
-    """Remove puts a previous run left half received (the spool holds nothing a restart could resume), also
-    from its subdirectories (one per concurrent same-host put, see :mod:`mock_server.objects.local_puts`)."""
-    removed = _sweep(directory) + sum(_sweep(entry.path) for entry in _entries(directory)
-                                      if entry.is_dir(follow_symlinks=False))
-    if removed:
-        log.info("removed %d leftover spool file(s) of unfinished puts", removed)
-
-
-def _entries(directory: str) -> List[os.DirEntry]:
-    try:
-        with os.scandir(directory) as entries:
-            return list(entries)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _sweep(directory: str) -> int:
-    removed = 0
-    for entry in _entries(directory):
-        if entry.is_dir(follow_symlinks=False):
-            continue
-        try:
-            os.unlink(entry.path)
-            removed += 1
-        except (IsADirectoryError, PermissionError, FileNotFoundError):
-            continue
-    return removed
-
-
-def _md5_file(path: Union[str, int]) -> Tuple[str, int]:
-    """Hex MD5 and CRC-32 of a file, by name or open descriptor (the etag and checksum of an object the store
-    did not write itself)."""
-    digest, crc32, offset = hashlib.md5(), 0, 0
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if isinstance(path, str) else path
-    try:
-        while True:
-            block = os.pread(fd, READ_CHUNK, offset)
-            if not block:
-                return digest.hexdigest(), crc32
-            digest.update(block)
-            crc32 = checksums.crc32(block, crc32)
-            offset += len(block)
-    finally:
-        if isinstance(path, str):
-            os.close(fd)
-
-
 def _no_link_below(base: str, path: str, verified: Optional[Set[str]] = None) -> bool:
     """True when ``path`` is ``base``/<plain names> and none of those names is a symbolic link: then the path
     resolves inside ``base`` wherever ``base`` itself leads. One lstat per level instead of the ~30 µs of two
@@ -745,4 +395,3 @@ def _prune_empty(directory: str, stop: str) -> None:
         except OSError:
             return
         directory = os.path.dirname(directory)
-

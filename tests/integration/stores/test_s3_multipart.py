@@ -14,7 +14,7 @@ import pytest
 import e6driver
 from e6driver._proto import e6driver_stores_pb2 as st_pb, e6driver_stores_pb2_grpc as st_grpc
 from mock_server.objects.s3_multipart import PART_SIZE
-from mock_server.objects.store import local_etag
+from mock_server.objects.backend import local_etag
 from test_s3 import BUCKET, USERS, _s3_client, conns, s3_server, seaweed  # noqa: F401 - fixtures
 
 BIG = 2 * PART_SIZE + 12345  # three parts, the last one short
@@ -120,7 +120,7 @@ def test_crc32_of_concatenated_parts_from_their_crcs():
 def test_put_file_and_get_file_by_both_routes(conns, s3_server, seaweed, tmp_path, monkeypatch, route):
     """Same-host: the parts are read straight from the client's file (nothing goes through the spool) and a
     get's ranges are written straight into the client's file; both routes store and return the same."""
-    from mock_server.objects.store import Upload
+    from mock_server.objects.backend import Upload
 
     store = conns["root"].objects
     store.local_transfer = None if route == "same-host" else False
