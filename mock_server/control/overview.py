@@ -75,9 +75,8 @@ class Overview:
         buckets = self.stores.backend.buckets()
         objects = object_bytes = 0
         for bucket in buckets:
-            for item in self.stores.backend.list(bucket):
-                objects += 1
-                object_bytes += item.size
+            count, size = self.stores.backend.usage(bucket)
+            objects, object_bytes = objects + count, object_bytes + size
         return Statistics(
             users=len(accounts), disabled_users=sum(a.disabled for a in accounts), datasets=len(infos),
             dataset_versions=sum(i.versions for i in infos), dataset_bytes=sum(i.bytes for i in infos),

@@ -241,6 +241,13 @@ class ObjectBackend:
         """Objects whose key starts with ``prefix``, in key order."""
         raise NotImplementedError
 
+    def usage(self, bucket: str) -> Tuple[int, int]:
+        """(objects, bytes) of ``bucket``: the objects :meth:`list` gives, without describing each one."""
+        objects = size = 0
+        for info in self.list(bucket):
+            objects, size = objects + 1, size + info.size
+        return objects, size
+
     def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
         """The Arrow filesystem SQL reads objects through (:mod:`mock_server.objects.scan`)."""
         raise NotImplementedError

@@ -257,6 +257,18 @@ class LocalObjectBackend(ObjectBackend):
         return True
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        for key, path, stat in self._files(bucket, prefix):
+            yield self._info(bucket, key, stat, path)
+
+    def usage(self, bucket: str) -> Tuple[int, int]:
+        # Sizes only: describing each object could mean reading a file placed behind the store's back (its MD5).
+        objects = size = 0
+        for _, _, stat in self._files(bucket, ""):
+            objects, size = objects + 1, size + stat.st_size
+        return objects, size
+
+    def _files(self, bucket: str, prefix: str) -> Iterator[Tuple[str, str, os.stat_result]]:
+        """(key, path, status) of the objects under ``prefix``, in key order."""
         check_prefix(prefix)
         base = self._bucket_dir(bucket)
         if not os.path.isdir(base):
@@ -279,7 +291,7 @@ class LocalObjectBackend(ObjectBackend):
                     continue
                 if not stat_module.S_ISREG(stat.st_mode):
                     continue
-                yield self._info(bucket, key, stat, path)
+                yield key, path, stat
 
     def arrow_filesystem(self) -> "pyarrow.fs.FileSystem":
         import pyarrow.fs

@@ -143,6 +143,29 @@ def test_grants_overview_and_statistics(srv, tmp_path):
         assert (stats.buckets, stats.objects, stats.object_bytes) == (2, 2, 11)
 
 
+def test_statistics_count_objects_without_describing_them(srv, monkeypatch):
+    """A file placed in a bucket behind the store's back counts with its size; statistics never read it (listing
+    it would compute its MD5: a cost per byte of every such file, on every call)."""
+    import os
+
+    from mock_server.objects import store as store_module
+
+    with connect(srv) as admin:
+        admin.objects.create_bucket("placed")
+        admin.objects.put("placed", "mine.txt", b"12345")
+        os.makedirs(os.path.join(srv.object_stores.backend.root, "placed", "dir"))
+        with open(os.path.join(srv.object_stores.backend.root, "placed", "dir", "theirs.bin"), "wb") as handle:
+            handle.write(b"x" * 1000)
+
+        def unread(path):
+            raise AssertionError(f"statistics read {path}")
+        monkeypatch.setattr(store_module, "md5_file", unread)
+        stats = admin.admin.statistics()
+        assert (stats.buckets, stats.objects, stats.object_bytes) == (1, 2, 1005)
+        with pytest.raises(e6driver.Error):
+            admin.objects.list("placed")  # listing describes it: the MD5 this test forbids
+
+
 def test_system_tables_in_sql(srv, tmp_path):
     with connect(srv) as admin:
         _populate(admin, admin.admin.create_user("carol").token, srv, tmp_path)
