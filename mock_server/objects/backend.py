@@ -13,8 +13,7 @@ import grpc
 
 from mock_server import checksums
 from mock_server.errors import EngineError
-from mock_server.objects.copies import (COPY_STEP, READ_CHUNK, WRITEBACK_STEP, copy_with_crc, create_spool_file,
-                                        start_writeback)
+from mock_server.objects.copies import READ_CHUNK, WRITEBACK_STEP, copy_with_crc, create_spool_file, start_writeback
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -91,9 +90,9 @@ class Upload:
     def copy_from(self, source: int, size: int) -> None:
         """The whole content at once: ``size`` bytes of the open file ``source`` (a client's file, handed over
         by a same-host transfer), copied by the kernel; the CRC-32 is computed from the spool file, one step
-        behind the copy, so it describes what was stored whatever the client does to its file meanwhile."""
-        if self.size:
-            return self._copy_through_writes(source, size)
+        behind the copy, so it describes what was stored whatever the client does to its file meanwhile. Only
+        into an empty upload."""
+        assert self.size == 0, "copy_from fills an empty upload"
         copied, self.crc32 = copy_with_crc(source, self._file.fileno(), size, checksummed=self._file.fileno(),
                                            on_step=self._copied)
         if copied != size:
@@ -103,17 +102,6 @@ class Upload:
     def _copied(self, size: int) -> None:
         self.size = size
         self._write_back()
-
-    def _copy_through_writes(self, source: int, size: int) -> None:
-        """:meth:`copy_from` for an upload that already holds content."""
-        read = 0
-        while read < size:
-            data = os.pread(source, min(COPY_STEP, size - read), read)
-            if not data:
-                raise EngineError(grpc.StatusCode.ABORTED,
-                                  f"the file was {size} bytes and ended after {read} while being stored")
-            self.write(self.size, data, running_crc32=checksums.crc32(data, self.crc32))
-            read += len(data)
 
     def finish(self, md5: str = "", sync: bool = True) -> str:
         """Fsync (once, for the whole object, when ``durable``; ``sync=False``: the caller makes several

@@ -115,7 +115,7 @@ class MultipartUpload(Upload):
         """A same-host put of an object of at least one part: its parts are read from the client's file and
         sent as they are read, with no spool copy; the CRC-32 is of the very bytes sent. A smaller object is
         spooled for its single PutObject."""
-        if self.size or size < PART_SIZE:
+        if size < PART_SIZE:
             return super().copy_from(source, size)
         while self.size < size:
             data = os.pread(source, min(PART_SIZE, size - self.size), self.size)

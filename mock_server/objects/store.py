@@ -31,8 +31,9 @@ import grpc
 
 from mock_server.errors import EngineError, hide_path
 from mock_server.files import fsync_dir
-from mock_server.objects.backend import (READ_CHUNK, FilePut, ObjectBackend, ObjectInfo, PutOutcome, Upload, md5_file,
-                                         not_found, sweep_spool)
+from mock_server.objects.backend import (FilePut, ObjectBackend, ObjectInfo, PutOutcome, Upload, md5_file, not_found,
+                                         sweep_spool)
+from mock_server.objects.copies import READ_CHUNK
 from mock_server.objects.names import check_bucket, check_key, check_prefix, guess_content_type
 
 if TYPE_CHECKING:
