@@ -13,6 +13,7 @@ import grpc
 
 from mock_server import checksums
 from mock_server.errors import EngineError
+from mock_server.files import spread_subdirectories
 from mock_server.objects.copies import READ_CHUNK, WRITEBACK_STEP, copy_with_crc, create_spool_file, start_writeback
 
 if TYPE_CHECKING:
@@ -248,11 +249,21 @@ class ObjectBackend:
         pass
 
 
-def sweep_spool(directory: str) -> None:
-    """Remove puts a previous run left half received (the spool holds nothing a restart could resume), also
-    from its subdirectories (one per concurrent same-host put, see :mod:`mock_server.objects.local_puts`)."""
-    removed = _sweep(directory) + sum(_sweep(entry.path) for entry in _entries(directory)
-                                      if entry.is_dir(follow_symlinks=False))
+def prepare_spool(directory: str) -> None:
+    """Make the spool directory ready at start: made if missing and marked so its subdirectories (one per
+    concurrent same-host put, see :mod:`mock_server.objects.local_puts`) are spread over the filesystem
+    (:func:`mock_server.files.spread_subdirectories`); puts a previous run left half received are removed (the
+    spool holds nothing a restart could resume), and so are the subdirectories, so each is placed afresh."""
+    os.makedirs(directory, exist_ok=True)
+    spread_subdirectories(directory)
+    removed = _sweep(directory)
+    for entry in _entries(directory):
+        if entry.is_dir(follow_symlinks=False):
+            removed += _sweep(entry.path)
+            try:
+                os.rmdir(entry.path)
+            except OSError:  # not empty (something the sweep does not remove): kept as it is
+                pass
     if removed:
         log.info("removed %d leftover spool file(s) of unfinished puts", removed)
 

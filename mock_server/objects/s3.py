@@ -34,7 +34,7 @@ from mock_server.errors import EngineError
 from mock_server.objects.s3_multipart import EtagIndex, MultipartUpload, crc32_or_none, etag_of
 from mock_server.objects.s3_ranges import ranged_read, ranged_read_into
 from mock_server.objects.backend import (ObjectBackend, ObjectInfo, Upload, checked_read, local_etag, md5_file,
-                                         not_found, sweep_spool)
+                                         not_found, prepare_spool)
 from mock_server.objects.copies import READ_CHUNK
 from mock_server.objects.names import guess_content_type
 
@@ -99,8 +99,7 @@ class S3ObjectBackend(ObjectBackend):
             aws_secret_access_key=secret_key, config=config)
         if spool_root:
             self._spool = os.path.join(spool_root, "objects-spool")
-            os.makedirs(self._spool, exist_ok=True)
-            sweep_spool(self._spool)  # puts a previous run left half received, as for local buckets
+            prepare_spool(self._spool)  # as for local buckets
         else:
             self._spool = tempfile.mkdtemp(prefix="e6spool-")
         # The file keeps its first name: engines before this one recorded multipart MD5s in it.

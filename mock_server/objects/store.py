@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import stat as stat_module
+import tempfile
 import threading
 import uuid
 from collections import OrderedDict
@@ -32,7 +33,8 @@ import grpc
 from mock_server.errors import EngineError, hide_path
 from mock_server.files import fsync_dir
 from mock_server.objects.backend import (FilePut, ObjectBackend, ObjectInfo, PutOutcome, Upload, md5_file, not_found,
-                                         sweep_spool)
+                                         prepare_spool)
+from mock_server.objects import descriptions
 from mock_server.objects.copies import READ_CHUNK
 from mock_server.objects.names import check_bucket, check_key, check_prefix, guess_content_type
 
@@ -60,10 +62,18 @@ class LocalObjectBackend(ObjectBackend):
         # Puts and deletes of one key are serialised (if_absent, and a sidecar that matches its file); other
         # keys go concurrently: a directory pruned under a put is made again (_retrying).
         self._key_locks = [threading.Lock() for _ in range(64)]
-        sweep_spool(self._tmp)
+        prepare_spool(self._tmp)
+        # Puts arriving over gRPC spool here: a directory of this process's own under the spread spool, placed
+        # away from the rest of the filesystem's churn (same-host puts take one per request, local_puts).
+        self._spool = tempfile.mkdtemp(prefix="u", dir=self._tmp)
         self._described: "OrderedDict[Tuple[str, str], Tuple[int, int, dict]]" = OrderedDict()
 
     def spool_dir(self) -> str:
+        return self._spool
+
+    @property
+    def spool_root(self) -> str:
+        """The directory every spool directory of this backend is made in (prepare_spool)."""
         return self._tmp
 
     def _bucket_dir(self, bucket: str) -> str:
@@ -116,7 +126,7 @@ class LocalObjectBackend(ObjectBackend):
         # Directories whose entries the put changes: the spool's (the rename takes its entry; on a filesystem
         # without a journal a crash could otherwise keep both names of one file, and the spool sweep at start
         # would then free the object's inode), the target's, and any it makes (with the one above them).
-        changed = {self._tmp, os.path.dirname(target)}
+        changed = {os.path.dirname(upload.path), os.path.dirname(target)}
         with self._key_lock(bucket, key):
             if not self.bucket_exists(bucket):
                 raise not_found(bucket)
@@ -349,7 +359,7 @@ def _set_xattr_meta(path: Union[str, int], meta: dict) -> bool:
     """Describe a spooled object in an extended attribute of its own file, so the description is published
     by the same rename as the content (no sidecar file to write); False where the filesystem has none."""
     try:
-        os.setxattr(path, XATTR_META, json.dumps(meta).encode("utf-8"))
+        os.setxattr(path, XATTR_META, descriptions.encode(meta))
         return True
     except (OSError, AttributeError):
         return False
@@ -357,8 +367,8 @@ def _set_xattr_meta(path: Union[str, int], meta: dict) -> bool:
 
 def _xattr_meta(path: Union[str, int]) -> Any:
     try:
-        return json.loads(os.getxattr(path, XATTR_META))
-    except (OSError, ValueError, AttributeError):
+        return descriptions.decode(os.getxattr(path, XATTR_META))
+    except (OSError, AttributeError):
         return None
 
 

@@ -62,8 +62,8 @@ def test_kill_mid_compression_then_rerun(servers, tmp_path, stage):
     with pausing.connect(connect_timeout=0.5) as conn:
         job = in_thread(lambda: conn.objects.compress(BUCKET, "logs/", dry_run=False))
         if stage == "write":  # a compressed copy half written in the spool
-            wait_for(lambda: os.path.isdir(spool) and any(os.path.getsize(os.path.join(spool, f))
-                                                          for f in os.listdir(spool)), "a spooled copy", 60)
+            wait_for(lambda: any(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(spool)
+                                 for f in names), "a spooled copy", 60)
         else:  # the first copy published, its original not yet removed
             objects_dir = os.path.join(data_dir, "objects", BUCKET, "logs")
             wait_for(lambda: os.path.exists(os.path.join(objects_dir, "0.csv.zst")), "a published copy", 60)
@@ -74,7 +74,7 @@ def test_kill_mid_compression_then_rerun(servers, tmp_path, stage):
     restarted = servers()
     with restarted.connect() as conn:
         _check_nothing_lost(conn)
-        assert os.listdir(spool) == []  # the half-written copy is gone
+        assert [f for _, _, names in os.walk(spool) for f in names] == []  # the half-written copy is gone
         report = conn.objects.compress(BUCKET, "logs/", dry_run=False)
         assert not report.failed and report.files == len(CONTENT)
         assert {o.key for o in conn.objects.list(BUCKET, "logs/")} == {k + ".zst" for k in CONTENT}

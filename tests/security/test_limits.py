@@ -231,7 +231,7 @@ def test_leftover_put_spool_is_swept_at_start(tmp_path, engine):
     with open(os.path.join(spool, "put-leftover"), "wb") as handle:
         handle.write(b"x" * 1000)
     srv = engine(data_dir=data_dir)
-    assert os.listdir(spool) == []
+    assert [f for _, _, names in os.walk(spool) for f in names] == []
     assert srv.port
 
 

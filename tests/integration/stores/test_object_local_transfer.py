@@ -223,5 +223,7 @@ def test_leftover_spool_files_are_removed_at_start(tmp_path):
     for name in (".tmp/put-1", ".tmp/s0/put-2", ".tmp/s3/put-3"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(b"half a put")
-    LocalObjectBackend(str(root))
+    backend = LocalObjectBackend(str(root))
     assert [f for _, _, files in os.walk(root / ".tmp") for f in files] == []
+    # the old spool directories are gone too: each is made afresh (placed where the filesystem churns least)
+    assert os.listdir(root / ".tmp") == [os.path.basename(backend.spool_dir())]
