@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ContextManager, List, Optional, Set
+from typing import TYPE_CHECKING, Iterator, List, Optional, Set
 
 import grpc
 
@@ -50,14 +50,32 @@ def _pause(stage: str, files: int) -> None:
 # Requests spool and publish small files in turns of TURN_FILES: that work is mostly short system calls, each
 # letting another thread take the GIL, and requests interleaved call by call spent ~40% more CPU handing it
 # back and forth (4 requests of 250 files of 1 KiB: 0.16-0.25 CPU s, in turns 0.12-0.16). A turn is short
-# (16 small files: a few ms), so a request of another user waits at most that; a large file's kernel copy
-# releases the GIL for long stretches, so its spooling takes no turn and holds nobody up.
+# (16 small files: a few ms); a large file's kernel copy releases the GIL for long stretches, so its spooling
+# takes no turn. A turn waits at most TURN_WAIT for the one before: the files spooled are the client's, and
+# one that blocks (a file on a hung network mount) must not hold up the other requests, so a request that
+# waited that long goes on without turns.
 TURN_FILES = 16
+TURN_WAIT = 0.05
 _TURNS = threading.Lock()
 
 
-def _turn(taken: bool) -> ContextManager[Any]:
-    return _TURNS if taken else contextlib.nullcontext()
+class _Turns:
+    """One request's turns."""
+
+    def __init__(self) -> None:
+        self.taking = True
+
+    @contextlib.contextmanager
+    def turn(self, wanted: bool = True) -> Iterator[None]:
+        if wanted and self.taking:
+            if _TURNS.acquire(timeout=TURN_WAIT):
+                try:
+                    yield
+                finally:
+                    _TURNS.release()
+                return
+            self.taking = False
+        yield
 
 
 @dataclass
@@ -95,10 +113,11 @@ def _put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
     outcomes: List[Optional[PutOutcome]] = [None] * len(files)
     verified: Set[str] = set()
     spooled: List[_Spooled] = []
+    turns = _Turns()
     try:
         for start in range(0, len(files), TURN_FILES):
             chunk = files[start:start + TURN_FILES]
-            with _turn(all(item.size <= SMALL_COPY for item in chunk)):
+            with turns.turn(all(item.size <= SMALL_COPY for item in chunk)):
                 for index, item in enumerate(chunk, start):
                     try:
                         target = backend._path(bucket, item.key, verified)
@@ -113,7 +132,7 @@ def _put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
         _pause("spooled", len(spooled))
         flush: Set[str] = {spool} if spooled else set()  # the renames change the spool's entries too
         for start in range(0, len(spooled), TURN_FILES):
-            with _turn(True):
+            with turns.turn():
                 for entry in spooled[start:start + TURN_FILES]:
                     try:
                         flush.update(_publish(backend, bucket, entry, if_absent, verified))
