@@ -138,14 +138,22 @@ def _same_host(client: "ObjectStoreClient", run: Callable[[str], Dict[str, Outco
         return None
 
 
+def _requests(count: int) -> List[Tuple[int, int]]:
+    """(start, end) of the same-host requests moving ``count`` files: as few as MAX_KEYS allows, of equal
+    size (250 files went as 200 and then 50, the last request's fixed costs for a few files)."""
+    requests = -(-count // local_transfer.MAX_KEYS)
+    size = -(-count // requests) if requests else 1
+    return [(start, min(start + size, count)) for start in range(0, count, size)]
+
+
 def _local_puts(client: "ObjectStoreClient", name: str, bucket: str, items: List[Tuple[str, str, int]],
                 added: Optional[Added]) -> Dict[str, Outcome]:
-    """:func:`put_files` by same-host requests: each hands over up to MAX_KEYS open files."""
+    """:func:`put_files` by same-host requests: each hands over up to MAX_KEYS open files (:func:`_requests`)."""
     outcomes: Dict[str, Outcome] = {}
-    for start in range(0, len(items), local_transfer.MAX_KEYS):
+    for start, end in _requests(len(items)):
         keys, fds = [], []
         try:
-            for key, path, _ in items[start:start + local_transfer.MAX_KEYS]:
+            for key, path, _ in items[start:end]:
                 try:
                     fds.append(_open_regular(path))
                 except OSError as exc:  # this file fails; the batch goes on
@@ -180,11 +188,11 @@ def _local_gets(client: "ObjectStoreClient", name: str, bucket: str, items: List
     outcomes: Dict[str, Outcome] = {}
     made: Set[str] = set()  # directories made (or found) for earlier files
     names = f".e6get-{uuid.uuid4().hex}-"  # + a counter: one random name per call, not per file
-    for start in range(0, len(items), local_transfer.MAX_KEYS):
+    for start, end in _requests(len(items)):
         opened: List[Tuple[str, str, str, int]] = []  # (key, target, temporary, fd)
         published = set()
         try:
-            for number, (key, target, _) in enumerate(items[start:start + local_transfer.MAX_KEYS], start):
+            for number, (key, target, _) in enumerate(items[start:end], start):
                 directory = os.path.dirname(target)
                 temporary = os.path.join(directory, f"{names}{number}")
                 try:

@@ -227,3 +227,23 @@ def test_leftover_spool_files_are_removed_at_start(tmp_path):
     assert [f for _, _, files in os.walk(root / ".tmp") for f in files] == []
     # the old spool directories are gone too: each is made afresh (placed where the filesystem churns least)
     assert os.listdir(root / ".tmp") == [os.path.basename(backend.spool_dir())]
+
+
+def test_a_group_of_files_goes_in_requests_of_equal_size(store, server, monkeypatch, tmp_path):
+    """250 files (one worker's group): two requests of 125, not 200 and then 50."""
+    from mock_server.objects import local_puts
+
+    sizes = []
+    put_files = local_puts.put_files
+    monkeypatch.setattr(local_puts, "put_files", lambda backend, bucket, files, if_absent: (
+        sizes.append(len(files)), put_files(backend, bucket, files, if_absent))[1])
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for number in range(250):
+        (tree / f"f{number:03d}").write_bytes(b"%d" % number)
+    served = _served(server, "put"), _served(server, "get")
+    store.upload(tree, BUCKET, prefix="equal", progress=False, workers=1)
+    assert sizes == [125, 125] and _served(server, "put") == served[0] + 2
+    store.download(BUCKET, "equal", tmp_path / "back", progress=False, workers=1)
+    assert _served(server, "get") == served[1] + 2
+    assert all((tmp_path / "back" / f"f{n:03d}").read_bytes() == b"%d" % n for n in range(250))
