@@ -2,7 +2,10 @@
 
     python bench/stores.py [--mb 200] [--rounds 3] [--files 1000] [--file-kb 64] [--rows 10000000] [--no-s3]
 
-Every figure is the best of ``--rounds``; each client runs in a fresh process, the engine in another. Next to
+Every figure is the best of ``--rounds``; each client runs in a fresh process, the engine in another. Each timed
+operation starts with nothing dirty on the disk (an untimed ``os.sync()`` first): ``copytree`` and ``copyfile``
+leave their writes to the kernel, and the one filesystem sync of a same-host request of many files would
+otherwise write them as well (35-45 ms for the 64 MiB ``copytree`` leaves, measured). Next to
 each time, the CPU seconds it cost (least over the rounds): the client process, the engine process, and for
 SeaweedFS the ``weed`` process. On a machine shared with other work the times swing with the load; the CPU
 seconds say how much work an operation is, and on 2 cores bound the time it can take at best (sum / 2).
@@ -65,6 +68,7 @@ def cpu_seconds():
 best, cpu = {{}}, {{}}
 
 def timed(name, action):
+    os.sync()  # nothing left dirty by the operation before (module doc)
     before, started = cpu_seconds(), time.perf_counter()
     result = action()
     best[name] = min(best.get(name, 1e9), time.perf_counter() - started)
