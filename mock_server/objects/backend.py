@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
@@ -147,14 +148,20 @@ def _write_all(handle: BinaryIO, data: bytes) -> None:
 
 @dataclass(frozen=True)
 class FilePut:
-    """One whole file to store (a same-host put): ``size`` bytes of the open file ``source``."""
+    """One whole object to store: ``size`` bytes of the open file ``source`` (a same-host put), or ``data`` (an
+    object of a PutBatch message, already checked against the client's checksums; ``source`` is then -1)."""
     key: str
     source: int
     size: int
     content_type: str
+    data: Optional[bytes] = None
 
 
 PutOutcome = Union[ObjectInfo, EngineError, OSError]  # per file: what was stored, or why not
+
+
+# Objects the default put_files stores at once, shared by every backend of the process (threads start on first use).
+_PUT_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="e6put")
 
 
 class ObjectBackend:
@@ -187,22 +194,25 @@ class ObjectBackend:
         """Flush the directories :meth:`commit` collected."""
 
     def put_files(self, bucket: str, files: List[FilePut], if_absent: bool = False) -> List[PutOutcome]:
-        """Store whole files (same-host puts), each its own atomic put, all durable before this returns; one
-        outcome per file, in order. This default spools and commits them one by one."""
-        outcomes: List[PutOutcome] = []
-        for item in files:
+        """Store whole objects (:class:`FilePut`), each its own atomic put, all durable before this returns; one
+        outcome per object, in order. This default spools and commits each on its own, several at once (a
+        remote store's round trips overlap)."""
+        return list(_PUT_POOL.map(lambda item: self._put_one(bucket, item, if_absent), files))
+
+    def _put_one(self, bucket: str, item: FilePut, if_absent: bool) -> PutOutcome:
+        try:
+            upload = self.upload(bucket, item.key, item.content_type)
             try:
-                upload = self.upload(bucket, item.key, item.content_type)
-                try:
+                if item.data is None:
                     upload.copy_from(item.source, item.size)
-                    etag = upload.finish()
-                    outcomes.append(self.commit(upload, bucket, item.key, etag, item.content_type,
-                                                if_absent=if_absent))
-                finally:
-                    upload.discard()
-            except (EngineError, OSError) as exc:
-                outcomes.append(exc)
-        return outcomes
+                else:
+                    upload.write(0, item.data, crc32=checksums.crc32(item.data))
+                etag = upload.finish()
+                return self.commit(upload, bucket, item.key, etag, item.content_type, if_absent=if_absent)
+            finally:
+                upload.discard()
+        except (EngineError, OSError) as exc:
+            return exc
 
     def stat(self, bucket: str, key: str) -> Optional[ObjectInfo]:
         raise NotImplementedError

@@ -1,15 +1,17 @@
-"""Whole files put into the local-directory backend (same-host puts), many per request, at about the cost of
-copying them: the work a put repeats per file is cut to what that file needs.
+"""Whole objects put into the local-directory backend many per request (same-host puts, and the objects of a
+PutBatch call), at about the cost of copying them: the work a put repeats per file is cut to what that file
+needs.
 
-Per file: a spool file is created (in a spool directory of the request's own), the content copied into it (a small file read once, checksummed and
-written; a large one copied by the kernel with the CRC-32 one step behind and its writeback started as it
-goes), described in its extended attribute through the open descriptor, so the description is synced with
-the content. Once every file of the request is spooled they are made durable together (one filesystem sync),
-then each is renamed into place under its key's lock; the new names (and directories made for them) are made
-durable before the request is answered. Each put stays atomic: a reader sees the old object or the whole new
-one, never a partial file. Directories are checked for links once per request; one lstat of the target
-answers if_absent, "a prefix of other objects" and a link at the last level; a missing directory costs
-nothing until the rename reports it.
+Per file: a spool file is created (in a spool directory of the request's own), the content copied into it (a
+small file read once, checksummed and written; a large one copied by the kernel with the CRC-32 one step
+behind and its writeback started as it goes; a PutBatch object written from memory), described in its
+extended attribute through the open descriptor, so the description is synced with the content. Once every
+file of the request is spooled they are made durable together (one filesystem sync), then each is renamed
+into place under its key's lock; the new names (and directories made for them) are made durable before the
+request is answered. Each put stays atomic: a reader sees the old object or the whole new one, never a
+partial file. Directories are checked for links once per request; one lstat of the target answers if_absent,
+"a prefix of other objects" and a link at the last level; a missing directory costs nothing until the rename
+reports it.
 """
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Set
 
 import grpc
 
+from mock_server import checksums
 from mock_server.errors import EngineError
-from mock_server.files import fsync_dir, sync_filesystem
+from mock_server.files import fsync_dir, pwrite_all, sync_filesystem
 from mock_server.objects.copies import (SMALL_COPY, WRITEBACK_STEP, copy_with_crc, create_spool_file,
                                         start_writeback)
 from mock_server.objects.backend import FilePut, ObjectInfo, PutOutcome, local_etag, not_found
@@ -117,7 +120,7 @@ def _put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
     try:
         for start in range(0, len(files), TURN_FILES):
             chunk = files[start:start + TURN_FILES]
-            with turns.turn(all(item.size <= SMALL_COPY for item in chunk)):
+            with turns.turn(all(item.data is not None or item.size <= SMALL_COPY for item in chunk)):
                 for index, item in enumerate(chunk, start):
                     try:
                         target = backend._path(bucket, item.key, verified)
@@ -159,7 +162,11 @@ def _put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
 def _spool(spool: str, bucket: str, index: int, item: FilePut, target: str) -> _Spooled:
     fd, path = create_spool_file(spool)
     try:
-        crc = _copy(item.source, fd, item.size)
+        if item.data is None:
+            crc = _copy(item.source, fd, item.size)
+        else:  # a PutBatch object, in memory
+            pwrite_all(fd, item.data, 0)
+            crc = checksums.crc32(item.data)
         stat = os.fstat(fd)
         etag = local_etag(crc, item.size)
         tagged = _set_xattr_meta(fd, {"size": item.size, "mtime_ns": stat.st_mtime_ns, "etag": etag,

@@ -184,10 +184,14 @@ def test_batch_runs_operations_concurrently(store):
 def test_a_put_over_grpc_flushes_every_directory_it_changed(server, store, monkeypatch, tmp_path, how):
     """Before the answer: the spool's directory (the rename took its entry: on ext4 without a journal a crash
     could keep both names, and the spool sweep would free the object), the object's, and each one it made."""
+    from mock_server.objects import local_puts
     from mock_server.objects import store as store_module
 
     flushed = []
     monkeypatch.setattr(store_module, "fsync_dir", lambda path, best_effort=False: flushed.append(path))
+    sync_names = local_puts._sync_names  # PutBatch: many directories, flushed together (or one filesystem sync)
+    monkeypatch.setattr(local_puts, "_sync_names", lambda directories: (flushed.extend(directories),
+                                                                        sync_names(directories)))
     store.create_bucket("flushes")
     store.local_transfer = False
     try:
@@ -202,7 +206,11 @@ def test_a_put_over_grpc_flushes_every_directory_it_changed(server, store, monke
         store.local_transfer = None
     backend = server.object_stores.backend
     bucket_dir = os.path.join(backend.root, "flushes")
-    expected = {backend.spool_dir(), bucket_dir, os.path.join(bucket_dir, how), os.path.join(bucket_dir, how, "new"),
+    expected = {bucket_dir, os.path.join(bucket_dir, how), os.path.join(bucket_dir, how, "new"),
                 os.path.join(bucket_dir, how, "new", "deeper")}
     assert expected <= set(flushed), sorted(set(flushed))
+    spools = {path for path in flushed if os.path.dirname(path) == backend.spool_root}
+    assert len(spools) == 1  # the directory the object was spooled in (a PutBatch group's own)
+    if how == "put":
+        assert spools == {backend.spool_dir()}
     assert store.get("flushes", key) == b"content"
