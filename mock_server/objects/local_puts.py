@@ -101,7 +101,11 @@ def put_files(backend: "LocalObjectBackend", bucket: str, files: List[FilePut],
     # A directory of its own per request: requests creating files in one directory would queue on its lock,
     # and a new directory under the spread spool is placed afresh (mock_server.files.spread_subdirectories),
     # so a block group full of recently freed inodes slows one request, not every one after it.
-    spool = tempfile.mkdtemp(prefix="p", dir=backend.spool_root)
+    try:
+        spool = tempfile.mkdtemp(prefix="p", dir=backend.spool_root)
+    except FileNotFoundError:  # the spool removed under the running engine: made again, as a put's spool file is
+        os.makedirs(backend.spool_root, exist_ok=True)
+        spool = tempfile.mkdtemp(prefix="p", dir=backend.spool_root)
     try:
         return _put_files(backend, bucket, files, if_absent, spool)
     finally:

@@ -65,3 +65,19 @@ def test_each_request_spools_in_a_directory_of_its_own(tmp_path, monkeypatch):
     assert len(set(seen)) == 2 and all(os.path.dirname(d) == backend.spool_root for d in seen)
     assert set(os.listdir(backend.spool_root)) == before  # each removed once its request was answered
     assert b"".join(backend.read("bucket", "k1")) == b"content"
+
+
+def test_a_spool_removed_under_the_running_engine_is_made_again(tmp_path):
+    import shutil
+
+    backend = LocalObjectBackend(str(tmp_path / "objects"))
+    backend.create_bucket("bucket")
+    shutil.rmtree(backend.spool_root)
+    source = tmp_path / "source"
+    source.write_bytes(b"still stored")
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        [info] = backend.put_files("bucket", [FilePut("key", fd, 12, "text/plain")])
+    finally:
+        os.close(fd)
+    assert info.size == 12 and b"".join(backend.read("bucket", "key")) == b"still stored"
