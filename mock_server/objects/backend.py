@@ -44,6 +44,12 @@ def data_loss(message: str) -> EngineError:
     return EngineError(grpc.StatusCode.DATA_LOSS, message)
 
 
+def check_md5(sent: str, digest: str) -> None:
+    """DATA_LOSS unless ``sent`` (a client's MD5 of what it sent, any case) is ``digest`` (of what arrived)."""
+    if sent.lower() != digest:
+        raise data_loss(f"object checksum mismatch: sent {sent}, received content has {digest}")
+
+
 def local_etag(crc32: int, size: int) -> str:
     """The etag the local store gives content it writes: its CRC-32 and size (the store computes the CRC-32
     anyway; an MD5 would cost a second pass at a sixth of the speed). Not 32 hex digits, so no client takes it
@@ -113,9 +119,7 @@ class Upload:
             os.fsync(self._file.fileno())
         self._file.close()
         if md5:
-            digest = md5_file(self.path)[0]
-            if md5.lower() != digest:
-                raise data_loss(f"object checksum mismatch: sent {md5}, received content has {digest}")
+            check_md5(md5, md5_file(self.path)[0])
         return local_etag(self.crc32, self.size)
 
     def discard(self) -> None:

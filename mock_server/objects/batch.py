@@ -18,7 +18,7 @@ from e6driver._proto import e6driver_stores_pb2 as st_pb
 from mock_server import checksums
 from mock_server.errors import EngineError, sanitize
 from mock_server.limits import Limits, exceeded
-from mock_server.objects.backend import FilePut, ObjectBackend, ObjectInfo, data_loss, not_found
+from mock_server.objects.backend import FilePut, ObjectBackend, ObjectInfo, check_md5, data_loss, not_found
 from mock_server.objects.names import check_key, guess_content_type
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,7 @@ class BatchPuts:
         if checksums.crc32(obj.data) != obj.crc32:  # the whole object: its CRC is the running one
             raise data_loss("checksum mismatch in the chunk at offset 0")
         if obj.md5:
-            digest = hashlib.md5(obj.data).hexdigest()
-            if obj.md5.lower() != digest:
-                raise data_loss(f"object checksum mismatch: sent {obj.md5}, received content has {digest}")
+            check_md5(obj.md5, hashlib.md5(obj.data).hexdigest())
         return FilePut(key, -1, len(obj.data), obj.content_type or guess_content_type(key), data=obj.data)
 
     def _store(self, bucket: str, if_absent: bool, group: List[Tuple[int, FilePut]],

@@ -6,13 +6,10 @@ import os
 
 import pytest
 
-from mock_server.files import spread_subdirectories
+from mock_server.files import _FS_IOC_GETFLAGS, _FS_TOPDIR_FL, spread_subdirectories
 from mock_server.objects import local_puts
 from mock_server.objects.backend import FilePut
 from mock_server.objects.store import LocalObjectBackend
-
-_FS_IOC_GETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x00020000
-
 
 def _flags(path):
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
