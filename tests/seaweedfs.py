@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from typing import Iterator, List, Optional
+from typing import Iterator, Optional
+
+from ports import free_ports
 
 ACCESS_KEY, SECRET_KEY = "e6-test-access", "e6-test-secret"
 PORT_FLAGS = ["s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance", "master.port", "master.port.grpc",
@@ -27,30 +27,6 @@ class WeedFailed(RuntimeError):
 def weed_binary() -> Optional[str]:
     found = shutil.which("weed") or os.path.join(os.path.dirname(sys.executable), "weed")
     return found if os.access(found, os.X_OK) else None
-
-
-def free_ports(count: int) -> List[int]:
-    """Distinct free loopback ports below the kernel's ephemeral range, with room for weed's habit of adding
-    10,000 to an HTTP port for its gRPC one: a port in the ephemeral range can be taken by any outgoing
-    connection between this check and weed's bind (a run failed so: "bind: address already in use")."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
-            ephemeral = int(handle.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral = 32768
-    high = max(ephemeral - 10_000, 12_000)
-    chosen: List[int] = []
-    while len(chosen) < count:
-        port = random.randrange(10_000, high)
-        if port in chosen:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        chosen.append(port)
-    return chosen
 
 
 def s3_client(endpoint: str):
@@ -77,7 +53,7 @@ def seaweed(base: str) -> Iterator[str]:
     for attempt in range(1, ATTEMPTS + 1):
         data = os.path.join(base, f"data{attempt}")
         os.makedirs(data)
-        ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
+        ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS), room=10_000)))
         command = [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.config={config}",
                    "-master.telemetry=false", "-admin.ui=false", "-webdav=false"]
         command += [f"-{flag}={port}" for flag, port in ports.items()]

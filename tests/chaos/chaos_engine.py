@@ -1,7 +1,6 @@
 """The engine under chaos: restartable on one port and data directory, and the timeline of events."""
 from __future__ import annotations
 
-import socket
 import threading
 import traceback
 import time
@@ -9,23 +8,19 @@ from typing import List, Tuple
 
 from mock_server.server import EngineServer
 
+from ports import free_port
+
 USER, PASSWORD = "chaos", "chaos-secret"
 # seconds after the start → event; 5 switches, 2 expiries, a suspend/resume, a restart
 PLAN = [(0.4, "switch"), (0.9, "expire"), (1.4, "switch"), (2.0, "suspend"), (3.0, "resume"), (3.5, "switch"),
         (4.2, "restart"), (5.0, "expire"), (5.6, "switch"), (6.4, "switch")]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Engine:
     """The server under test, restartable on the same port and data directory."""
 
     def __init__(self, data_dir: str):
-        self.port = _free_port()
+        self.port = free_port()  # below the ephemeral range: still free at the restart
         self.data_dir = data_dir
         self.lock = threading.Lock()
         self.server = self._start()

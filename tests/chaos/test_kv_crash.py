@@ -3,7 +3,6 @@ acknowledged update and put is there, and no item is half written (each write's 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 from typing import Dict, List
@@ -14,6 +13,7 @@ import e6driver
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration", "stores"))
 from test_dataset_crash import Server, wait_for  # noqa: E402 - the killable engine subprocess
+from ports import free_port  # noqa: E402
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
@@ -110,9 +110,7 @@ def test_writers_retrying_across_a_restart_apply_each_write_once(servers):
     """The connection retries a write whose answer the kill lost, with the same request id: the restarted
     engine answers it from its record instead of applying it again, so the counter is exactly the number of
     acknowledged increments."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     first = servers(port)
     with first.connect() as conn:
         conn.kv.put_item(TABLE, "counter", {"n": 0, "twin": 0})

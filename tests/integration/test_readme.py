@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 
 import e6driver
+
+from ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,6 @@ def _engine_commands() -> List[str]:
 
 
 PYTHON_BLOCKS = _blocks("python")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _certs_module():
@@ -88,7 +83,7 @@ class Engines:
 
     def local(self) -> int:
         if not self.local_port:
-            self.local_port = _free_port()
+            self.local_port = free_port()
             self.start(_engine_commands()[0], self.local_port, username="admin", password="admin")
         return self.local_port
 
@@ -100,7 +95,7 @@ class Engines:
             (self.workdir / "server.pem").write_bytes(cert)
             (self.workdir / "server-key.pem").write_bytes(key)
             (self.workdir / "ca.pem").write_bytes(cert)
-            self.team_port = _free_port()
+            self.team_port = free_port()
             self.start(_engine_commands()[1], self.team_port, username="alice", password="alice-secret",
                        secure=True, ssl_cert=cert)
         return self.team_port

@@ -1,7 +1,6 @@
 """The driver through blue-green switches, session expiry, suspension and restarts of a real local engine."""
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
@@ -10,6 +9,8 @@ import e6driver
 from e6driver import OperationalError
 from e6driver.protocol import bluegreen
 from mock_server.server import EngineServer
+
+from ports import free_port
 
 USER, PASSWORD = "alice", "alice-token"
 
@@ -153,14 +154,8 @@ def test_suspended_without_auto_resume_is_operational_error(engine):
             conn.cursor().execute("SELECT 7")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_restart_before_delivery_replays_and_after_delivery_fails_clearly(engine):
-    port = _free_port()
+    port = free_port()
     srv = engine(port)
     with _connect(srv, connect_timeout=15, prefetch=0) as conn:
         setup = conn.cursor()

@@ -3,7 +3,6 @@ off, ``commit()``/``rollback()``, psycopg's rule for changing autocommit, a tran
 (never replayed on a new one), and NotSupportedError against an engine without transactions."""
 from __future__ import annotations
 
-import socket
 import uuid
 from concurrent import futures
 
@@ -14,6 +13,8 @@ import e6driver
 from e6driver.protocol import transaction
 from mock_server.query.service import QueryEngineServicer, add_to_server as serve_queries
 from mock_server.server import SERVER_OPTIONS
+
+from ports import free_port
 
 USER, PASSWORD = "alice", "alice-token"
 
@@ -177,9 +178,7 @@ def test_a_pool_rolls_back_what_a_borrower_left_open(server, connect, table):
 
 
 def test_a_transaction_begun_in_sql_is_reported_lost_when_the_engine_restarts(engine):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     srv = engine(port)
     with e6driver.connect(host="127.0.0.1", port=port, username=USER, password=PASSWORD,
                           connect_timeout=15) as conn:  # autocommit on: the transaction is the caller's SQL

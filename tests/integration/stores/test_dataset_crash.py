@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ import e6driver
 from e6driver.stores.dataset_files import payload as _payload
 from mock_server.datasets.store import COMMIT_PAUSE_ENV
 from mock_server.datasets.uploads import spooled_bytes
+
+from ports import free_port
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
@@ -137,9 +138,7 @@ def test_kill_mid_upload_then_resume(servers, tmp_path):
 
 
 def test_upload_continues_by_itself_when_the_server_comes_back(servers, tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     data_dir = str(tmp_path / "data")
     first = servers(port=port)
     with first.connect(connect_timeout=20) as conn:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 
 import pytest
 
 import e6driver
 from e6driver.settings import endpoint, read_env_file
+
+from ports import free_port
 
 from conftest import USERS
 
@@ -182,14 +183,8 @@ def test_endpoint_rules_without_a_server(tmp_path):
 # ---------------------------------------------------------------------------------------------- network
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_unreachable_server_is_connection_lost():
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     conn = e6driver.connect(host="127.0.0.1", port=port, username="root", password="x", lazy=True,
                             connect_timeout=2)  # loaded CI: room to hear "refused"
     try:
