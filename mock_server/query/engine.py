@@ -130,10 +130,41 @@ class Statement:
             return result
 
     def _run(self, cur: duckdb.DuckDBPyConnection) -> Result:
-        # The parsed statements run as they are: DuckDB does not parse their text a second time.
-        for stmt in self.statements[:-1]:
-            cur.execute(stmt)
-        last = self.statements[-1]
+        earlier, last = self.statements[:-1], self.statements[-1]
+        # Outside a transaction, several statements run as one (PostgreSQL's simple query protocol): all or
+        # nothing, except that a last statement returning rows streams as it is read, so the ones before it
+        # commit first. Strings that manage transactions themselves are left as they are.
+        together = bool(earlier) and not self.db.in_transaction and \
+            all(s.type.name != "TRANSACTION" for s in self.statements)
+        lazy = self._relation is not None or last.type.name == "SELECT"  # runs as it is read
+        if together:
+            cur.execute("BEGIN TRANSACTION")
+        number = 1
+        try:
+            # The parsed statements run as they are: DuckDB does not parse their text a second time.
+            for number, stmt in enumerate(earlier, 1):
+                _run_and_drop(cur, stmt)
+            number = len(self.statements)
+            if together and lazy:
+                cur.execute("COMMIT")
+                together = False
+            result = self._run_last(cur, last)
+            if together:
+                cur.execute("COMMIT")
+        except Exception as exc:
+            if together:
+                _roll_back(cur)
+            if not earlier:
+                raise
+            after = "the statements before it were rolled back" if together else \
+                "the statements before it were committed" if lazy and number == len(self.statements) else ""
+            raise _labelled(exc, number, len(self.statements), after) from exc
+        if earlier and lazy and self._stream is not None:  # its errors come as it is read
+            count = len(self.statements)
+            self._stream.relabel = lambda exc: _labelled(exc, count, count, "the statements before it were committed")
+        return result
+
+    def _run_last(self, cur: duckdb.DuckDBPyConnection, last: "duckdb.Statement") -> Result:
         if self.kind == "none":
             cur.execute(last)
             return Result(None, -1)
@@ -176,6 +207,29 @@ class Statement:
                     except Exception:  # noqa: BLE001 - the connection closed with its session
                         log.debug("unregistering %s failed", name, exc_info=True)
         self.db.release()
+
+
+def _run_and_drop(cur: duckdb.DuckDBPyConnection, statement: "duckdb.Statement") -> None:
+    """Run ``statement`` and drop its result set, read to its end batch by batch: left unread, it would hold
+    the connection and fail every later statement of the session."""
+    relation = cur.sql(statement)  # a SELECT runs as it is read, anything else inside sql()
+    if relation is not None:
+        for _ in relation.to_arrow_reader(_VECTOR_SIZE * 16):
+            pass
+
+
+def _roll_back(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - DuckDB already ended the failed transaction
+        log.debug("rollback after a failed statement batch failed", exc_info=True)
+
+
+def _labelled(exc: BaseException, number: int, count: int, after: str) -> errors.EngineError:
+    """``exc`` as an engine error saying which statement of the string raised it and what became of the others."""
+    error = errors.from_exception(exc)
+    return errors.EngineError(error.code, f"statement {number} of {count}: {error.message}" +
+                              (f" ({after})" if after else ""))
 
 
 def _stream(relation: duckdb.DuckDBPyRelation, streaming: Any) -> Result:

@@ -55,6 +55,8 @@ class Stream:
         self._reader: Optional[pa.RecordBatchReader] = reader
         self._buffer: Deque[pa.RecordBatch] = deque()
         self._failure: Optional[errors.EngineError] = None  # the rest was too large to keep
+        # What an error reading the result becomes (the engine says which statement of several raised it).
+        self.relabel: Optional[Callable[[BaseException], errors.EngineError]] = None
 
     def __iter__(self) -> "Stream":
         return self
@@ -73,6 +75,10 @@ class Stream:
                 self._db.stream_done(self)
                 self._reader = None
                 raise
+            except Exception as exc:
+                if self.relabel is None:
+                    raise
+                raise self.relabel(exc) from exc
             check_rows(self._db.limits, batch, "the result")
             return batch
 

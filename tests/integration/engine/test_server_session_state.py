@@ -153,3 +153,50 @@ def test_engine_stop_rolls_back_open_transactions(tmp_path, raw_client):
         with grpc.insecure_channel(srv.address) as channel:
             client = raw_client(e6x_engine_pb2_grpc.QueryEngineServiceStub(channel))
             assert client.query("select count(*) from kept")[1] == [(0,)]
+
+
+# ---------------------------------------------------------------------------------------- several statements
+
+
+def test_a_select_before_the_last_statement_leaves_the_session_usable(session_pair):
+    """Each statement of a string runs; a result set before the last one is read to its end and dropped (its
+    unread rows used to stay on the session's connection and fail every later statement of the session)."""
+    _, first, _ = session_pair
+    assert first.query("select 1; select 2")[1] == [(2,)]
+    assert first.query("select id from acct order by id; select range from range(100000); select 42")[1] == [(42,)]
+    assert first.query("select 7")[1] == [(7,)]
+
+
+def test_statements_before_a_failing_one_are_rolled_back(session_pair, expect_error):
+    """Outside a transaction, a string of several statements runs as one (PostgreSQL's simple query protocol):
+    all or nothing when its last statement changes data."""
+    _, first, second = session_pair
+    err = expect_error(first.query, "insert into acct values (3, 300); update acct set balance = balance / 0.0 "
+                                    "where id = 1; insert into acct values (4, 400)")
+    assert "statement 2 of 3" in err.details() and "rolled back" in err.details()
+    assert first.query("select count(*) from acct")[1] == [(2,)]
+    assert second.query("select count(*) from acct")[1] == [(2,)]
+    first.query("insert into acct values (3, 300); update acct set balance = 0 where id = 3")
+    assert second.query("select balance from acct where id = 3")[1] == [(0,)]
+
+
+def test_statements_before_a_last_select_are_committed_before_it_runs(session_pair, expect_error):
+    """A last statement that returns rows streams as it is read, after the statements before it committed;
+    the error says so when it fails."""
+    _, first, second = session_pair
+    err = expect_error(first.query, "insert into acct values (3, 300); select error('boom')")
+    assert "statement 2 of 2" in err.details() and "committed" in err.details()
+    assert second.query("select count(*) from acct")[1] == [(3,)]
+    assert first.query("insert into acct values (4, 400) returning id; select sum(balance) from acct")[1] == \
+        [(1000,)]
+
+
+def test_several_statements_inside_an_open_transaction_stay_in_it(session_pair):
+    _, first, second = session_pair
+    first.query("begin")
+    first.query("insert into acct values (3, 300); insert into acct values (4, 400)")
+    assert second.query("select count(*) from acct")[1] == [(2,)]
+    first.query("rollback")
+    assert first.query("select count(*) from acct")[1] == [(2,)]
+    first.query("begin; insert into acct values (5, 500); commit")
+    assert second.query("select count(*) from acct")[1] == [(3,)]
