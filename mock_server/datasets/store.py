@@ -302,6 +302,9 @@ class DatasetStore:
         name = check_name(name) if create else self.require(user, name, write=True)
         check_freshness(freshness)
         reader = data.to_reader() if isinstance(data, pa.Table) else data
+        if not reader.schema.names:  # SQL could not read it: DuckDB scans no table without columns
+            raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"the data for dataset {name!r} has no columns: a version "
+                         "needs at least one (an empty list of rows has none; give a table with its columns)")
         with self._lock:
             row = self._row(name)
             if create and row is not None:
@@ -367,7 +370,8 @@ class DatasetStore:
             with pq.ParquetWriter(out, reader.schema, compression=COMPRESSION,
                                   encryption_properties=self._crypto.encryption(name, version)) as writer:
                 for group in _row_groups(reader):
-                    writer.write_table(group, row_group_size=group.num_rows)
+                    if group.num_rows:  # Arrow refuses a row group of 0 rows; no row group is an empty version
+                        writer.write_table(group, row_group_size=group.num_rows)
                     rows += group.num_rows
             out.flush()
             os.fsync(out.fileno())
@@ -409,8 +413,8 @@ class DatasetStore:
         stored = self._open(name, info.version)  # a segment file stays open for the query; closed when collected
         with self._readable(name, info.version):
             dataset = stored.dataset()
-        meta = next(iter(dataset.get_fragments())).metadata
-        if _decoded_estimate(meta) <= self.cache.limit:
+        first = next(iter(dataset.get_fragments()), None)  # None: a version without rows has no row group
+        if (_decoded_estimate(first.metadata) if first else 0) <= self.cache.limit:
             self.cache.warm(key, lambda: self._decode(name, info.version))  # for the next queries
         return info, dataset
 

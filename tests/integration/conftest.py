@@ -14,6 +14,8 @@ import pytest
 
 from e6driver._proto import e6x_engine_pb2 as pb
 from e6driver._proto import e6x_engine_pb2_grpc
+from e6driver import _impl
+from decoders import IMPLEMENTATIONS, decoder_module
 from mock_server.server import EngineServer
 from thrift_reader import read_struct
 
@@ -65,6 +67,16 @@ def decode_chunk(raw: bytes) -> Tuple[List[int], List[Tuple[Any, ...]]]:
 
 
 # ------------------------------------------------------------------ fixtures and a small raw client
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request, monkeypatch) -> str:
+    """Route the cursor's decoding through one implementation for this test (driver tests that decode results
+    take it, so they run once per implementation)."""
+    module = decoder_module(request.param)
+    monkeypatch.setattr(_impl, "decode_chunk_columns", module.decode_chunk_columns)
+    monkeypatch.setattr(_impl, "decode_chunk", module.decode_chunk)
+    return request.param
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EngineServer]:

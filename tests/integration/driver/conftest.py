@@ -1,4 +1,4 @@
-"""Driver against the in-process engine. Tests that decode results run once per decoder implementation."""
+"""Driver against the in-process engine. Tests that decode results take ``impl`` (tests/integration/conftest.py)."""
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
@@ -6,19 +6,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import e6driver
-from e6driver import _impl
-from decoders import IMPLEMENTATIONS, decoder_module
 
 USER, PASSWORD = "alice", "alice-token"  # a user of the module server in tests/integration/conftest.py
-
-
-@pytest.fixture(params=IMPLEMENTATIONS)
-def impl(request, monkeypatch) -> str:
-    """Route the cursor's decoding through one implementation for this test."""
-    module = decoder_module(request.param)
-    monkeypatch.setattr(_impl, "decode_chunk_columns", module.decode_chunk_columns)
-    monkeypatch.setattr(_impl, "decode_chunk", module.decode_chunk)
-    return request.param
 
 
 @pytest.fixture
