@@ -26,7 +26,10 @@ _NATIVE = {
     "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp with time zone", "interval", "uuid",
     "enum", "null",
 }
-_NESTED = {"list": "ARRAY", "array": "ARRAY", "map": "MAP", "struct": "STRUCT", "union": "STRUCT"}
+# "tuple": DuckDB's id of an unnamed STRUCT (row(1, 'a'), (1, 2), a Python list parameter): to_json makes it
+# a JSON array of its members, as when nested. Its VARCHAR cast would be "(1, a)", not JSON.
+_NESTED = {"list": "ARRAY", "array": "ARRAY", "map": "MAP", "struct": "STRUCT", "tuple": "STRUCT",
+           "union": "STRUCT"}
 
 # Rough bytes per value, to size result batches (~2 MiB on the wire).
 _WIDTHS = {"boolean": 2, "tinyint": 5, "smallint": 5, "integer": 5, "utinyint": 5, "usmallint": 5,

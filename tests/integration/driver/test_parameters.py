@@ -60,6 +60,12 @@ def test_sequence_parameter_is_an_in_list(cur):
     assert cur.fetchone() == (3,)
 
 
+def test_sequence_parameter_selected_is_a_json_array(cur):
+    """Outside IN, the rendered (1,2,3) is DuckDB's unnamed STRUCT: sent, as the contract says, as JSON text."""
+    cur.execute("SELECT %s", ([1, 2, 3],))
+    assert cur.fetchone() == ("[1,2,3]",) and cur.description[0][1] == "STRUCT"
+
+
 def test_hostile_insert_leaves_table_intact(cur):
     cur.execute("CREATE OR REPLACE TABLE param_t (s VARCHAR)")
     cur.executemany("INSERT INTO param_t VALUES (%s)", [(v,) for v in HOSTILE])

@@ -27,5 +27,8 @@ VALUE_CASES = [
       decimal.Decimal("0.00"))),
     ("SELECT [1, 2, NULL], {'a': 1, 'b': 'x'}, MAP {'k': 1}",
      ('[1,2,null]', '{"a":1,"b":"x"}', '{"k":1}')),
+    # Unnamed STRUCTs: a JSON array of the members, at top level as when nested (not DuckDB's text "(1, a)").
+    ("SELECT row(1, 'a'), (1, 'a, b'), [row(1, 'x')], row(NULL, [1, 2])",
+     ('[1,"a"]', '[1,"a, b"]', '[[1,"x"]]', '[null,[1,2]]')),
     ("SELECT NULL", (None,)),
 ]

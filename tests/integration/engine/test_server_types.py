@@ -59,6 +59,17 @@ def test_text_renderable_and_nested_types(client):
     assert rows[1] == (None,) * 8
 
 
+def test_unnamed_structs_are_json_arrays(client):
+    """DuckDB's unnamed STRUCT (row(...), a parenthesised list) is sent as a JSON array of its members, at top level
+    as when nested; its text cast ("(1, a, b)") would lose where a member ends."""
+    columns, rows = _one_row(client, """
+        select * from (values (row(1, 'a, b'), [row(2, 'x')], {'k': row(true, null)}),
+                              (null, null, null)) t(r, l, s)""")
+    assert [c[1] for c in columns] == ["STRUCT", "ARRAY", "STRUCT"]
+    assert [json.loads(v) for v in rows[0]] == [[1, "a, b"], [[2, "x"]], {"k": [True, None]}]
+    assert rows[1] == (None,) * 3
+
+
 def test_zero_row_result_keeps_schema(client):
     blob, rows = client.query("select 1 as a, 'x' as b where 1 = 0")
     assert parse_result_metadata(blob) == (0, [("a", "INTEGER", "", ""), ("b", "STRING", "", "")])
