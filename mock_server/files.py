@@ -63,6 +63,20 @@ def sync_filesystem(fd: int) -> bool:
     return True
 
 
+def dirty_bytes() -> int:
+    """Bytes the kernel has yet to write to disk, over every filesystem (``Dirty`` + ``Writeback`` of
+    /proc/meminfo); 0 where that cannot be read."""
+    total = 0
+    try:
+        with open("/proc/meminfo", "rb") as handle:
+            for line in handle:
+                if line.startswith((b"Dirty:", b"Writeback:")):
+                    total += int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return total
+
+
 _FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
 
 
