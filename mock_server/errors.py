@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 ACCESS_DENIED = "Access denied: session expired or unknown"
 
 _RESERVED = re.compile(r"(?i)access denied|status:\s*(?=456|503)")
+# DuckDB's "LINE n: <sql>" context (and its caret line) when the line holds a positional reference "#1": the engine's
+# own projection of a result (mock_server.query.typemap), SQL the user never wrote.
+_ENGINE_SQL_CONTEXT = re.compile(r"\s*LINE \d+: [^\n]*#\d[^\n]*(\n *\^+ *)?")
 
 
 _hidden_paths: Dict[str, str] = {}
@@ -130,7 +133,7 @@ def from_exception(exc: BaseException) -> EngineError:
     """Map a DuckDB exception (or a :class:`CodedError`) to an :class:`EngineError`."""
     if isinstance(exc, EngineError):
         return exc
-    message = sanitize(str(exc) or type(exc).__name__)
+    message = sanitize(_ENGINE_SQL_CONTEXT.sub("", str(exc)) or type(exc).__name__)
     if isinstance(exc, CodedError):
         code = exc.code
     elif isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException,

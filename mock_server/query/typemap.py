@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Optional, Tuple
 
-from mock_server.query.sql_dialect import quote_identifier
+from mock_server.query.sql_dialect import quote_identifier, quote_literal
+
+HUGEINT_MAX = 2 ** 127 - 1
 
 _SIMPLE_NAMES = {
     "boolean": "boolean", "tinyint": "tinyint", "utinyint": "smallint", "smallint": "smallint",
@@ -76,8 +78,12 @@ def render_expression(t: Any, position: int, name: str) -> Optional[Tuple[str, O
     if kind in _NATIVE:
         return None
     alias = quote_identifier(name)
-    if kind == "uhugeint":
-        return f"CAST(#{position} AS HUGEINT) AS {alias}", None
+    if kind == "uhugeint":  # DECIMAL128 carries a signed 128-bit value: UHUGEINT above it fails, naming the value
+        too_big = quote_literal(f"column {name!r}: UHUGEINT value ") + f" || #{position} || " + quote_literal(
+            f" is above {HUGEINT_MAX} (2^127 - 1), the largest a DECIMAL128 vector carries; cast it to VARCHAR "
+            "to read it as text")
+        return (f"CASE WHEN #{position} > {HUGEINT_MAX}::UHUGEINT THEN error({too_big}) "
+                f"ELSE CAST(#{position} AS HUGEINT) END AS {alias}"), None
     if kind in _NESTED:
         return f"CAST(to_json(#{position}) AS VARCHAR) AS {alias}", _NESTED[kind]
     return f"CAST(#{position} AS VARCHAR) AS {alias}", None

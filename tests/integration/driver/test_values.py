@@ -6,6 +6,7 @@ import decimal
 
 import pytest
 
+import e6driver
 from value_cases import VALUE_CASES
 
 UTC = datetime.timezone.utc
@@ -18,6 +19,18 @@ def test_value(cur, sql, expected):
     row = expected
     for value, want in zip(row, expected):
         assert type(value) is type(want)
+
+
+@pytest.mark.parametrize("value", [2 ** 127, 2 ** 128 - 1])
+def test_uhugeint_beyond_decimal128_is_refused_by_value(cur, value):
+    """A DECIMAL128 vector holds a signed 128-bit value: a larger UHUGEINT fails the query, naming the value and
+    the range, never the engine's own rewritten SQL."""
+    with pytest.raises(e6driver.DataError) as raised:
+        cur.execute(f"SELECT 1 AS a, {value}::UHUGEINT AS big")
+        cur.fetchall()
+    message = str(raised.value)
+    assert f"column 'big': UHUGEINT value {value} is above {2 ** 127 - 1} (2^127 - 1)" in message
+    assert "OUT_OF_RANGE" in message and "LINE" not in message and "#2" not in message
 
 
 def test_decimal_keeps_every_digit_and_scale(cur):

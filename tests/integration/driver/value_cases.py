@@ -9,6 +9,8 @@ VALUE_CASES = [
     ("SELECT 1::TINYINT, (-32768)::SMALLINT, 2147483647::INTEGER, (-9223372036854775808)::BIGINT",
      (1, -32768, 2147483647, -9223372036854775808)),
     ("SELECT 18446744073709551615::UBIGINT", (decimal.Decimal("18446744073709551615"),)),
+    ("SELECT 170141183460469231731687303715884105727::UHUGEINT, 0::UHUGEINT",  # up to 2^127 - 1: exact
+     (decimal.Decimal(2 ** 127 - 1), decimal.Decimal(0))),
     ("SELECT 1.5::FLOAT, (-2.25)::DOUBLE, 'inf'::DOUBLE", (1.5, -2.25, float("inf"))),
     ("SELECT 'héllo ☃ 😀'", ("héllo ☃ 😀",)),
     ("SELECT X'00FF', X''", (b"\x00\xff", b"")),
