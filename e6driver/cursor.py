@@ -75,7 +75,7 @@ class Cursor:
         self._rowcount = -1
         self._session = connection.session
         self._query: Optional[ServerQuery] = None
-        self._pending_query_id: Optional[str] = None  # assigned by the server, execute() still running
+        self._pending: Optional[ServerQuery] = None  # prepared by the server, execute() still running
         self._finalizer: Optional[weakref.finalize] = None
         self._rows: List[Row] = []
         self._pos = 0
@@ -94,7 +94,8 @@ class Cursor:
     @property
     def query_id(self) -> Optional[str]:
         """The id of the cursor's query — set as soon as the server assigns it, while ``execute`` still runs."""
-        return self._query.query_id if self._query else self._pending_query_id
+        query = self._query or self._pending
+        return query.query_id if query else None
 
     @property
     def rowcount(self) -> int:
@@ -172,20 +173,24 @@ class Cursor:
                 raise
 
     def _start(self, sql: str, deadline: Optional[float]) -> str:
-        self._pending_query_id = None
-        query = self._query = ServerQuery.start(self._session, sql, self.catalog_name, self.database, deadline,
-                                                self.connection.prefetch, on_prepared=self._note_query_id)
+        try:
+            query = self._query = ServerQuery.start(self._session, sql, self.catalog_name, self.database, deadline,
+                                                    self.connection.prefetch, on_prepared=self._note_started)
+        finally:
+            self._pending = None
         self._finalizer = weakref.finalize(self, query.release)
         self._finalizer.atexit = False
         transaction.note_statement(self._session, sql)  # a BEGIN/COMMIT written in SQL is tracked
+        if self._cancelled == query.query_id:  # cancel() from another thread landed as the result arrived
+            raise QueryCancelledError(f"query {query.query_id} was cancelled", query_id=query.query_id)
         assert query.metadata is not None
         self._take_metadata(query.metadata)
         self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
         self._generation += 1
         return query.query_id
 
-    def _note_query_id(self, query_id: str) -> None:
-        self._pending_query_id = query_id
+    def _note_started(self, query: ServerQuery) -> None:
+        self._pending = query  # cancel() from another thread reaches it before execute() returns
 
     def _take_metadata(self, metadata: ResultMetadata) -> None:
         self._rowcount = metadata.row_count
@@ -405,11 +410,12 @@ class Cursor:
 
     # ------------------------------------------------------------------ query control (official API)
     def _server_query(self, query_id: Optional[str]) -> ServerQuery:
-        """This cursor's query, or another query of the session addressed by id."""
-        if query_id is None or (self._query is not None and query_id == self._query.query_id):
-            if self._query is None:
+        """This cursor's query (still executing or not), or another query of the session addressed by id."""
+        own = self._query or self._pending
+        if query_id is None or (own is not None and query_id == own.query_id):
+            if own is None:
                 raise ProgrammingError("no query has been executed on this cursor")
-            return self._query
+            return own
         return ServerQuery.attach(self._session, query_id)
 
     @property
@@ -437,7 +443,7 @@ class Cursor:
     def cancel(self, query_id: Optional[str] = None) -> None:
         """Stop the query on the server (with the colour it runs under); its handle stays until cleared."""
         query = self._server_query(query_id)
-        if query is self._query:
+        if query is self._query or query is self._pending:  # execute() or fetch* then raise QueryCancelledError
             self._cancelled = query.query_id
             self._rows, self._pos = [], 0
         query.cancel()
@@ -467,7 +473,7 @@ class Cursor:
 
     def _release(self, timeout: Optional[float] = None) -> None:
         query, self._query = self._query, None
-        self._pending_query_id = None
+        self._pending = None
         self._cancelled = None
         self._rows, self._pos = [], 0
         if query is not None:

@@ -46,6 +46,7 @@ class AsyncCursor:
         self.description: Optional[List[Tuple[Any, ...]]] = None
         self._session = connection.session
         self._query: Optional[AsyncServerQuery] = None
+        self._pending: Optional[AsyncServerQuery] = None  # prepared by the server, execute() still running
         self._rowcount = -1
         self._rows: List[Row] = []
         self._pos = 0
@@ -60,7 +61,9 @@ class AsyncCursor:
 
     @property
     def query_id(self) -> Optional[str]:
-        return self._query.query_id if self._query else None
+        """Set as soon as the server assigns it, while ``execute`` still runs (so another task can cancel)."""
+        query = self._query or self._pending
+        return query.query_id if query else None
 
     @property
     def rowcount(self) -> int:
@@ -116,18 +119,26 @@ class AsyncCursor:
             attempt += 1
             try:
                 query = await AsyncServerQuery.start(self._session, sql, self.catalog_name, self.database, deadline,
-                                                     self.connection.prefetch)
+                                                     self.connection.prefetch, on_prepared=self._note_started)
             except Error as exc:
                 if exc.replayable and attempt < MAX_REPLAYS:
                     log.info("replaying query (attempt %d): %s", attempt + 1, exc)
                     await asyncio.sleep(backoff_delay(attempt))
                     continue
                 raise
+            finally:
+                self._pending = None
             self._query = query
+            if self._cancelled == query.query_id:  # cancel() from another task landed as the result arrived
+                await self._release()
+                raise QueryCancelledError(f"query {query.query_id} was cancelled", query_id=query.query_id)
             assert query.metadata is not None
             self._take_metadata(query.metadata)
             self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
             return query.query_id
+
+    def _note_started(self, query: AsyncServerQuery) -> None:
+        self._pending = query
 
     def _take_metadata(self, metadata: ResultMetadata) -> None:
         self._rowcount = metadata.row_count
@@ -269,15 +280,16 @@ class AsyncCursor:
 
     # ------------------------------------------------------------------ query control
     def _server_query(self, query_id: Optional[str]) -> AsyncServerQuery:
-        if query_id is None or (self._query is not None and query_id == self._query.query_id):
-            if self._query is None:
+        own = self._query or self._pending
+        if query_id is None or (own is not None and query_id == own.query_id):
+            if own is None:
                 raise ProgrammingError("no query has been executed on this cursor")
-            return self._query
+            return own
         return AsyncServerQuery.attach(self._session, query_id)
 
     async def cancel(self, query_id: Optional[str] = None) -> None:
         query = self._server_query(query_id)
-        if query is self._query:
+        if query is self._query or query is self._pending:  # execute() or fetch* then raise QueryCancelledError
             self._cancelled = query.query_id
             self._rows, self._pos = [], 0
         await query.cancel()

@@ -215,7 +215,9 @@ class AsyncServerQuery(QueryPlans):
 
     @classmethod
     async def start(cls, session: AsyncSession, sql: str, catalog: Optional[str], schema: Optional[str],
-                    deadline: Optional[float] = None, prefetch: int = 2) -> "AsyncServerQuery":
+                    deadline: Optional[float] = None, prefetch: int = 2,
+                    on_prepared: Optional[Callable[["AsyncServerQuery"], None]] = None) -> "AsyncServerQuery":
+        """See ``ServerQuery.start`` (``on_prepared`` lets another task cancel the query while it executes)."""
         run = None
         if (await acapabilities(session)).get("run"):
             handle, run = await session.run(cls.run_plan(session, sql, catalog, schema, deadline))
@@ -224,6 +226,8 @@ class AsyncServerQuery(QueryPlans):
         query = cls(session, handle, deadline)
         query.owned = True
         try:
+            if on_prepared is not None:
+                on_prepared(query)
             await session.run(query.opened_plan(run) if run is not None else query.open_plan(bool(catalog)))
             query._stream = AsyncChunkStream(query._fetch_batch, prefetch, query.first_batch)
         except BaseException:

@@ -208,10 +208,10 @@ class ServerQuery(QueryPlans):
     @classmethod
     def start(cls, session: Session, sql: str, catalog: Optional[str], schema: Optional[str],
               deadline: Optional[float] = None, prefetch: int = 2,
-              on_prepared: Optional[Callable[[str], None]] = None) -> "ServerQuery":
+              on_prepared: Optional[Callable[["ServerQuery"], None]] = None) -> "ServerQuery":
         """Prepare and execute ``sql`` and read its result metadata. A failure after prepare releases the query
         before the error is raised (``error.replayable`` tells whether running it again is safe).
-        ``on_prepared(query_id)`` runs as soon as the server has assigned the id, before execution (so another
+        ``on_prepared(query)`` runs as soon as the server has assigned the id, before execution (so another
         thread or connection can cancel a long query)."""
         run = None
         if capabilities(session).get("run"):
@@ -222,7 +222,7 @@ class ServerQuery(QueryPlans):
         query.owned = True
         try:
             if on_prepared is not None:
-                on_prepared(query.query_id)
+                on_prepared(query)
             session.run(query.opened_plan(run) if run is not None else query.open_plan(bool(catalog)))
             query._stream = ChunkStream(query._fetch_batch, prefetch, query.first_batch)
         except BaseException:

@@ -1,10 +1,13 @@
 """The query id is known while execute() still runs, so another connection can cancel a long query (what
 Superset's Stop button does: it records the id from the executing cursor and cancels from a new connection)."""
+import asyncio
 import threading
+import time
 
 import pytest
 
 import e6driver
+import e6driver.aio
 
 LONG_QUERY = "SELECT count(*) FROM range(100000000000) AS a(x) WHERE x % 7 = 3"  # minutes of work
 
@@ -45,3 +48,105 @@ def test_query_id_is_none_before_any_execute_and_after_close(connect):
     assert cursor.query_id == query_id
     cursor.close()
     assert cursor.query_id is None
+
+
+def _when_executing(cursor, action) -> threading.Thread:
+    """Run ``action`` in a thread as soon as the cursor's query has an id (execute() still running)."""
+    def wait_then_act():
+        pause = threading.Event()
+        for _ in range(3000):  # bounded: 60 s
+            if cursor.query_id is not None:
+                break
+            pause.wait(0.02)
+        pause.wait(0.3)  # well inside the execution
+        action()
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_cancel_of_the_same_cursor_from_another_thread_stops_its_execute(connect, impl):
+    cursor = connect(query_timeout=60).cursor()  # bounds the test if cancel does not reach the server
+    failures = []
+
+    def cancel():
+        try:
+            cursor.cancel()
+        except e6driver.Error as exc:
+            failures.append(exc)
+
+    canceller = _when_executing(cursor, cancel)
+    started = time.monotonic()
+    with pytest.raises(e6driver.QueryCancelledError):
+        cursor.execute(LONG_QUERY)
+    assert time.monotonic() - started < 20  # the query itself runs for minutes
+    canceller.join(10)
+    assert failures == []
+    cursor.execute("SELECT 42")  # the cursor is usable again, and the cancel is forgotten
+    assert cursor.fetchall() == [(42,)]
+
+
+def test_cancel_before_any_execute_is_a_programming_error(connect):
+    with pytest.raises(e6driver.ProgrammingError, match="no query has been executed"):
+        connect().cursor().cancel()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.005, 0.02, 0.05])
+def test_a_cancel_racing_the_end_of_a_query_is_harmless(conn, delay):
+    cursor = conn.cursor()
+    failures = []
+
+    def cancel():
+        try:
+            cursor.cancel()
+        except e6driver.ProgrammingError:
+            pass  # the query ended and was released first: nothing to cancel
+        except e6driver.Error as exc:
+            failures.append(exc)
+
+    for _ in range(5):
+        timer = threading.Timer(delay, cancel)
+        timer.start()
+        try:
+            cursor.execute("SELECT sum(range) FROM range(200000)")
+            rows = cursor.fetchall()
+        except e6driver.QueryCancelledError:
+            pass
+        else:
+            assert rows == [(sum(range(200000)),)]
+        timer.join(10)
+        assert failures == []
+        cursor.execute("SELECT 1")
+        assert cursor.fetchall() == [(1,)]
+
+
+def test_cancel_from_another_task_stops_an_awaited_execute(server, impl):
+    host, port = server.address.rsplit(":", 1)
+
+    async def main():
+        async with e6driver.aio.connect(host=host, port=int(port), username="alice", password="alice-token",
+                                        query_timeout=60) as conn:
+            cursor = conn.cursor()
+
+            async def cancel_when_executing():
+                for _ in range(3000):
+                    if cursor.query_id is not None:
+                        break
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.3)
+                await cursor.cancel()
+
+            canceller = asyncio.ensure_future(cancel_when_executing())
+            started = time.monotonic()
+            with pytest.raises(e6driver.QueryCancelledError):
+                await cursor.execute(LONG_QUERY)
+            elapsed = time.monotonic() - started
+            await canceller
+            with pytest.raises(e6driver.ProgrammingError, match="no query has been executed"):
+                await conn.cursor().cancel()
+            await cursor.execute("SELECT 42")
+            return elapsed, await cursor.fetchall()
+
+    elapsed, rows = asyncio.run(main())
+    assert elapsed < 20 and rows == [(42,)]

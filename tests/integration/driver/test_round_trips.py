@@ -140,7 +140,7 @@ def test_a_long_statement_answers_run_with_its_id_so_it_can_be_cancelled(connect
     conn = connect()
     cur = conn.cursor()
     ids = []
-    cur._note_query_id = ids.append  # what cancel() from another thread uses while execute() waits
+    cur._note_started = lambda query: ids.append(query.query_id)  # what cancel() from another thread uses
     sent = _rpcs(conn)
     query_id = cur.execute("SELECT count(*) FROM range(3000000000)")  # seconds: longer than Run waits
     assert ids == [query_id] and [m for m in sent if m][:2] == ["Run", "getResultMetadata"]
