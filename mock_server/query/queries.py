@@ -423,9 +423,9 @@ class QueryRegistry:
 
     def create(self, user: str, session_id: str, sql: str, catalog: str, schema: str,
                strategy: str = "") -> Query:
-        if len(sql) > self.limits.max_statement_bytes or \
-                len(sql.encode("utf-8", "surrogatepass")) > self.limits.max_statement_bytes:
-            raise exceeded(self.limits, "max_statement_bytes", f"SQL statement of {len(sql)} characters")
+        size = len(sql.encode("utf-8", "surrogatepass"))  # the limit counts bytes: an emoji is one character, 4 bytes
+        if size > self.limits.max_statement_bytes:
+            raise exceeded(self.limits, "max_statement_bytes", f"SQL statement of {size} bytes (UTF-8)")
         with self._lock:  # refuse early, before a cursor is opened for the statement
             check_open_queries(self.limits, user, ((q.user, q.holding) for q in self._queries.values()))
         statement, parse_ms = self.engine.prepare(sql, catalog, schema, user, session_id, strategy)

@@ -57,6 +57,21 @@ def test_statement_size(small, still_serves):
     still_serves(small)
 
 
+def test_statement_size_counts_utf8_bytes(small, still_serves):
+    """1,509 characters, 6,009 bytes: refused by its bytes, and the message counts bytes; 3,999 ASCII bytes pass."""
+    import e6driver
+
+    with e6driver.connect(host="127.0.0.1", port=small.port, username="alice", password=USERS["alice"]) as conn:
+        cur = conn.cursor()
+        with pytest.raises(OperationalError) as raised:
+            cur.execute("SELECT '" + "\U0001F600" * 1500 + "'")
+        assert "SQL statement of 6009 bytes (UTF-8): over the limit max_statement_bytes=4096" in str(raised.value)
+        assert "RESOURCE_EXHAUSTED" in str(raised.value)
+        cur.execute("SELECT '" + "x" * 3980 + "' AS fits")  # not refused (no rows decoded here)
+        assert cur.description[0][0] == "fits"
+    still_serves(small)
+
+
 def test_open_queries_per_user_and_in_total(small, still_serves):
     channel, stub = _stub(small)
     with channel:
