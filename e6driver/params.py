@@ -148,13 +148,36 @@ def bind(operation: str, params: Params) -> str:
         return operation
     try:
         if isinstance(params, Mapping):
-            return operation % {key: _Literal(literal(value)) for key, value in params.items()}
+            named = _Named({key: _Literal(literal(value)) for key, value in params.items()})
+            sql = operation % named
+            if named and not named.used:
+                raise ProgrammingError("parameters were given as a mapping but the statement has no %(name)s "
+                                       "placeholder (paramstyle is pyformat: %(name)s with a mapping, %s with a "
+                                       "sequence; ? and :name are not placeholders)")
+            return sql
         if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
             raise ProgrammingError("parameters must be a sequence or a mapping, not "
                                    f"{type(params).__name__}")
         return operation % tuple(_Literal(literal(value)) for value in params)
     except (TypeError, ValueError, KeyError) as exc:
         raise ProgrammingError(f"parameters do not match the placeholders of the statement: {exc}") from None
+
+
+class _Named(dict):
+    """Rendered parameters for ``%(name)s``. ``%`` pastes the whole mapping for a positional ``%s``: refused here,
+    and whether any name was looked up is noted (a mapping no placeholder reads means another paramstyle)."""
+
+    used = False
+
+    def __getitem__(self, key: str) -> str:
+        self.used = True
+        return super().__getitem__(key)
+
+    def __str__(self) -> str:
+        raise ProgrammingError("parameters were given as a mapping but the statement has positional %s "
+                               "placeholders: pass a sequence, or name them %(name)s")
+
+    __repr__ = __str__
 
 
 class _Literal(str):

@@ -93,6 +93,27 @@ def test_mismatched_params_are_programming_errors(sql, params):
         bind(sql, params)
 
 
+@pytest.mark.parametrize("sql, params, message", [
+    ("INSERT INTO dp VALUES (%s)", {"name": "alice"}, "positional %s"),  # % would paste the dict's repr
+    ("SELECT %s", {"k": "v"}, "positional %s"),
+    ("SELECT %(k)s, %s", {"k": 1}, "do not match"),
+    ("SELECT %s, %(k)s", {"k": 1}, "positional %s"),
+    ("SELECT %(name)s", ("alice",), "do not match"),
+    ("SELECT %(name)s", ["alice"], "do not match"),
+    ("SELECT ?", {"k": 1}, "no %\\(name\\)s placeholder"),
+    ("SELECT :k", {"k": 1}, "no %\\(name\\)s placeholder"),
+    ("SELECT ?", (1,), "do not match"),
+])
+def test_a_placeholder_style_the_parameters_do_not_fit_is_refused(sql, params, message):
+    with pytest.raises(ProgrammingError, match=message):
+        bind(sql, params)
+
+
+def test_a_mapping_may_name_fewer_placeholders_than_it_has_keys():
+    assert bind("SELECT %(a)s", {"a": 1, "unused": 2}) == "SELECT 1"
+    assert bind("SELECT '100%%'", {}) == "SELECT '100%'"
+
+
 def test_prepare_operation_strips_one_semicolon_and_rejects_empty():
     assert prepare_operation("  SELECT 1;\n") == "SELECT 1"
     with pytest.raises(ProgrammingError):

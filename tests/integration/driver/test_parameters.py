@@ -7,6 +7,8 @@ import decimal
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from e6driver import ProgrammingError
+
 HOSTILE = ["'; DROP TABLE param_t; --", "\\'; DROP TABLE param_t; --", "\\", "'", "a\\'b", "x\ny\rz\tw",
            "O'Reilly\\", "' OR '1'='1", "%s %(x)s %%", "\u2019\u02bc", "$$ $tag$ E'\\x41'", "\\x41\\u0041",
            "/* comment */ --"]
@@ -81,3 +83,25 @@ def test_decimals_below_one_keep_their_text(cur):
                     [(decimal.Decimal(text),) for text in ("0.01", "-0.5", "0.000", "0.9999")])
     cur.execute("SELECT v FROM param_decimal_text")
     assert [row[0] for row in cur.fetchall()] == ["0.01", "-0.5", "0.000", "0.9999"]
+
+
+@pytest.mark.parametrize("many", [False, True])
+@pytest.mark.parametrize("sql, rows", [
+    ("INSERT INTO param_style VALUES (%s)", [{"name": "alice"}, {"name": "bob"}]),
+    ("INSERT INTO param_style VALUES (%(name)s)", [("alice",), ("bob",)]),
+    ("INSERT INTO param_style VALUES (?)", [{"name": "alice"}, {"name": "bob"}]),
+])
+def test_parameters_that_do_not_fit_the_placeholders_insert_nothing(cur, sql, rows, many):
+    cur.execute("CREATE OR REPLACE TABLE param_style (name VARCHAR)")
+    with pytest.raises(ProgrammingError):
+        if many:
+            cur.executemany(sql, rows)  # two rows: the bulk path is asked first
+        else:
+            cur.execute(sql, rows[0])
+    cur.execute("SELECT count(*) FROM param_style")
+    assert cur.fetchone() == (0,)
+
+
+def test_a_mapping_for_a_positional_select_is_refused_not_a_struct(cur):
+    with pytest.raises(ProgrammingError, match="positional"):
+        cur.execute("SELECT %s", {"k": "v"})
