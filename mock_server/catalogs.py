@@ -199,6 +199,16 @@ def _is_key(key: str) -> bool:
         return False
 
 
+def _object_named(backend: Any, bucket: str, key: str) -> List[str]:
+    """[the key] of the object ``key`` or, when it has no compression suffix and is absent, of its .zst/.gz copy;
+    [] when there is neither."""
+    info = backend.stat(bucket, key)
+    if info is None and _kind_of(key)[1] is None:
+        copies = [key + s for s in _COMPRESSIONS if _is_key(key + s)]
+        info = next(filter(None, (backend.stat(bucket, k) for k in copies)), None)
+    return [info.key] if info is not None else []
+
+
 def _without_copies(keys: List[str]) -> List[str]:
     """``keys`` less the compressed copies whose original is among them (kept by ``compress(keep_original=
     True)``, or for a moment while it runs): each object's rows are read once."""
@@ -348,17 +358,16 @@ class StoreCatalogs:
                 log.warning("table objects.%s.%s skips %d object(s) not of its format %s: %s", bucket, named.name,
                             len(skipped), kind or "(parquet/csv/tsv/json)", ", ".join(skipped[:20]))
         elif literal_prefix(pattern) == pattern:  # one object, or (once compressed) its .zst/.gz copy
-            check_key(pattern)
-            info = backend.stat(bucket, pattern)
-            if info is None and _kind_of(pattern)[1] is None:
-                copies = [pattern + s for s in _COMPRESSIONS if _is_key(pattern + s)]
-                info = next(filter(None, (backend.stat(bucket, k) for k in copies)), None)
-            keys = [info.key] if info is not None else []
+            keys = _object_named(backend, bucket, check_key(pattern))
         else:
             if "\x00" in pattern or "\\" in pattern or pattern.startswith("/") or ".." in pattern.split("/"):
                 check_key(pattern)  # same rules (and message) as keys
-            glob = compile_glob(pattern, self.limits)  # linear-time, length-capped (mock_server.objects.globs)
-            keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if glob.match(o.key)]
+            # A key holding *, ? or [ ("br[1].csv") is read by its name: an object of exactly that name wins over
+            # the glob (not a named table's), which could not match it (the class [1] matches "1", not "[1]").
+            keys = _object_named(backend, bucket, pattern) if named is None and _is_key(pattern) else []
+            if not keys:
+                glob = compile_glob(pattern, self.limits)  # linear-time, length-capped (mock_server.objects.globs)
+                keys = [o.key for o in backend.list(bucket, literal_prefix(pattern)) if glob.match(o.key)]
         keys = _without_copies(keys)
         if not keys:
             raise errors.invalid(f"no objects in bucket {bucket!r} match {pattern!r}")

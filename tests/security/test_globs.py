@@ -54,6 +54,25 @@ def test_the_glob_length_cap_is_a_server_flag(engine, still_serves):
     still_serves(srv)
 
 
+def test_reading_a_key_by_its_name_keeps_the_glob_rules(engine, still_serves):
+    """A name that is both a key and a glob reads the object of that name if there is one (a lookup, not a glob,
+    so the glob cap does not apply to it); otherwise it is a glob under every rule: capped, no '..'."""
+    from mock_server.limits import Limits
+
+    srv = engine(limits=Limits(max_glob_chars=12))
+    with e6driver.connect(host="127.0.0.1", port=srv.port, username="alice", password=USERS["alice"]) as alice:
+        alice.objects.create_bucket("alice-exact")
+        alice.objects.put("alice-exact", "data[2024].csv", b"n\n1\n")  # 14 characters
+        cur = alice.cursor()
+        cur.execute('SELECT n FROM objects."alice-exact"."data[2024].csv"')  # read (rows decoded elsewhere)
+        assert cur.description[0][0] == "n"
+        with pytest.raises(OperationalError, match="max_glob_chars=12"):
+            cur.execute('SELECT n FROM objects."alice-exact"."data[2025].csv"')
+        with pytest.raises(DatabaseError, match="'..' segment"):
+            cur.execute('SELECT n FROM objects."alice-exact"."../d[1].csv"')
+    still_serves(srv)
+
+
 @pytest.mark.parametrize("pattern, key, expected", [
     ("*a" * 60 + "*b", "a" * 1000, False),
     ("*a" * 60 + "*", "a" * 1000, True),

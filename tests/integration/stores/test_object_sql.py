@@ -127,3 +127,17 @@ def test_browsing_the_objects_catalog(loaded, root):
 def test_dry_run_and_explain_resolve_objects(loaded, root):
     report = json.loads(root.dry_run(f'SELECT * FROM objects."{BUCKET}"."csv/a.csv"'))
     assert report["valid"] and [c["name"] for c in report["columns"]] == ["id", "name"]
+
+
+def test_a_key_with_glob_characters_is_read_by_its_name(root, rows, impl):
+    """An object named exactly as the quoted name wins over the glob the name also is; without one, it globs."""
+    bucket = f"sql-wild-{impl}"
+    root.objects.create_bucket(bucket)
+    for key, n in (("br[1].csv", 10), ("br1.csv", 1), ("q?.csv", 20), ("qx.csv", 21)):
+        root.objects.put(bucket, key, f"n\n{n}\n".encode())
+    root.objects.put(bucket, "br[2].csv.gz", gzip.compress(b"n\n12\n"))
+    assert rows(root, f'SELECT n FROM objects."{bucket}"."br[1].csv"') == [(10,)]
+    assert rows(root, f'SELECT n FROM objects."{bucket}"."q?.csv"') == [(20,)]
+    assert rows(root, f'SELECT n FROM objects."{bucket}"."br[2].csv"') == [(12,)]  # its compressed copy
+    assert rows(root, f'SELECT n FROM objects."{bucket}"."br[0-9].csv"') == [(1,)]  # no such object: a glob
+    assert rows(root, f'SELECT n FROM objects."{bucket}"."q[!?].csv"') == [(21,)]
