@@ -22,7 +22,7 @@ from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceE
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
 from .protocol import ServerQuery, Session, browse, transaction
 from .dataframes import register_with_polars
-from .settings import connection_target, session_arguments
+from .settings import arraysize_argument, connection_target, session_arguments
 from .stores import AdminClient, DatasetClient, ObjectStoreClient
 from .stores.kv import KVClient
 from .stores.streams import StreamClient
@@ -99,7 +99,7 @@ class Connection:
         self.enable_result_batch_v2 = enable_result_batch_v2
         self.client_auth_method, self.oauth_scope = client_auth_method, oauth_scope
         self.prefetch = max(0, int(prefetch))
-        self.arraysize = int(arraysize)  # fetchmany()'s default for new cursors (PEP 249: 1; the official client: 1000)
+        self.arraysize = arraysize_argument(arraysize)  # fetchmany()'s default for new cursors (PEP 249: 1; the official client: 1000)
         self.endpoint = f"{host}:{self.port}"
         self.session = Session(**session_arguments(
             host, self.port, username, password, bearer, cluster_name, secure, ssl_cert, auto_resume, grpc_options,

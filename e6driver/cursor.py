@@ -16,6 +16,7 @@ from . import bulk
 from .batching import statements_for_many
 from .errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from .params import Params, prepare_operation
+from .settings import CURSOR_ARRAYSIZE
 from .types import description
 from .protocol import ResultMetadata, ServerQuery, backoff, transaction
 
@@ -70,7 +71,7 @@ class Cursor:
         self.connection = connection
         self.catalog_name = catalog_name if catalog_name is not None else connection.catalog_name
         self.database = database or db_name or connection.database
-        self.arraysize = int(array_size) if array_size is not None else connection.arraysize
+        self.arraysize = array_size if array_size is not None else connection.arraysize
         self.description: Optional[List[Tuple[Any, ...]]] = None
         self._rowcount = -1
         self._session = connection.session
@@ -96,6 +97,8 @@ class Cursor:
         """The id of the cursor's query — set as soon as the server assigns it, while ``execute`` still runs."""
         query = self._query or self._pending
         return query.query_id if query else None
+
+    arraysize = CURSOR_ARRAYSIZE  # validated on assignment
 
     @property
     def rowcount(self) -> int:

@@ -2,11 +2,13 @@
 blocking ``Connection`` and the asyncio ``AsyncConnection`` — and the defaults taken from the environment."""
 from __future__ import annotations
 
+import math
+import operator
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
-from .errors import InterfaceError
+from .errors import Error, InterfaceError, ProgrammingError
 from .protocol.bearer import ClientCredentials, StaticToken
 from .protocol.transport import ClientCertificate, split_options
 
@@ -35,6 +37,9 @@ def session_arguments(host: str, port: int, username: Optional[str], password: O
                       ssl_client_key: Union[None, str, bytes] = None) -> Dict[str, Any]:
     """Keyword arguments of a :class:`~e6driver.protocol.session.SessionRules` front-end."""
     options, client_settings = split_options(grpc_options)
+    connect_timeout = seconds_argument("connect_timeout", connect_timeout, optional=False)
+    rpc_timeout = seconds_argument("rpc_timeout", rpc_timeout)
+    query_timeout = seconds_argument("query_timeout", query_timeout)
     return dict(
         host=host, port=int(port), username=username or "", password=password or "", bearer=bearer,
         cluster_name=cluster_name.lower() if cluster_name else None, secure=secure, ssl_cert=ssl_cert,
@@ -44,6 +49,43 @@ def session_arguments(host: str, port: int, username: Optional[str], password: O
                                   else client_settings.get("grpc_auto_resume_timeout_seconds", 300)),
         prepare_timeout=float(client_settings.get("grpc_prepare_timeout", 600)),
         client_certificate=client_certificate(secure, ssl_client_cert, ssl_client_key))
+
+
+def seconds_argument(name: str, value: Any, optional: bool = True) -> Optional[float]:
+    """A timeout: seconds > 0, or None for no limit where allowed. Refused at connect: 0 or less would fail (or,
+    for query_timeout, silently not limit) every later call."""
+    if value is None and optional:
+        return None
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        allowed = "a positive number of seconds" + (" or None" if optional else "")
+        raise InterfaceError(f"{name} must be {allowed}, not {value!r}")
+    return seconds
+
+
+def arraysize_argument(value: Any, error: type = InterfaceError) -> int:
+    """``arraysize``: a whole number of rows, at least 1 (fetchmany() of 0 rows returns [] with rows pending).
+    ``error``: InterfaceError for connect()'s argument, ProgrammingError for a cursor's."""
+    assert issubclass(error, Error)
+    try:
+        rows = operator.index(value) if not isinstance(value, bool) else 0
+    except TypeError:
+        rows = 0
+    if rows < 1:
+        raise error(f"arraysize must be a whole number of rows, at least 1, not {value!r}")
+    return rows
+
+
+def _set_arraysize(cursor: Any, value: Any) -> None:
+    cursor._arraysize = arraysize_argument(value, ProgrammingError)
+
+
+# Both cursors' ``arraysize`` (the blocking and the asyncio one): validated on every assignment.
+CURSOR_ARRAYSIZE = property(lambda cursor: cursor._arraysize, _set_arraysize,
+                            doc="How many rows ``fetchmany()`` returns without an argument.")
 
 
 def client_certificate(secure: bool, cert: Union[None, str, bytes],

@@ -9,7 +9,7 @@ from typing import Any, Dict, Generator, List, Optional, Union
 from ..errors import Error, NotSupportedError
 from ..protocol import browse
 from ..protocol.aio import AsyncServerQuery, AsyncSession
-from ..settings import connection_target, session_arguments
+from ..settings import arraysize_argument, connection_target, session_arguments
 from .cursor import AsyncCursor
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class AsyncConnection:
         self.host, self.port = host, int(port)
         self.catalog_name, self.database = catalog, database
         self.prefetch = max(0, int(prefetch))
-        self.arraysize = int(arraysize)
+        self.arraysize = arraysize_argument(arraysize)
         self.lazy = lazy
         self._cursors: "weakref.WeakSet[AsyncCursor]" = weakref.WeakSet()
         self.session = AsyncSession(**session_arguments(

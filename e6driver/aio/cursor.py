@@ -16,6 +16,7 @@ from .. import bulk
 from ..batching import statements_for_many
 from ..errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from ..params import Params, prepare_operation
+from ..settings import CURSOR_ARRAYSIZE
 from ..protocol.aio import AsyncServerQuery
 from ..protocol.capabilities import acapabilities
 from ..protocol.ingest import aappend
@@ -42,7 +43,7 @@ class AsyncCursor:
         self.connection = connection
         self.catalog_name = catalog_name if catalog_name is not None else connection.catalog_name
         self.database = database or connection.database
-        self.arraysize = int(array_size) if array_size is not None else connection.arraysize
+        self.arraysize = array_size if array_size is not None else connection.arraysize
         self.description: Optional[List[Tuple[Any, ...]]] = None
         self._session = connection.session
         self._query: Optional[AsyncServerQuery] = None
@@ -64,6 +65,8 @@ class AsyncCursor:
         """Set as soon as the server assigns it, while ``execute`` still runs (so another task can cancel)."""
         query = self._query or self._pending
         return query.query_id if query else None
+
+    arraysize = CURSOR_ARRAYSIZE  # validated on assignment
 
     @property
     def rowcount(self) -> int:

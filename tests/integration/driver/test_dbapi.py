@@ -7,8 +7,9 @@ import pickle
 import pytest
 
 import e6driver
+import e6driver.aio
 from e6driver import (BINARY, DATETIME, NUMBER, ROWID, STRING, DatabaseError, DataError, Error, IntegrityError,
-                      InterfaceError, InternalError, NotSupportedError, OperationalError, ProgrammingError)
+                      InterfaceError, InternalError, OperationalError, ProgrammingError)
 
 
 def test_module_globals():
@@ -66,6 +67,28 @@ def test_arraysize_default_and_fetchmany(cur):
     assert cur.fetchmany() == [(4,), (5,), (6,), (7,)]
     assert cur.fetchall() == [(8,), (9,)]  # rows buffered by fetchmany are not lost
     assert cur.fetchmany(5) == []
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, True])
+def test_an_arraysize_that_cannot_fetch_rows_is_refused(connect, cur, size):
+    with pytest.raises(InterfaceError, match="arraysize"):
+        connect(arraysize=size)
+    with pytest.raises(InterfaceError, match="arraysize"):
+        e6driver.aio.AsyncConnection(host="127.0.0.1", port=1, username="u", password="p", arraysize=size)
+    cur.execute("SELECT range FROM range(10) ORDER BY 1")
+    for make in (lambda: setattr(cur, "arraysize", size), lambda: cur.connection.cursor(arraysize=size),
+                 lambda: e6driver.Cursor(cur.connection, size)):
+        with pytest.raises(ProgrammingError, match="arraysize"):
+            make()
+    assert cur.arraysize == 1 and cur.fetchmany() == [(0,)]  # the refused value left the cursor as it was
+
+
+@pytest.mark.parametrize("option", ["query_timeout", "rpc_timeout", "connect_timeout"])
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), float("inf"), "soon"])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused_at_connect(option, seconds):
+    for make in (e6driver.connect, e6driver.aio.AsyncConnection):  # lazy: no I/O, the port is closed anyway
+        with pytest.raises(InterfaceError, match=option):
+            make(host="127.0.0.1", port=1, username="u", password="p", lazy=True, **{option: seconds})
 
 
 def test_fetchall_after_fetchone_keeps_buffered_rows(cur):
