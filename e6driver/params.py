@@ -23,6 +23,7 @@ _NEEDS_ESCAPE = re.compile(r"[\\'\n\r\t]")
 
 HUGEINT_MIN, HUGEINT_MAX = -(2 ** 127), 2 ** 127 - 1  # the widest exact integers the engine reads
 MAX_DECIMAL_DIGITS = 38
+INTERVAL_MICROS_MAX = 2 ** 63 - 1  # INTERVAL travels as int64 microseconds (docs/engine-contract.md)
 
 
 def quote_string(text: str) -> str:
@@ -78,6 +79,14 @@ def _int_literal(value: int) -> str:
     return str(value)
 
 
+def _interval_literal(value: datetime.timedelta) -> str:
+    micros = (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
+    if abs(micros) > INTERVAL_MICROS_MAX:  # the engine would fail to bind to_microseconds() of a wider integer
+        raise DataError(f"timedelta parameter {value} is outside the engine's INTERVAL range of "
+                        f"±(2**63 - 1) microseconds (about ±106,751,991 days)")
+    return f"to_microseconds({micros})"
+
+
 def _check_encodable(text: str, what: str) -> None:
     try:
         text.encode("utf-8")
@@ -130,8 +139,7 @@ def literal(value: Any) -> str:
             raise ProgrammingError("time parameters with a time zone are not supported; pass a naive time")
         return f"TIME '{_time_text(value)}'"
     if isinstance(value, datetime.timedelta):
-        micros = (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
-        return f"to_microseconds({micros})"
+        return _interval_literal(value)
     if isinstance(value, uuid.UUID):
         return quote_string(str(value))
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -42,6 +42,18 @@ def test_decimal_literal_beyond_38_digits_is_refused_not_rounded():
         literal(decimal.Decimal("1" * 40 + ".5"))
 
 
+@pytest.mark.parametrize("value", [datetime.timedelta.max, datetime.timedelta.min,
+                                   datetime.timedelta(microseconds=2 ** 63), datetime.timedelta(microseconds=-2 ** 63)])
+def test_timedelta_beyond_the_interval_range_is_a_data_error(value):
+    with pytest.raises(DataError, match="INTERVAL range"):
+        literal(value)
+
+
+def test_timedelta_at_the_ends_of_the_interval_range_is_bound():
+    assert literal(datetime.timedelta(microseconds=2 ** 63 - 1)) == f"to_microseconds({2 ** 63 - 1})"
+    assert literal(datetime.timedelta(microseconds=-(2 ** 63 - 1))) == f"to_microseconds({-(2 ** 63 - 1)})"
+
+
 @pytest.mark.parametrize("hostile", [
     "'; DROP TABLE t; --", "\\'; DROP TABLE t; --", "\\", "'", "\\\\'", "a\nb\rc\td", "O'Reilly\\",
     "' OR '1'='1", "%s", "%(x)s", "\u2019 unicode quote", "$$ dollar $$",

@@ -7,7 +7,7 @@ import decimal
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from e6driver import ProgrammingError
+from e6driver import DataError, ProgrammingError
 
 HOSTILE = ["'; DROP TABLE param_t; --", "\\'; DROP TABLE param_t; --", "\\", "'", "a\\'b", "x\ny\rz\tw",
            "O'Reilly\\", "' OR '1'='1", "%s %(x)s %%", "\u2019\u02bc", "$$ $tag$ E'\\x41'", "\\x41\\u0041",
@@ -105,3 +105,11 @@ def test_parameters_that_do_not_fit_the_placeholders_insert_nothing(cur, sql, ro
 def test_a_mapping_for_a_positional_select_is_refused_not_a_struct(cur):
     with pytest.raises(ProgrammingError, match="positional"):
         cur.execute("SELECT %s", {"k": "v"})
+
+
+@pytest.mark.parametrize("value", [datetime.timedelta.max, datetime.timedelta.min])
+def test_timedelta_beyond_the_interval_range_is_a_data_error_not_the_engine_binder(cur, value):
+    with pytest.raises(DataError, match="INTERVAL range"):
+        cur.execute("SELECT %s", (value,))
+    cur.execute("SELECT %s", (datetime.timedelta(days=-100000, microseconds=1),))  # centuries still fine
+    assert cur.fetchone() == (datetime.timedelta(days=-100000, microseconds=1),)
