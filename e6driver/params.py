@@ -43,33 +43,33 @@ def _float_literal(value: float) -> str:
 
 
 def _decimal_literal(value: decimal.Decimal) -> str:
+    """``CAST('…' AS DECIMAL(p,s))``, exact: trailing zeros of the fraction are the only digits ever dropped (to fit
+    DECIMAL(38)); a value that needs more than 38 digits is a DataError, never rounded nor sent as another type."""
     if not value.is_finite():
         raise ProgrammingError(f"Decimal parameter {value} has no SQL DECIMAL representation")
-    text = format(value, "f")
     _, digits, exponent = value.as_tuple()
-    scale = max(0, -int(exponent))
-    integer_digits = len(digits) + int(exponent)  # digits left of the point (may be <= 0)
+    text = "".join(map(str, digits))
+    significant = text.rstrip("0")
+    lowest = int(exponent) + len(text) - len(significant)  # the power of ten of the last non-zero digit
+    whole = max(len(significant) + lowest, 0) if significant else 0  # digits left of the point
+    needed = max(-lowest, 0) if significant else 0  # fraction digits the value needs
+    scale = max(-int(exponent), 0)
     # One integer digit even for |value| < 1: DECIMAL(2,2) would print 0.01 as '.01' when cast to text.
-    precision = max(integer_digits, 1) + scale
-    if precision > 38 and integer_digits <= 0 and scale <= 38:
-        precision = 38  # 38 fractional digits: DECIMAL(38,38) is exact (its text lacks the leading 0)
-    if precision > 38:  # beyond DECIMAL(38): exact only as a (HUGEINT) integer, else refused
-        return _wide_decimal_literal(value)
-    return f"CAST('{text}' AS DECIMAL({precision},{scale}))"
-
-
-def _wide_decimal_literal(value: decimal.Decimal) -> str:
-    """A Decimal with more than 38 digits: its value as an integer literal if it is an integer within HUGEINT
-    (or has at most 38 significant digits once trailing zeros go), else DataError: never rounded."""
-    exact = decimal.Context(prec=1000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
-    reduced = value.normalize(exact)
-    _, digits, exponent = reduced.as_tuple()
-    if int(exponent) >= 0 and len(digits) + int(exponent) <= 40:  # an integer: exact as HUGEINT if in range
-        return _int_literal(int(reduced))
-    if int(exponent) < 0 and max(len(digits) + int(exponent), 1) - int(exponent) <= MAX_DECIMAL_DIGITS:
-        return _decimal_literal(reduced)  # trailing zeros were all that made it too wide
-    raise DataError(f"Decimal parameter {value} has more than {MAX_DECIMAL_DIGITS} significant digits: the engine's "
-                    f"DECIMAL({MAX_DECIMAL_DIGITS}) cannot hold it exactly (pass it as a string to keep every digit)")
+    room = MAX_DECIMAL_DIGITS - max(whole, 1)
+    if whole == 0 and needed == MAX_DECIMAL_DIGITS:
+        precision = scale = MAX_DECIMAL_DIGITS  # DECIMAL(38,38) is exact (its text lacks the leading 0)
+    elif needed > room:
+        raise DataError(f"Decimal parameter {value} needs {max(whole + needed, 1)} digits: the engine's "
+                        f"DECIMAL({MAX_DECIMAL_DIGITS}) cannot hold it exactly (pass it as a string to keep every "
+                        f"digit{', or as an int' if needed == 0 else ''})")
+    else:
+        scale = min(scale, room)
+        precision = max(whole, 1) + scale
+    fixed = format(value, "f")
+    point = fixed.find(".")
+    if point >= 0:  # the dropped fraction digits are zeros
+        fixed = fixed[:point + 1 + scale] if scale else fixed[:point]
+    return f"CAST('{fixed}' AS DECIMAL({precision},{scale}))"
 
 
 def _int_literal(value: int) -> str:

@@ -113,3 +113,17 @@ def test_timedelta_beyond_the_interval_range_is_a_data_error_not_the_engine_bind
         cur.execute("SELECT %s", (value,))
     cur.execute("SELECT %s", (datetime.timedelta(days=-100000, microseconds=1),))  # centuries still fine
     assert cur.fetchone() == (datetime.timedelta(days=-100000, microseconds=1),)
+
+
+@pytest.mark.parametrize("value", [decimal.Decimal("1." + "0" * 42), decimal.Decimal("0E-50"),
+                                   decimal.Decimal("-12.5" + "0" * 40)])
+def test_decimals_written_with_more_than_38_digits_come_back_as_equal_decimals(cur, value):
+    cur.execute("SELECT %s", (value,))
+    (got,) = cur.fetchone()
+    assert type(got) is decimal.Decimal and got == value
+
+
+@pytest.mark.parametrize("value", [decimal.Decimal("1E+38"), decimal.Decimal("1." + "1" * 38)])
+def test_decimals_decimal_38_cannot_hold_are_a_data_error(cur, value):
+    with pytest.raises(DataError, match="DECIMAL\\(38\\)"):
+        cur.execute("SELECT %s", (value,))
