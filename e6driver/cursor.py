@@ -27,10 +27,11 @@ log = logging.getLogger(__name__)
 
 MAX_REPLAYS = 5
 RELEASE_TIMEOUT = 10.0  # seconds a cursor waits for the server to free its query
-_NO_RESULT = {
+NO_RESULT = {  # why fetch* has nothing to read, by the last operation (both cursors)
     "none": "no query has been executed on this cursor",
     "failed": "the last operation failed; there is no result set to fetch",
     "done": "the last operation did not produce a result set (description is None)",
+    "many": "executemany did not produce a result set (rows its statements return are discarded; execute reads them)",
 }
 
 
@@ -130,20 +131,13 @@ class Cursor:
         self._begin_operation()
         self.connection.ensure_transaction()  # autocommit off: BEGIN before the first statement
         params_list = list(seq_of_parameters)
-        if not params_list:
-            self._rowcount = 0
-            self._last_operation = "done"
-            return
         appended = bulk.executemany(self._session, operation, params_list, self.catalog_name, self.database)
-        if appended is not None:  # the engine's bulk path took the rows (e6driver/bulk.py decides)
-            self._rowcount = appended
-            self._last_operation = "done"
-            return
-        total = 0
-        for sql in statements_for_many(operation, params_list):
-            total += self._execute_counted(sql)
-        self._rowcount = total
-        self._last_operation = "done"
+        if appended is None:  # else the engine's bulk path took the rows (e6driver/bulk.py decides)
+            appended = sum(self._execute_counted(sql) for sql in statements_for_many(operation, params_list))
+            self._release()  # as README says: nothing to fetch (a SELECT's or RETURNING's rows are discarded)
+            self.description = None
+        self._rowcount = appended
+        self._last_operation = "many"
 
     def _execute_counted(self, sql: str) -> int:
         self._release()
@@ -319,7 +313,7 @@ class Cursor:
         if self._cancelled:
             raise QueryCancelledError(f"query {self._cancelled} was cancelled", query_id=self._cancelled)
         if self.description is None:
-            raise ProgrammingError(_NO_RESULT[self._last_operation])
+            raise ProgrammingError(NO_RESULT[self._last_operation])
 
     def fetchone(self) -> Optional[Row]:
         self._guard()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Sequ
 from .._rows import Row, piece_rows
 from .. import bulk
 from ..batching import statements_for_many
+from ..cursor import NO_RESULT
 from ..errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
 from ..params import Params, prepare_operation
 from ..settings import CURSOR_ARRAYSIZE
@@ -30,11 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REPLAYS = 5
-_NO_RESULT = {
-    "none": "no query has been executed on this cursor",
-    "failed": "the last operation failed; there is no result set to fetch",
-    "done": "the last operation did not produce a result set (description is None)",
-}
 
 
 class AsyncCursor:
@@ -98,15 +94,17 @@ class AsyncCursor:
             table, columns, payloads = planned
             self._rowcount = await aappend(self._session, table, columns, payloads, self.catalog_name,
                                            self.database)
-            self._last_operation = "done"
+            self._last_operation = "many"
             return
         total = 0
         for sql in statements_for_many(operation, params_list):
             await self._release()
             await self._run(sql)
             total += max(self._rowcount, 0)
+        await self._release()  # as README says: nothing to fetch (a SELECT's or RETURNING's rows are discarded)
+        self.description = None
         self._rowcount = total
-        self._last_operation = "done"
+        self._last_operation = "many"
 
     async def _begin_operation(self) -> None:
         await self._release()
@@ -204,7 +202,7 @@ class AsyncCursor:
         if self._cancelled:
             raise QueryCancelledError(f"query {self._cancelled} was cancelled", query_id=self._cancelled)
         if self.description is None:
-            raise ProgrammingError(_NO_RESULT[self._last_operation])
+            raise ProgrammingError(NO_RESULT[self._last_operation])
 
     async def fetchone(self) -> Optional[Row]:
         self._guard()

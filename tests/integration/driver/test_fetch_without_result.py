@@ -1,11 +1,12 @@
 """PEP 249: fetching when the last operation produced no result set raises ProgrammingError (issue 16)."""
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
-from e6driver import ProgrammingError
+from e6driver import ProgrammingError, aio
 
 FETCHES = {
     "fetchone": lambda cur: cur.fetchone(),
@@ -59,6 +60,43 @@ def test_fetch_after_executemany(cur, table, fetch):
     assert cur.rowcount == 2
     with pytest.raises(ProgrammingError, match="did not produce a result set"):
         fetch(cur)
+
+
+MANY_WITH_ROWS = {  # statements that return rows, executemany discards them (README); rowcount, rows in the table
+    "select": ("SELECT %s AS n", [(1,), (2,), (3,)], 3, 0),
+    "insert_returning": ("INSERT INTO {table} VALUES (%s, %s) RETURNING id", [(1, "a"), (2, "b")], 2, 2),
+    "update_returning": ("UPDATE {table} SET label = %s WHERE id = %s RETURNING id", [("x", 1), ("y", 9)], 1, 1),
+}
+
+
+@pytest.mark.parametrize("fetch", FETCHES.values(), ids=FETCHES.keys())
+@pytest.mark.parametrize("case", MANY_WITH_ROWS.values(), ids=MANY_WITH_ROWS.keys())
+def test_fetch_after_executemany_of_statements_returning_rows(cur, table, case, fetch):
+    if "UPDATE" in case[0]:
+        cur.execute(f"INSERT INTO {table} VALUES (1, 'a')")
+    sql, rows, count, stored = case
+    cur.executemany(sql.format(table=table), rows)
+    assert cur.description is None and cur.rowcount == count
+    with pytest.raises(ProgrammingError, match="executemany did not produce a result set"):
+        fetch(cur)
+    cur.execute(f"SELECT count(*) FROM {table}")  # the statements did run
+    assert cur.fetchall() == [(stored,)]
+
+
+def test_asyncio_executemany_of_a_select_has_no_result_set(server, impl):
+    host, port = server.address.rsplit(":", 1)
+
+    async def main():
+        async with aio.connect(host=host, port=int(port), username="alice", password="alice-token") as conn:
+            cur = conn.cursor()
+            await cur.executemany("SELECT %s AS n", [(1,), (2,)])
+            assert cur.description is None and cur.rowcount == 2
+            with pytest.raises(ProgrammingError, match="executemany did not produce a result set"):
+                await cur.fetchall()
+            await cur.execute("SELECT 7")
+            return await cur.fetchall()
+
+    assert asyncio.run(main()) == [(7,)]
 
 
 @pytest.mark.parametrize("fetch", FETCHES.values(), ids=FETCHES.keys())
