@@ -25,13 +25,14 @@ _SIMPLE_NAMES = {
 _NATIVE = {
     "boolean", "tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
     "uinteger", "ubigint", "float", "double", "decimal", "varchar", "blob", "date", "time", "timestamp",
-    "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp with time zone", "interval", "uuid",
-    "enum", "null",
+    "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp with time zone", "uuid", "enum", "null",
 }
 # "tuple": DuckDB's id of an unnamed STRUCT (row(1, 'a'), (1, 2), a Python list parameter): to_json makes it
 # a JSON array of its members, as when nested. Its VARCHAR cast would be "(1, a)", not JSON.
 _NESTED = {"list": "ARRAY", "array": "ARRAY", "map": "MAP", "struct": "STRUCT", "tuple": "STRUCT",
            "union": "STRUCT"}
+
+_US_PER_DAY = 86_400_000_000
 
 # Rough bytes per value, to size result batches (~2 MiB on the wire).
 _WIDTHS = {"boolean": 2, "tinyint": 5, "smallint": 5, "integer": 5, "utinyint": 5, "usmallint": 5,
@@ -84,6 +85,15 @@ def render_expression(t: Any, position: int, name: str) -> Optional[Tuple[str, O
             "to read it as text")
         return (f"CASE WHEN #{position} > {HUGEINT_MAX}::UHUGEINT THEN error({too_big}) "
                 f"ELSE CAST(#{position} AS HUGEINT) END AS {alias}"), None
+    if kind == "interval":
+        # DuckDB exports an INTERVAL's time part as Arrow nanoseconds in int64, wrapping silently beyond ~292
+        # years (to_microseconds(2^63 - 1) came out as -1 us): whole days go to the day part first. The total
+        # stays exact (epoch_us; beyond int64 microseconds, the wire's range, DuckDB raises). Months are left
+        # as they are, for the encoder to refuse.
+        total = f"epoch_us(#{position})"
+        return (f"CASE WHEN datepart('year', #{position}) <> 0 OR datepart('month', #{position}) <> 0 "
+                f"THEN #{position} ELSE to_days(CAST({total} // {_US_PER_DAY} AS INTEGER)) + "
+                f"to_microseconds({total} % {_US_PER_DAY}) END AS {alias}"), None
     if kind in _NESTED:
         return f"CAST(to_json(#{position}) AS VARCHAR) AS {alias}", _NESTED[kind]
     return f"CAST(#{position} AS VARCHAR) AS {alias}", None

@@ -24,6 +24,10 @@ VALUE_CASES = [
     ("SELECT TIME '23:59:59.999999', TIME '00:00:00'", (datetime.time(23, 59, 59, 999999), datetime.time(0))),
     ("SELECT INTERVAL 90 MINUTE, INTERVAL '-1 day 2 seconds'",
      (datetime.timedelta(minutes=90), datetime.timedelta(days=-1, seconds=2))),
+    # Beyond ~292 years of time part DuckDB's Arrow export wrapped (2^63 - 1 us came back as -1 us).
+    ("SELECT to_microseconds(9223372036854775807), to_microseconds(-9223372036854775807), INTERVAL 200000 DAY",
+     (datetime.timedelta(microseconds=2 ** 63 - 1), datetime.timedelta(microseconds=-(2 ** 63 - 1)),
+      datetime.timedelta(days=200000))),
     ("SELECT 12345678901234567890123456789012345.678::DECIMAL(38,3), (-0.0001)::DECIMAL(18,4), 0::DECIMAL(5,2)",
      (decimal.Decimal("12345678901234567890123456789012345.678"), decimal.Decimal("-0.0001"),
       decimal.Decimal("0.00"))),
