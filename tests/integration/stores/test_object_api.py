@@ -190,8 +190,8 @@ def test_a_put_over_grpc_flushes_every_directory_it_changed(server, store, monke
     flushed = []
     monkeypatch.setattr(store_module, "fsync_dir", lambda path, best_effort=False: flushed.append(path))
     sync_names = local_puts._sync_names  # PutBatch: many directories, flushed together (or one filesystem sync)
-    monkeypatch.setattr(local_puts, "_sync_names", lambda directories: (flushed.extend(directories),
-                                                                        sync_names(directories)))
+    monkeypatch.setattr(local_puts, "_sync_names", lambda directories, *how: (flushed.extend(directories),
+                                                                              sync_names(directories, *how)))
     store.create_bucket("flushes")
     store.local_transfer = False
     try:
