@@ -35,6 +35,9 @@ NO_RESULT = {  # why fetch* has nothing to read, by the last operation (both cur
 }
 
 
+def cancelled(query_id: str) -> QueryCancelledError:
+    """What execute() or fetch* raises once cancel() reached the cursor's query (both cursors)."""
+    return QueryCancelledError(f"query {query_id} was cancelled", query_id=query_id)
 
 
 _RESULT_ATTRIBUTES = frozenset(("description", "rowcount", "fetchone", "fetchmany", "fetchall", "fetch_arrow_table",
@@ -179,7 +182,7 @@ class Cursor:
         self._finalizer.atexit = False
         transaction.note_statement(self._session, sql)  # a BEGIN/COMMIT written in SQL is tracked
         if self._cancelled == query.query_id:  # cancel() from another thread landed as the result arrived
-            raise QueryCancelledError(f"query {query.query_id} was cancelled", query_id=query.query_id)
+            raise cancelled(query.query_id)
         assert query.metadata is not None
         self._take_metadata(query.metadata)
         self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
@@ -311,7 +314,7 @@ class Cursor:
         is not silently empty)."""
         self._check_open()
         if self._cancelled:
-            raise QueryCancelledError(f"query {self._cancelled} was cancelled", query_id=self._cancelled)
+            raise cancelled(self._cancelled)
         if self.description is None:
             raise ProgrammingError(NO_RESULT[self._last_operation])
 

@@ -6,7 +6,7 @@ import math
 import operator
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Type, Union
 
 from .errors import Error, InterfaceError, ProgrammingError
 from .protocol.bearer import ClientCredentials, StaticToken
@@ -66,10 +66,9 @@ def seconds_argument(name: str, value: Any, optional: bool = True) -> Optional[f
     return seconds
 
 
-def arraysize_argument(value: Any, error: type = InterfaceError) -> int:
+def arraysize_argument(value: Any, error: Type[Error] = InterfaceError) -> int:
     """``arraysize``: a whole number of rows, at least 1 (fetchmany() of 0 rows returns [] with rows pending).
     ``error``: InterfaceError for connect()'s argument, ProgrammingError for a cursor's."""
-    assert issubclass(error, Error)
     try:
         rows = operator.index(value) if not isinstance(value, bool) else 0
     except TypeError:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Sequ
 from .._rows import Row, piece_rows
 from .. import bulk
 from ..batching import statements_for_many
-from ..cursor import NO_RESULT
-from ..errors import Error, InterfaceError, OperationalError, ProgrammingError, QueryCancelledError
+from ..cursor import NO_RESULT, cancelled
+from ..errors import Error, InterfaceError, OperationalError, ProgrammingError
 from ..params import Params, prepare_operation
 from ..settings import CURSOR_ARRAYSIZE
 from ..protocol.aio import AsyncServerQuery
@@ -132,7 +132,7 @@ class AsyncCursor:
             self._query = query
             if self._cancelled == query.query_id:  # cancel() from another task landed as the result arrived
                 await self._release()
-                raise QueryCancelledError(f"query {query.query_id} was cancelled", query_id=query.query_id)
+                raise cancelled(query.query_id)
             assert query.metadata is not None
             self._take_metadata(query.metadata)
             self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
@@ -200,7 +200,7 @@ class AsyncCursor:
     def _guard(self) -> None:
         self._check_open()
         if self._cancelled:
-            raise QueryCancelledError(f"query {self._cancelled} was cancelled", query_id=self._cancelled)
+            raise cancelled(self._cancelled)
         if self.description is None:
             raise ProgrammingError(NO_RESULT[self._last_operation])
 

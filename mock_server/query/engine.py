@@ -136,7 +136,7 @@ class Statement:
         # commit first. Strings that manage transactions themselves are left as they are.
         together = bool(earlier) and not self.db.in_transaction and \
             all(s.type.name != "TRANSACTION" for s in self.statements)
-        lazy = self._relation is not None or last.type.name == "SELECT"  # runs as it is read
+        lazy = last.type.name == "SELECT"  # runs as it is read (only asked with statements before it)
         if together:
             cur.execute("BEGIN TRANSACTION")
         number = 1
@@ -157,11 +157,11 @@ class Statement:
             if not earlier:
                 raise
             after = "the statements before it were rolled back" if together else \
-                "the statements before it were committed" if lazy and number == len(self.statements) else ""
+                _COMMITTED if lazy and number == len(self.statements) else ""
             raise _labelled(exc, number, len(self.statements), after) from exc
         if earlier and lazy and self._stream is not None:  # its errors come as it is read
             count = len(self.statements)
-            self._stream.relabel = lambda exc: _labelled(exc, count, count, "the statements before it were committed")
+            self._stream.relabel = lambda exc: _labelled(exc, count, count, _COMMITTED)
         return result
 
     def _run_last(self, cur: duckdb.DuckDBPyConnection, last: "duckdb.Statement") -> Result:
@@ -223,6 +223,9 @@ def _roll_back(cur: duckdb.DuckDBPyConnection) -> None:
         cur.execute("ROLLBACK")
     except Exception:  # noqa: BLE001 - DuckDB already ended the failed transaction
         log.debug("rollback after a failed statement batch failed", exc_info=True)
+
+
+_COMMITTED = "the statements before it were committed"
 
 
 def _labelled(exc: BaseException, number: int, count: int, after: str) -> errors.EngineError:
