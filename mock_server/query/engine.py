@@ -137,6 +137,7 @@ class Statement:
         together = bool(earlier) and not self.db.in_transaction and \
             all(s.type.name != "TRANSACTION" for s in self.statements)
         lazy = last.type.name == "SELECT"  # runs as it is read (only asked with statements before it)
+        committed = False  # the statements before the last one committed by the engine (never the user's own)
         if together:
             cur.execute("BEGIN TRANSACTION")
         number = 1
@@ -147,7 +148,7 @@ class Statement:
             number = len(self.statements)
             if together and lazy:
                 cur.execute("COMMIT")
-                together = False
+                together, committed = False, True
             result = self._run_last(cur, last)
             if together:
                 cur.execute("COMMIT")
@@ -156,12 +157,11 @@ class Statement:
                 _roll_back(cur)
             if not earlier:
                 raise
-            after = "the statements before it were rolled back" if together else \
-                _COMMITTED if lazy and number == len(self.statements) else ""
+            after = "the statements before it were rolled back" if together else _COMMITTED if committed else ""
             raise _labelled(exc, number, len(self.statements), after) from exc
         if earlier and lazy and self._stream is not None:  # its errors come as it is read
-            count = len(self.statements)
-            self._stream.relabel = lambda exc: _labelled(exc, count, count, _COMMITTED)
+            count, after = len(self.statements), _COMMITTED if committed else ""
+            self._stream.relabel = lambda exc: _labelled(exc, count, count, after)
         return result
 
     def _run_last(self, cur: duckdb.DuckDBPyConnection, last: "duckdb.Statement") -> Result:

@@ -200,3 +200,14 @@ def test_several_statements_inside_an_open_transaction_stay_in_it(session_pair):
     assert first.query("select count(*) from acct")[1] == [(2,)]
     first.query("begin; insert into acct values (5, 500); commit")
     assert second.query("select count(*) from acct")[1] == [(3,)]
+
+
+def test_a_failing_last_select_inside_an_open_transaction_claims_no_commit(session_pair, expect_error):
+    """Inside the user's transaction the statements before a failing SELECT were not committed: the error
+    must not say they were (it did, and a ROLLBACK then undid them)."""
+    _, first, _ = session_pair
+    first.query("begin")
+    err = expect_error(first.query, "insert into acct values (3, 300); select error('boom')")
+    assert "statement 2 of 2" in err.details() and "committed" not in err.details()
+    first.query("rollback")
+    assert first.query("select count(*) from acct")[1] == [(2,)]
