@@ -18,6 +18,13 @@ from mock_server.errors import CodedError
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}  # any other \x means x (docs/engine-contract.md)
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
+# A numeric literal cast with "::" right after a unary minus: see _signed_cast_literal.
+_CAST_NUMBER = re.compile(r"\s*((?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)(?![\w.])\s*::")
+# What may stand before a minus that is surely unary: an operator or opening bracket, or a reserved keyword
+# that is followed by an expression (none of them can be an operand, unlike NULL or CURRENT_DATE).
+_BEFORE_UNARY = set("(,=<>+-*/%|&^~[!")
+_UNARY_KEYWORDS = {"select", "where", "and", "or", "not", "then", "else", "when", "case", "having", "on",
+                   "limit", "offset", "returning", "in", "distinct", "all", "any", "some", "qualify", "by"}
 
 
 class DialectError(CodedError, ValueError):
@@ -111,20 +118,41 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _signed_cast_end(sql: str, minus: int) -> int:
+    """End of the numeric literal when the unary ``-`` at ``minus`` applies to a literal cast with ``::``
+    (``-128::TINYINT``), else -1.
+
+    ``::`` binds tighter than the minus, so DuckDB (like PostgreSQL) casts the positive literal first and the
+    smallest value of each signed type overflows: ``-170141183460469231731687303715884105728::HUGEINT`` failed.
+    Folding the sign into the literal gives the same value for every cast that succeeded before.
+    """
+    match = _CAST_NUMBER.match(sql, minus + 1)
+    return -1 if match is None else match.end(1)
+
+
 def rewrite(sql: str) -> str:
-    """Rewrite backslash-escaped string literals to standard SQL and drop one trailing ``;``."""
+    """Rewrite backslash-escaped string literals to standard SQL, put the sign of a negative literal cast with
+    ``::`` inside the cast, and drop one trailing ``;``."""
     out = []
     i, n = 0, len(sql)
     copied = 0  # sql[copied:i] is pending verbatim text
+    unary = True  # a "-" here would be a unary minus (set by the last token; comments and spaces keep it)
     while i < n:
         ch = sql[i]
+        after_operand = False
         if ch == "-" and sql.startswith("--", i):
             nl = sql.find("\n", i)
             i = n if nl < 0 else nl + 1
+            continue
         elif ch == "/" and sql.startswith("/*", i):
             i = skip_block_comment(sql, i)
+            continue
+        elif ch.isspace():
+            i += 1
+            continue
         elif ch == '"':
             i = skip_quoted_identifier(sql, i)
+            after_operand = True
         elif ch == "$" and (i == 0 or not _is_ident_char(sql[i - 1])):
             match = _DOLLAR_TAG.match(sql, i)
             if match is None:
@@ -134,7 +162,9 @@ def rewrite(sql: str) -> str:
             if end < 0:
                 raise DialectError("unterminated dollar-quoted string in SQL text")
             i = end + len(match.group(0))
+            after_operand = True
         elif ch == "'":
+            after_operand = True
             prefix_start = i
             while prefix_start > 0 and _is_ident_char(sql[prefix_start - 1]):
                 prefix_start -= 1
@@ -148,12 +178,21 @@ def rewrite(sql: str) -> str:
                 out.append(sql[copied:i])
                 out.append(quote_literal(text))
                 i = copied = end
+        elif ch == "-" and unary and (end := _signed_cast_end(sql, i)) >= 0:
+            out.append(sql[copied:i])
+            out.append("(-" + sql[i + 1:end].lstrip() + ")")
+            i = copied = end
+            after_operand = True
         elif _is_ident_char(ch):
+            start = i
             i += 1
             while i < n and _is_ident_char(sql[i]):
                 i += 1
+            unary = sql[start:i].lower() in _UNARY_KEYWORDS
+            continue
         else:
             i += 1
+        unary = not after_operand and ch in _BEFORE_UNARY
     out.append(sql[copied:])
     return strip_trailing_semicolon("".join(out))
 

@@ -82,3 +82,35 @@ def test_hostile_values_stay_inside_their_literal(value):
 
 def test_duckdb_accepts_hex_blob_literal():
     assert duckdb.execute(rewrite("select X'00ff'")).fetchall() == [(b"\x00\xff",)]
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("select -170141183460469231731687303715884105728::HUGEINT",
+     "select (-170141183460469231731687303715884105728)::HUGEINT"),
+    ("select -128 :: tinyint, f(-1.5e3::double)", "select (-128) :: tinyint, f((-1.5e3)::double)"),
+    ("select 5 - -1::int", "select 5 - (-1)::int"),
+    ("select case when b then -1::int else - 2::int end", "select case when b then (-1)::int else (-2)::int end"),
+])
+def test_unary_minus_goes_inside_a_literal_cast(sql, expected):
+    """'::' binds tighter than unary minus: the positive literal was cast first and each type's minimum
+    overflowed; the sign now belongs to the literal."""
+    assert rewrite(sql) == expected
+
+
+@pytest.mark.parametrize("sql", [
+    "select x -1::int", "select 1 -1::int", "select null -1::int", "select (x) -1::int", "select a[2] -1::int",
+    "select 'a' -1::int", 'select "and" -1::int', "select x /* and */ -1::int", "select x -- and\n-1::int",
+    "select ? -1::int", "select -x::int", "select -1", "select 1e-1::int", "select a[1:-1]",
+])
+def test_binary_minus_and_other_minus_signs_are_left_alone(sql):
+    assert rewrite(sql) == sql
+
+
+@pytest.mark.parametrize("sql, value", [
+    ("select -170141183460469231731687303715884105728::HUGEINT", -2 ** 127),
+    ("select -9223372036854775808::BIGINT", -2 ** 63),
+    ("select 3 -1::int", 2),
+    ("select - 0.5::int", -1),
+])
+def test_duckdb_reads_the_rewritten_minus(sql, value):
+    assert duckdb.execute(rewrite(sql)).fetchall() == [(value,)]
