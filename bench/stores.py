@@ -78,10 +78,15 @@ def durably(action, path):
     tree = os.walk(path) if os.path.isdir(path) else [(os.path.dirname(path), [], [os.path.basename(path)])]
     for folder, _, names in tree:
         for name in names:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            os.fsync(fd); os.close(fd)
-        fd = os.open(folder, os.O_RDONLY)
-        os.fsync(fd); os.close(fd)
+            fsync_path(os.path.join(folder, name))
+        fsync_path(folder)
+
+def fsync_path(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 def timed(name, action):
     os.sync()  # nothing left dirty by the operation before (module doc)
@@ -291,11 +296,13 @@ def main() -> None:
             common["pids"] = [_child_pid(b"mock_server")]
             single = run_client(SINGLE.format(port=port, src=src, **common))
             rows += _rows(single, "copy", f"{args.mb} MiB file, local disk", [
-                ("copy", "shutil.copyfile"), ("durable copy", "shutil.copyfile + fsync"), ("upload", "objects.put_file"), ("download", "objects.get_file"),
+                ("copy", "shutil.copyfile"), ("durable copy", "shutil.copyfile + fsync"),
+                ("upload", "objects.put_file"), ("download", "objects.get_file"),
                 ("grpc upload", "objects.put_file, gRPC route"), ("grpc download", "objects.get_file, gRPC route")])
             trees = run_client(TREE.format(port=port, src=tree, **common))
             rows += _rows(trees, "copytree", f"{trees['files']} x {args.file_kb} KiB tree", [
-                ("copytree", "shutil.copytree"), ("durable copytree", "shutil.copytree + fsyncs"), ("upload", "objects.upload"), ("download", "objects.download"),
+                ("copytree", "shutil.copytree"), ("durable copytree", "shutil.copytree + fsyncs"),
+                ("upload", "objects.upload"), ("download", "objects.download"),
                 ("grpc upload", "objects.upload, gRPC route"), ("grpc download", "objects.download, gRPC route")])
             scan = None if args.no_scan else run_client(SCAN.format(port=port, rows=args.rows, **common))
             if scan is not None:

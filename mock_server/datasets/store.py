@@ -55,7 +55,7 @@ from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir
 from mock_server.limits import DEFAULT_LIMITS, Limits
-from mock_server.datasets.formats import read_table, schema_difference  # noqa: F401 - read_table: older imports
+from mock_server.datasets.formats import schema_difference
 from mock_server.datasets.names import check_name, is_id
 
 LEVELS = ("none", "read", "write")

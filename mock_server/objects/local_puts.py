@@ -285,8 +285,8 @@ def _sync_content(fds: List[int], one_sync: bool) -> None:
 
 def _sync_names(directories: List[str], one_sync: bool) -> None:
     """Make the renames durable: each directory flushed (both sides of every rename: on a filesystem without a
-    journal a crash could otherwise keep the spool's entry beside the new one), or one filesystem sync for
-    more than a few."""
+    journal a crash could otherwise keep the spool's entry beside the new one), or, when ``one_sync``, one
+    filesystem sync for more than a few."""
     if not directories:
         return
     if one_sync and len(directories) > 3:

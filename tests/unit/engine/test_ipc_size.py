@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from mock_server.datasets.ipc_size import expanded_size
-from mock_server.datasets.store import read_table
+from mock_server.datasets.formats import read_table
 from mock_server.errors import EngineError
 from mock_server.limits import Limits
 
