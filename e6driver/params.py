@@ -146,7 +146,9 @@ def literal(value: Any) -> str:
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         if not items:
             raise ProgrammingError("an empty sequence parameter cannot be rendered as an IN list")
-        return "(" + ",".join(literal(item) for item in items) + ")"
+        # One item keeps a trailing comma: "(5)" is the number 5 (a scalar outside IN), "(5,)" a one-member tuple
+        # like "(5,6)" is a two-member one.
+        return "(" + ",".join(literal(item) for item in items) + ("," if len(items) == 1 else "") + ")"
     raise ProgrammingError(f"cannot bind a parameter of type {type(value).__name__}")
 
 

@@ -31,7 +31,7 @@ from e6driver.params import bind, literal, prepare_operation, quote_string
     (datetime.time(1, 2, 3, 4), "TIME '01:02:03.000004'"),
     (datetime.timedelta(days=1, microseconds=5), "to_microseconds(86400000005)"),
     (uuid.UUID(int=1), "'00000000-0000-0000-0000-000000000001'"),
-    ([1, "a", None], "(1,'a',NULL)"), ((2,), "(2)"), ({3, 1}, "(1,3)"),
+    ([1, "a", None], "(1,'a',NULL)"), ((2,), "(2,)"), ({3, 1}, "(1,3)"),
 ])
 def test_literal(value, sql):
     assert literal(value) == sql
@@ -90,6 +90,14 @@ def test_bind_sequence_and_mapping():
     assert bind("SELECT %s, %s", (1, "x")) == "SELECT 1, 'x'"
     assert bind("SELECT %(a)s, %(b)s, %(a)s", {"a": None, "b": b"\x01"}) == "SELECT NULL, X'01', NULL"
     assert bind("SELECT '100%%', %s", [5]) == "SELECT '100%', 5"
+
+
+@pytest.mark.parametrize("value, text", [([5], "(5,)"), ((5,), "(5,)"), ({"a"}, "('a',)"), ([5, 6], "(5,6)"),
+                                         ([[1]], "((1,),)")])
+def test_a_sequence_of_one_item_is_a_one_member_tuple_like_a_longer_one(value, text):
+    """'(5)' was the number 5: outside IN a scalar, in '= any(%s)' a binder error, where [5, 6] is a tuple."""
+    assert literal(value) == text
+    assert bind("SELECT 1 WHERE 5 IN %s", (value,)) == f"SELECT 1 WHERE 5 IN {text}"
 
 
 def test_no_params_leaves_percent_alone():

@@ -75,6 +75,15 @@ def test_sequence_parameter_selected_is_a_json_array(cur):
     assert cur.fetchone() == ("[1,2,3]",) and cur.description[0][1] == "STRUCT"
 
 
+@pytest.mark.parametrize("value", [[7], (7,), {7}])
+def test_a_one_item_sequence_is_a_tuple_like_a_longer_one(cur, value):
+    """[7] was sent as (7), the number 7: selected it came back as 7, not the one-member STRUCT [7, 8] is."""
+    cur.execute("SELECT count(*) FROM range(10) WHERE range IN %s", (value,))
+    assert cur.fetchone() == (1,)
+    cur.execute("SELECT %s, %s", (value, [7, 8]))
+    assert cur.fetchone() == ("[7]", "[7,8]") and [d[1] for d in cur.description] == ["STRUCT", "STRUCT"]
+
+
 def test_hostile_insert_leaves_table_intact(cur):
     cur.execute("CREATE OR REPLACE TABLE param_t (s VARCHAR)")
     cur.executemany("INSERT INTO param_t VALUES (%s)", [(v,) for v in HOSTILE])
