@@ -11,7 +11,7 @@ becomes a column of every row.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, List, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 import grpc
 import pyarrow as pa
@@ -35,16 +35,17 @@ class UploadRows:
     """An upload's rows as record batches decoded as they are taken (:attr:`schema` known up front), within the
     limits; a payload that turns out malformed part way is INVALID_ARGUMENT when its batch is reached."""
 
-    def __init__(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], fmt: str) -> None:
+    def __init__(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], fmt: str, hint: str = "") -> None:
         self.schema = schema
         self._batches = batches
         self._fmt = fmt
+        self._hint = hint
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         try:
             yield from self._batches
         except _MALFORMED as exc:
-            raise _invalid(f"cannot read the upload as {self._fmt or 'arrow'}: {exc}") from None
+            raise _invalid(f"cannot read the upload as {self._fmt or 'arrow'}: {exc}{self._hint}") from None
 
     def read_all(self) -> pa.Table:
         return pa.Table.from_batches(list(self), schema=self.schema)
@@ -53,11 +54,14 @@ class UploadRows:
 _MALFORMED = (pa.ArrowInvalid, OSError, MalformedStream, ValueError)
 
 
-def read_rows(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS) -> UploadRows:
+def read_rows(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS,
+              current: Optional[pa.Schema] = None) -> UploadRows:
     """An uploaded payload (bytes, or a seekable binary file) as :class:`UploadRows`, refused once its decoded size
     passes ``limits.max_expanded_bytes`` or a row passes ``limits.max_row_bytes`` (see the module doc). Arrow,
     Parquet and CSV are decoded batch by batch as the rows are taken (Arrow's size is checked on a first pass over
-    its messages' metadata); JSON is decoded whole."""
+    its messages' metadata); JSON is decoded whole. ``current``: the schema of the version a CSV upload updates,
+    whose column types its columns of the same names are read as (:func:`_csv_reader`)."""
+    hint = ""
     buffered = isinstance(data, (bytes, bytearray, memoryview))
 
     def source() -> Any:
@@ -80,21 +84,50 @@ def read_rows(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS) -> UploadRow
                 raise exceeded(limits, "max_expanded_bytes", f"Parquet upload of {expanded} bytes uncompressed")
             return UploadRows(parquet.schema_arrow, _bounded(batches(parquet), limits, expanded=False), fmt)
         if fmt == "csv":
-            import pyarrow.csv as pcsv
-
-            reader = pcsv.open_csv(source())
-            return UploadRows(reader.schema, _bounded(reader, limits), fmt)
+            typed = _csv_types(current)
+            if typed:
+                hint = (" (a CSV update is read with the current version's column types; pass "
+                        "allow_schema_change=True to publish other types)")
+            reader = _csv_reader(source, typed)
+            return UploadRows(reader.schema, _bounded(reader, limits), fmt, hint)
         if fmt == "json":
             table = _json_table(data if buffered else source().read(), limits)
             return UploadRows(table.schema, iter(table.to_batches()), fmt)
     except _MALFORMED as exc:
-        raise _invalid(f"cannot read the upload as {fmt or 'arrow'}: {exc}") from None
+        raise _invalid(f"cannot read the upload as {fmt or 'arrow'}: {exc}{hint}") from None
     raise _invalid(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
 
 
 def read_table(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS) -> pa.Table:
     """An uploaded payload decoded whole (see :func:`read_rows`)."""
     return read_rows(data, fmt, limits).read_all()
+
+
+def _csv_types(current: Optional[pa.Schema]) -> Dict[str, pa.DataType]:
+    """The column types of ``current`` a CSV field can be read as (not nested or binary ones)."""
+    readable = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, pa.types.is_boolean,
+                pa.types.is_string, pa.types.is_large_string, pa.types.is_timestamp, pa.types.is_date,
+                pa.types.is_time)
+    return {f.name: f.type for f in current or () if any(check(f.type) for check in readable)}
+
+
+def _csv_reader(source: Callable[[], Any], typed: Dict[str, pa.DataType]) -> Any:
+    """A CSV reader. CSV carries no types: a column of the version being updated is read as its type there
+    (``typed``), so the update has the same schema whatever its values look like, and a column without a value in
+    the first block (all of them in a header-only file) is a string, as DuckDB's CSV sniffer types it, not Arrow's
+    ``null`` (no later version could match that, SQL saw NULL columns, and a value after the first MiB failed the
+    upload). An empty field is null, except in a string column (Arrow's rule: there it is "")."""
+    import pyarrow.csv as pcsv
+
+    def open_csv() -> Any:
+        return pcsv.open_csv(source(), convert_options=pcsv.ConvertOptions(column_types=dict(typed)))
+    reader = open_csv()
+    untyped = {f.name: pa.string() for f in reader.schema if pa.types.is_null(f.type)}
+    if untyped:
+        reader.close()
+        typed = {**typed, **untyped}
+        reader = open_csv()
+    return reader
 
 
 def _bounded(reader: Any, limits: Limits, expanded: bool = True) -> Iterator[pa.RecordBatch]:

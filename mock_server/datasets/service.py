@@ -109,7 +109,8 @@ class DatasetServicer(e6driver_datasets_pb2_grpc.DatasetServiceServicer):
                 raise transfer_failure(context, grpc.StatusCode.DATA_LOSS,
                                        f"SHA-256 mismatch: the {upload.size} bytes received are not those sent")
             # decoded from the encrypted spool batch by batch while the version is written
-            rows = read_rows(upload.payload(), first.format, self.limits)
+            current = None if first.create or first.allow_schema_change else self.store.current_schema(name)
+            rows = read_rows(upload.payload(), first.format, self.limits, current)
             info = self.store.publish(user, name, rows, create=first.create, description=first.description,
                                       freshness=first.freshness, allow_schema_change=first.allow_schema_change)
         finally:

@@ -477,6 +477,12 @@ class DatasetStore:
         with self._readable(name, version):
             return StoredVersion(file, self._crypto, self._master, wrapped, name, version)
 
+    def current_schema(self, name: str) -> Optional[pa.Schema]:
+        """The Arrow schema of dataset ``name``'s current version; None while it has none (or does not exist)."""
+        with self._lock:
+            row = self._row(name)
+        return self._schema(name, row[1]) if row is not None and row[1] else None
+
     def _schema(self, name: str, version: int) -> pa.Schema:
         """A stored version's Arrow schema (read from its file for versions stored before schemas were kept)."""
         with self._lock:

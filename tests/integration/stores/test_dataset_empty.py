@@ -72,3 +72,16 @@ def test_zero_rows_read_from_the_file_after_a_restart(tmp_path, impl):
         with connected(srv) as conn:
             assert sql(conn, "SELECT count(*), min(x) FROM datasets.main.kept_empty")[0] == [(0, None)]
             assert conn.datasets.download("kept_empty").schema.equals(EMPTY.schema)
+
+
+def test_header_only_csv_has_string_columns_an_update_keeps(root, tmp_path, impl):
+    """A CSV column without a value is a string (as DuckDB's CSV reader types it), not Arrow's null type: SQL sees
+    VARCHAR, and an update with rows reads its columns as those types, so the schema matches."""
+    name = f"typed_header_{impl}"
+    (tmp_path / "header.csv").write_text("a,b\n")
+    root.datasets.upload(name, str(tmp_path / "header.csv"))
+    assert root.datasets.download(name).schema == pa.schema([("a", pa.string()), ("b", pa.string())])
+    assert sql(root, f"SELECT * FROM datasets.main.{name}") == ([], [("a", "STRING"), ("b", "STRING")])
+    (tmp_path / "rows.csv").write_text("a,b\n1,x\n,y\n")
+    assert root.datasets.update(name, str(tmp_path / "rows.csv")).version == 2
+    assert sql(root, f"SELECT a, b FROM datasets.main.{name} ORDER BY b")[0] == [("1", "x"), ("", "y")]

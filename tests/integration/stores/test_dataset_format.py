@@ -280,3 +280,18 @@ def test_a_column_named_like_the_computed_filter_is_read_as_itself(store):
     con.register("file", dataset)
     assert con.execute("SELECT count(*), sum(v) FROM file WHERE v > 1 AND NOT __e6_keep").fetchall() == [(1000, 3000)]
     assert con.execute("SELECT __e6_keep FROM file WHERE v = 2 LIMIT 1").fetchall() == [(True,)]
+
+
+def test_csv_update_reads_columns_as_the_current_types(root, tmp_path):
+    """CSV infers types from the values: an update whose amounts happen to be whole, or whose column is empty,
+    is still the current version's schema; a value that does not fit is refused, naming the rule."""
+    root.datasets.upload("csv_typed", pa.table({"id": pa.array([1], pa.int64()), "amount": [1.5], "note": ["x"]}))
+    (tmp_path / "whole.csv").write_text("id,amount,note\n2,3,\n3,,\n")
+    assert root.datasets.update("csv_typed", str(tmp_path / "whole.csv")).version == 2
+    got = root.datasets.download("csv_typed")
+    assert got.schema.field("amount").type == pa.float64() and got.column("amount").to_pylist() == [3.0, None]
+    (tmp_path / "bad.csv").write_text("id,amount,note\nseven,1,x\n")
+    with pytest.raises(e6driver.ProgrammingError, match="int64: invalid value 'seven'.*allow_schema_change"):
+        root.datasets.update("csv_typed", str(tmp_path / "bad.csv"))
+    info = root.datasets.update("csv_typed", str(tmp_path / "bad.csv"), allow_schema_change=True)
+    assert info.version == 3 and root.datasets.download("csv_typed").schema.field("id").type == pa.string()
