@@ -295,3 +295,11 @@ def test_csv_update_reads_columns_as_the_current_types(root, tmp_path):
         root.datasets.update("csv_typed", str(tmp_path / "bad.csv"))
     info = root.datasets.update("csv_typed", str(tmp_path / "bad.csv"), allow_schema_change=True)
     assert info.version == 3 and root.datasets.download("csv_typed").schema.field("id").type == pa.string()
+
+
+def test_csv_column_first_filled_after_the_first_block_is_read():
+    """Arrow types a CSV from its first block (1 MiB): a column empty there was null and its first value later
+    failed the upload ('conversion error to null'); it is a string now."""
+    payload = b"a,b\n" + b",padding-padding-padding\n" * 60000 + b"7,last\n"
+    table = read_rows(payload, "csv", Limits()).read_all()
+    assert table.schema.field("a").type == pa.string() and table.column("a").to_pylist()[-1] == "7"
