@@ -63,6 +63,8 @@ def field_type_name(t: Any) -> str:
     if kind == "map":
         params = dict(children)
         return f"map<{field_type_name(params['key'])},{field_type_name(params['value'])}>"
+    if kind == "tuple":  # an unnamed STRUCT: its members' types in order, as its values arrive (a JSON array)
+        return "struct<" + ",".join(field_type_name(child) for _, child in children) + ">"
     if kind in ("struct", "union"):
         members = [(name, child) for name, child in children if name != "" or kind == "struct"]
         return "struct<" + ",".join(f"{name}:{field_type_name(child)}" for name, child in members) + ">"

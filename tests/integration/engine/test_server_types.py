@@ -106,6 +106,14 @@ def test_browsing(client, stub):
     assert [(f.fieldName, f.fieldType) for f in cols.fieldInfo] == [
         ("id", "bigint"), ("tags", "array<string>"), ("attrs", "map<string,int>"),
         ("props", "struct<a:int,b:string>"), ("price", "decimal(9,2)"), ("seen", "timestamp_tz")]
+    client.query("create view browse.tuples_v as select row(1, 'a') as r, [row(2.5, [1])] as l, "
+                 "{'k': row(true, null)} as s")
+    cols = stub.getColumnsV2(pb.GetColumnsV2Request(sessionId=client.session, catalog="local",
+                                                    schema="browse", table="tuples_v"))
+    # unnamed STRUCTs arrive as STRUCT vectors holding JSON arrays: their members' types in order, no names
+    assert [(f.fieldName, f.fieldType) for f in cols.fieldInfo] == [
+        ("r", "struct<int,string>"), ("l", "array<struct<decimal(2,1),array<int>>>"),
+        ("s", "struct<k:struct<boolean,null>>")]
     none = stub.getColumnsV2(pb.GetColumnsV2Request(sessionId=client.session, schema="browse", table="nope"))
     assert list(none.fieldInfo) == []
 
