@@ -378,6 +378,11 @@ class Engine:
     def _open(self, sql: str, catalog: str, schema: str, user: str) -> Tuple[duckdb.DuckDBPyConnection, str]:
         """A fresh cursor for the request's location and ``sql`` rewritten, its store tables registered."""
         text, tables, (catalog, schema) = self._rewrite(sql, catalog, schema, user)
+        try:
+            statements = duckdb.extract_statements(text)
+        except Exception as exc:  # parser errors
+            raise errors.from_exception(exc) from exc
+        sandbox.check(statements)  # a dry run binds, and binding evaluates constants: same sandbox as prepare
         cur = self.cursor(catalog, schema)
         try:
             for name, table in tables.items():

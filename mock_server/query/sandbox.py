@@ -10,23 +10,27 @@ admin included: administration goes through AdminService and the command line, n
   settings in :data:`SESSION_SETTINGS`, ``SET VARIABLE``, and ``USE`` of a schema of catalog ``local``;
   never ``SET GLOBAL``, never another setting, never another catalog;
 * functions and system views that read or write the server's files, settings, logs, secrets or extensions,
-  or run SQL text out of a string (``query()``), named anywhere outside literals and comments
-  (:data:`DENIED_FUNCTIONS`, :data:`DENIED_NAMES`); ``current_setting`` only of a per-session setting.
+  show other sessions' activity, or run or bind SQL text out of a string (``query()``, ``json_serialize_plan``,
+  the external-resource functions, which call a table function named in a string), named anywhere outside
+  literals and comments (:data:`DENIED_FUNCTIONS`, :data:`DENIED_NAMES`); ``current_setting`` only of a
+  per-session setting.
+
+Statements are split into words by DuckDB's own tokenizer (``duckdb.tokenize``), so what is a literal or a
+comment here is exactly what it is to DuckDB: a scanner of our own disagreed on ``$$...$$`` strings and on
+``--`` comments ending at a carriage return, and names hidden that way ran unchecked.
 
 On top of this the engine locks DuckDB's configuration (``lock_configuration``) once its own settings are
 made, allowing only :data:`SESSION_SETTINGS` to change, and keeps ``enable_external_access`` off.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, List, Tuple
+import re
+from typing import Iterable, List, Tuple
 
+import duckdb
 import grpc
 
 from mock_server.errors import EngineError
-from mock_server.query.sql_dialect import tokens
-
-if TYPE_CHECKING:
-    import duckdb
 
 #: Settings a statement may change for its own session (lower case), and DuckDB's names for them.
 SESSION_SETTINGS = {"timezone": "TimeZone", "calendar": "Calendar", "search_path": "search_path",
@@ -43,26 +47,61 @@ DENIED_FUNCTIONS = frozenset({
     "query", "query_table", "json_execute_serialized_sql", "getenv", "force_checkpoint", "which_secret",
     "install_extension", "load_extension", "pragma_storage_info", "pragma_metadata_info",
     "pragma_database_size", "pragma_user_agent", "pragma_platform",
+    # SQL text or a table function's name in a string, bound or run outside the sandbox's sight:
+    # destroy_external_resource('query', 'SELECT ...') ran any SELECT, json_serialize_plan folds
+    # current_setting(...) into the plan it returns.
+    "json_serialize_plan", "create_external_resource", "destroy_external_resource",
+    "register_external_resource", "register_external_resource_type", "deregister_external_resource",
+    "add_grammar_extension", "remove_grammar_extension",  # the parser of every session
 })
 DENIED_NAMES = frozenset({
     "duckdb_logs", "duckdb_log_contexts", "duckdb_settings", "duckdb_secrets", "duckdb_extensions",
     "duckdb_databases", "duckdb_temporary_files", "duckdb_external_file_cache", "duckdb_prepared_statements",
+    "pg_settings",  # every server setting with its value (temp_directory, memory_limit ...)
+    "pragma_database_list", "database_list",  # the database file's absolute path
+    "duckdb_extension_repositories",  # its error names the server's home directory
+    "duckdb_live_query_metrics",  # other sessions' running queries
+    "duckdb_external_resources", "duckdb_external_resource_types", "duckdb_profiling_settings",
 })
 _SCOPES = {"session", "local", "global"}
+_E_ESCAPE = re.compile(r"\\(.)|''", re.S)
+_E_CHARS = {"n": "\n", "t": "\t", "r": "\r"}
 
 
 def words(sql: str) -> List[Tuple[str, str]]:
-    """(kind, text) of each token of ``sql`` (:func:`mock_server.query.sql_dialect.tokens`, comments skipped):
-    ``word`` (an identifier, lower-cased, quoted ones unquoted), ``literal`` (a string's content) or ``punct``."""
+    """(kind, text) of each token of ``sql`` as DuckDB's tokenizer splits it, comments skipped: ``word`` (an
+    identifier or keyword, lower-cased, quoted ones unquoted), ``literal`` (a string's content) or ``punct``."""
     out: List[Tuple[str, str]] = []
-    for token in tokens(sql):
-        if token.kind in ("ident", "qident"):
-            out.append(("word", token.name.lower()))
-        elif token.text.startswith("'"):
-            out.append(("literal", token.text[1:-1].replace("''", "'")))
+    found = duckdb.tokenize(sql)
+    raw = sql.encode("utf-8")  # the tokenizer's positions are UTF-8 byte offsets
+    for index, (start, kind) in enumerate(found):
+        end = found[index + 1][0] if index + 1 < len(found) else len(raw)
+        text = raw[start:end].decode("utf-8").rstrip()
+        name = kind.name
+        if name == "comment":
+            continue
+        if name in ("identifier", "keyword"):
+            if text.startswith('"') and text.endswith('"') and len(text) >= 2:
+                text = text[1:-1].replace('""', '"')
+            out.append(("word", text.lower()))
+        elif name == "string_const":
+            out.append(("literal", _literal_text(text)))
         else:
-            out.append(("punct", token.text))
+            out.append(("punct", text))
     return out
+
+
+def _literal_text(text: str) -> str:
+    """The content of a string constant as DuckDB wrote it: '...', E'...' (backslash escapes), X'...', B'...'
+    or $tag$...$tag$."""
+    if text.startswith("$"):
+        tag = text[:text.index("$", 1) + 1]
+        return text[len(tag):len(text) - len(tag)]
+    quote = text.find("'")
+    body = text[quote + 1:-1]
+    if quote == 1 and text[0] in "eE":
+        return _E_ESCAPE.sub(lambda m: "'" if m.group(0) == "''" else _E_CHARS.get(m.group(1), m.group(1)), body)
+    return body.replace("''", "'")
 
 
 def lock(con: "duckdb.DuckDBPyConnection") -> None:

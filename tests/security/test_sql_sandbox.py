@@ -2,9 +2,17 @@
 the engine, its settings and other users' data unchanged afterwards."""
 from __future__ import annotations
 
+import json
+import os
+
+import grpc
 import pytest
 
+from e6driver._proto import e6x_engine_pb2 as pb
+from e6driver._proto import e6x_engine_pb2_grpc
 from e6driver.errors import DatabaseError, PermissionDeniedError
+
+from accounts import USERS
 
 REFUSED = [
     "CALL enable_logging(storage='file', storage_path='x')",   # used to abort the whole server process
@@ -50,6 +58,25 @@ REFUSED = [
     "SELECT 1; CALL enable_logging()",
     "CREATE MACRO leak() AS TABLE SELECT * FROM duckdb_logs",
     "FORCE CHECKPOINT",
+    # names DuckDB's own lexer sees but a scanner of our own took for a string or a comment
+    "SELECT $$'$$ AS a, current_setting('temp_directory') AS leak, $$'$$ AS b",
+    'SELECT $$"$$ AS a, (SELECT count(*) FROM duckdb_settings()) AS leak, $$"$$ AS b',
+    "SELECT $q$'$q$ AS a, current_setting('temp_directory') AS leak, $q$'$q$ AS b",
+    "SELECT 1 AS one --x\r, current_setting('temp_directory') AS leak",
+    "SELECT 1 AS one --x\r, (SELECT path FROM duckdb_databases() WHERE database_name = 'local') AS leak",
+    "SET search_path = $$memory.main$$",
+    # views and functions that show the server's settings, paths or other sessions
+    "SELECT name, value FROM pg_settings",
+    "SELECT * FROM pg_catalog.pg_settings WHERE name = 'temp_directory'",
+    "SELECT file FROM pragma_database_list",
+    "SELECT * FROM duckdb_extension_repositories()",
+    "SELECT * FROM duckdb_live_query_metrics()",
+    # SQL text (or a table function's name) in a string, run or bound where the sandbox cannot see it
+    "CALL destroy_external_resource('query', 'SELECT error(current_setting(''temp_directory''))')",
+    "CALL register_external_resource_type('t', kind := 'k', create_function := 'duckdb_settings')",
+    "CALL create_external_resource('t')",
+    "SELECT json_serialize_plan('SELECT current_setting(''temp_directory'')', optimize := true)",
+    "CALL add_grammar_extension('x')",
 ]
 
 
@@ -116,4 +143,20 @@ def test_the_admin_is_sandboxed_too(connect, server, still_serves):
     cur = connect("root").cursor()
     with pytest.raises(PermissionDeniedError):
         cur.execute("CALL enable_logging(storage='file', storage_path='x')")
+    still_serves(server)
+
+
+def test_dry_run_is_sandboxed_too(server, still_serves):
+    """dryRun binds its statement, and binding evaluates constants: a table function's bind named the
+    server's home directory in its error (read_text(current_setting('secret_directory')))."""
+    with grpc.insecure_channel(server.address) as channel:
+        stub = e6x_engine_pb2_grpc.QueryEngineServiceStub(channel)
+        session = stub.authenticate(pb.AuthenticateRequest(user="alice", password=USERS["alice"])).sessionId
+        for sql in ("SELECT * FROM read_text(current_setting('secret_directory'))",
+                    "SELECT * FROM duckdb_settings()", "CALL enable_logging(storage='file', storage_path='x')"):
+            report = json.loads(stub.dryRun(pb.DryRunRequest(sessionId=session, queryString=sql)).dryrunValue)
+            assert report["valid"] is False and "not allowed" in report["error"], (sql, report)
+            assert "/root" not in report["error"] and os.path.expanduser("~") not in report["error"]
+        report = json.loads(stub.dryRun(pb.DryRunRequest(sessionId=session, queryString="SELECT 1 AS n")).dryrunValue)
+        assert report["valid"] is True
     still_serves(server)
