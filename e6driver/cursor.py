@@ -40,6 +40,11 @@ def cancelled(query_id: str) -> QueryCancelledError:
     return QueryCancelledError(f"query {query_id} was cancelled", query_id=query_id)
 
 
+def closed_while_executing(query_id: str) -> InterfaceError:
+    """What execute() raises when close() from another thread reached the cursor first."""
+    return InterfaceError(f"the cursor was closed while query {query_id} executed")
+
+
 _RESULT_ATTRIBUTES = frozenset(("description", "rowcount", "fetchone", "fetchmany", "fetchall", "fetch_arrow_table",
                                 "fetch_arrow_batches", "fetch_df"))
 
@@ -183,6 +188,8 @@ class Cursor:
         transaction.note_statement(self._session, sql)  # a BEGIN/COMMIT written in SQL is tracked
         if self._cancelled == query.query_id:  # cancel() from another thread landed as the result arrived
             raise cancelled(query.query_id)
+        if self._closed:  # close() from another thread as the result arrived
+            raise closed_while_executing(query.query_id)
         assert query.metadata is not None
         self._take_metadata(query.metadata)
         self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
@@ -190,6 +197,8 @@ class Cursor:
         return query.query_id
 
     def _note_started(self, query: ServerQuery) -> None:
+        if self._closed:  # closed from another thread while the query was prepared: ServerQuery.start releases it
+            raise closed_while_executing(query.query_id)
         self._pending = query  # cancel() from another thread reaches it before execute() returns
 
     def _take_metadata(self, metadata: ResultMetadata) -> None:
@@ -448,8 +457,25 @@ class Cursor:
             self._rows, self._pos = [], 0
         query.cancel()
 
+    def _cancel_executing(self) -> bool:
+        """clear() or close() from another thread while execute() runs: the query has no result to free yet,
+        so it is cancelled (execute() raises QueryCancelledError and releases it). False if none is running."""
+        pending = self._pending
+        if pending is None or self._query is not None:
+            return False
+        self._cancelled = pending.query_id
+        try:
+            pending.cancel()
+        except Error as exc:  # it ended meanwhile: execute() sees _cancelled and releases it
+            log.debug("cancelling executing query %s failed: %s", pending.query_id, exc)
+        return True
+
     def clear(self, query_id: Optional[str] = None, timeout: Optional[float] = None) -> None:
+        """Free the cursor's query (or the session's query ``query_id``) on the server; a query whose
+        ``execute()`` is still running on another thread is cancelled."""
         if query_id is None or query_id == self.query_id:
+            if self._cancel_executing():
+                return
             if self._query is not None:
                 query, self._query = self._query, None
                 query.release(swallow=False)
@@ -486,8 +512,9 @@ class Cursor:
         """Release the query on the server (waiting at most ``timeout`` seconds for it) and close the cursor."""
         if self._closed:
             return
+        self._closed = True  # first: an execute() running on another thread releases what it started
+        self._cancel_executing()
         self._release(timeout)
-        self._closed = True
 
     def _check_open(self) -> None:
         if self._closed:

@@ -150,3 +150,30 @@ def test_cancel_from_another_task_stops_an_awaited_execute(server, impl):
 
     elapsed, rows = asyncio.run(main())
     assert elapsed < 20 and rows == [(42,)]
+
+
+@pytest.mark.parametrize("action", ["clear", "close"])
+def test_clear_or_close_from_another_thread_stops_the_executing_query(connect, server, impl, action):
+    """Both did nothing while execute() ran (the query only became the cursor's when execute returned): the
+    query ran to query_timeout and, after close(), stayed open on the server with the closed cursor."""
+    cursor = connect(query_timeout=60).cursor()  # bounds the test if the call does not reach the server
+    seen = []
+
+    def act():
+        seen.append(cursor.query_id)
+        getattr(cursor, action)()
+
+    actor = _when_executing(cursor, act)
+    started = time.monotonic()
+    expected = e6driver.QueryCancelledError if action == "clear" else (e6driver.QueryCancelledError,
+                                                                         e6driver.InterfaceError)
+    with pytest.raises(expected):
+        cursor.execute(LONG_QUERY)
+    assert time.monotonic() - started < 20  # the query itself runs for minutes
+    actor.join(10)
+    assert not actor.is_alive() and cursor.closed == (action == "close")
+    assert server.queries.find(seen[0]) is None  # released on the server, not left to its TTL
+    if action == "clear":
+        cursor.execute("SELECT 42")  # cleared, not closed: the cursor is usable again
+        assert cursor.fetchall() == [(42,)]
+
