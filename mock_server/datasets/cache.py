@@ -1,7 +1,10 @@
 """Decoded dataset versions kept in memory for SQL, least recently used evicted past a byte limit.
 
-A version is immutable once published, so an entry keyed by (dataset, version) never goes stale: a new version
-is a new key, and the old one ages out. The cache holds plaintext in memory only and knows nothing of users:
+A version is immutable once published, so an entry keyed by (dataset, version) never goes stale through the
+store: a new version is a new key, and the old one ages out. Its file can still change behind the store's back
+(damaged, or replaced by a restore), so an entry also holds the identity of the file it was decoded from (a
+token of the caller's: :func:`mock_server.datasets.store.file_identity`) and is dropped when asked for with
+another one. The cache holds plaintext in memory only and knows nothing of users:
 :class:`mock_server.datasets.store.DatasetStore` checks access on every read before it asks the cache. A table a
 running query still holds stays alive after eviction until that query ends; the limit bounds what the cache
 itself keeps (``--max-dataset-cache-bytes``). :meth:`VersionCache.warm` loads versions on a background thread, one
@@ -13,56 +16,60 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
-from typing import Callable, Dict, Optional, Set, Tuple
+from typing import Callable, Dict, Hashable, Optional, Set, Tuple
 
 import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
 Key = Tuple[str, int]
+Loaded = Tuple[pa.Table, Hashable]  # a decoded version and the identity of the file it was decoded from
 
 
 class VersionCache:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.bytes = 0  # held now
-        self._entries: "OrderedDict[Key, pa.Table]" = OrderedDict()
+        self._entries: "OrderedDict[Key, Loaded]" = OrderedDict()
         self._lock = threading.Lock()
         self._loading: Dict[Key, threading.Lock] = {}  # one load per key at a time
         self._warming: Set[Key] = set()  # queued for the background loader
-        self._queue: "queue.Queue[Optional[Tuple[Key, Callable[[], pa.Table]]]]" = queue.Queue()
+        self._queue: "queue.Queue[Optional[Tuple[Key, Callable[[], Loaded]]]]" = queue.Queue()
         self._worker: Optional[threading.Thread] = None
 
-    def get(self, key: Key) -> Optional[pa.Table]:
+    def get(self, key: Key, identity: Hashable) -> Optional[pa.Table]:
+        """The table cached for ``key`` when it was decoded from the file ``identity`` names; an entry decoded
+        from another file is dropped."""
         with self._lock:
-            table = self._entries.get(key)
-            if table is not None:
-                self._entries.move_to_end(key)
-            return table
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[1] != identity:
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
 
     def keys(self) -> list:
         """Cached keys, least recently used first."""
         with self._lock:
             return list(self._entries)
 
-    def load(self, key: Key, loader: Callable[[], pa.Table]) -> pa.Table:
-        """The cached table of ``key``, else ``loader()`` (once, however many callers wait for it) kept when it
-        fits the limit."""
-        table = self.get(key)
-        if table is not None:
-            return table
+    def load(self, key: Key, loader: Callable[[], Loaded]) -> None:
+        """Cache ``loader()``'s table for ``key`` (once, however many callers ask) when it fits the limit."""
         with self._lock:
+            if key in self._entries:
+                return
             gate = self._loading.setdefault(key, threading.Lock())
         with gate:
-            table = self.get(key)
-            if table is None:
-                table = loader()
-                self.put(key, table)
+            with self._lock:
+                cached = key in self._entries
+            if not cached:
+                self.put(key, *loader())
         with self._lock:
             self._loading.pop(key, None)
-        return table
 
-    def warm(self, key: Key, loader: Callable[[], pa.Table]) -> None:
+    def warm(self, key: Key, loader: Callable[[], Loaded]) -> None:
         """Have ``key`` loaded by the background loader unless it is cached or queued already."""
         with self._lock:
             if key in self._entries or key in self._warming:
@@ -97,7 +104,8 @@ class VersionCache:
                 with self._lock:
                     self._warming.discard(key)
 
-    def put(self, key: Key, table: pa.Table) -> None:
+    def put(self, key: Key, table: pa.Table, identity: Hashable) -> None:
+        """Keep ``table``, decoded from the file ``identity`` names, for ``key`` when it fits the limit."""
         size = table.get_total_buffer_size()
         if size > self.limit:
             return
@@ -105,7 +113,10 @@ class VersionCache:
             if key in self._entries:
                 return
             while self._entries and self.bytes + size > self.limit:
-                _, old = self._entries.popitem(last=False)
-                self.bytes -= old.get_total_buffer_size()
-            self._entries[key] = table
+                self._drop(next(iter(self._entries)))
+            self._entries[key] = (table, identity)
             self.bytes += size
+
+    def _drop(self, key: Key) -> None:
+        table, _ = self._entries.pop(key)
+        self.bytes -= table.get_total_buffer_size()

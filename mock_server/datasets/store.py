@@ -333,7 +333,8 @@ class DatasetStore:
             if pause > 0:
                 time.sleep(pause)
             now = time.time()
-            stored = os.path.getsize(final)
+            identity = file_identity(final)  # the file ``decoded`` came from (renamed, not rewritten)
+            stored = identity[2]
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 if row is None:
@@ -358,7 +359,7 @@ class DatasetStore:
                 _unlink(final)
                 raise
             if decoded is not None:
-                self.cache.put((name, version), decoded)
+                self.cache.put((name, version), decoded, identity)
             self._published.notify_all()
             return self._info(name, version)
 
@@ -407,7 +408,8 @@ class DatasetStore:
         name = self.require(user, name)
         info = self._info(name, version)
         key = (name, info.version)
-        table = self.cache.get(key)
+        with self._readable(name, info.version):  # one stat: a damaged or replaced file is read again
+            table = self.cache.get(key, file_identity(self._file(name, info.version)))
         if table is not None:
             return info, table
         stored = self._open(name, info.version)  # a segment file stays open for the query; closed when collected
@@ -418,11 +420,13 @@ class DatasetStore:
             self.cache.warm(key, lambda: self._decode(name, info.version))  # for the next queries
         return info, dataset
 
-    def _decode(self, name: str, version: int) -> pa.Table:
-        """A version decoded whole, for the cache: on one thread, so the background loader leaves Arrow's CPU pool
-        to the queries that read the file meanwhile."""
+    def _decode(self, name: str, version: int) -> Tuple[pa.Table, tuple]:
+        """A version decoded whole, for the cache, and the identity of its file (taken first: a file changed while
+        it is decoded does not match it). On one thread, so the background loader leaves Arrow's CPU pool to the
+        queries that read the file meanwhile."""
+        identity = file_identity(self._file(name, version))
         with self._open(name, version) as stored, self._readable(name, version):
-            return stored.parquet().read(use_threads=False)
+            return stored.parquet().read(use_threads=False), identity
 
     def download(self, user: str, name: str, version: int = 0,
                  piece: int = 1 << 20) -> Tuple[DatasetInfo, int, Iterator[bytes]]:
@@ -468,6 +472,12 @@ class DatasetStore:
                 reason = f"a part of it failed authentication (damaged or altered): {reason}"
             raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {version} cannot be "
                          f"read: {reason}") from None
+
+    def _file(self, name: str, version: int) -> str:
+        """The path of a stored version's file."""
+        with self._lock:
+            return self._db.execute("SELECT file FROM versions WHERE dataset = ? AND version = ?",
+                                    (name, version)).fetchone()[0]
 
     def _open(self, name: str, version: int) -> StoredVersion:
         """A stored version's file opened for reading (DATA_LOSS when its key or header is wrong)."""
@@ -531,6 +541,13 @@ class DatasetStore:
                 if notices or remaining <= 0 or self._closed or (alive is not None and not alive()):
                     return notices
                 self._published.wait(min(remaining, 1.0))
+
+
+def file_identity(path: str) -> tuple:
+    """What tells a version file from a changed or replaced one without reading it: device, inode, size, mtime and
+    ctime (which no user can set back: any write, even one that restores mtime, moves it)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _row_group_rows(table: pa.Table) -> int:

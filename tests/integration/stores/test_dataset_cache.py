@@ -118,3 +118,32 @@ def test_a_damaged_version_file_fails_the_scan_that_reaches_it(server, root, row
     finally:
         flip_bit(path, os.path.getsize(path) // 2)  # repaired
     assert rows(root, "SELECT count(*) FROM datasets.main.damaged") == [(300_000,)]
+
+
+def test_a_cached_version_whose_file_was_damaged_is_not_served(server, root, rows, data_dir):
+    """The cache holds a copy verified when it was decoded, valid while the file is that same file (device, inode,
+    size, mtime, ctime: one stat a query): a file damaged since fails the query that notices, never the old copy."""
+    root.datasets.upload("damaged_cached", numbers(0, 1000))
+    assert ("damaged_cached", 1) in server.datasets.cache.keys()
+    path = os.path.join(data_dir, "datasets", "damaged_cached", "v1.e6ds")
+    flip_bit(path, os.path.getsize(path) // 2)
+    try:
+        with pytest.raises(e6driver.DatabaseError, match="(?i)decrypt") as caught:
+            rows(root, "SELECT sum(v) FROM datasets.main.damaged_cached")
+        assert data_dir not in str(caught.value) and ("damaged_cached", 1) not in server.datasets.cache.keys()
+    finally:
+        flip_bit(path, os.path.getsize(path) // 2)  # repaired
+    assert rows(root, "SELECT sum(v) FROM datasets.main.damaged_cached") == [(sum(range(1000)),)]
+
+
+def test_a_cached_version_whose_file_was_replaced_is_read_again(server, root, rows, data_dir, tmp_path):
+    """A version file replaced by another one (a restore from a backup under the same master key) is what later
+    queries read, not the copy cached from the file before."""
+    root.datasets.upload("replaced", numbers(0, 10))
+    assert rows(root, "SELECT max(v) FROM datasets.main.replaced") == [(9,)]  # from the cache
+    key_file = os.path.join(data_dir, "master.key")
+    with EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users=USERS, master_key_file=key_file) as other:
+        other.datasets.publish("root", "replaced", numbers(500, 10), create=True)
+    os.replace(os.path.join(tmp_path, "datasets", "replaced", "v1.e6ds"),
+               os.path.join(data_dir, "datasets", "replaced", "v1.e6ds"))
+    assert rows(root, "SELECT max(v) FROM datasets.main.replaced") == [(509,)]
