@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 import grpc
@@ -78,9 +79,11 @@ class AsyncSession(SessionRules):
         task.add_done_callback(self._releases.discard)
 
     async def flush_releases(self) -> None:
-        """Wait (at most RELEASE_FLUSH_SECONDS) for the releases sent without waiting."""
-        if self._releases:
-            await asyncio.wait(list(self._releases), timeout=RELEASE_FLUSH_SECONDS)
+        """Wait (at most RELEASE_FLUSH_SECONDS) for the releases sent without waiting, including those they
+        start (a release in the background of a finished query hands its RPC to another task)."""
+        deadline = time.monotonic() + RELEASE_FLUSH_SECONDS
+        while (waiting := self._releases - {asyncio.current_task()}) and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(waiting, timeout=left)  # never itself: a release may flush before its RPC
 
     async def close(self) -> None:
         await self.flush_releases()  # the queries released without waiting reach the server first
@@ -319,9 +322,4 @@ class AsyncServerQuery(QueryPlans):
             asyncio.get_running_loop()
         except RuntimeError:  # no loop (interpreter exit, another thread): the server's query TTL ends it
             return
-        task = asyncio.ensure_future(self.release())
-        _RELEASING.add(task)
-        task.add_done_callback(_RELEASING.discard)
-
-
-_RELEASING: "set[asyncio.Future]" = set()  # releases in flight, kept referenced until they end
+        self.session.release_later(self.release())  # the session's close waits for it

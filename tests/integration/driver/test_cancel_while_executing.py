@@ -177,3 +177,32 @@ def test_clear_or_close_from_another_thread_stops_the_executing_query(connect, s
         cursor.execute("SELECT 42")  # cleared, not closed: the cursor is usable again
         assert cursor.fetchall() == [(42,)]
 
+
+
+@pytest.mark.parametrize("stop", ["cancel the task", "cursor.cancel()"])
+def test_a_query_stopped_during_an_awaited_execute_is_released_when_the_connection_closes_at_once(server, stop):
+    """Its release ran in a task of its own that the connection's close did not wait for: leaving ``async with``
+    right away left the query open on the server (counted against the user's open queries until its TTL)."""
+    host, port = server.address.rsplit(":", 1)
+
+    async def main():
+        async with e6driver.aio.connect(host=host, port=int(port), username="alice", password="alice-token",
+                                        query_timeout=60) as conn:
+            cursor = conn.cursor()
+            task = asyncio.ensure_future(cursor.execute(LONG_QUERY))
+            for _ in range(3000):
+                if cursor.query_id is not None:
+                    break
+                await asyncio.sleep(0.02)
+            query_id = cursor.query_id
+            await asyncio.sleep(0.3)
+            if stop == "cursor.cancel()":
+                await cursor.cancel()
+            else:
+                task.cancel()
+            with pytest.raises((asyncio.CancelledError, e6driver.QueryCancelledError)):
+                await task
+        return query_id
+
+    query_id = asyncio.run(main())
+    assert query_id is not None and server.queries.find(query_id) is None
