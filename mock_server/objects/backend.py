@@ -153,12 +153,14 @@ def _write_all(handle: BinaryIO, data: bytes) -> None:
 @dataclass(frozen=True)
 class FilePut:
     """One whole object to store: ``size`` bytes of the open file ``source`` (a same-host put), or ``data`` (an
-    object of a PutBatch message, already checked against the client's checksums; ``source`` is then -1)."""
+    object of a PutBatch message, already checked against the client's checksums, whose CRC-32 is ``crc32``;
+    ``source`` is then -1)."""
     key: str
     source: int
     size: int
     content_type: str
     data: Optional[bytes] = None
+    crc32: int = 0  # of ``data``, computed when it was checked: not computed again to describe the object
 
 
 PutOutcome = Union[ObjectInfo, EngineError, OSError]  # per file: what was stored, or why not
@@ -210,7 +212,7 @@ class ObjectBackend:
                 if item.data is None:
                     upload.copy_from(item.source, item.size)
                 else:
-                    upload.write(0, item.data, crc32=checksums.crc32(item.data))
+                    upload.write(0, item.data, running_crc32=item.crc32)  # one pass: checked and extended
                 etag = upload.finish()
                 return self.commit(upload, bucket, item.key, etag, item.content_type, if_absent=if_absent)
             finally:

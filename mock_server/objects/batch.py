@@ -76,11 +76,12 @@ class BatchPuts:
         key = check_key(obj.key)
         if len(obj.data) > self.limits.max_object_bytes:
             raise exceeded(self.limits, "max_object_bytes", f"object {key!r} in bucket {bucket!r}")
-        if checksums.crc32(obj.data) != obj.crc32:  # the whole object: its CRC is the running one
+        crc = checksums.crc32(obj.data)  # the only pass over the content: the stored object is described with it
+        if crc != obj.crc32:  # the whole object: its CRC is the running one
             raise data_loss("checksum mismatch in the chunk at offset 0")
         if obj.md5:
             check_md5(obj.md5, hashlib.md5(obj.data).hexdigest())
-        return FilePut(key, -1, len(obj.data), obj.content_type or guess_content_type(key), data=obj.data)
+        return FilePut(key, -1, len(obj.data), obj.content_type or guess_content_type(key), data=obj.data, crc32=crc)
 
     def _store(self, bucket: str, if_absent: bool, group: List[Tuple[int, FilePut]],
                results: List[Optional[st_pb.BatchResult]]) -> None:

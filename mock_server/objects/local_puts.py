@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, Set
 
 import grpc
 
-from mock_server import checksums
 from mock_server.errors import EngineError
 from mock_server.files import dirty_bytes, fsync_dir, pwrite_all, sync_filesystem
 from mock_server.objects.copies import (SMALL_COPY, WRITEBACK_STEP, copy_with_crc, create_spool_file,
@@ -172,7 +171,7 @@ def _spool(spool: str, bucket: str, index: int, item: FilePut, target: str) -> _
             crc = _copy(item.source, fd, item.size)
         else:  # a PutBatch object, in memory
             pwrite_all(fd, item.data, 0)
-            crc = checksums.crc32(item.data)
+            crc = item.crc32  # computed when the object was checked on arrival
         stat = os.fstat(fd)
         etag = local_etag(crc, item.size)
         tagged = _set_xattr_meta(fd, {"size": item.size, "mtime_ns": stat.st_mtime_ns, "etag": etag,
