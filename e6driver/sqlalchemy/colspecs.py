@@ -11,7 +11,7 @@ from sqlalchemy.sql import sqltypes
 
 from e6driver import params
 
-from .datatype import INTERVAL
+from .datatype import INTERVAL, literal_text
 
 
 class _TypedLiteral:
@@ -76,7 +76,42 @@ class E6Numeric(sqltypes.Numeric):
         return process
 
 
+def _json_path_step(element) -> str:
+    """One step of a JSONPath: an array position or an object key (quoted, so any key text is taken as is)."""
+    if isinstance(element, int) and not isinstance(element, bool):
+        return f"[{element}]"
+    return '."' + str(element).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _JSONPathBind:
+    """Binds of a JSON index or path as the JSONPath text the engine's ``json_extract`` takes (``$."a"[0]``)."""
+
+    def _path(self, value) -> str:
+        raise NotImplementedError
+
+    def bind_processor(self, dialect):
+        return self._path
+
+    def literal_processor(self, dialect):
+        def process(value):
+            return literal_text(self._path(value))
+
+        return process
+
+
+class E6JSONIndexType(_JSONPathBind, sqltypes.JSON.JSONIndexType):
+    def _path(self, value) -> str:
+        return "$" + _json_path_step(value)
+
+
+class E6JSONPathType(_JSONPathBind, sqltypes.JSON.JSONPathType):
+    def _path(self, value) -> str:
+        return "$" + "".join(_json_path_step(element) for element in value)
+
+
 COLSPECS = {
+    sqltypes.JSON.JSONIndexType: E6JSONIndexType,
+    sqltypes.JSON.JSONPathType: E6JSONPathType,
     sqltypes.Numeric: E6Numeric,
     sqltypes.Float: sqltypes.Float,  # keeps Float (a Numeric) from adapting to E6Numeric
     sqltypes.Interval: INTERVAL,

@@ -1,6 +1,7 @@
 """SQL, DDL and type compilers for the e6data SQL surface (as served by the local DuckDB-backed engine)."""
 from __future__ import annotations
 
+from sqlalchemy import cast, func
 from sqlalchemy.sql import compiler, sqltypes
 
 
@@ -65,6 +66,21 @@ class E6Compiler(compiler.SQLCompiler):
         return f"{function}({args})"
 
 
+    def visit_json_getitem_op_binary(self, binary, operator, **kw):
+        return self._json_extract(binary, **kw)
+
+    def visit_json_path_getitem_op_binary(self, binary, operator, **kw):
+        return self._json_extract(binary, **kw)
+
+    def _json_extract(self, binary, **kw):
+        # An element as JSON (json_extract: the JSON type's result processor parses it), or as_string(),
+        # as_integer()... as that type: its JSON text unquoted (json_extract_string), cast.
+        if binary.type._type_affinity is sqltypes.JSON:
+            return self.process(func.json_extract(binary.left, binary.right), **kw)
+        text = func.json_extract_string(binary.left, binary.right, type_=sqltypes.STRINGTYPE)
+        return self.process(text if binary.type._type_affinity is sqltypes.String else cast(text, binary.type), **kw)
+
+
 class E6DDLCompiler(compiler.DDLCompiler):
     def visit_foreign_key_constraint(self, constraint, **kw):
         # Not rendered: e6data engines do not enforce referential integrity, and the local engine checks it
@@ -110,6 +126,9 @@ class E6TypeCompiler(compiler.GenericTypeCompiler):
 
     def visit_BINARY(self, type_, **kw):
         return "BLOB"
+
+    def visit_JSON(self, type_, **kw):
+        return "JSON"
 
     def visit_large_binary(self, type_, **kw):
         return "BLOB"

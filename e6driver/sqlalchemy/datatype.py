@@ -33,6 +33,12 @@ _DOUBLE = DOUBLE
 TypeLike = Union[TypeEngine, Type[TypeEngine], str]
 
 
+def literal_text(text: str) -> str:
+    """``text`` as a SQL string literal for a type's ``literal_processor``: quotes doubled, nothing more, since
+    the compiler escapes the backslashes of every literal it renders (E6Compiler.render_literal_value)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _loads(value):
     return None if value is None else json.loads(value)
 
@@ -64,7 +70,7 @@ class _Nested:
 
     def literal_processor(self, dialect):
         def process(value):
-            return params.quote_string(json.dumps(value))
+            return literal_text(json.dumps(value))
 
         return process
 
@@ -269,6 +275,7 @@ SCALAR_TYPES: Dict[str, Callable[[List[str]], TypeEngine]] = {
     "timestamp with time zone": _TIMESTAMP_TZ,
     "interval": _plain(INTERVAL),
     "interval_day_second": _plain(INTERVAL),
+    "json": _plain(sqltypes.JSON),
     "null": _plain(sqltypes.NullType),
 }
 

@@ -119,6 +119,12 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     else:  # pragma: no cover - SQLAlchemy 1.4
         type_compiler = E6TypeCompiler
 
+    def __init__(self, json_serializer=None, json_deserializer=None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # create_engine(json_serializer=..., json_deserializer=...), as on other dialects with a JSON type.
+        self._json_serializer = json_serializer
+        self._json_deserializer = json_deserializer
+
     @classmethod
     def import_dbapi(cls):
         import e6driver

@@ -239,6 +239,10 @@ class Requirements(SuiteRequirements):
         return exclusions.open()
 
     @property
+    def json_type(self):  # DuckDB's JSON; json_extract with JSONPath for index and path operations
+        return exclusions.open()
+
+    @property
     def infinity_floats(self):
         return exclusions.open()
 

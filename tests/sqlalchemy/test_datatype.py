@@ -56,6 +56,7 @@ CASES = [
     ("timestamp_tz", "TIMESTAMP(timezone=True)"),
     ("timestamp with time zone", "TIMESTAMP(timezone=True)"),
     ("interval", "INTERVAL"),
+    ("json", "JSON"),
     ("array<int>", ("array", "INTEGER")),
     ("array<decimal(18,4)>", ("array", ("DECIMAL", 18, 4))),
     ("array<map<string,int>>", ("array", ("map", "VARCHAR", "INTEGER"))),
@@ -117,7 +118,10 @@ def test_nested_types_repr_as_self_contained_constructors(nested):
 def test_nested_members_are_types_or_engine_type_names():
     assert MAP("varchar", "array<bigint>").value_type.item_type.__class__ is sa.BIGINT
     assert isinstance(ARRAY(sa.Integer).item_type, sa.Integer)
+    class Unspellable(sa.types.TypeEngine):
+        __visit_name__ = "no_such_type"
+
     with pytest.raises(ValueError, match="cannot be a member of a nested type"):
-        MAP(sa.String(), sa.JSON())
+        MAP(sa.String(), Unspellable())
     with pytest.raises(ValueError, match="unknown type name"):
         ARRAY("no_such_type")
