@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Sequ
 from .._rows import Row, piece_rows
 from .. import bulk
 from ..batching import statements_for_many
-from ..cursor import NO_RESULT, cancelled
+from ..cursor import NO_RESULT, cancelled, closed_while_executing
 from ..errors import Error, InterfaceError, OperationalError, ProgrammingError
 from ..params import Params, prepare_operation
 from ..settings import CURSOR_ARRAYSIZE
@@ -133,12 +133,17 @@ class AsyncCursor:
             if self._cancelled == query.query_id:  # cancel() from another task landed as the result arrived
                 await self._release()
                 raise cancelled(query.query_id)
+            if self._closed:  # close() from another task as the result arrived
+                await self._release()
+                raise closed_while_executing(query.query_id)
             assert query.metadata is not None
             self._take_metadata(query.metadata)
             self._rows, self._pos, self._delivered, self._seen = [], 0, 0, 0
             return query.query_id
 
     def _note_started(self, query: AsyncServerQuery) -> None:
+        if self._closed:  # closed by another task while the query was prepared: AsyncServerQuery.start releases it
+            raise closed_while_executing(query.query_id)
         self._pending = query
 
     def _take_metadata(self, metadata: ResultMetadata) -> None:
@@ -329,8 +334,15 @@ class AsyncCursor:
     async def close(self) -> None:
         if self._closed:
             return
+        self._closed = True  # first: an execute() awaited by another task releases what it started
+        pending = self._pending
+        if pending is not None and self._query is None:  # still executing: cancelled, execute() raises
+            self._cancelled = pending.query_id
+            try:
+                await pending.cancel()
+            except Error as exc:  # it ended meanwhile: execute() sees _closed and releases it
+                log.debug("cancelling executing query %s failed: %s", pending.query_id, exc)
         await self._release()
-        self._closed = True
 
     def close_soon(self) -> None:
         """Close without awaiting (from synchronous code inside the event loop): the query is released by a

@@ -121,20 +121,29 @@ def test_a_cancel_racing_the_end_of_a_query_is_harmless(conn, delay):
         assert cursor.fetchall() == [(1,)]
 
 
-def test_cancel_from_another_task_stops_an_awaited_execute(server, impl):
+def _aio_connect(server):
+    """An asyncio connection to the module's engine; query_timeout bounds a test whose stop does not arrive."""
     host, port = server.address.rsplit(":", 1)
+    return e6driver.aio.connect(host=host, port=int(port), username="alice", password="alice-token",
+                                query_timeout=60)
 
+
+async def _executing(cursor) -> None:
+    """Return well inside the execution of the asyncio cursor's query (its id is known: bounded, 60 s)."""
+    for _ in range(3000):
+        if cursor.query_id is not None:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+
+
+def test_cancel_from_another_task_stops_an_awaited_execute(server, impl):
     async def main():
-        async with e6driver.aio.connect(host=host, port=int(port), username="alice", password="alice-token",
-                                        query_timeout=60) as conn:
+        async with _aio_connect(server) as conn:
             cursor = conn.cursor()
 
             async def cancel_when_executing():
-                for _ in range(3000):
-                    if cursor.query_id is not None:
-                        break
-                    await asyncio.sleep(0.02)
-                await asyncio.sleep(0.3)
+                await _executing(cursor)
                 await cursor.cancel()
 
             canceller = asyncio.ensure_future(cancel_when_executing())
@@ -183,19 +192,12 @@ def test_clear_or_close_from_another_thread_stops_the_executing_query(connect, s
 def test_a_query_stopped_during_an_awaited_execute_is_released_when_the_connection_closes_at_once(server, stop):
     """Its release ran in a task of its own that the connection's close did not wait for: leaving ``async with``
     right away left the query open on the server (counted against the user's open queries until its TTL)."""
-    host, port = server.address.rsplit(":", 1)
-
     async def main():
-        async with e6driver.aio.connect(host=host, port=int(port), username="alice", password="alice-token",
-                                        query_timeout=60) as conn:
+        async with _aio_connect(server) as conn:
             cursor = conn.cursor()
             task = asyncio.ensure_future(cursor.execute(LONG_QUERY))
-            for _ in range(3000):
-                if cursor.query_id is not None:
-                    break
-                await asyncio.sleep(0.02)
+            await _executing(cursor)
             query_id = cursor.query_id
-            await asyncio.sleep(0.3)
             if stop == "cursor.cancel()":
                 await cursor.cancel()
             else:
@@ -206,3 +208,25 @@ def test_a_query_stopped_during_an_awaited_execute_is_released_when_the_connecti
 
     query_id = asyncio.run(main())
     assert query_id is not None and server.queries.find(query_id) is None
+
+
+def test_close_from_another_task_stops_an_awaited_execute(server, impl):
+    async def main():
+        async with _aio_connect(server) as conn:
+            cursor = conn.cursor()
+            seen = []
+
+            async def close_when_executing():
+                await _executing(cursor)
+                seen.append(cursor.query_id)
+                await cursor.close()
+
+            closer = asyncio.ensure_future(close_when_executing())
+            started = time.monotonic()
+            with pytest.raises((e6driver.QueryCancelledError, e6driver.InterfaceError)):
+                await cursor.execute(LONG_QUERY)
+            await closer
+            return time.monotonic() - started, seen[0]
+
+    elapsed, query_id = asyncio.run(main())
+    assert elapsed < 20 and server.queries.find(query_id) is None
