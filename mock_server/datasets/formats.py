@@ -59,8 +59,9 @@ def read_rows(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS,
     """An uploaded payload (bytes, or a seekable binary file) as :class:`UploadRows`, refused once its decoded size
     passes ``limits.max_expanded_bytes`` or a row passes ``limits.max_row_bytes`` (see the module doc). Arrow,
     Parquet and CSV are decoded batch by batch as the rows are taken (Arrow's size is checked on a first pass over
-    its messages' metadata); JSON is decoded whole. ``current``: the schema of the version a CSV upload updates,
-    whose column types its columns of the same names are read as (:func:`_csv_reader`)."""
+    its messages' metadata); JSON is decoded whole. ``current``: the schema of the version the upload updates,
+    whose column types a CSV or JSON upload's columns of the same names take (:func:`_csv_reader`,
+    :func:`_as_current_types`)."""
     hint = ""
     buffered = isinstance(data, (bytes, bytearray, memoryview))
 
@@ -91,7 +92,7 @@ def read_rows(data: Any, fmt: str, limits: Limits = DEFAULT_LIMITS,
             reader = _csv_reader(source, typed)
             return UploadRows(reader.schema, _bounded(reader, limits), fmt, hint)
         if fmt == "json":
-            table = _json_table(data if buffered else source().read(), limits)
+            table = _as_current_types(_json_table(data if buffered else source().read(), limits), current)
             return UploadRows(table.schema, iter(table.to_batches()), fmt)
     except _MALFORMED as exc:
         raise _invalid(f"cannot read the upload as {fmt or 'arrow'}: {exc}{hint}") from None
@@ -128,6 +129,22 @@ def _csv_reader(source: Callable[[], Any], typed: Dict[str, pa.DataType]) -> Any
         typed = {**typed, **untyped}
         reader = open_csv()
     return reader
+
+
+def _as_current_types(table: pa.Table, current: Optional[pa.Schema]) -> pa.Table:
+    """``table`` (a JSON upload) with each column the version it updates has cast to that column's type where the
+    cast is exact. JSON has no dates, timestamps or decimals: they come as text or are inferred as timestamps, so
+    a version downloaded as JSON could not update itself. A column that does not cast is left for the schema
+    check to name."""
+    for field in current or ():
+        index = table.schema.get_field_index(field.name)
+        if index < 0 or table.schema.field(index).type == field.type:
+            continue
+        try:
+            table = table.set_column(index, field.name, table.column(index).cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    return table
 
 
 def _bounded(reader: Any, limits: Limits, expanded: bool = True) -> Iterator[pa.RecordBatch]:
