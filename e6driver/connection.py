@@ -22,7 +22,7 @@ from .errors import (DataError, DatabaseError, Error, IntegrityError, InterfaceE
                      NotSupportedError, OperationalError, ProgrammingError, Warning)
 from .protocol import ServerQuery, Session, browse, transaction
 from .dataframes import register_with_polars
-from .settings import arraysize_argument, connection_target, session_arguments
+from .settings import arraysize_argument, connection_target, prefetch_argument, session_arguments
 from .stores import AdminClient, DatasetClient, ObjectStoreClient
 from .stores.kv import KVClient
 from .stores.streams import StreamClient
@@ -98,7 +98,7 @@ class Connection:
         self.require_fastbinary = require_fastbinary
         self.enable_result_batch_v2 = enable_result_batch_v2
         self.client_auth_method, self.oauth_scope = client_auth_method, oauth_scope
-        self.prefetch = max(0, int(prefetch))
+        self.prefetch = prefetch_argument(prefetch)
         self.arraysize = arraysize_argument(arraysize)  # fetchmany()'s default for new cursors (PEP 249: 1; the official client: 1000)
         self.endpoint = f"{host}:{self.port}"
         self.session = Session(**session_arguments(

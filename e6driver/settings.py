@@ -45,9 +45,11 @@ def session_arguments(host: str, port: int, username: Optional[str], password: O
         cluster_name=cluster_name.lower() if cluster_name else None, secure=secure, ssl_cert=ssl_cert,
         channel_options=options, auto_resume=auto_resume, connect_timeout=connect_timeout,
         rpc_timeout=rpc_timeout, query_timeout=query_timeout,
-        auto_resume_timeout=float(auto_resume_timeout if auto_resume_timeout is not None
-                                  else client_settings.get("grpc_auto_resume_timeout_seconds", 300)),
-        prepare_timeout=float(client_settings.get("grpc_prepare_timeout", 600)),
+        auto_resume_timeout=seconds_argument("auto_resume_timeout", auto_resume_timeout) or seconds_argument(
+            "grpc_auto_resume_timeout_seconds", client_settings.get("grpc_auto_resume_timeout_seconds", 300),
+            optional=False),
+        prepare_timeout=seconds_argument("grpc_prepare_timeout", client_settings.get("grpc_prepare_timeout", 600),
+                                         optional=False),
         client_certificate=client_certificate(secure, ssl_client_cert, ssl_client_key))
 
 
@@ -76,6 +78,17 @@ def arraysize_argument(value: Any, error: Type[Error] = InterfaceError) -> int:
     if rows < 1:
         raise error(f"arraysize must be a whole number of rows, at least 1, not {value!r}")
     return rows
+
+
+def prefetch_argument(value: Any) -> int:
+    """``prefetch``: how many chunks are fetched ahead, a whole number, 0 (none) or more."""
+    try:
+        chunks = operator.index(value) if not isinstance(value, bool) else -1
+    except TypeError:
+        chunks = -1
+    if chunks < 0:
+        raise InterfaceError(f"prefetch must be a whole number of chunks, 0 (no prefetch) or more, not {value!r}")
+    return chunks
 
 
 def _set_arraysize(cursor: Any, value: Any) -> None:

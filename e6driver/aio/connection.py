@@ -9,7 +9,7 @@ from typing import Any, Dict, Generator, List, Optional, Union
 from ..errors import Error, NotSupportedError
 from ..protocol import browse
 from ..protocol.aio import AsyncServerQuery, AsyncSession
-from ..settings import arraysize_argument, connection_target, session_arguments
+from ..settings import arraysize_argument, connection_target, prefetch_argument, session_arguments
 from .cursor import AsyncCursor
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class AsyncConnection:
         host, port, username, password = found.host, found.port, found.username, found.password
         self.host, self.port = host, int(port)
         self.catalog_name, self.database = catalog, database
-        self.prefetch = max(0, int(prefetch))
+        self.prefetch = prefetch_argument(prefetch)
         self.arraysize = arraysize_argument(arraysize)
         self.lazy = lazy
         self._cursors: "weakref.WeakSet[AsyncCursor]" = weakref.WeakSet()

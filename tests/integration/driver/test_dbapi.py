@@ -91,6 +91,31 @@ def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused_at_connec
             make(host="127.0.0.1", port=1, username="u", password="p", lazy=True, **{option: seconds})
 
 
+@pytest.mark.parametrize("options, name", [
+    ({"auto_resume_timeout": -5}, "auto_resume_timeout"), ({"auto_resume_timeout": 0}, "auto_resume_timeout"),
+    ({"auto_resume_timeout": float("nan")}, "auto_resume_timeout"),
+    ({"auto_resume_timeout": "soon"}, "auto_resume_timeout"),
+    ({"grpc_options": {"grpc_auto_resume_timeout_seconds": -1}}, "grpc_auto_resume_timeout_seconds"),
+    ({"grpc_options": {"grpc_prepare_timeout": 0}}, "grpc_prepare_timeout"),
+    ({"prefetch": -1}, "prefetch"), ({"prefetch": 2.7}, "prefetch"), ({"prefetch": True}, "prefetch"),
+    ({"prefetch": "2"}, "prefetch"), ({"prefetch": None}, "prefetch"),
+])
+def test_auto_resume_timeout_and_prefetch_that_cannot_work_are_refused_at_connect(options, name):
+    """They were taken as given (a resume that gives up at once, -1 chunks as 0, 2.7 as 2) or failed with a
+    bare ValueError/TypeError."""
+    for make in (e6driver.connect, e6driver.aio.AsyncConnection):
+        with pytest.raises(InterfaceError, match=name):
+            make(host="127.0.0.1", port=1, username="u", password="p", lazy=True, **options)
+
+
+def test_prefetch_zero_and_default_resume_timeout_are_accepted(connect):
+    conn = connect(prefetch=0, grpc_options={"grpc_auto_resume_timeout_seconds": "60"})
+    assert conn.prefetch == 0 and conn.auto_resume_timeout == 60
+    cur = conn.cursor()
+    cur.execute("SELECT range FROM range(3)")
+    assert cur.fetchall() == [(0,), (1,), (2,)]
+
+
 def test_fetchall_after_fetchone_keeps_buffered_rows(cur):
     cur.execute("SELECT range FROM range(20000) ORDER BY 1")
     first = cur.fetchone()
