@@ -201,6 +201,23 @@ def test_concurrent_checkouts_never_share_a_connection_or_exceed_capacity():
     assert stats["total_requests"] == 400
 
 
+def test_a_connection_returned_twice_is_never_handed_to_two_threads():
+    """close() inside get_connection_context() returned it twice: it was listed idle twice, so the next two
+    checkouts (two threads) shared one connection."""
+    pool = make_pool(min_size=1, max_size=2, max_overflow=0, timeout=0.2, pre_ping=False)
+    with pool.get_connection_context() as conn:
+        conn.close()
+    pool.return_connection(conn)
+    assert pool.get_statistics()["idle_connections"] == 1
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(pool.get_connection())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 2 and got[0].connection is not got[1].connection
+
+
 def test_invalid_sizes():
     with pytest.raises(ValueError):
         make_pool(min_size=5, max_size=2)
