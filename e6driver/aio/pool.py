@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional, Set
 
 from ..errors import Error, InterfaceError, PoolTimeout
 from .connection import AsyncConnection
@@ -28,6 +28,7 @@ class AsyncConnectionPool:
         self.connection_params = connection_params
         self._idle: List[AsyncConnection] = []
         self._idle_since: Dict[int, float] = {}
+        self._borrowed: Set[AsyncConnection] = set()  # handed out and not returned yet
         self._open = 0
         self._closed = False
         self._cond: Optional[asyncio.Condition] = None
@@ -80,13 +81,15 @@ class AsyncConnectionPool:
                     self._open += 1
             if candidate is None:
                 try:
-                    return await self._create()
+                    candidate = await self._create()
                 except BaseException:
                     await self._forget_one()
                     raise
-            if await self._usable(candidate):
-                return candidate
-            await self._discard(candidate)
+            elif not await self._usable(candidate):
+                await self._discard(candidate)
+                continue
+            self._borrowed.add(candidate)
+            return candidate
 
     async def _usable(self, connection: AsyncConnection) -> bool:
         if connection.closed:
@@ -106,6 +109,10 @@ class AsyncConnectionPool:
     async def return_connection(self, connection: AsyncConnection) -> None:
         cond = self._condition()
         async with cond:
+            if connection not in self._borrowed:  # returned already (or not this pool's): a second return would
+                log.debug("a connection that is not checked out was returned; ignored")  # list it idle twice
+                return
+            self._borrowed.discard(connection)
             keep = not self._closed and not connection.closed and len(self._idle) < self.max_size
             if keep:
                 self._idle.append(connection)

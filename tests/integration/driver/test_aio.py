@@ -258,6 +258,26 @@ def test_pool_hands_out_checked_connections_and_times_out(address):
     assert stats["created_connections"] == 2 and stats["timeouts"] == 1
 
 
+def test_pool_a_connection_returned_twice_goes_to_one_borrower_and_is_counted_once(address):
+    """A second return listed it idle twice (two borrowers shared one connection) and, once closed, took two
+    connections off the open count (the pool then opened more than its capacity)."""
+    async def main():
+        async with aio.AsyncConnectionPool(max_size=2, timeout=0.2, **address) as pool:
+            conn = await pool.get_connection()
+            await pool.return_connection(conn)
+            await pool.return_connection(conn)
+            first, second = await pool.get_connection(), await pool.get_connection()
+            shared = first is second
+            await first.close()  # broken by its borrower: discarded on return, once
+            await pool.return_connection(first)
+            await pool.return_connection(first)
+            stats = pool.get_statistics()
+            await pool.return_connection(second)
+            return shared, stats
+    shared, stats = run(main())
+    assert not shared and stats["open_connections"] == 1 and stats["discarded_connections"] == 1
+
+
 def test_same_rules_object_as_the_blocking_driver():
     # One source of the rules: both front-ends run SessionRules' plans.
     from e6driver.protocol.aio import AsyncSession
