@@ -378,7 +378,9 @@ class StoreCatalogs:
     def _dataset(self, user: str, schema: str, name: str) -> Tuple[str, Any]:
         """``datasets.<schema>.<name>``: schema ``main`` or the dataset's owner, or the metadata table. A version
         is a decoded Arrow table (cached) or, when larger than the cache, an Arrow dataset decrypting only what the
-        query reads (:meth:`DatasetStore.read`)."""
+        query reads (:meth:`DatasetStore.read`). Names are lower-case: SQL matches them in any case, as DuckDB
+        matches its own identifiers."""
+        schema, name = schema.lower(), name.lower()
         if schema == INFORMATION:
             if name != METADATA_TABLE:
                 raise errors.invalid(f"schema {DATASETS}.{INFORMATION} has only table {METADATA_TABLE!r}")

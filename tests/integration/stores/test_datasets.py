@@ -186,3 +186,16 @@ def test_datasets_survive_restart_and_need_their_master_key(tmp_path):
         with e6driver.connect(host="127.0.0.1", port=srv.port, username="root", password="r") as conn:
             with pytest.raises(e6driver.DataError, match="wrong master key"):
                 conn.datasets.download("kept")
+
+
+def test_sql_names_datasets_in_any_case(root, rows):
+    """Dataset names are lower-case; SQL, like DuckDB's own catalog, matches identifiers in any case (an unqualified
+    Sales was taken for the dataset, then refused as an invalid name)."""
+    root.datasets.upload("cased", pa.table({"x": [1, 2]}))
+    assert rows(root, "SELECT count(*) FROM Cased", catalog_name="datasets", db_name="main") == [(2,)]
+    for sql in ['SELECT count(*) FROM datasets.MAIN.CASED', 'SELECT count(*) FROM datasets.Root."Cased@1"',
+                'SELECT count(*) FROM DATASETS.main.cased']:
+        assert rows(root, sql) == [(2,)], sql
+    assert rows(root, "SELECT count(*) FROM datasets.Information.Datasets WHERE name = 'cased'") == [(1,)]
+    with pytest.raises(e6driver.ProgrammingError, match=r"dataset 'nope' not found \[NOT_FOUND"):
+        rows(root, "SELECT * FROM datasets.main.NOPE")
