@@ -198,8 +198,14 @@ class Connection:
     def __enter__(self) -> "Connection":
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        """As psycopg: a transaction still open is committed when the block ends cleanly (close() alone rolls it
+        back), rolled back when the block raised; then the connection is closed."""
+        try:
+            if exc_type is None and not self.session.closed and self.session.in_transaction:
+                self.commit()  # a lost transaction raises here: its writes did not happen
+        finally:
+            self.close()
 
     @property
     def objects(self) -> ObjectStoreClient:

@@ -92,6 +92,19 @@ def test_autocommit_cannot_change_inside_a_transaction(connect, table):
     assert _values(conn, table) == [10, 20]
 
 
+def test_a_with_block_commits_when_it_ends_cleanly_and_rolls_back_when_it_raises(connect, table):
+    """As psycopg's connection context: its exit closed, and closing rolled back, so every write made in a
+    clean ``with connect(autocommit=False)`` block without an explicit commit() was silently lost."""
+    with connect(autocommit=False) as conn:
+        conn.cursor().execute(f"update {table} set v = 7 where id = 1")
+    assert conn.closed and _values(connect(), table) == [7, 20]
+    with pytest.raises(ZeroDivisionError):
+        with connect(autocommit=False) as conn:
+            conn.cursor().execute(f"update {table} set v = 8")
+            1 / 0
+    assert conn.closed and _values(connect(), table) == [7, 20]
+
+
 def test_close_discards_the_open_transaction(connect, table):
     conn = connect(autocommit=False)
     conn.cursor().execute(f"update {table} set v = 5")
