@@ -430,9 +430,9 @@ class StoreCatalogs:
                     data.close()  # only its schema was needed: release what the reader holds (a snapshot)
         if catalog.lower() == DATASETS and schema == INFORMATION:
             return _column_types(METADATA_SCHEMA)
-        if catalog.lower() == DATASETS:
-            _, data = self.datasets.read(user, table)
-            return _column_types(data.schema)
+        if catalog.lower() == DATASETS:  # the stored schema: reading the version would decode it into the cache
+            stored = self.datasets.current_schema(self.datasets.require(user, table))
+            return _column_types(stored) if stored is not None else []
         if table == LISTING:
             return list(LISTING_COLUMNS)
         try:

@@ -147,3 +147,17 @@ def test_a_cached_version_whose_file_was_replaced_is_read_again(server, root, ro
     os.replace(os.path.join(tmp_path, "datasets", "replaced", "v1.e6ds"),
                os.path.join(data_dir, "datasets", "replaced", "v1.e6ds"))
     assert rows(root, "SELECT max(v) FROM datasets.main.replaced") == [(509,)]
+
+
+def test_browsing_columns_decodes_nothing(tmp_path):
+    """getColumnsV2 answers from the stored schema: a BI tool listing every dataset's columns decoded each version
+    into the cache (evicting the ones queries use)."""
+    with EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users=USERS) as srv:
+        with e6driver.connect(host="127.0.0.1", port=srv.port, username="root", password=USERS["root"]) as conn:
+            conn.datasets.upload("browsed", numbers(0, 50_000))
+    with EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users=USERS) as srv:
+        with e6driver.connect(host="127.0.0.1", port=srv.port, username="root", password=USERS["root"]) as conn:
+            columns = conn.get_columns(catalog="datasets", database="main", table="browsed")
+            assert [(c["fieldName"], c["fieldType"]) for c in columns] == [("v", "bigint")]
+            time.sleep(0.5)  # what a background load would take
+            assert srv.datasets.cache.keys() == []
