@@ -11,7 +11,7 @@ from sqlalchemy.sql import sqltypes
 
 from e6driver import params
 
-from .datatype import INTERVAL, literal_text
+from .datatype import ARRAY, INTERVAL, literal_text
 
 
 class _TypedLiteral:
@@ -110,6 +110,7 @@ class E6JSONPathType(_JSONPathBind, sqltypes.JSON.JSONPathType):
 
 
 COLSPECS = {
+    sqltypes.ARRAY: ARRAY,  # the generic ARRAY (and postgresql's) gets the engine's nested-value handling
     sqltypes.JSON.JSONIndexType: E6JSONIndexType,
     sqltypes.JSON.JSONPathType: E6JSONPathType,
     sqltypes.Numeric: E6Numeric,

@@ -66,6 +66,12 @@ class E6Compiler(compiler.SQLCompiler):
         return f"{function}({args})"
 
 
+    def visit_getitem_binary(self, binary, operator, **kw):  # ARRAY indexes and slices: 1-based, inclusive
+        return f"{self.process(binary.left, **kw)}[{self.process(binary.right, **kw)}]"
+
+    def visit_slice(self, element, **kw):
+        return f"{self.process(element.start, **kw)}:{self.process(element.stop, **kw)}"
+
     def visit_json_getitem_op_binary(self, binary, operator, **kw):
         return self._json_extract(binary, **kw)
 
@@ -92,6 +98,9 @@ class E6TypeCompiler(compiler.GenericTypeCompiler):
     # DDL spellings understood by the local engine (DuckDB).
     def visit_E6_ARRAY(self, type_, **kw):
         return f"{self.process(type_.item_type, **kw)}[]"
+
+    def visit_ARRAY(self, type_, **kw):  # the generic ARRAY: one [] per dimension
+        return self.process(type_.item_type, **kw) + "[]" * (type_.dimensions or 1)
 
     def visit_E6_MAP(self, type_, **kw):
         return f"MAP({self.process(type_.key_type, **kw)}, {self.process(type_.value_type, **kw)})"

@@ -39,6 +39,10 @@ def literal_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _as_tuples(value):
+    return tuple(_as_tuples(item) for item in value) if isinstance(value, list) else value
+
+
 def _loads(value):
     return None if value is None else json.loads(value)
 
@@ -84,9 +88,35 @@ class ARRAY(_Nested, sqltypes.ARRAY):
     dimensions = None
     zero_indexes = False
 
-    def __init__(self, item_type: Optional[TypeLike] = None):
-        # sqlalchemy.ARRAY refuses ARRAY items (it counts dimensions instead); the engine nests lists freely.
-        self.item_type = _member(item_type)
+    def __init__(self, item_type: Optional[TypeLike] = None, dimensions: Optional[int] = None,
+                 zero_indexes: bool = False, as_tuple: bool = False):
+        # sqlalchemy.ARRAY refuses ARRAY items (it counts dimensions instead); the engine nests lists freely, so
+        # a generic ARRAY of n dimensions (adapted to this type) is n nested levels.
+        item = _member(item_type)
+        for _ in range((dimensions or 1) - 1):
+            item = ARRAY(item, zero_indexes=zero_indexes, as_tuple=as_tuple)
+        self.item_type = item
+        self.zero_indexes = zero_indexes
+        self.as_tuple = as_tuple
+
+    class Comparator(sqltypes.ARRAY.Comparator):
+        """PostgreSQL's ARRAY comparisons, which the engine has as list operators."""
+
+        def contains(self, other, **kwargs):
+            return self.expr.op("@>", is_comparison=True)(other)
+
+        def contained_by(self, other):
+            return self.expr.op("<@", is_comparison=True)(other)
+
+        def overlap(self, other):
+            return self.expr.op("&&", is_comparison=True)(other)
+
+    comparator_factory = Comparator
+
+    def result_processor(self, dialect, coltype):
+        if not self.as_tuple:
+            return _loads
+        return lambda value: None if value is None else _as_tuples(json.loads(value))
 
     def __repr__(self) -> str:
         return f"ARRAY({type_name(self.item_type)!r})"
