@@ -210,11 +210,24 @@ def _json_records(data: bytes, limits: Limits) -> pa.Table:
     return table
 
 
+def logical_type(t: pa.DataType) -> pa.DataType:
+    """``t`` with Arrow's layout variants of one SQL type made one: large and view strings, binaries and lists
+    (pandas 3 makes strings large_string, a table string: both VARCHAR)."""
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    if pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_large_list_view(t) or \
+            pa.types.is_list(t):
+        return pa.list_(logical_type(t.value_type))
+    return t
+
+
 def schema_difference(old: pa.Schema, new: pa.Schema) -> List[str]:
-    """How ``new`` differs from ``old`` by column name and type (order and nullability ignored): one phrase per
-    differing column, empty when they match."""
-    before = {f.name: f.type for f in old}
-    after = {f.name: f.type for f in new}
+    """How ``new`` differs from ``old`` by column name and type (order and nullability ignored, layout variants of
+    a type alike: :func:`logical_type`): one phrase per differing column, empty when they match."""
+    before = {f.name: logical_type(f.type) for f in old}
+    after = {f.name: logical_type(f.type) for f in new}
     out = [f"{name!r} missing" for name in before if name not in after]
     out += [f"{name!r} added ({after[name]})" for name in after if name not in before]
     out += [f"{name!r} changed from {before[name]} to {after[name]}"

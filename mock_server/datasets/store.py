@@ -310,11 +310,13 @@ class DatasetStore:
             if create and row is not None:
                 raise _error(grpc.StatusCode.ALREADY_EXISTS, f"dataset {name!r} already exists; update it")
             if row is not None and row[1] and not allow_schema_change:
-                differences = schema_difference(self._schema(name, row[1]), reader.schema)
+                current = self._schema(name, row[1])
+                differences = schema_difference(current, reader.schema)
                 if differences:
                     raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"the new version of dataset {name!r} has a "
                                  f"different schema than version {row[1]}: {'; '.join(differences)} "
                                  "(pass allow_schema_change=True to publish it anyway)")
+                reader = _Recast(reader, current)
             version = (row[1] if row else 0) + 1
             tmp = os.path.join(self._tmp, f"{name}.v{version}.{uuid.uuid4().hex}")
             final_dir = os.path.join(self.root, name)
@@ -548,6 +550,21 @@ def file_identity(path: str) -> tuple:
     ctime (which no user can set back: any write, even one that restores mtime, moves it)."""
     st = os.stat(path)
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+class _Recast:
+    """``reader``'s batches with each column whose layout differs from ``current``'s (large_string for string,
+    ...: the same type to SQL) cast to it, so every version of a dataset has the same Arrow types."""
+
+    def __init__(self, reader: Any, current: pa.Schema) -> None:
+        types = {f.name: f.type for f in current}
+        self._reader = reader
+        self.schema = pa.schema([f.with_type(types.get(f.name, f.type)) for f in reader.schema],
+                                metadata=reader.schema.metadata)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._reader:
+            yield batch if batch.schema.equals(self.schema) else batch.cast(self.schema)
 
 
 def _row_group_rows(table: pa.Table) -> int:

@@ -260,3 +260,16 @@ def test_not_found_and_no_permission_are_consistent(alice, bob, rows):
         assert bob.datasets.download(given).equals(SMALL)
     with pytest.raises(e6driver.ProgrammingError, match="already exists"):  # names are one namespace
         bob.datasets.upload("hidden_ds", SMALL)
+
+
+def test_large_and_plain_strings_update_each_other(root):
+    """pandas 3's strings become Arrow large_string, a table's are string: the same VARCHAR column to SQL. Neither
+    is refused as the other's update ('region' changed from large_string to string), and a version keeps the
+    dataset's types, so the versions downloaded concatenate."""
+    large = pa.table({"region": pa.array(["north", "south"], pa.large_string()), "amount": [1.5, 2.5]})
+    plain = pa.table({"region": pa.array(["west"], pa.string()), "amount": [3.0]})
+    for name, first, second in (("helix_large_first", large, plain), ("helix_plain_first", plain, large)):
+        root.datasets.upload(name, first)
+        assert root.datasets.update(name, second).version == 2
+        versions = [root.datasets.download(name, version=v) for v in (1, 2)]
+        assert versions[1].schema == first.schema and len(pa.concat_tables(versions)) == 3
