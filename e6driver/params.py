@@ -108,12 +108,19 @@ def _time_text(value: Union[datetime.time, datetime.datetime]) -> str:
         else value.isoformat(timespec="microseconds")
 
 
+def _missing(value: Any) -> bool:
+    """pandas' NaT and NA (rows taken from a DataFrame hold them): missing values, bound as NULL like None."""
+    kind = type(value)
+    return kind.__module__.startswith("pandas") and kind.__name__ in ("NaTType", "NAType")
+
+
 def literal(value: Any) -> str:
     """SQL text for one Python value."""
-    if value is None:
+    if value is None or _missing(value):
         return "NULL"
     if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        value = _python_value(value)
+        # An array is a sequence of its items; a scalar the Python value it holds (None for NaT).
+        return literal(list(value) if getattr(value, "ndim", 0) else _python_value(value))
     if value is True:
         return "TRUE"
     if value is False:

@@ -100,6 +100,23 @@ def test_a_sequence_of_one_item_is_a_one_member_tuple_like_a_longer_one(value, t
     assert bind("SELECT 1 WHERE 5 IN %s", (value,)) == f"SELECT 1 WHERE 5 IN {text}"
 
 
+def test_missing_values_of_numpy_and_pandas_bind_as_null():
+    """NaT of numpy was 'cannot bind NoneType', pandas' NaT the literal TIMESTAMP 'NaT', pandas' NA refused."""
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    for value in (np.datetime64("NaT"), np.timedelta64("NaT"), pd.NaT, pd.NA):
+        assert literal(value) == "NULL"
+    assert bind("INSERT INTO t VALUES (%s, %s)", (pd.NaT, 1)) == "INSERT INTO t VALUES (NULL, 1)"
+
+
+def test_a_numpy_array_is_a_sequence_of_its_items():
+    """It failed as 'parameters do not match the placeholders' (the ValueError of ndarray.item())."""
+    np = pytest.importorskip("numpy")
+    assert literal(np.array([1, 2])) == "(1,2)"
+    assert literal(np.array(["2020-01-01"], dtype="datetime64[D]")) == "(TIMESTAMP '2020-01-01 00:00:00.000000',)"
+    assert literal(np.array(7)) == "7"
+
+
 def test_no_params_leaves_percent_alone():
     assert prepare_operation("SELECT '100%' ;  ") == "SELECT '100%'"
 

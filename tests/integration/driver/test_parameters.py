@@ -84,6 +84,20 @@ def test_a_one_item_sequence_is_a_tuple_like_a_longer_one(cur, value):
     assert cur.fetchone() == ("[7]", "[7,8]") and [d[1] for d in cur.description] == ["STRUCT", "STRUCT"]
 
 
+def test_rows_of_a_dataframe_with_missing_values_insert_nulls(cur):
+    """pandas' NaT was sent as TIMESTAMP 'NaT' (the engine's conversion error), NA refused, numpy's NaT
+    'cannot bind NoneType'."""
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    cur.execute("CREATE OR REPLACE TABLE param_missing (t TIMESTAMP, i BIGINT, d TIMESTAMP)")
+    rows = [(pd.NaT, pd.NA, np.datetime64("NaT")), (pd.Timestamp("2020-01-02"), 5, np.datetime64("2020-01-03"))]
+    cur.executemany("INSERT INTO param_missing VALUES (%s, %s, %s)", rows)
+    cur.execute("INSERT INTO param_missing VALUES (%s, %s, %s)", rows[0])
+    cur.execute("SELECT * FROM param_missing ORDER BY t NULLS LAST")
+    assert cur.fetchall() == [(datetime.datetime(2020, 1, 2), 5, datetime.datetime(2020, 1, 3)),
+                              (None, None, None), (None, None, None)]
+
+
 def test_hostile_insert_leaves_table_intact(cur):
     cur.execute("CREATE OR REPLACE TABLE param_t (s VARCHAR)")
     cur.executemany("INSERT INTO param_t VALUES (%s)", [(v,) for v in HOSTILE])
