@@ -9,7 +9,9 @@
   ``ping_bypass`` seconds ago (default 0.5, HikariCP's "alive bypass window"; 0 checks every checkout) is handed
   out without the check: it just worked, and the driver's own rules (session renewal, retry of new work,
   replay before any row) cover a failure since.
-* On return its cursors are closed (releasing their queries on the server) before anyone else may use it.
+* On return its cursors are closed (releasing their queries on the server) before anyone else may use it, and a
+  transaction left open is rolled back — unless a ``with`` block (``get_connection_context()``, or the checked-out
+  connection itself) ended cleanly: that commits it, as psycopg_pool does.
 """
 from __future__ import annotations
 
@@ -79,8 +81,20 @@ class PooledConnection:
     def __enter__(self) -> "PooledConnection":
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        try:
+            if exc_type is None:
+                _commit_open_transaction(self)
+        finally:
+            self.close()
+
+
+def _commit_open_transaction(conn: PooledConnection) -> None:
+    """A ``with`` block that ends cleanly commits the transaction it left open, as psycopg_pool's connection
+    context (returning rolls it back); not an inner block of a nested checkout, whose outer block goes on."""
+    session = getattr(conn.connection, "session", None)
+    if conn._checkouts == 1 and session is not None and getattr(session, "in_transaction", False):
+        conn.connection.commit()
 
 
 def _end_transaction(conn: PooledConnection) -> bool:
@@ -203,6 +217,7 @@ class ConnectionPool:
         conn = self.get_connection(timeout)
         try:
             yield conn
+            _commit_open_transaction(conn)
         finally:
             self.return_connection(conn)
 

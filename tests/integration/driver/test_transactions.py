@@ -105,6 +105,33 @@ def test_a_with_block_commits_when_it_ends_cleanly_and_rolls_back_when_it_raises
     assert conn.closed and _values(connect(), table) == [7, 20]
 
 
+@pytest.mark.parametrize("block", ["get_connection_context", "with the connection"])
+def test_a_clean_pooled_with_block_commits_and_a_failed_one_or_a_bare_return_rolls_back(connect, table, block):
+    """The pool rolled back every transaction it got back, so a clean ``with`` block lost its writes (psycopg_pool
+    commits them)."""
+    pool = e6driver.ConnectionPool(min_size=0, max_size=1, pre_ping=False,
+                                   connection_factory=lambda: connect(autocommit=False))
+
+    def borrowed():
+        return pool.get_connection_context() if block == "get_connection_context" else pool.get_connection()
+
+    with borrowed() as conn:
+        conn.cursor().execute(f"update {table} set v = 1 where id = 1")
+        with borrowed() as inner:  # the same thread's nested checkout: its end commits nothing yet
+            inner.cursor().execute(f"update {table} set v = 2 where id = 2")
+        assert _values(connect(), table) == [10, 20]
+    assert _values(connect(), table) == [1, 2]
+    with pytest.raises(ZeroDivisionError):
+        with borrowed() as conn:
+            conn.cursor().execute(f"update {table} set v = 3")
+            1 / 0
+    conn = pool.get_connection()
+    conn.cursor().execute(f"update {table} set v = 4")
+    pool.return_connection(conn)
+    assert _values(connect(), table) == [1, 2]
+    pool.close_all()
+
+
 def test_close_discards_the_open_transaction(connect, table):
     conn = connect(autocommit=False)
     conn.cursor().execute(f"update {table} set v = 5")
