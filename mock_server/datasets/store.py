@@ -152,6 +152,7 @@ class DatasetStore:
         self._crypto = VersionCrypto(self._master)
         self._lock = threading.RLock()
         self._published = threading.Condition(self._lock)  # notified on every new version and on close
+        self._publishers: dict = {}  # name → [its publish lock, holders and waiters]
         self._closed = False
         self._db = sqlite3.connect(os.path.join(data_dir, "datasets.sqlite"), check_same_thread=False,
                                    isolation_level=None)
@@ -305,8 +306,11 @@ class DatasetStore:
         if not reader.schema.names:  # SQL could not read it: DuckDB scans no table without columns
             raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"the data for dataset {name!r} has no columns: a version "
                          "needs at least one (an empty list of rows has none; give a table with its columns)")
-        with self._lock:
-            row = self._row(name)
+        # One publish of a dataset at a time (its version number); the store's lock only around SQLite, so a large
+        # version being written and verified holds up no other dataset's reads, listings or publishes.
+        with self._publishing(name):
+            with self._lock:
+                row = self._row(name)
             if create and row is not None:
                 raise _error(grpc.StatusCode.ALREADY_EXISTS, f"dataset {name!r} already exists; update it")
             if row is not None and row[1] and not allow_schema_change:
@@ -337,33 +341,51 @@ class DatasetStore:
             now = time.time()
             identity = file_identity(final)  # the file ``decoded`` came from (renamed, not rewritten)
             stored = identity[2]
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                if row is None:
-                    self._db.execute("INSERT INTO datasets (name, owner, created, version, id, description, "
-                                     "freshness) VALUES (?, ?, ?, 0, ?, ?, ?)",
-                                     (name, user, now, str(uuid.uuid4()), description, freshness))
-                else:
-                    for column, value in (("description", description), ("freshness", freshness)):
-                        if value:
-                            self._db.execute(f"UPDATE datasets SET {column} = ? WHERE name = ?", (value, name))
-                self._db.execute("INSERT INTO versions (dataset, version, file, rows, bytes, sha256, wrapped_key, "
-                                 "created, by, schema, stream_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (name, version, final, rows, stored, digest, b"", now, user,  # key: in the file
-                                  reader.schema.serialize().to_pybytes(), f"{ENCODING}:{stream_bytes}"))
-                self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
-                self._db.execute("INSERT INTO notifications (user, dataset, version, created, by) "
-                                 "SELECT user, dataset, ?, ?, ? FROM subscriptions WHERE dataset = ?",
-                                 (version, now, user, name))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                _unlink(final)
-                raise
-            if decoded is not None:
-                self.cache.put((name, version), decoded, identity)
-            self._published.notify_all()
+            with self._lock:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    if row is None:
+                        self._db.execute("INSERT INTO datasets (name, owner, created, version, id, description, "
+                                         "freshness) VALUES (?, ?, ?, 0, ?, ?, ?)",
+                                         (name, user, now, str(uuid.uuid4()), description, freshness))
+                    else:
+                        for column, value in (("description", description), ("freshness", freshness)):
+                            if value:
+                                self._db.execute(f"UPDATE datasets SET {column} = ? WHERE name = ?",
+                                                 (value, name))
+                    self._db.execute("INSERT INTO versions (dataset, version, file, rows, bytes, sha256, "
+                                     "wrapped_key, created, by, schema, stream_size) VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                     (name, version, final, rows, stored, digest, b"", now, user,  # key: in file
+                                      reader.schema.serialize().to_pybytes(), f"{ENCODING}:{stream_bytes}"))
+                    self._db.execute("UPDATE datasets SET version = ? WHERE name = ?", (version, name))
+                    self._db.execute("INSERT INTO notifications (user, dataset, version, created, by) "
+                                     "SELECT user, dataset, ?, ?, ? FROM subscriptions WHERE dataset = ?",
+                                     (version, now, user, name))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    _unlink(final)
+                    raise
+                if decoded is not None:
+                    self.cache.put((name, version), decoded, identity)
+                self._published.notify_all()
             return self._info(name, version)
+
+    @contextmanager
+    def _publishing(self, name: str) -> Iterator[None]:
+        """Hold dataset ``name``'s publish lock (made on first use, forgotten when nobody holds or waits for it)."""
+        with self._lock:
+            entry = self._publishers.setdefault(name, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._publishers[name]
 
     def _write(self, path: str, reader: Any, name: str, version: int) -> int:
         """Write ``reader``'s rows to ``path`` as an encrypted Parquet file (fsynced) in row groups of about
