@@ -1,6 +1,8 @@
 """SQL, DDL and type compilers for the e6data SQL surface (as served by the local DuckDB-backed engine)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from sqlalchemy import cast, func
 from sqlalchemy.sql import compiler, sqltypes
 
@@ -66,6 +68,9 @@ class E6Compiler(compiler.SQLCompiler):
         return f"{function}({args})"
 
 
+    def visit_sequence(self, sequence, **kw):
+        return f"nextval({self.render_literal_value(self.preparer.format_sequence(sequence), sqltypes.STRINGTYPE)})"
+
     def visit_getitem_binary(self, binary, operator, **kw):  # ARRAY indexes and slices: 1-based, inclusive
         return f"{self.process(binary.left, **kw)}[{self.process(binary.right, **kw)}]"
 
@@ -87,7 +92,15 @@ class E6Compiler(compiler.SQLCompiler):
         return self.process(text if binary.type._type_affinity is sqltypes.String else cast(text, binary.type), **kw)
 
 
+_IDENTITY_OPTIONS = ("increment", "start", "minvalue", "maxvalue", "nominvalue", "nomaxvalue", "cycle", "order")
+
+
 class E6DDLCompiler(compiler.DDLCompiler):
+    def get_identity_options(self, identity_options):
+        # The engine's sequences have no CACHE clause; a cache is a speed hint, never a change of values.
+        options = {name: getattr(identity_options, name, None) for name in _IDENTITY_OPTIONS}
+        return super().get_identity_options(SimpleNamespace(**options, cache=None))
+
     def visit_foreign_key_constraint(self, constraint, **kw):
         # Not rendered: e6data engines do not enforce referential integrity, and the local engine checks it
         # per statement, which rejects ordinary multi-row inserts into self-referencing tables.

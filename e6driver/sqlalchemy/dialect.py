@@ -10,6 +10,7 @@ import sqlalchemy
 from sqlalchemy import exc
 from sqlalchemy.engine import default
 
+from .. import params
 from ..protocol.transport import KNOWN_CHANNEL_OPTIONS
 from .compiler import E6Compiler, E6DDLCompiler, E6IdentifierPreparer, E6TypeCompiler
 from .colspecs import COLSPECS
@@ -77,6 +78,11 @@ class E6ExecutionContext(default.DefaultExecutionContext):
         # Every driver cursor streams its result chunk by chunk, holding only a few chunks in memory.
         return self._dbapi_connection.cursor()
 
+    def fire_sequence(self, seq, type_):
+        # A key taken before the INSERT (no RETURNING to read it from).
+        name = self.identifier_preparer.format_sequence(seq)
+        return self._execute_scalar(f"SELECT nextval({params.quote_string(name)})", type_)
+
 
 class E6Dialect(E6Reflection, default.DefaultDialect):
     name = "e6driver"
@@ -101,7 +107,10 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
     delete_returning = True
     use_insertmanyvalues = True
     use_insertmanyvalues_wo_returning = False  # plain executemany(): the driver already sends multi-row INSERTs
-    supports_sequences = False
+    # sqlalchemy.Sequence: CREATE SEQUENCE and nextval() (an e6data cluster has no sequences: the engine's error,
+    # on use). Nothing else generates keys, so a Sequence(optional=True) is used too.
+    supports_sequences = True
+    sequences_optional = False
     supports_alter = False
     supports_comments = True  # COMMENT ON TABLE/COLUMN; reflected from duckdb_tables()/duckdb_columns()
     inline_comments = False

@@ -230,11 +230,18 @@ class E6Reflection:
                                      + where.replace("table_name", "view_name"), params)
         return {"text": rows[0][0] if rows else None}
 
+    @reflection.cache
+    def get_sequence_names(self, connection, schema=None, **kw):
+        where, params = self._where_schema(connection, schema, "schema_name", "database_name")
+        rows = self._system_rows(connection, "duckdb_sequences", "SELECT sequence_name FROM duckdb_sequences() "
+                                 f"WHERE NOT temporary AND {where} ORDER BY sequence_name", params)
+        return [row[0] for row in rows]
+
+    def has_sequence(self, connection, sequence_name, schema=None, **kw) -> bool:
+        return sequence_name in self.get_sequence_names(connection, schema, **kw)
+
     # ---- what the engine does not have
     def get_check_constraints(self, connection, table_name, schema=None, **kw):
-        return []
-
-    def get_sequence_names(self, connection, schema=None, **kw):
         return []
 
     def get_temp_table_names(self, connection, schema=None, **kw):
