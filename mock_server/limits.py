@@ -67,6 +67,7 @@ class Limits:
     max_kv_attributes: int = 1000  # distinct attribute names of one key-value table (its SQL columns)
     max_kv_key_bytes: int = 1024  # one key-value item's key, UTF-8
     max_users: int = 1000  # accounts, configured and created (mock_server.accounts)
+    max_sessions_per_user: int = 256  # open sessions of one user: the least recently used ends beyond it
     max_dataset_cache_bytes: int = half_of_memory() // 4  # decoded dataset versions kept in memory for SQL (LRU)
     memory_limit: int = half_of_memory()  # DuckDB's memory_limit (it spills to DATA_DIR/.duckdb-tmp beyond it)
 
