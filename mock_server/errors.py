@@ -19,6 +19,10 @@ _RESERVED = re.compile(r"(?i)access denied|status:\s*(?=456|503)")
 # DuckDB's "LINE n: <sql>" context (and its caret line) when the line holds a positional reference "#1": the engine's
 # own projection of a result (mock_server.query.typemap), SQL the user never wrote.
 _ENGINE_SQL_CONTEXT = re.compile(r"\s*LINE \d+: [^\n]*#\d[^\n]*(\n *\^+ *)?")
+# DuckDB's words around a failure of a store table the engine registered (its message names what failed): the
+# registered name means nothing to the user, and the Python traceback it appends holds the server's paths.
+_REGISTERED_STREAM = re.compile(r"reading the stream registered as '__e6_\w+' failed: ")
+_PYTHON_TRACEBACK = re.compile(r"\. Detail: Python exception: Traceback \(most recent call last\):.*", re.DOTALL)
 
 
 _hidden_paths: Dict[str, str] = {}
@@ -133,7 +137,8 @@ def from_exception(exc: BaseException) -> EngineError:
     """Map a DuckDB exception (or a :class:`CodedError`) to an :class:`EngineError`."""
     if isinstance(exc, EngineError):
         return exc
-    message = sanitize(_ENGINE_SQL_CONTEXT.sub("", str(exc)) or type(exc).__name__)
+    text = _PYTHON_TRACEBACK.sub("", _REGISTERED_STREAM.sub("", _ENGINE_SQL_CONTEXT.sub("", str(exc))))
+    message = sanitize(text or type(exc).__name__)
     if isinstance(exc, CodedError):
         code = exc.code
     elif isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException,

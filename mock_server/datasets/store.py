@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from mock_server.datasets.cache import VersionCache
 from mock_server.datasets.crypto import DecryptionError, load_master_key
 from mock_server.datasets.modular import VersionCrypto
-from mock_server.datasets.versions import StoredVersion
+from mock_server.datasets.versions import StoredVersion, unreadable
 from mock_server.datasets.stream import ENCODING, batches, ipc_pieces, stream_size
 from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
@@ -491,11 +491,7 @@ class DatasetStore:
         try:
             yield
         except (DecryptionError, OSError, pa.ArrowInvalid) as exc:
-            reason = str(getattr(exc, "strerror", None) or exc)
-            if "decrypt" in reason.lower() and "authentication" not in reason:  # Arrow's words for a GCM failure
-                reason = f"a part of it failed authentication (damaged or altered): {reason}"
-            raise _error(grpc.StatusCode.DATA_LOSS, f"dataset {name!r} version {version} cannot be "
-                         f"read: {reason}") from None
+            raise _error(grpc.StatusCode.DATA_LOSS, unreadable(name, version, exc)) from None
 
     def _file(self, name: str, version: int) -> str:
         """The path of a stored version's file."""

@@ -8,7 +8,7 @@ Arrow's messages name the file they read; a version file is opened by its name w
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -57,12 +57,12 @@ class StoredVersion:
             parquet = ds.ParquetFileFormat()
             fragment = parquet.make_fragment(self._plain())
             fragment.ensure_complete_metadata()
-            return _Scanned([fragment], fragment.physical_schema, parquet)
+            return _Scanned([fragment], fragment.physical_schema, parquet).named(*self._context)
         parquet = self._crypto.file_format(*self._context)
         folder, name = os.path.split(self._path)
         fragment = parquet.make_fragment(name, filesystem=pafs.SubTreeFileSystem(folder, pafs.LocalFileSystem()))
         fragment.ensure_complete_metadata()
-        return _Scanned(fragment.split_by_row_group(), fragment.physical_schema, parquet)
+        return _Scanned(fragment.split_by_row_group(), fragment.physical_schema, parquet).named(*self._context)
 
     def close(self) -> None:
         """Release the files :meth:`parquet` opened (a dataset's scans open their own)."""
@@ -86,12 +86,50 @@ class _Scanned(ds.FileSystemDataset):
     Arrow's filter step took about a fifth more CPU than computing the filter as one more column and dropping rows
     by it, so a filtered scan does that, over the row groups whose statistics do not exclude the filter."""
 
+    version = ("", 0)  # (dataset, version), for error texts
+
+    def named(self, dataset: str, version: int) -> "_Scanned":
+        self.version = (dataset, version)
+        return self
+
     def scanner(self, columns: Any = None, filter: Any = None, **options: Any) -> Any:  # noqa: A002 - Arrow's name
         names = self.schema.names
         if filter is None or not columns or _KEEP in names or \
                 not all(isinstance(c, str) and c in names for c in columns):
-            return super().scanner(columns=columns, filter=filter, **options)
-        return _FilteredScan(self, list(columns), filter, options)
+            return _NamedScan(super().scanner(columns=columns, filter=filter, **options), self.version)
+        return _NamedScan(_FilteredScan(self, list(columns), filter, options), self.version)
+
+
+class _NamedScan:
+    """A scan whose read failures name the dataset and version (DuckDB's text named only the stream it had
+    registered, and Arrow's "Failed decryption finalization" not what failed)."""
+
+    def __init__(self, scan: Any, version: Tuple[str, int]) -> None:
+        self._scan, self._version = scan, version
+
+    def to_reader(self) -> pa.RecordBatchReader:
+        reader = self._scan.to_reader()
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except (DecryptionError, OSError, pa.ArrowInvalid) as exc:
+                raise OSError(unreadable(*self._version, exc)) from None
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def to_table(self) -> pa.Table:
+        return self.to_reader().read_all()
+
+    def __getattr__(self, name: str) -> Any:  # the rest of a scanner's API (projected_schema, count_rows, ...)
+        return getattr(self._scan, name)
+
+
+def unreadable(dataset: str, version: int, exc: BaseException) -> str:
+    """The text of a version file that fails to decrypt or decode."""
+    reason = str(getattr(exc, "strerror", None) or exc)
+    if "decrypt" in reason.lower() and "authentication" not in reason:  # Arrow's words for a GCM failure
+        reason = f"a part of it failed authentication (damaged or altered): {reason}"
+    return f"dataset {dataset!r} version {version} cannot be read: {reason}"
 
 
 class _FilteredScan:

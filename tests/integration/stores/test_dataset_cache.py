@@ -109,10 +109,14 @@ def test_a_damaged_version_file_fails_the_scan_that_reaches_it(server, root, row
     path = os.path.join(data_dir, "datasets", "damaged", "v1.e6ds")
     flip_bit(path, os.path.getsize(path) // 2)
     try:
-        # Arrow's words for a page failing AES-GCM authentication, surfaced by DuckDB's scan
-        with pytest.raises(e6driver.DatabaseError, match="(?i)decryption") as caught:
-            rows(root, "SELECT count(*), sum(k), max(s) FROM datasets.main.damaged")
-        assert data_dir not in str(caught.value)
+        # a page failing AES-GCM authentication, surfaced by DuckDB's scan (filtered or not), naming the version;
+        # neither the stream the engine registered nor a Python traceback with the server's paths
+        for query in ("SELECT count(*), sum(k), max(s) FROM datasets.main.damaged",
+                      "SELECT count(*), max(s) FROM datasets.main.damaged WHERE k >= 0"):
+            with pytest.raises(e6driver.DataError, match="dataset 'damaged' version 1 cannot be read: a part of "
+                               "it failed authentication") as caught:
+                rows(root, query)
+            assert not any(text in str(caught.value) for text in (data_dir, "Traceback", ".py", "__e6_"))
         with pytest.raises(e6driver.DatabaseError, match="cannot be read: a part of it failed authentication"):
             root.datasets.download("damaged")
     finally:
@@ -128,7 +132,7 @@ def test_a_cached_version_whose_file_was_damaged_is_not_served(server, root, row
     path = os.path.join(data_dir, "datasets", "damaged_cached", "v1.e6ds")
     flip_bit(path, os.path.getsize(path) // 2)
     try:
-        with pytest.raises(e6driver.DatabaseError, match="(?i)decrypt") as caught:
+        with pytest.raises(e6driver.DataError, match="dataset 'damaged_cached' version 1 cannot be read") as caught:
             rows(root, "SELECT sum(v) FROM datasets.main.damaged_cached")
         assert data_dir not in str(caught.value) and ("damaged_cached", 1) not in server.datasets.cache.keys()
     finally:
