@@ -70,3 +70,28 @@ def test_a_version_file_replaced_on_disk_is_refused(engine, tmp_path, still_serv
         open(target, "wb").write(original)
         assert bob.datasets.download("bobs").equals(SECRET)
     still_serves(server)
+
+
+def test_a_damaged_version_read_by_sql_reveals_no_server_path(engine, tmp_path, still_serves):
+    """DuckDB appended the Python traceback of a failed scan to its error, the engine's source paths in it."""
+    import mock_server
+
+    data_dir = str(tmp_path / "damaged")
+    server = engine(data_dir=data_dir, limits=Limits(max_dataset_cache_bytes=1))  # every read from the file
+    with e6driver.connect(host="127.0.0.1", port=server.port, username="bob", password=USERS["bob"]) as bob:
+        bob.datasets.upload("hurt", pa.table({"n": list(range(50_000)), "m": list(range(50_000))}))
+        path = _version_file(data_dir, "hurt")
+        with open(path, "r+b") as handle:  # one bit flipped in the middle of the column data
+            handle.seek(os.path.getsize(path) // 2)
+            byte = handle.read(1)[0]
+            handle.seek(-1, os.SEEK_CUR)
+            handle.write(bytes([byte ^ 1]))
+        cur = bob.cursor()
+        for query in ("SELECT sum(n), sum(m) FROM datasets.main.hurt",
+                      "SELECT sum(n), sum(m) FROM datasets.main.hurt WHERE m > 3"):
+            with pytest.raises(e6driver.DataError, match="dataset 'hurt' version 1 cannot be read") as caught:
+                cur.execute(query)
+            text = str(caught.value)
+            assert not any(secret in text for secret in (data_dir, os.path.dirname(mock_server.__file__),
+                                                          "Traceback", "__e6_"))
+    still_serves(server)
