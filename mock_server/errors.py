@@ -151,6 +151,10 @@ def from_exception(exc: BaseException) -> EngineError:
         message += "; SQL cannot use the server's files: read objects through catalog objects"
     elif isinstance(exc, duckdb.ProgrammingError):
         code = grpc.StatusCode.INVALID_ARGUMENT
+    elif isinstance(exc, duckdb.OutOfMemoryException) and "max_temp_directory_size" in message:
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED  # DuckDB's advice (a PRAGMA) is refused to SQL: name the flag
+        message = message.split("\n")[0] + (" (over the engine's spill limit max_spill_bytes, server flag "
+                                             "--max-spill-bytes: DuckDB's files beyond --memory-limit)")
     elif isinstance(exc, duckdb.OutOfMemoryException):
         code = grpc.StatusCode.RESOURCE_EXHAUSTED
         message += " (over the engine's memory limit memory_limit, server flag --memory-limit)"

@@ -70,6 +70,7 @@ class Limits:
     max_sessions_per_user: int = 256  # open sessions of one user: the least recently used ends beyond it
     max_dataset_cache_bytes: int = half_of_memory() // 4  # decoded dataset versions kept in memory for SQL (LRU)
     memory_limit: int = half_of_memory()  # DuckDB's memory_limit (it spills to DATA_DIR/.duckdb-tmp beyond it)
+    max_spill_bytes: int = 8 * GiB  # DuckDB's spill files beyond memory_limit, all queries together
 
     def __post_init__(self) -> None:
         for item in fields(self):

@@ -307,6 +307,8 @@ class Engine:
         self._temp_dir_owned = not data_dir  # a temporary directory of its own: removed at close
         self._con.execute(f"SET memory_limit = '{int(limits.memory_limit)}B'")
         self._con.execute(f"SET temp_directory = {quote_literal(self._temp_dir)}")
+        # DuckDB's own bound is 90% of the free disk: one user's ORDER BY could fill the disk every store writes to
+        self._con.execute(f"SET max_temp_directory_size = '{int(limits.max_spill_bytes)}B'")
         self._con.execute("SET enable_external_access = false")  # see the module's docstring
         sandbox.lock(self._con)  # after the engine's own settings: tenants change only session settings
         self.sessions = SessionDBs(self._new_connection, limits)  # each session's own connection

@@ -70,6 +70,21 @@ def test_duckdb_memory_is_capped_by_the_memory_limit_flag(engine, still_serves):
     still_serves(srv)
 
 
+def test_duckdbs_spill_files_are_capped_by_the_spill_flag(engine, still_serves):
+    # DuckDB's own cap is 90% of the free disk: one ORDER BY could fill the disk every store writes to.
+    assert parse_args([]).limits.max_spill_bytes == 8 * 1024 * MiB
+    assert parse_args(["--max-spill-bytes", "5000"]).limits.max_spill_bytes == 5000
+    srv = engine(limits=Limits(memory_limit=64 * MiB, max_spill_bytes=100 * MiB))
+    with _alice(srv) as conn:
+        cur = conn.cursor()
+        with pytest.raises(OperationalError, match="max_spill_bytes, server flag --max-spill-bytes") as info:
+            cur.execute("SELECT max(s) FROM (SELECT x, repeat(x::VARCHAR, 30) AS s FROM range(8000000) t(x) "
+                        "ORDER BY hash(x) LIMIT 7000000)")
+            cur.fetchall()
+        assert "PRAGMA" not in str(info.value)  # DuckDB's advice is a statement tenants may not run
+    still_serves(srv)
+
+
 def test_duckdb_spills_inside_the_data_dir_and_its_leftovers_are_swept_at_start(engine, tmp_path):
     data_dir = tmp_path / "spill"
     leftover = data_dir / SPILL_DIR / "duckdb_temp_storage-0.tmp"
