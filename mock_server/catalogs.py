@@ -261,10 +261,11 @@ def _not_aliases() -> frozenset:
     return _keywords[0]
 
 
-def _needs_alias(sql: str, start: int, end: int, name: str) -> bool:
-    """Whether a table reference right after FROM/JOIN with a plain name (a dataset or registered table) has
-    no alias of its own: it then keeps its name as alias, so ``SELECT sales.id FROM sales`` binds."""
-    if not _PLAIN_NAME.match(name) or not _AFTER_FROM.search(sql, 0, start):
+def _needs_alias(sql: str, start: int, end: int, name: str, any_name: bool = False) -> bool:
+    """Whether a table reference right after FROM/JOIN with a plain name (a dataset or registered table; any name
+    when ``any_name``: a dataset's, ``"sales-2024@1"``) has no alias of its own: it then keeps its name as alias,
+    so ``SELECT sales.id FROM sales`` binds."""
+    if not (any_name or _PLAIN_NAME.match(name)) or not _AFTER_FROM.search(sql, 0, start):
         return False
     word = _NEXT_WORD.match(sql, end).group(1)
     return word is None or (word != '"' and word.upper() in _not_aliases())
@@ -326,7 +327,7 @@ class StoreCatalogs:
             tables[expression.strip('"')] = table
             out.append(sql[copied:start])
             out.append(expression)
-            if _needs_alias(sql, start, end, name):
+            if _needs_alias(sql, start, end, name, any_name=where == DATASETS):
                 out.append(" AS " + quote_identifier(name))
             copied = end
         out.append(sql[copied:])

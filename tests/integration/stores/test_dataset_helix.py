@@ -176,6 +176,15 @@ def test_hyphenated_names_in_sql(alice, rows):
         rows(alice, "SELECT * FROM datasets.main.sales-2024")
 
 
+def test_hyphenated_names_qualify_columns(alice, rows):
+    """Like any table, a dataset read under its own name is that name's alias ("sales-q1".id bound to nothing:
+    'Referenced table "sales-q1" not found', naming the engine's registered stream as the candidate)."""
+    alice.datasets.upload("sales-q1", SMALL)
+    assert rows(alice, 'SELECT "sales-q1".id FROM datasets.main."sales-q1" WHERE "sales-q1".id > 2') == [(3,)]
+    assert rows(alice, 'SELECT max("sales-q1@1".id) FROM datasets.main."sales-q1@1"') == [(3,)]
+    assert rows(alice, 'SELECT count(s.id) FROM datasets.main."sales-q1" s') == [(3,)]
+
+
 def test_update_refuses_another_schema_unless_allowed(alice):
     alice.datasets.upload("schema_ds", SMALL)
     changed = pa.table({"id": ["1"], "region": ["a"], "qty": [1]})
