@@ -261,6 +261,31 @@ def _not_aliases() -> frozenset:
     return _keywords[0]
 
 
+# How a statement that writes a table starts, up to that table.
+_WRITES = {("INSERT", "INTO"), ("INSERT", "OR", "REPLACE", "INTO"), ("INSERT", "OR", "IGNORE", "INTO"),
+           ("UPDATE",), ("DELETE", "FROM"), ("TRUNCATE",), ("TRUNCATE", "TABLE")} | {
+    (verb, kind) + tail for verb in ("DROP", "ALTER") for kind in ("TABLE", "VIEW") for tail in ((), ("IF", "EXISTS"))}
+_KEEPING = {"VIEW", "MACRO", "FUNCTION"}  # what a CREATE makes that would read a table after the query
+
+
+def check_read_only(sql: str, start: int, reference: str) -> None:
+    """INVALID_ARGUMENT when the statement around the store table ``reference`` (at ``start``) writes it, or
+    creates a view or macro that would read it after the query: a store table is registered for one query, so
+    DuckDB answered with the registered name ('__e6_dataset_4 is not an table'), or made a view that failed on
+    every use."""
+    statement: List[Token] = []
+    for token in sql_tokens(sql[:start]):
+        statement = [] if token.text == ";" else statement + [token]
+    words = [t.text.upper() for t in statement]
+    if all(t.kind == "ident" for t in statement) and tuple(words) in _WRITES:
+        raise errors.invalid(f"{reference} is read-only in SQL: a store's tables are written through its API "
+                             "(datasets: publish a version with conn.datasets.update)")
+    made = [w for w in words[1:5] if w not in ("OR", "REPLACE", "TEMP", "TEMPORARY")]
+    if words[:1] == ["CREATE"] and made and made[0] in _KEEPING:
+        raise errors.invalid(f"a view cannot read {reference}: a store's tables are read for the query that "
+                             "names them; copy it (CREATE TABLE ... AS SELECT) or name it in each query")
+
+
 def _needs_alias(sql: str, start: int, end: int, name: str, any_name: bool = False) -> bool:
     """Whether a table reference right after FROM/JOIN with a plain name (a dataset or registered table; any name
     when ``any_name``: a dataset's, ``"sales-2024@1"``) has no alias of its own: it then keeps its name as alias,
@@ -317,6 +342,7 @@ class StoreCatalogs:
             return Rewritten(sql)
         out, tables, copied = [], {}, 0
         for start, end, where, bucket, name in refs:
+            check_read_only(sql, start, sql[start:end])
             if where in self.plugins:
                 table = self.plugins[where].read(user, bucket, name)
                 expression = quote_identifier(f"__e6_{where}_{next(_names)}")

@@ -199,3 +199,45 @@ def test_sql_names_datasets_in_any_case(root, rows):
     assert rows(root, "SELECT count(*) FROM datasets.Information.Datasets WHERE name = 'cased'") == [(1,)]
     with pytest.raises(e6driver.ProgrammingError, match=r"dataset 'nope' not found \[NOT_FOUND"):
         rows(root, "SELECT * FROM datasets.main.NOPE")
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO datasets.main.ro VALUES (3)", "INSERT OR REPLACE INTO datasets.main.ro VALUES (3)",
+    "UPDATE datasets.main.ro SET x = 5", "DELETE FROM datasets.main.ro", "DROP TABLE datasets.main.ro",
+    "DROP VIEW IF EXISTS datasets.main.ro", "ALTER TABLE datasets.main.ro ADD COLUMN y INT",
+    "TRUNCATE datasets.main.ro",
+])
+def test_sql_cannot_write_a_dataset(root, rows, sql):
+    """A dataset is written by publishing a version; SQL writing one got DuckDB's words about the engine's
+    registered stream ('__e6_dataset_4 is not an table')."""
+    if "ro" not in root.get_tables("datasets", "main"):
+        root.datasets.upload("ro", pa.table({"x": [1, 2]}))
+    with pytest.raises(e6driver.ProgrammingError, match=r"datasets\.main\.ro is read-only in SQL") as caught:
+        root.cursor().execute(sql)
+    assert "__e6_" not in str(caught.value)
+    assert rows(root, "SELECT count(*) FROM datasets.main.ro") == [(2,)]
+
+
+def test_a_view_over_a_dataset_is_refused_when_created(root, rows):
+    """Store tables are read for the query that names them: a view over one was created, then failed on every
+    use ('Table with name __e6_dataset_18 does not exist')."""
+    root.datasets.upload("viewed", pa.table({"x": [1, 2]}))
+    for sql in ("CREATE VIEW over_ds AS SELECT * FROM datasets.main.viewed",
+                "CREATE OR REPLACE TEMP VIEW over_ds AS SELECT x FROM datasets.main.viewed WHERE x > 1"):
+        with pytest.raises(e6driver.ProgrammingError, match=r"a view cannot read datasets\.main\.viewed"):
+            root.cursor().execute(sql)
+    cur = root.cursor()
+    cur.execute("CREATE TABLE copied AS SELECT * FROM datasets.main.viewed")  # copies are as before
+    cur.execute("INSERT INTO copied SELECT * FROM datasets.main.viewed")
+    assert rows(root, "SELECT count(*) FROM copied") == [(4,)]
+
+
+def test_statements_writing_local_tables_may_read_datasets(root, rows):
+    root.datasets.upload("source_ds", pa.table({"x": [1, 2, 3]}))
+    cur = root.cursor()
+    cur.execute("CREATE TABLE target_t (x INTEGER PRIMARY KEY)")
+    cur.execute("INSERT INTO target_t SELECT * FROM datasets.main.source_ds")
+    cur.execute("DELETE FROM target_t WHERE x IN (SELECT x FROM datasets.main.source_ds WHERE x > 2)")
+    cur.execute("UPDATE target_t SET x = (SELECT max(x) FROM datasets.main.source_ds) WHERE x = 1")
+    cur.execute("INSERT OR REPLACE INTO target_t SELECT x FROM datasets.main.source_ds WHERE x = 1")
+    assert rows(root, "SELECT x FROM target_t ORDER BY x") == [(1,), (2,), (3,)]
