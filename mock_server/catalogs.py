@@ -35,6 +35,7 @@ for its default schema. Such a name is reserved: a two-part reference to it neve
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import re
@@ -268,14 +269,33 @@ _WRITES = {("INSERT", "INTO"), ("INSERT", "OR", "REPLACE", "INTO"), ("INSERT", "
 _KEEPING = {"VIEW", "MACRO", "FUNCTION"}  # what a CREATE makes that would read a table after the query
 
 
-def check_read_only(sql: str, start: int, reference: str) -> None:
-    """INVALID_ARGUMENT when the statement around the store table ``reference`` (at ``start``) writes it, or
-    creates a view or macro that would read it after the query: a store table is registered for one query, so
-    DuckDB answered with the registered name ('__e6_dataset_4 is not an table'), or made a view that failed on
-    every use."""
-    statement: List[Token] = []
-    for token in sql_tokens(sql[:start]):
-        statement = [] if token.text == ";" else statement + [token]
+def _statement_heads(sql: str) -> Callable[[int], List[Token]]:
+    """``head(start)``: the tokens of the statement holding position ``start`` that come before it, at most the
+    first :data:`_HEAD` of them (all :func:`check_read_only` reads), in constant time per call."""
+    tokens = sql_tokens(sql)
+    starts = [t.start for t in tokens]
+    begins, begin = [], 0
+    for i, token in enumerate(tokens):
+        begins.append(begin)
+        if token.text == ";":
+            begin = i + 1
+
+    def head(start: int) -> List[Token]:
+        i = bisect.bisect_left(starts, start)  # the first token at or after ``start``
+        first = begin if i == len(tokens) else begins[i]
+        return tokens[first:i] if i - first <= _HEAD else tokens[first:first + _HEAD] + [_MORE]
+    return head
+
+
+_HEAD = 6
+_MORE = Token("other", "...", -1, -1)  # stands for the tokens beyond the head: no pattern matches it
+
+
+def check_read_only(statement: List[Token], reference: str) -> None:
+    """INVALID_ARGUMENT when the statement whose tokens before the store table ``reference`` are ``statement``
+    writes it, or creates a view or macro that would read it after the query: a store table is registered for one
+    query, so DuckDB answered with the registered name ('__e6_dataset_4 is not an table'), or made a view that
+    failed on every use."""
     words = [t.text.upper() for t in statement]
     if all(t.kind == "ident" for t in statement) and tuple(words) in _WRITES:
         raise errors.invalid(f"{reference} is read-only in SQL: a store's tables are written through its API "
@@ -341,8 +361,9 @@ class StoreCatalogs:
         if not refs:
             return Rewritten(sql)
         out, tables, copied = [], {}, 0
+        leading = _statement_heads(sql)
         for start, end, where, bucket, name in refs:
-            check_read_only(sql, start, sql[start:end])
+            check_read_only(leading(start), sql[start:end])
             if where in self.plugins:
                 table = self.plugins[where].read(user, bucket, name)
                 expression = quote_identifier(f"__e6_{where}_{next(_names)}")
