@@ -40,6 +40,14 @@ def cancelled(query_id: str) -> QueryCancelledError:
     return QueryCancelledError(f"query {query_id} was cancelled", query_id=query_id)
 
 
+def stopped_while_read(closed: bool, cancelled_id: Optional[str]) -> Optional[Error]:
+    """What a fetch raises when cancel() or close() from another thread (or task) stopped the result it reads
+    (both cursors): the rows not read yet were dropped, so the end of the result must not be reported."""
+    if closed:
+        return InterfaceError("the cursor was closed while its result was being read")
+    return cancelled(cancelled_id) if cancelled_id else None
+
+
 def closed_while_executing(query_id: str) -> InterfaceError:
     """What execute() raises when close() from another thread reached the cursor first."""
     return InterfaceError(f"the cursor was closed while query {query_id} executed")
@@ -214,10 +222,12 @@ class Cursor:
         when allowed); None at the end of the result."""
         while True:
             if self._query is None:
+                self._raise_if_stopped()
                 return None
             try:
                 data = self._query.next_chunk()
             except Error as exc:
+                self._raise_if_stopped(exc)
                 self._recover(exc)
                 continue
             if data is None and self._rowcount < 0 and self.description is not None:
@@ -317,6 +327,11 @@ class Cursor:
                 f"cannot be resumed: {exc}", grpc_code=exc.grpc_code, details=exc.details,
                 query_id=self.query_id) from exc
         raise exc
+
+    def _raise_if_stopped(self, cause: Optional[BaseException] = None) -> None:
+        stopped = stopped_while_read(self._closed, self._cancelled)
+        if stopped is not None:
+            raise stopped from cause
 
     def _guard(self) -> None:
         """Fetching needs a result set (PEP 249: an Error otherwise, so ``while row := fetchone()`` after DML

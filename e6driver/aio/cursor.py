@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Optional, Sequ
 from .._rows import Row, piece_rows
 from .. import bulk
 from ..batching import statements_for_many
-from ..cursor import NO_RESULT, cancelled, closed_while_executing
+from ..cursor import NO_RESULT, cancelled, closed_while_executing, stopped_while_read
 from ..errors import Error, InterfaceError, OperationalError, ProgrammingError
 from ..params import Params, prepare_operation
 from ..settings import CURSOR_ARRAYSIZE
@@ -156,16 +156,23 @@ class AsyncCursor:
     async def _next_data(self) -> Optional[Any]:
         while True:
             if self._query is None:
+                self._raise_if_stopped()
                 return None
             try:
                 data = await self._query.next_chunk()
             except Error as exc:
+                self._raise_if_stopped(exc)
                 await self._recover(exc)
                 continue
             except asyncio.CancelledError:
                 self._abort()
                 raise
             return data
+
+    def _raise_if_stopped(self, cause: Optional[BaseException] = None) -> None:
+        stopped = stopped_while_read(self._closed, self._cancelled)
+        if stopped is not None:
+            raise stopped from cause
 
     async def _recover(self, exc: Error) -> None:
         """A fetch failed: replay the query if nothing was delivered yet, else raise naming the query."""

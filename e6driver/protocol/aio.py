@@ -18,7 +18,7 @@ from .query import QueryPlans
 from .releaser import RELEASE_FLUSH_SECONDS
 from .result_metadata import ResultMetadata
 from .session import QueryHandle, SessionRules
-from .stream import Batch, ReceivedChunks
+from .stream import Batch, ReceivedChunks, closed_while_read
 from .transport import ClientCertificate, channel_credentials, tls_rejection
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,7 @@ class AsyncChunkStream(ReceivedChunks):
         self._fetch = fetch
 
     async def next_chunk(self) -> Optional[Any]:
+        self.check_open()
         while not self._pending:
             if self.exhausted or self._ended:
                 self.exhausted = True
@@ -202,10 +203,14 @@ class AsyncChunkStream(ReceivedChunks):
                 return
 
     def close(self) -> None:
-        self.exhausted = True
+        self.exhausted = self.closed = True
         self._pending.clear()
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        if self._queue is not None:  # a reader awaiting the queue is woken, and fails (check_open)
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(closed_while_read())
 
 
 class AsyncServerQuery(QueryPlans):

@@ -14,6 +14,8 @@ import queue
 import threading
 from typing import Any, Callable, Deque, List, Optional, Tuple
 
+from ..errors import InterfaceError
+
 Piece = Any
 """A chunk's bytes, or (from QueryRunService.FetchArrow) a ``pyarrow.RecordBatch``."""
 Batch = Tuple[List[Piece], bool]
@@ -28,8 +30,15 @@ class ReceivedChunks:
         self._pending: Deque[Piece] = collections.deque()
         self._ended = False
         self.exhausted = False
+        self.closed = False  # by close(): a reader (another thread's or task's fetch) then fails, never ends early
         if first is not None:
             self._take(first)
+
+    def check_open(self) -> None:
+        """A reader of a closed stream (cancelled or released while being read) must not take it as the end of
+        the result: the rows close() dropped were never delivered."""
+        if self.closed:
+            raise closed_while_read()
 
     @property
     def ended(self) -> bool:
@@ -53,6 +62,7 @@ class ChunkStream(ReceivedChunks):
 
     def next_chunk(self) -> Optional[Piece]:
         """The next piece, or None at the end of the result. Errors of the fetch are raised here."""
+        self.check_open()
         while not self._pending:
             if self.exhausted or self._ended:
                 self.exhausted = True
@@ -75,7 +85,12 @@ class ChunkStream(ReceivedChunks):
         if self._thread is None:
             return self._fetch()
         assert self._queue is not None
-        item = self._queue.get()
+        while True:  # close() stops the producer, which then puts nothing more: never wait past it
+            try:
+                item = self._queue.get(timeout=0.1)
+                break
+            except queue.Empty:
+                self.check_open()
         if isinstance(item, BaseException):
             raise item
         return item
@@ -109,7 +124,7 @@ class ChunkStream(ReceivedChunks):
     def close(self, wait: float = 5.0) -> None:
         """Stop prefetching and drop buffered chunks; waits up to ``wait`` s for the producer to end."""
         self._stop.set()
-        self.exhausted = True
+        self.exhausted = self.closed = True
         self._pending.clear()
         thread = self._thread
         if thread is not None and self._queue is not None:
@@ -120,3 +135,8 @@ class ChunkStream(ReceivedChunks):
                     break
             if thread is not threading.current_thread():
                 thread.join(wait)
+
+
+def closed_while_read() -> InterfaceError:
+    """What a reader of a stream closed under it gets (cursors say why: cancel() or close())."""
+    return InterfaceError("the result was closed while it was being read")

@@ -230,3 +230,48 @@ def test_close_from_another_task_stops_an_awaited_execute(server, impl):
 
     elapsed, query_id = asyncio.run(main())
     assert elapsed < 20 and server.queries.find(query_id) is None
+
+
+BIG_RESULT = "SELECT range FROM range(20000000)"  # read for many seconds, prefetched ahead
+
+
+@pytest.mark.parametrize("action, error", [("cancel", e6driver.QueryCancelledError),
+                                           ("close", e6driver.InterfaceError)])
+def test_cancel_or_close_from_another_thread_stops_a_running_fetch_with_an_error(connect, impl, action, error):
+    """The reader waited forever on the prefetch queue the cancel had emptied (cancel), or took the dropped rest
+    of the result as its end and returned part of the rows without an error (close)."""
+    cursor = connect().cursor()
+    cursor.execute(BIG_RESULT)
+    outcome = {}
+
+    def fetch():
+        try:
+            outcome["rows"] = len(cursor.fetchall())
+        except e6driver.Error as exc:
+            outcome["error"] = exc
+
+    reader = threading.Thread(target=fetch, daemon=True)
+    reader.start()
+    reader.join(0.5)
+    assert reader.is_alive()  # still reading
+    getattr(cursor, action)()
+    reader.join(20)
+    assert not reader.is_alive() and "rows" not in outcome and isinstance(outcome["error"], error)
+
+
+@pytest.mark.parametrize("action, error", [("cancel", e6driver.QueryCancelledError),
+                                           ("close", e6driver.InterfaceError)])
+def test_cancel_or_close_from_another_task_stops_an_awaited_fetch_with_an_error(server, impl, action, error):
+    """The awaiting task waited forever on the queue whose producer the cancel or close had stopped."""
+    async def main():
+        async with _aio_connect(server) as conn:
+            cursor = conn.cursor()
+            await cursor.execute(BIG_RESULT)
+            reader = asyncio.ensure_future(cursor.fetchall())
+            await asyncio.sleep(0.5)
+            assert not reader.done()
+            await getattr(cursor, action)()
+            with pytest.raises(error):
+                await asyncio.wait_for(reader, 20)
+
+    asyncio.run(main())
