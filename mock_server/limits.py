@@ -52,6 +52,7 @@ class Limits:
     max_statement_bytes: int = 4 * MiB  # SQL text of one prepare
     max_open_queries_per_user: int = 16  # running or with rows not yet delivered (~50 MB each while streaming)
     max_open_queries: int = 64
+    max_query_seconds: int = 3600  # one statement's execution (time waiting for its reader not counted)
     max_long_polls_per_user: int = 4  # dataset notification polls waiting at once
     max_long_polls: int = 16  # threads of their own, on top of the server's --max-workers
     max_object_bytes: int = 1024 * MiB  # one object put

@@ -73,6 +73,9 @@ class Query:
         self._execute_at: Optional[float] = None
         self._started_at: Optional[float] = None
         self._finished_at: Optional[float] = None
+        self._waited = 0.0  # seconds the producer spent waiting for the client to take pieces
+        self._waiting_since: Optional[float] = None
+        self._overrun: Optional[errors.EngineError] = None  # stopped by max_query_seconds
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -87,6 +90,24 @@ class Query:
             with self._cond:
                 self._active_calls -= 1
                 self.last_used = time.monotonic()
+
+    def busy_for(self, now: float) -> float:
+        """Seconds the statement has been executing: since it started, less the time its producer waited for
+        the client (a slow reader of a big result is not charged for it)."""
+        with self._cond:
+            if self._started_at is None or self._done:
+                return 0.0
+            waiting = now - self._waiting_since if self._waiting_since is not None else 0.0
+            return now - self._started_at - self._waited - waiting
+
+    def stop_overrun(self, error: errors.EngineError) -> None:
+        """Stop a statement that ran past max_query_seconds; its reader gets ``error`` (idempotent: the sweeper
+        calls it again until the producer has stopped)."""
+        with self._cond:
+            if self._done or self._cancelled:
+                return
+            self._overrun = self._overrun or error
+        self.statement.interrupt()
 
     def idle_for(self, now: float) -> float:
         with self._cond:
@@ -149,7 +170,8 @@ class Query:
                         self._cond.notify_all()
                 batch = None if last else following if following is not None else _next_rows(batches)
         except BaseException as exc:  # noqa: BLE001 - every failure is reported to the client
-            err = errors.query_cancelled(self.id) if self._cancelled else errors.from_exception(exc)
+            err = errors.query_cancelled(self.id) if self._cancelled else \
+                self._overrun or errors.from_exception(exc)
             if err.code.name == "INTERNAL":
                 log.warning("query %s failed", self.id, exc_info=True)
             with self._cond:
@@ -164,17 +186,29 @@ class Query:
 
     def _stopping(self) -> bool:
         with self._cond:
-            return self._cancelled or self._cleared
+            return self._cancelled or self._cleared or self._overrun is not None
 
     def _put(self, item: object) -> bool:
         """Queue an item, waiting for the client; False when the query was stopped meanwhile."""
-        while True:
-            try:
-                self._chunks.put(item, timeout=_POLL)
-                return True
-            except queue.Full:
-                if self._stopping():
-                    return False
+        try:
+            self._chunks.put_nowait(item)
+            return True
+        except queue.Full:
+            pass
+        with self._cond:
+            self._waiting_since = time.monotonic()
+        try:
+            while True:
+                try:
+                    self._chunks.put(item, timeout=_POLL)
+                    return True
+                except queue.Full:
+                    if self._stopping():
+                        return False
+        finally:
+            with self._cond:
+                self._waited += time.monotonic() - self._waiting_since
+                self._waiting_since = None
 
     def _close_cursor(self) -> None:
         """Release the statement (its result and store tables; the session's connection stays)."""
@@ -470,10 +504,17 @@ class QueryRegistry:
             return sum(1 for q in self._queries.values() if q.strategy == strategy)
 
     def sweep(self) -> int:
-        """Clear queries idle for longer than the TTL; returns how many."""
+        """Clear queries idle for longer than the TTL (returns how many) and stop those executing for longer than
+        max_query_seconds: a client that polls keeps a query from being idle, not from running for ever."""
         now = time.monotonic()
         with self._lock:
             stale = [qid for qid, q in self._queries.items() if q.idle_for(now) > self.ttl]
+            overrun = [q for q in self._queries.values() if q.busy_for(now) > self.limits.max_query_seconds]
+        for query in overrun:
+            log.info("query %s of %s executed for more than %ss: stopped", query.id, query.user,
+                     self.limits.max_query_seconds)
+            query.stop_overrun(exceeded(self.limits, "max_query_seconds",
+                                        f"query {query.id} executed for longer than allowed"))
         for qid in stale:
             log.info("query %s idle for more than %ss: cleared", qid, self.ttl)
             self.remove(qid)
