@@ -485,8 +485,9 @@ class Engine:
     def schemas(self, catalog: str = "", user: str = "", session_id: str = "") -> List[str]:
         if self._is_store_catalog(catalog):
             return self.store_catalogs.schemas(catalog, user)
-        rows = self._query("SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? AND schema_name "
-                           "NOT IN ('information_schema', 'pg_catalog') ORDER BY schema_name",
+        # Names in any case, as DuckDB binds them (its catalogs cannot hold two that differ only in case).
+        rows = self._query("SELECT schema_name FROM duckdb_schemas() WHERE lower(database_name) = lower(?) AND "
+                           "schema_name NOT IN ('information_schema', 'pg_catalog') ORDER BY schema_name",
                            [catalog or DEFAULT_CATALOG], session_id)
         return [r[0] for r in rows]
 
@@ -495,9 +496,10 @@ class Engine:
             return self.store_catalogs.tables(catalog, user, schema)
         params = [catalog or DEFAULT_CATALOG, schema or DEFAULT_SCHEMA]
         rows = self._query(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
-            "UNION ALL SELECT view_name FROM duckdb_views() WHERE database_name = ? AND schema_name = ? "
-            "AND NOT internal ORDER BY 1", params + params, session_id)
+            "SELECT table_name FROM duckdb_tables() WHERE lower(database_name) = lower(?) AND "
+            "lower(schema_name) = lower(?) UNION ALL SELECT view_name FROM duckdb_views() WHERE "
+            "lower(database_name) = lower(?) AND lower(schema_name) = lower(?) AND NOT internal ORDER BY 1",
+            params + params, session_id)
         return [r[0] for r in rows]
 
     def columns(self, catalog: str, schema: str, table: str, user: str = "",
@@ -505,8 +507,11 @@ class Engine:
         """(name, getColumnsV2 type) per column; empty for an unknown table."""
         if self._is_store_catalog(catalog):
             return self.store_catalogs.columns(catalog, user, schema, table)
-        if table not in self.tables(catalog, schema, session_id=session_id):
-            return []
+        listed = self.tables(catalog, schema, session_id=session_id)
+        if table not in listed:
+            table = next((name for name in listed if name.lower() == table.lower()), "")
+            if not table:
+                return []
         try:
             with self._browse(session_id) as cur:
                 rel = cur.sql("SELECT * FROM " + ".".join(quote_identifier(p) for p in (

@@ -123,3 +123,18 @@ def test_timestamptz_zone_follows_the_session_time_zone(client):
     assert parse_result_metadata(blob)[1] == [("t", "TIMESTAMP_TZ", "Asia/Kolkata", "")]
     assert rows == [((E(2020, 1, 1), "Asia/Kolkata"),)]
     assert client.query("select current_setting('TimeZone') as tz")[1] == [("Asia/Kolkata",)]  # per session
+
+
+def test_browsing_matches_names_in_any_case(client, stub):
+    """DuckDB's names are case-insensitive (SELECT * FROM mixed_case reads MiXed_Case): so are the browsing calls,
+    which answered nothing for a name in another case."""
+    from e6driver._proto import e6x_engine_pb2 as pb
+
+    client.query('create schema if not exists "CaseSchema"')
+    client.query('create table "CaseSchema"."MiXed_Case" ("Id" integer)')
+    tables = stub.getTablesV2(pb.GetTablesV2Request(sessionId=client.session, catalog="LOCAL", schema="caseschema"))
+    assert list(tables.tables) == ["MiXed_Case"]
+    for table in ("mixed_case", "MIXED_CASE", "MiXed_Case"):
+        cols = stub.getColumnsV2(pb.GetColumnsV2Request(sessionId=client.session, catalog="local",
+                                                        schema="CASESCHEMA", table=table))
+        assert [(f.fieldName, f.fieldType) for f in cols.fieldInfo] == [("Id", "int")], table
