@@ -90,12 +90,20 @@ class AsyncConnection:
         """Release every cursor's query on the server, then close the channel."""
         if self.session.closed:
             return
+        await self.close_cursors()
+        await self.session.close()
+
+    async def close_cursors(self) -> bool:
+        """Close every cursor of this connection (their queries are released on the server); False if one could
+        not be closed cleanly."""
+        clean = True
         for cursor in list(self._cursors):
             try:
                 await cursor.close()
             except Error as exc:
                 log.debug("closing cursor failed: %s", exc)
-        await self.session.close()
+                clean = False
+        return clean
 
     @property
     def closed(self) -> bool:

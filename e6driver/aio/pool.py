@@ -107,13 +107,17 @@ class AsyncConnectionPool:
             return False
 
     async def return_connection(self, connection: AsyncConnection) -> None:
+        """Take a connection back; its cursors are closed first (their queries released on the server, none left
+        for the next borrower), as the blocking pool does."""
         cond = self._condition()
         async with cond:
             if connection not in self._borrowed:  # returned already (or not this pool's): a second return would
                 log.debug("a connection that is not checked out was returned; ignored")  # list it idle twice
                 return
             self._borrowed.discard(connection)
-            keep = not self._closed and not connection.closed and len(self._idle) < self.max_size
+        clean = connection.closed or await connection.close_cursors()
+        async with cond:
+            keep = clean and not self._closed and not connection.closed and len(self._idle) < self.max_size
             if keep:
                 self._idle.append(connection)
                 self._idle_since[id(connection)] = time.monotonic()

@@ -278,6 +278,25 @@ def test_pool_a_connection_returned_twice_goes_to_one_borrower_and_is_counted_on
     assert not shared and stats["open_connections"] == 1 and stats["discarded_connections"] == 1
 
 
+def test_pool_closes_a_borrowers_cursors_when_the_connection_returns(address, server):
+    """They stayed open: the borrower's unread query held on the server (and a pending blue-green switch), and
+    its cursor went on reading on the next borrower's connection."""
+    async def main():
+        async with aio.AsyncConnectionPool(max_size=1, **address) as pool:
+            async with pool.connection() as conn:
+                cur = conn.cursor()
+                query_id = await cur.execute("SELECT range FROM range(100000000)")
+                await cur.fetchone()
+            still_open = server.queries.find(query_id) is not None
+            async with pool.connection() as again:
+                with pytest.raises(e6driver.InterfaceError, match="cursor is closed"):
+                    await cur.fetchone()
+                same = again is conn
+            return still_open, same
+    still_open, same = run(main())
+    assert same and not still_open
+
+
 def test_same_rules_object_as_the_blocking_driver():
     # One source of the rules: both front-ends run SessionRules' plans.
     from e6driver.protocol.aio import AsyncSession
