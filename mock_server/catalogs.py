@@ -457,6 +457,7 @@ class StoreCatalogs:
         if catalog.lower() in self.plugins:
             return self.plugins[catalog.lower()].tables(user, schema)
         if catalog.lower() == DATASETS:
+            schema = schema.lower()  # names in any case, as in SQL (_dataset)
             if schema == INFORMATION:
                 return [METADATA_TABLE]
             return [info.name for info, _ in self.datasets.visible(user)
@@ -467,6 +468,8 @@ class StoreCatalogs:
 
     def columns(self, catalog: str, user: str, schema: str, table: str) -> List[Tuple[str, str]]:
         """(name, getColumnsV2 type); empty for an unknown table or one whose objects cannot be read."""
+        if catalog.lower() == DATASETS:
+            schema, table = schema.lower(), table.lower()
         if table not in self.tables(catalog, user, schema):
             return []
         if catalog.lower() in self.plugins:

@@ -197,6 +197,8 @@ def test_sql_names_datasets_in_any_case(root, rows):
                 'SELECT count(*) FROM DATASETS.main.cased']:
         assert rows(root, sql) == [(2,)], sql
     assert rows(root, "SELECT count(*) FROM datasets.Information.Datasets WHERE name = 'cased'") == [(1,)]
+    assert "cased" in root.get_tables("DATASETS", "Main")
+    assert root.get_columns("datasets", "ROOT", "Cased") == [{"fieldName": "x", "fieldType": "bigint"}]
     with pytest.raises(e6driver.ProgrammingError, match=r"dataset 'nope' not found \[NOT_FOUND"):
         rows(root, "SELECT * FROM datasets.main.NOPE")
 
