@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import sqlalchemy
 from sqlalchemy import cast, func
-from sqlalchemy.sql import compiler, sqltypes
+from sqlalchemy.sql import compiler, expression, sqltypes
 
 
 # Words the engine's parser keeps for itself (beyond SQLAlchemy's ANSI list): as bare identifiers they are
@@ -24,6 +25,13 @@ class E6IdentifierPreparer(compiler.IdentifierPreparer):
 
 
 class E6Compiler(compiler.SQLCompiler):
+    if sqlalchemy.__version__.startswith("1."):  # pragma: no cover - 2.x renders RETURNING for every dialect
+
+        def returning_clause(self, stmt, returning_cols):
+            columns = [self._label_returning_column(stmt, column, fallback_label_name=column._non_anon_label)
+                       for column in expression._select_iterables(returning_cols)]
+            return "RETURNING " + ", ".join(columns)
+
     def limit_clause(self, select, **kw):
         # OFFSET stands alone: the engine rejects the "LIMIT -1" that the generic compiler puts before it.
         text = ""
@@ -95,7 +103,44 @@ class E6Compiler(compiler.SQLCompiler):
 _IDENTITY_OPTIONS = ("increment", "start", "minvalue", "maxvalue", "nominvalue", "nomaxvalue", "cycle", "order")
 
 
+def _generated_key(column) -> bool:
+    """Whether the engine generates ``column``'s values from a sequence of its own (E6DDLCompiler)."""
+    if column.identity is not None:
+        return True
+    return column is column.table._autoincrement_column and column.default is None and \
+        column.server_default is None
+
+
 class E6DDLCompiler(compiler.DDLCompiler):
+    # Generated keys (a sqlalchemy.Identity(), or an integer primary key SQLAlchemy would autoincrement, as
+    # PostgreSQL's SERIAL): the engine has no identity columns, so the column's default is nextval() of a
+    # sequence of its own (<table>_<column>_seq), made in the same statement string as the table and dropped
+    # with it. Keys are generated as BY DEFAULT (always=True cannot refuse given keys).
+    def visit_create_table(self, create, **kw):
+        text = super().visit_create_table(create, **kw)
+        create_sequence = "CREATE SEQUENCE IF NOT EXISTS" if getattr(create, "if_not_exists", False) else \
+            "CREATE OR REPLACE SEQUENCE"  # a sequence left by a table dropped without its identity known
+        sequences = [f"{create_sequence} {self._identity_sequence(column)} "
+                     f"{self.get_identity_options(column.identity) if column.identity is not None else ''}"
+                     for column in create.element.columns if _generated_key(column)]
+        return ";\n".join([*(sequence.rstrip() for sequence in sequences), text])
+
+    def visit_drop_table(self, drop, **kw):
+        text = super().visit_drop_table(drop, **kw)
+        return ";\n".join([text, *(f"DROP SEQUENCE IF EXISTS {self._identity_sequence(column)}"
+                                   for column in drop.element.columns if _generated_key(column))])
+
+    def get_column_default_string(self, column):
+        if _generated_key(column):
+            name = self.sql_compiler.render_literal_value(self._identity_sequence(column), sqltypes.STRINGTYPE)
+            return f"nextval({name})"
+        return super().get_column_default_string(column)
+
+    def _identity_sequence(self, column) -> str:
+        schema = self.preparer.schema_for_object(column.table)
+        name = self.preparer.quote(f"{column.table.name}_{column.name}_seq")
+        return f"{self.preparer.quote_schema(schema)}.{name}" if schema else name
+
     def get_identity_options(self, identity_options):
         # The engine's sequences have no CACHE clause; a cache is a speed hint, never a change of values.
         options = {name: getattr(identity_options, name, None) for name in _IDENTITY_OPTIONS}

@@ -127,6 +127,9 @@ class E6Dialect(E6Reflection, default.DefaultDialect):
         type_compiler_cls = E6TypeCompiler
     else:  # pragma: no cover - SQLAlchemy 1.4
         type_compiler = E6TypeCompiler
+        # 1.4's names for insert_returning and friends: generated keys come back by RETURNING
+        implicit_returning = True
+        full_returning = True
 
     def __init__(self, json_serializer=None, json_deserializer=None, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -18,12 +18,8 @@ class Requirements(SuiteRequirements):
         return exclusions.closed()  # temporary tables live in their session; the browsing RPCs do not list them
 
     @property
-    def autoincrement_insert(self):
-        return exclusions.closed()  # no identity/serial/autoincrement columns: primary keys must be given
-
-    @property
-    def autoincrement_without_sequence(self):
-        return exclusions.closed()  # no identity/serial/autoincrement columns
+    def implements_get_lastrowid(self):
+        return exclusions.closed()  # no cursor.lastrowid: generated keys come back by RETURNING
 
     @property
     def primary_key_constraint_reflection(self):
@@ -54,10 +50,6 @@ class Requirements(SuiteRequirements):
         return exclusions.closed()  # no RANGE frame over a DATE column with an INTERVAL offset
 
     # ---- closed: works on the engine, but the suite's test cannot show it
-    @property
-    def empty_inserts(self):
-        return exclusions.closed()  # DEFAULT VALUES works; the tests insert into an autoincrement key
-
     @property
     def index_ddl_if_exists(self):
         return exclusions.closed()  # CREATE/DROP INDEX IF [NOT] EXISTS work; the tests read indexes back

@@ -4,15 +4,12 @@ Each override below only adds a requirement (closed in e6driver.sqlalchemy.requi
 suite test that has no gate of its own; the test body is SQLAlchemy's. Tests a SQLAlchemy version lacks are
 left out.
 """
-import sqlalchemy
 from sqlalchemy import testing
 from sqlalchemy.testing.suite import *  # noqa: F401,F403
 from sqlalchemy.testing.suite import ComponentReflectionTest as _ComponentReflectionTest
 from sqlalchemy.testing.suite import ComponentReflectionTestExtra as _ComponentReflectionTestExtra
 from sqlalchemy.testing.suite import HasIndexTest as _HasIndexTest
-from sqlalchemy.testing.suite import InsertBehaviorTest as _InsertBehaviorTest
 from sqlalchemy.testing.suite import IsolationLevelTest as _IsolationLevelTest
-from sqlalchemy.testing.suite import JSONTest as _JSONTest
 from sqlalchemy.testing.suite import LongNameBlowoutTest as _LongNameBlowoutTest
 from sqlalchemy.testing.suite import QuotedNameArgumentTest as _QuotedNameArgumentTest
 
@@ -23,21 +20,6 @@ def _gated(suite_class, requirement, *test_names):
     tests = {name: gate(getattr(suite_class, name)) for name in test_names if hasattr(suite_class, name)}
     return type(suite_class.__name__, (suite_class,), tests)
 
-
-# These insert into a table whose integer key the database must generate.
-InsertBehaviorTest = _gated(
-    _InsertBehaviorTest, "autoincrement_insert",
-    "test_no_results_for_non_returning_insert", "test_insert_from_select_autoinc",
-    "test_autoclose_on_insert_implicit_returning")
-
-JSONTest = _gated(
-    _JSONTest, "autoincrement_insert",
-    "test_index_cross_casts", "test_round_trip_custom_json", "test_round_trip_json_null_as_json_null",
-    "test_round_trip_none_as_json_null", "test_round_trip_none_as_sql_null", "test_single_element_round_trip",
-    "test_unicode_round_trip", "test_eval_none_flag_orm",
-    # SQLAlchemy 1.4's versions of these insert without a key too (2.x's give one, and run)
-    *(("test_index_typed_access", "test_index_typed_comparison", "test_path_typed_comparison")
-      if sqlalchemy.__version__.startswith("1.") else ()))
 
 ComponentReflectionTestExtra = _gated(
     _ComponentReflectionTestExtra, "string_length_reflection",
