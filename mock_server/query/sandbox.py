@@ -13,7 +13,9 @@ admin included: administration goes through AdminService and the command line, n
   show other sessions' activity, or run or bind SQL text out of a string (``query()``, ``json_serialize_plan``,
   the external-resource functions, which call a table function named in a string), named anywhere outside
   literals and comments (:data:`DENIED_FUNCTIONS`, :data:`DENIED_NAMES`); ``current_setting`` only of a
-  per-session setting.
+  per-session setting;
+* CREATE MACRO/FUNCTION/TYPE named like one of DuckDB's own (:func:`builtin_names`): it would replace that
+  function or type in every user's statements.
 
 Statements are split into words by DuckDB's own tokenizer (``duckdb.tokenize``), so what is a literal or a
 comment here is exactly what it is to DuckDB: a scanner of our own disagreed on ``$$...$$`` strings and on
@@ -25,6 +27,7 @@ made, allowing only :data:`SESSION_SETTINGS` to change, and keeps ``enable_exter
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterable, List, Tuple
 
@@ -135,6 +138,8 @@ def check(statements: Iterable[object]) -> None:
             _check_set(found)
         if kind in ("CREATE", "DROP"):
             _check_secret(found)
+        if kind == "CREATE":
+            _check_shadowing(found)
         _check_names(found)
         _check_name_parts(found)
 
@@ -169,6 +174,42 @@ def _check_set(words: List[Tuple[str, str]]) -> None:
                     catalog = part.strip().strip('"').split(".")[0].lower() if "." in part else SQL_CATALOG
                     if catalog != SQL_CATALOG:
                         raise refused(f"SET {name} to catalog {catalog!r} (only {SQL_CATALOG!r})")
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_names() -> Tuple[frozenset, frozenset]:
+    """(function and macro names, type names) DuckDB itself defines, lower case."""
+    con = duckdb.connect(":memory:")
+    try:
+        functions = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                                "WHERE database_name = 'system'").fetchall()
+        types = con.execute("SELECT DISTINCT lower(type_name) FROM duckdb_types() WHERE database_name = 'system'")
+        return frozenset(r[0] for r in functions), frozenset(r[0] for r in types.fetchall())
+    finally:
+        con.close()
+
+
+def _check_shadowing(words: List[Tuple[str, str]]) -> None:
+    """CREATE MACRO/FUNCTION/TYPE named like one of DuckDB's own: in catalog ``local`` it replaces that name in
+    every user's statements (a macro upper(x) that setval()s a sequence read another user's private dataset
+    values as they were upper-cased; a type json changed every '...'::json)."""
+    for index, (kind, text) in enumerate(words[1:6], 1):
+        if kind == "word" and text in ("macro", "function", "type"):
+            rest = words[index + 1:]
+            while rest and rest[0][0] == "word" and rest[0][1] in ("if", "not", "exists"):
+                rest = rest[1:]
+            name = ""
+            while rest and rest[0][0] in ("word", "literal"):
+                name = rest[0][1].lower()
+                if len(rest) < 2 or rest[1] != ("punct", "."):
+                    break
+                rest = rest[2:]
+            functions, types = builtin_names()
+            if name in (types if text == "type" else functions):
+                what = "types" if text == "type" else "functions"
+                raise refused(f"CREATE {text.upper()} {name} (a name of DuckDB's own {what}, which it would "
+                              "replace in every user's statements)")
+            return
 
 
 def _check_secret(words: List[Tuple[str, str]]) -> None:

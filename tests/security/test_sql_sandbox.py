@@ -6,6 +6,7 @@ import json
 import os
 
 import grpc
+import pyarrow as pa
 import pytest
 
 from e6driver._proto import e6x_engine_pb2 as pb
@@ -77,6 +78,12 @@ REFUSED = [
     "CALL create_external_resource('t')",
     "SELECT json_serialize_plan('SELECT current_setting(''temp_directory'')', optimize := true)",
     "CALL add_grammar_extension('x')",
+    # DuckDB's own functions and types replaced in every user's statements
+    "CREATE MACRO upper(x) AS 'replaced'",
+    'CREATE OR REPLACE FUNCTION local.main."Lower"(x) AS x',
+    "CREATE MACRO IF NOT EXISTS range(n) AS TABLE SELECT 1 AS range",
+    "CREATE TEMP MACRO concat(a, b) AS a",
+    "CREATE TYPE json AS INTEGER",
 ]
 
 
@@ -159,4 +166,23 @@ def test_dry_run_is_sandboxed_too(server, still_serves):
             assert "/root" not in report["error"] and os.path.expanduser("~") not in report["error"]
         report = json.loads(stub.dryRun(pb.DryRunRequest(sessionId=session, queryString="SELECT 1 AS n")).dryrunValue)
         assert report["valid"] is True
+    still_serves(server)
+
+
+def test_a_builtin_cannot_be_replaced_to_read_another_users_private_values(connect, server, still_serves):
+    """A macro upper(x) in the shared catalog ran inside bob's query over his private dataset and setval()ed
+    a sequence alice could read: the length (or, one sequence a character, the text) of each value."""
+    alice, bob = connect("alice"), connect("bob")
+    bob.datasets.upload("bob_private", pa.table({"name": ["top-secret-value"]}))
+    cur = alice.cursor()
+    cur.execute("CREATE SEQUENCE leak")
+    with pytest.raises(PermissionDeniedError, match="upper"):
+        cur.execute("CREATE MACRO upper(x) AS CASE WHEN setval('leak', length(x)) IS NOT NULL "
+                    "THEN system.main.upper(x) END")
+    cur.execute("CREATE MACRO shout(x) AS upper(x) || '!'")  # new names stay allowed
+    other = bob.cursor()
+    other.execute("SELECT upper(name) FROM datasets.main.bob_private")
+    assert other.fetchall() == [("TOP-SECRET-VALUE",)]
+    cur.execute("SELECT shout('hi'), nextval('leak')")
+    assert cur.fetchall() == [("HI!", 1)]  # the sequence was never set
     still_serves(server)
