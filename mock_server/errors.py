@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 ACCESS_DENIED = "Access denied: session expired or unknown"
 
 _RESERVED = re.compile(r"(?i)access denied|status:\s*(?=456|503)")
-# DuckDB's "LINE n: <sql>" context (and its caret line) when the line holds a positional reference "#1": the engine's
-# own projection of a result (mock_server.query.typemap), SQL the user never wrote.
-_ENGINE_SQL_CONTEXT = re.compile(r"\s*LINE \d+: [^\n]*#\d[^\n]*(\n *\^+ *)?")
+# DuckDB's "LINE n: <sql>" context (and its caret line) when the line holds a positional reference "#1" outside
+# quotes: the engine's own projection of a result (mock_server.query.typemap), SQL the user never wrote (a user's
+# '#1' in a string keeps its context).
+_ENGINE_SQL_CONTEXT = re.compile(r"\s*LINE \d+: (?:[^'\n]*'[^'\n]*')*[^'\n]*#\d[^\n]*(\n *\^+ *)?")
 # DuckDB's words around a failure of a store table the engine registered (its message names what failed): the
 # registered name means nothing to the user, and the Python traceback it appends holds the server's paths.
 _REGISTERED_STREAM = re.compile(r"reading the stream registered as '__e6_\w+' failed: ")

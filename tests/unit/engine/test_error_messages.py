@@ -28,3 +28,8 @@ def test_projection_context_is_left_out():
 def test_user_sql_context_is_kept():
     exc = _raised(lambda: duckdb.connect().sql("SELECT 1 +").fetchall())
     assert "LINE 1: SELECT 1 +" in errors.from_exception(exc).message
+
+
+def test_user_sql_context_with_a_hash_digit_in_a_string_is_kept():
+    exc = _raised(lambda: duckdb.connect().sql("SELECT '#1' + ").fetchall())
+    assert "LINE 1: SELECT '#1' +" in errors.from_exception(exc).message
