@@ -32,6 +32,7 @@ NO_RESULT = {  # why fetch* has nothing to read, by the last operation (both cur
     "failed": "the last operation failed; there is no result set to fetch",
     "done": "the last operation did not produce a result set (description is None)",
     "many": "executemany did not produce a result set (rows its statements return are discarded; execute reads them)",
+    "cleared": "the result was freed on the server by cursor.clear(); execute the query again to read it",
 }
 
 
@@ -330,6 +331,8 @@ class Cursor:
 
     def _raise_if_stopped(self, cause: Optional[BaseException] = None) -> None:
         stopped = stopped_while_read(self._closed, self._cancelled)
+        if stopped is None and self._last_operation == "cleared":
+            stopped = ProgrammingError(NO_RESULT["cleared"])
         if stopped is not None:
             raise stopped from cause
 
@@ -493,6 +496,9 @@ class Cursor:
                 return
             if self._query is not None:
                 query, self._query = self._query, None
+                self._rows, self._pos = [], 0  # the rest is gone: fetch* raises, never returns part of it
+                self.description = None
+                self._last_operation = "cleared"
                 query.release(swallow=False)
             return
         self._server_query(query_id).release(swallow=False, timeout=timeout)

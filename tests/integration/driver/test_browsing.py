@@ -78,6 +78,20 @@ def test_connection_clear_and_query_cancel(connect):
         cursor.status(query_id)
 
 
+def test_fetching_after_cursor_clear_raises_instead_of_returning_part_of_the_rows(conn, impl):
+    """After clear() freed the result, fetchall() returned the rows already buffered (57343 of 99999) as the
+    whole rest of the result."""
+    cursor = conn.cursor()
+    cursor.execute("SELECT range FROM range(100000)")
+    assert cursor.fetchone() == (0,)
+    cursor.clear()
+    assert cursor.description is None
+    with pytest.raises(ProgrammingError, match="clear"):
+        cursor.fetchall()
+    cursor.execute("SELECT 1")  # the cursor itself stays usable
+    assert cursor.fetchall() == [(1,)]
+
+
 def test_ping_and_check_connection(connect):
     conn = connect()
     conn.ping()
