@@ -4,8 +4,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import sqlalchemy
-from sqlalchemy import cast, func
-from sqlalchemy.sql import compiler, expression, sqltypes
+from sqlalchemy import cast, exc, func
+from sqlalchemy.sql import coercions, compiler, expression, roles, sqltypes
 
 
 # Words the engine's parser keeps for itself (beyond SQLAlchemy's ANSI list): as bare identifiers they are
@@ -75,6 +75,46 @@ class E6Compiler(compiler.SQLCompiler):
             args += ", " + self.render_literal_value(options, sqltypes.STRINGTYPE)
         return f"{function}({args})"
 
+
+    # ---- INSERT ... ON CONFLICT (e6driver.sqlalchemy.dml.Insert)
+    def _on_conflict_target(self, clause, **kw) -> str:
+        if clause.inferred_target_elements is None:
+            return ""
+        columns = ", ".join(self.preparer.quote(column) if isinstance(column, str)
+                            else self.process(column, include_table=False, use_schema=False)
+                            for column in clause.inferred_target_elements)
+        text = f"({columns}) "
+        if clause.inferred_target_whereclause is not None:
+            text += "WHERE " + self.process(clause.inferred_target_whereclause, include_table=False, use_schema=False,
+                                            literal_execute=True) + " "
+        return text
+
+    def visit_on_conflict_do_nothing(self, on_conflict, **kw):
+        return f"ON CONFLICT {self._on_conflict_target(on_conflict, **kw)}DO NOTHING"
+
+    def visit_on_conflict_do_update(self, on_conflict, **kw):
+        to_set = dict(on_conflict.update_values_to_set)
+        table = self.stack[-1]["selectable"].table
+        columns = table.c
+        assignments = []
+        for column in columns:  # the table's order; a key may be the column's key or the column itself
+            if column.key in to_set:
+                value = to_set.pop(column.key)
+            elif column in to_set:
+                value = to_set.pop(column)
+            else:
+                continue
+            value = coercions.expect(roles.ExpressionElementRole, value, type_=column.type)
+            assignments.append(f"{self.preparer.quote(column.name)} = "
+                               f"{self.process(value.self_group(), use_schema=False, **kw)}")
+        if to_set:
+            names = ", ".join(repr(key if isinstance(key, str) else getattr(key, "key", key)) for key in to_set)
+            raise exc.CompileError(f"ON CONFLICT DO UPDATE sets {names}: not columns of table {table.name!r}")
+        text = f"ON CONFLICT {self._on_conflict_target(on_conflict, **kw)}DO UPDATE SET " + ", ".join(assignments)
+        if on_conflict.update_whereclause is not None:
+            text += " WHERE " + self.process(on_conflict.update_whereclause, include_table=True, use_schema=False,
+                                             **kw)
+        return text
 
     def visit_sequence(self, sequence, **kw):
         return f"nextval({self.render_literal_value(self.preparer.format_sequence(sequence), sqltypes.STRINGTYPE)})"
