@@ -14,6 +14,7 @@ user and password (a session), a static ``access_token``, or the OAuth client-cr
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from typing import Any, Dict, List, Optional, Union
 
@@ -105,6 +106,7 @@ class Connection:
             host, self.port, username, password, bearer, cluster_name, secure, ssl_cert, auto_resume, grpc_options,
             connect_timeout, rpc_timeout, query_timeout, auto_resume_timeout, ssl_client_cert, ssl_client_key))
         self._cursors: "weakref.WeakSet[Cursor]" = weakref.WeakSet()
+        self._begin_lock = threading.Lock()  # one BEGIN when threads sharing the connection start statements
         self._objects: Optional[ObjectStoreClient] = None
         self._datasets: Optional[DatasetClient] = None
         self._streams: Optional[StreamClient] = None
@@ -159,8 +161,11 @@ class Connection:
 
     def ensure_transaction(self) -> None:
         """Called by cursors before each statement: with autocommit off, open the transaction if none is."""
-        if not self._autocommit and not (self.session.in_transaction and self.session.transaction_lost is None):
-            transaction.begin(self.session, self.catalog_name, self.database)
+        if self._autocommit:
+            return
+        with self._begin_lock:
+            if not (self.session.in_transaction and self.session.transaction_lost is None):
+                transaction.begin(self.session, self.catalog_name, self.database)
 
     def commit(self) -> None:
         """Commit the open transaction (nothing to do in autocommit mode or when none is open)."""

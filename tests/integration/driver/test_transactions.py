@@ -3,6 +3,7 @@ off, ``commit()``/``rollback()``, psycopg's rule for changing autocommit, a tran
 (never replayed on a new one), and NotSupportedError against an engine without transactions."""
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent import futures
 
@@ -79,6 +80,33 @@ def test_cursors_of_one_connection_share_the_transaction(connect, table):
     assert _values(conn, table) == [11, 21]
     conn.rollback()
     assert _values(conn, table) == [10, 20]
+
+
+def test_threads_sharing_a_connection_start_one_transaction(connect, table):
+    """Threads whose first statements ran together each sent BEGIN: the second failed ('cannot start a
+    transaction within a transaction'), which aborted the transaction and every other statement of it."""
+    for _ in range(3):
+        conn = connect(autocommit=False)
+        start = threading.Barrier(4)
+        failures = []
+
+        def insert(i):
+            cursor = conn.cursor()
+            start.wait()
+            try:
+                cursor.execute(f"insert into {table} values (%s, %s)", (10 + i, i))
+            except e6driver.Error as exc:
+                failures.append(exc)
+
+        workers = [threading.Thread(target=insert, args=(i,)) for i in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        assert failures == []
+        conn.commit()
+        conn.close()
+    assert len(_values(connect(), table)) == 2 + 3 * 4
 
 
 def test_autocommit_cannot_change_inside_a_transaction(connect, table):
