@@ -54,8 +54,9 @@ class PooledConnection:
         self._checkouts = 0
         self._cursors: List[Any] = []
 
-    def cursor(self, catalog_name: Optional[str] = None, db_name: Optional[str] = None) -> Any:
-        cursor = self.connection.cursor(catalog_name=catalog_name, db_name=db_name)
+    def cursor(self, catalog_name: Optional[str] = None, db_name: Optional[str] = None, **options: Any) -> Any:
+        """The connection's ``cursor()`` (same arguments, ``arraysize=`` too), closed when the connection returns."""
+        cursor = self.connection.cursor(catalog_name=catalog_name, db_name=db_name, **options)
         self._cursors.append(cursor)
         return cursor
 

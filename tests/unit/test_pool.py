@@ -28,8 +28,9 @@ class FakeConnection:
         self.cursors = []
         FakeConnection.instances.append(self)
 
-    def cursor(self, catalog_name=None, db_name=None):
+    def cursor(self, catalog_name=None, db_name=None, *, arraysize=None):
         cursor = FakeCursor(self)
+        cursor.arraysize = arraysize
         self.cursors.append(cursor)
         return cursor
 
@@ -210,12 +211,27 @@ def test_a_connection_returned_twice_is_never_handed_to_two_threads():
     pool.return_connection(conn)
     assert pool.get_statistics()["idle_connections"] == 1
     got = []
-    threads = [threading.Thread(target=lambda: got.append(pool.get_connection())) for _ in range(2)]
+    both = threading.Barrier(2, timeout=10)  # both threads alive together: a thread id is not reused
+
+    def take():
+        got.append(pool.get_connection())
+        both.wait()
+
+    threads = [threading.Thread(target=take) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(got) == 2 and got[0].connection is not got[1].connection
+
+
+def test_a_pooled_connection_takes_the_cursor_arguments_of_a_connection():
+    """cursor(arraysize=...) was a TypeError through the pool."""
+    pool = make_pool(min_size=1, max_size=1, pre_ping=False)
+    with pool.get_connection_context() as conn:
+        cursor = conn.cursor(arraysize=100)
+        assert cursor.arraysize == 100
+    assert cursor.closed
 
 
 def test_invalid_sizes():
