@@ -225,11 +225,13 @@ def logical_type(t: pa.DataType) -> pa.DataType:
 
 def schema_difference(old: pa.Schema, new: pa.Schema) -> List[str]:
     """How ``new`` differs from ``old`` by column name and type (order and nullability ignored, layout variants of
-    a type alike: :func:`logical_type`): one phrase per differing column, empty when they match."""
+    a type alike: :func:`logical_type`; a column of Arrow's null type, which had no value to type it, matches any):
+    one phrase per differing column, empty when they match."""
     before = {f.name: logical_type(f.type) for f in old}
     after = {f.name: logical_type(f.type) for f in new}
     out = [f"{name!r} missing" for name in before if name not in after]
     out += [f"{name!r} added ({after[name]})" for name in after if name not in before]
-    out += [f"{name!r} changed from {before[name]} to {after[name]}"
-            for name in before if name in after and before[name] != after[name]]
+    out += [f"{name!r} changed from {before[name]} to {after[name]}" for name in before
+            if name in after and before[name] != after[name] and not pa.types.is_null(before[name])
+            and not pa.types.is_null(after[name])]
     return out

@@ -572,10 +572,11 @@ def file_identity(path: str) -> tuple:
 
 class _Recast:
     """``reader``'s batches with each column whose layout differs from ``current``'s (large_string for string,
-    ...: the same type to SQL) cast to it, so every version of a dataset has the same Arrow types."""
+    ...: the same type to SQL) or that has no type (Arrow's null: no value) cast to ``current``'s type, so the
+    versions of a dataset keep its Arrow types. (A column of ``current`` without a type takes the new one's.)"""
 
     def __init__(self, reader: Any, current: pa.Schema) -> None:
-        types = {f.name: f.type for f in current}
+        types = {f.name: f.type for f in current if not pa.types.is_null(f.type)}
         self._reader = reader
         self.schema = pa.schema([f.with_type(types.get(f.name, f.type)) for f in reader.schema],
                                 metadata=reader.schema.metadata)

@@ -282,3 +282,16 @@ def test_large_and_plain_strings_update_each_other(root):
         assert root.datasets.update(name, second).version == 2
         versions = [root.datasets.download(name, version=v) for v in (1, 2)]
         assert versions[1].schema == first.schema and len(pa.concat_tables(versions)) == 3
+
+
+def test_a_column_without_values_takes_a_type_later(root):
+    """A column with no value has Arrow's null type (pandas' all-None column, a JSON key always null): it carries
+    no type, so a version giving the column values is no other schema ('note' changed from null to string), and
+    an update whose column happens to hold no value gets the dataset's type."""
+    root.datasets.upload("helix_notes", pa.table({"a": [1, 2], "note": pa.nulls(2)}))
+    assert root.datasets.update("helix_notes", pa.table({"a": [3], "note": ["hi"]})).version == 2
+    assert root.datasets.update("helix_notes", pa.table({"a": [4], "note": pa.nulls(1)})).version == 3
+    latest = root.datasets.download("helix_notes")
+    assert latest.schema.field("note").type == pa.string() and latest.column("note").to_pylist() == [None]
+    with pytest.raises(e6driver.ProgrammingError, match="'note' changed from string to int64"):
+        root.datasets.update("helix_notes", pa.table({"a": [5], "note": [7]}))
