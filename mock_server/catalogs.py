@@ -31,7 +31,9 @@ the readable datasets (:data:`METADATA_SCHEMA`).
 
 Other rooms (key-value items, streams, the admin's ``system`` tables) plug in as :class:`SqlCatalog`: catalog
 ``<name>`` with the schemas it lists, addressed as ``<name>.<schema>.<table>`` or, shorter, ``<name>.<table>``
-for its default schema. Such a name is reserved: a two-part reference to it never reaches DuckDB's own schemas.
+for its default schema. Such a name is reserved: a two-part reference to it never reaches DuckDB's own schemas,
+except that where the statement also has the name standing alone (a table of the shared catalog or an alias
+named ``kv``), ``kv.<x>`` outside FROM/JOIN is that table's column.
 """
 from __future__ import annotations
 
@@ -136,6 +138,10 @@ def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tup
     tokens = sql_tokens(sql)
     defined = {t.name.lower() for t, as_, paren in zip(tokens, tokens[1:], tokens[2:])  # CTEs: `name AS (`
                if t.kind == "ident" and as_.text.upper() == "AS" and paren.text == "("}
+    # Names standing alone (a table of DuckDB's, an alias): where a two-part catalog name is also one of those,
+    # `kv.v` outside FROM/JOIN is that table's column (SQLAlchemy writes `SELECT streams.id FROM streams`).
+    alone = {t.name.lower() if t.kind == "ident" else t.name for j, t in enumerate(tokens)
+             if _is_ident(tokens, j) and not _is_dot(tokens, j - 1) and not _is_dot(tokens, j + 1)}
     found = []
     current = (catalog or "").lower()
     in_catalog = current in catalogs
@@ -155,6 +161,7 @@ def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tup
             i += 5
             continue
         if (named and short and named in short and not _is_dot(tokens, i - 1)
+                and (after_keyword or named not in alone)
                 and _is_dot(tokens, i + 1) and _is_ident(tokens, i + 2) and not _is_dot(tokens, i + 3)
                 and not (i + 3 < len(tokens) and tokens[i + 3].text == "(")):
             found.append((tokens[i].start, tokens[i + 2].end, named, short[named], tokens[i + 2].name))

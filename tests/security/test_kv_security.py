@@ -66,6 +66,18 @@ def test_sql_cannot_read_other_users_tables(connect, bobs):
             cur.execute(sql)
     assert alice.get_tables(catalog="kv", database="main") == []
     assert alice.get_columns(catalog="kv", database="main", table="bob_private") == []
+    # A name `kv` standing alone (an alias, a table of the shared catalog) makes kv.<x> outside FROM/JOIN a
+    # column: a two-part name in a table position never reaches bob's items that way.
+    for sql in ("SELECT * FROM (SELECT 1 AS x) AS kv, kv.bob_private",
+                "SELECT * FROM (SELECT 1 AS x) kv CROSS JOIN LATERAL (SELECT * FROM kv.bob_private) t",
+                "SELECT kv.pin FROM kv.bob_private AS kv"):
+        try:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        except e6driver.DatabaseError as exc:
+            assert "1234" not in str(exc)
+        else:
+            assert all("1234" not in repr(row) and 1234 not in row for row in rows), (sql, rows)
     bobs()
 
 

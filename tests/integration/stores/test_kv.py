@@ -185,6 +185,21 @@ def test_sql_reads_and_filters_kv_tables_and_joins_local_ones(alice, rows):
     cur.execute("DROP TABLE kv_customers")
 
 
+def test_a_local_table_named_like_a_catalog_keeps_its_qualified_columns(alice, rows):
+    """``SELECT streams.id FROM streams`` (how SQLAlchemy writes every query of a model named streams) read the
+    qualified columns as catalog tables ("stream 'id' does not exist"); a name standing alone in the statement
+    makes them its columns, and FROM/JOIN kv.<table> still reads the catalog."""
+    alice.kv.put_item("tracks", "t1", {"plays": 3})
+    cur = alice.cursor()
+    for name in ("kv", "streams"):
+        cur.execute(f"CREATE OR REPLACE TABLE {name} (id INTEGER, title VARCHAR)")
+        cur.execute(f"INSERT INTO {name} VALUES (1, 'one')")
+        assert rows(alice, f"SELECT {name}.id, {name}.title FROM {name} WHERE {name}.id = 1") == [(1, "one")]
+    assert rows(alice, "SELECT kv.title, t.plays FROM kv JOIN kv.tracks t ON t.plays > kv.id") == [("one", 3)]
+    for name in ("kv", "streams"):
+        cur.execute(f"DROP TABLE {name}")
+
+
 def test_sql_reads_a_table_in_batches_while_writers_go_on(alice, rows, monkeypatch):
     from mock_server.kv import catalog
     monkeypatch.setattr(catalog, "BATCH_ROWS", 7)  # many batches from a small table

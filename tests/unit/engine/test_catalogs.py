@@ -78,6 +78,10 @@ def test_literal_prefix():
     ("CALL kv.main.f()", []),  # a three-part function name
     ("USE kv.main", []),  # a location: the sandbox's to judge
     ("SELECT 'kv.users' -- kv.users\n", []),
+    # a table (or alias) named kv: kv.<name> outside FROM/JOIN is its column
+    ("SELECT kv.v, kv.w FROM kv WHERE kv.v > 1", []),
+    ("SELECT kv.v FROM kv JOIN kv.items i ON i.v = kv.v", [("kv", "main", "items")]),
+    ("SELECT kv.v FROM t AS kv", []),
 ])
 def test_two_part_names_of_plugged_in_catalogs(sql, expected):
     found = find_references(sql, "", "", BOTH + ("kv",), short={"kv": "main"})
