@@ -210,6 +210,19 @@ def _json_records(data: bytes, limits: Limits) -> pa.Table:
     return table
 
 
+def sql_unreadable(schema: pa.Schema) -> List[str]:
+    """One phrase per column of ``schema`` holding an Arrow type DuckDB has none for (halffloat, decimal256, also
+    nested): SQL could not read a version holding it ('Unsupported Internal Arrow Type e')."""
+    def unreadable(t: pa.DataType) -> bool:
+        if pa.types.is_float16(t) or pa.types.is_decimal256(t):
+            return True
+        inner = [t.field(i).type for i in range(t.num_fields)]
+        if pa.types.is_dictionary(t) or pa.types.is_run_end_encoded(t):
+            inner.append(t.value_type)
+        return any(unreadable(child) for child in inner)
+    return [f"column {f.name!r} has Arrow type {f.type}" for f in schema if unreadable(f.type)]
+
+
 def logical_type(t: pa.DataType) -> pa.DataType:
     """``t`` with Arrow's layout variants of one SQL type made one: large and view strings, binaries and lists
     (pandas 3 makes strings large_string, a table string: both VARCHAR)."""

@@ -55,7 +55,7 @@ from mock_server.datasets.uploads import UploadSpool
 from mock_server.errors import EngineError
 from mock_server.files import fsync_dir
 from mock_server.limits import DEFAULT_LIMITS, Limits
-from mock_server.datasets.formats import schema_difference
+from mock_server.datasets.formats import schema_difference, sql_unreadable
 from mock_server.datasets.names import check_name, is_id
 
 LEVELS = ("none", "read", "write")
@@ -306,6 +306,10 @@ class DatasetStore:
         if not reader.schema.names:  # SQL could not read it: DuckDB scans no table without columns
             raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"the data for dataset {name!r} has no columns: a version "
                          "needs at least one (an empty list of rows has none; give a table with its columns)")
+        unreadable = sql_unreadable(reader.schema)
+        if unreadable:  # stored, every query of it would fail (UNIMPLEMENTED 'Unsupported Internal Arrow Type e')
+            raise _error(grpc.StatusCode.INVALID_ARGUMENT, f"the data for dataset {name!r}: {'; '.join(unreadable)}, "
+                         "which SQL cannot read (cast halffloat to float32, decimal256 to decimal128 or string)")
         # One publish of a dataset at a time (its version number); the store's lock only around SQLite, so a large
         # version being written and verified holds up no other dataset's reads, listings or publishes.
         with self._publishing(name):

@@ -7,6 +7,7 @@ import datetime
 import decimal
 import io
 import os
+import re
 import shutil
 from typing import Callable, Iterator
 
@@ -322,3 +323,20 @@ def test_a_version_downloaded_as_json_updates_it_unchanged(root, tmp_path, ext):
     (tmp_path / "bad.jsonl").write_text('{"d": "soon", "ts": null, "dec": "1.23", "n": 1}\n')
     with pytest.raises(e6driver.ProgrammingError, match="'d' changed from date32.day. to string"):
         root.datasets.update(name, str(tmp_path / "bad.jsonl"))
+
+
+@pytest.mark.parametrize("column, type_name", [
+    (pa.array([1.5], pa.float16()), "halffloat"),
+    (pa.array([decimal.Decimal("1.5")], pa.decimal256(40, 1)), "decimal256(40, 1)"),
+    (pa.array([[1.5]], pa.list_(pa.float16())), "list<item: halffloat>"),
+])
+def test_a_column_sql_cannot_read_is_refused_at_upload(root, column, type_name):
+    """DuckDB has no type for some Arrow ones: such a version was stored, then every query failed with
+    'Unsupported Internal Arrow Type e' (UNIMPLEMENTED). The upload is refused, naming the column and its type."""
+    data = pa.table({"ok": [1], "odd": column})
+    with pytest.raises(e6driver.ProgrammingError, match=f"column 'odd' has Arrow type {re.escape(type_name)}, "
+                                                        "which SQL cannot read") as caught:
+        root.datasets.upload("sql_unreadable", data)
+    assert caught.value.grpc_code == "INVALID_ARGUMENT"
+    with pytest.raises(e6driver.DatasetNotFoundError):
+        root.datasets.download("sql_unreadable")
