@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, List, Optional, Tuple
 
 import duckdb
+import grpc
 import pyarrow as pa
 
 from mock_server import errors
@@ -61,6 +62,19 @@ def _kind(statement: "duckdb.Statement") -> str:
     return "none"
 
 
+def _check_variables(cur: duckdb.DuckDBPyConnection, statements: List["duckdb.Statement"]) -> None:
+    """Refuse a new session variable beyond sandbox.MAX_SESSION_VARIABLES (values live outside memory_limit)."""
+    names, reset = sandbox.variables_changed(statements)
+    if not names:
+        return
+    held = {row[0].lower() for row in cur.execute("SELECT name FROM duckdb_variables()").fetchall()}
+    if len((held - reset) | names) > sandbox.MAX_SESSION_VARIABLES:
+        raise errors.EngineError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"a session holds at most {sandbox.MAX_SESSION_VARIABLES} variables (this one has {len(held)}; "
+            "RESET VARIABLE one first): their values are held outside the engine's memory limit")
+
+
 @dataclass
 class Result:
     """What executing a statement produced."""
@@ -96,6 +110,7 @@ class Statement:
             with db.use(self) as cur:
                 try:
                     self.use_location(cur)
+                    _check_variables(cur, self.statements)
                     for name, table in self._tables.items():
                         cur.register(name, table)
                     if len(self.statements) == 1 and self.statements[0].type.name == "SELECT":

@@ -7,7 +7,8 @@ admin included: administration goes through AdminService and the command line, n
 * statement kinds (``duckdb.extract_statements``): ATTACH, DETACH, LOAD/INSTALL, PRAGMA (also IMPORT
   DATABASE and COPY FROM DATABASE), EXPORT DATABASE, CREATE/DROP SECRET, FORCE CHECKPOINT;
 * SET/RESET/USE: only ``SET [SESSION|LOCAL] <name>`` / ``RESET [SESSION|LOCAL] <name>`` of the per-session
-  settings in :data:`SESSION_SETTINGS`, ``SET VARIABLE``, and ``USE`` of a schema of catalog ``local``;
+  settings in :data:`SESSION_SETTINGS`, ``SET VARIABLE`` (a small constant) and ``RESET VARIABLE``, and
+  ``USE`` of a schema of catalog ``local``;
   never ``SET GLOBAL``, never another setting, never another catalog;
 * functions and system views that read or write the server's files, settings, logs, secrets or extensions,
   show other sessions' activity, or run or bind SQL text out of a string (``query()``, ``json_serialize_plan``,
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Set, Tuple
 
 import duckdb
 import grpc
@@ -72,6 +73,11 @@ _SCOPES = {"session", "local", "global"}
 #: growing with n squared: 4000 parts took 7 s, the 400 000 a 4 MiB statement holds would hold a worker for
 #: hours (interruptible by nothing: the query has no id yet).
 MAX_NAME_PARTS = 32
+#: SET VARIABLE: the longest constant, and how many variables one session may hold (their values live outside
+#: DuckDB's memory limit).
+MAX_VARIABLE_CHARS = 1024
+MAX_SESSION_VARIABLES = 64
+_CONSTANT_WORDS = frozenset({"true", "false", "null", "interval", "date", "time", "timestamp", "timestamptz"})
 _E_ESCAPE = re.compile(r"\\(.)|''", re.S)
 _E_CHARS = {"n": "\n", "t": "\t", "r": "\r"}
 
@@ -159,8 +165,10 @@ def _check_set(words: List[Tuple[str, str]]) -> None:
     scope = rest[0][1] if rest and rest[0][0] == "word" and rest[0][1] in _SCOPES else ""
     if scope:
         rest = rest[1:]
-    if verb == "set" and rest and rest[0] == ("word", "variable"):
-        return  # SET VARIABLE: the session's own variables
+    if rest and rest[0] == ("word", "variable"):  # the session's own variables
+        if verb == "set":
+            _check_variable(rest[1:])
+        return  # RESET VARIABLE frees one (a session holds at most MAX_SESSION_VARIABLES)
     name = rest[0][1] if rest and rest[0][0] in ("word", "literal") else ""
     if scope == "global":
         raise refused(f"{verb.upper()} GLOBAL {name}")
@@ -174,6 +182,34 @@ def _check_set(words: List[Tuple[str, str]]) -> None:
                     catalog = part.strip().strip('"').split(".")[0].lower() if "." in part else SQL_CATALOG
                     if catalog != SQL_CATALOG:
                         raise refused(f"SET {name} to catalog {catalog!r} (only {SQL_CATALOG!r})")
+
+
+def _check_variable(words: List[Tuple[str, str]]) -> None:
+    """``SET VARIABLE name = <constant>``: a variable's value lives outside DuckDB's memory limit (12 variables
+    of (SELECT list(range) FROM range(8000000)) took 4.6 GB beside a 256 MiB limit), so only a constant of at
+    most MAX_VARIABLE_CHARS characters may be kept: literals, numbers, lists, structs and casts of them."""
+    value = words[2:] if len(words) > 1 and words[1] in (("punct", "="), ("word", "to")) else words[1:]
+    size = 0
+    for index, (kind, text) in enumerate(value):
+        size += len(text) + (2 if kind == "literal" else 0)
+        typed = index > 0 and value[index - 1] == ("punct", "::")
+        if kind == "word" and text not in _CONSTANT_WORDS and not typed:
+            raise invalid("SET VARIABLE takes a constant (literals, numbers, lists, structs, casts), not "
+                          f"{text!r}: a variable's value is held outside the engine's memory limit")
+    if size > MAX_VARIABLE_CHARS:
+        raise invalid(f"SET VARIABLE with a value of {size} characters (at most {MAX_VARIABLE_CHARS}): a "
+                      "variable's value is held outside the engine's memory limit")
+
+
+def variables_changed(statements: Iterable[object]) -> Tuple[Set[str], Set[str]]:
+    """(names set, names reset), lower case, of the session variables ``statements`` change."""
+    changed: Tuple[Set[str], Set[str]] = (set(), set())
+    for statement in statements:
+        if statement.type.name == "SET":  # type: ignore[attr-defined]
+            found = [w for w in words(statement.query) if w[1] not in _SCOPES]  # type: ignore[attr-defined]
+            if len(found) > 2 and found[0][1] in ("set", "reset") and found[1] == ("word", "variable"):
+                changed[found[0][1] == "reset"].add(found[2][1])
+    return changed
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,7 +11,8 @@ import pytest
 
 from e6driver._proto import e6x_engine_pb2 as pb
 from e6driver._proto import e6x_engine_pb2_grpc
-from e6driver.errors import DatabaseError, PermissionDeniedError
+from e6driver.errors import DatabaseError, OperationalError, PermissionDeniedError, ProgrammingError
+from mock_server.query.sandbox import MAX_SESSION_VARIABLES
 
 from accounts import USERS
 
@@ -185,4 +186,35 @@ def test_a_builtin_cannot_be_replaced_to_read_another_users_private_values(conne
     assert other.fetchall() == [("TOP-SECRET-VALUE",)]
     cur.execute("SELECT shout('hi'), nextval('leak')")
     assert cur.fetchall() == [("HI!", 1)]  # the sequence was never set
+    still_serves(server)
+
+
+@pytest.mark.parametrize("sql", [
+    "SET VARIABLE big = (SELECT list(range) FROM range(8000000))",   # 12 of these: 4.6 GB, memory_limit 256 MiB
+    "SET VARIABLE big = range(100000000)",
+    "SET VARIABLE big = repeat('x', 1000000000)",
+    "SET VARIABLE big = [" + ",".join(["1"] * 1000) + "]",
+])
+def test_session_variables_hold_only_small_constants(connect, server, still_serves, sql):
+    cur = connect("alice").cursor()
+    with pytest.raises(ProgrammingError, match="SET VARIABLE .*outside the engine's memory limit"):
+        cur.execute(sql)
+    cur.execute("SET VARIABLE ok = {'a': [1, 2], 'b': -1.5::DECIMAL(4, 2), 'c': DATE '2024-01-01'}")
+    cur.execute("SELECT getvariable('ok').a[2]")
+    assert cur.fetchall() == [(2,)]
+    still_serves(server)
+
+
+def test_a_session_holds_a_bounded_number_of_variables(connect, server, still_serves):
+    cur = connect("alice").cursor()
+    for number in range(MAX_SESSION_VARIABLES):
+        cur.execute(f"SET VARIABLE v{number} = {number}")
+    cur.execute("SET VARIABLE v0 = 'replaced'")   # replacing one keeps the count
+    with pytest.raises(OperationalError, match=f"at most {MAX_SESSION_VARIABLES} variables"):
+        cur.execute("SET VARIABLE one_more = 1")
+    cur.execute("RESET VARIABLE v1; SET VARIABLE one_more = 1; SELECT getvariable('one_more')")
+    assert cur.fetchall() == [(1,)]
+    other = connect("alice").cursor()   # another session: variables of its own
+    other.execute("SET VARIABLE v0 = 1; SELECT getvariable('v0')")
+    assert other.fetchall() == [(1,)]
     still_serves(server)
