@@ -17,7 +17,8 @@ _SIMPLE_NAMES = {
     "ubigint": "decimal(38,0)", "hugeint": "decimal(38,0)", "uhugeint": "decimal(38,0)",
     "float": "float", "double": "double", "blob": "binary", "date": "date", "time": "time",
     "timestamp": "timestamp", "timestamp_s": "timestamp", "timestamp_ms": "timestamp",
-    "timestamp_ns": "timestamp", "timestamp with time zone": "timestamp_tz", "interval": "interval",
+    "timestamp_ns": "timestamp", "timestamp with time zone": "timestamp_tz", "timestamptz_ns": "timestamp_tz",
+    "interval": "interval",
     "null": "null",
 }
 
@@ -25,7 +26,8 @@ _SIMPLE_NAMES = {
 _NATIVE = {
     "boolean", "tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
     "uinteger", "ubigint", "float", "double", "decimal", "varchar", "blob", "date", "time", "timestamp",
-    "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp with time zone", "uuid", "enum", "null",
+    "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp with time zone", "timestamptz_ns", "uuid", "enum",
+    "null",
 }
 # "tuple": DuckDB's id of an unnamed STRUCT (row(1, 'a'), (1, 2), a Python list parameter): to_json makes it
 # a JSON array of its members, as when nested. Its VARCHAR cast would be "(1, a)", not JSON.
@@ -39,7 +41,7 @@ _WIDTHS = {"boolean": 2, "tinyint": 5, "smallint": 5, "integer": 5, "utinyint": 
            "bigint": 9, "uinteger": 9, "float": 9, "double": 9, "date": 9, "timestamp": 9,
            "timestamp_s": 9, "timestamp_ms": 9, "timestamp_ns": 9, "interval": 9,
            "decimal": 21, "hugeint": 21, "uhugeint": 21, "ubigint": 21, "time": 20, "uuid": 41,
-           "timestamp with time zone": 17, "null": 1}
+           "timestamp with time zone": 17, "timestamptz_ns": 17, "null": 1}
 
 
 def _children(t: Any) -> list:

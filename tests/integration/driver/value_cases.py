@@ -26,6 +26,10 @@ VALUE_CASES = [
     ("SELECT TIMESTAMP '0001-01-01 00:00:00'", (datetime.datetime(1, 1, 1),)),
     ("SELECT TIMESTAMPTZ '2020-06-01 12:00:00.5+02:00'",
      (datetime.datetime(2020, 6, 1, 10, 0, 0, 500000, tzinfo=UTC),)),
+    # DuckDB's TIMESTAMPTZ_NS (an Arrow timestamp[ns, tz] read, e.g. a pandas column): aware, to the microsecond
+    ("SELECT TIMESTAMPTZ_NS '2020-06-01 12:00:00.123456789+02', '1960-01-01 00:00:00.5+00'::TIMESTAMPTZ_NS",
+     (datetime.datetime(2020, 6, 1, 10, 0, 0, 123456, tzinfo=UTC), datetime.datetime(1960, 1, 1, 0, 0, 0, 500000,
+                                                                                      tzinfo=UTC))),
     ("SELECT TIME '23:59:59.999999', TIME '00:00:00'", (datetime.time(23, 59, 59, 999999), datetime.time(0))),
     ("SELECT INTERVAL 90 MINUTE, INTERVAL '-1 day 2 seconds'",
      (datetime.timedelta(minutes=90), datetime.timedelta(days=-1, seconds=2))),

@@ -138,3 +138,19 @@ def test_browsing_matches_names_in_any_case(client, stub):
         cols = stub.getColumnsV2(pb.GetColumnsV2Request(sessionId=client.session, catalog="local",
                                                         schema="CASESCHEMA", table=table))
         assert [(f.fieldName, f.fieldType) for f in cols.fieldInfo] == [("Id", "int")], table
+
+
+def test_timestamptz_ns_is_a_timestamp_tz_in_the_session_zone(client, stub):
+    """DuckDB's TIMESTAMPTZ_NS (what an Arrow timestamp[ns, tz] reads as) was sent as text, reflected as string."""
+    from e6driver._proto import e6x_engine_pb2 as pb
+
+    blob, rows = client.query("set TimeZone = 'Asia/Kolkata'; "
+                              "select TIMESTAMPTZ_NS '2020-01-01 00:00:00.123456789+00' as t")
+    assert parse_result_metadata(blob)[1] == [("t", "TIMESTAMP_TZ", "Asia/Kolkata", "")]
+    assert rows == [((E(2020, 1, 1, 0, 0, 0, 123456), "Asia/Kolkata"),)]
+    client.query("set TimeZone = 'UTC'")
+    client.query("create schema if not exists browse_ns")
+    client.query("create or replace table browse_ns.t (seen timestamptz_ns)")
+    cols = stub.getColumnsV2(pb.GetColumnsV2Request(sessionId=client.session, catalog="local", schema="browse_ns",
+                                                    table="t"))
+    assert [(f.fieldName, f.fieldType) for f in cols.fieldInfo] == [("seen", "timestamp_tz")]
