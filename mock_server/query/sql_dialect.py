@@ -18,8 +18,8 @@ from mock_server.errors import CodedError
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}  # any other \x means x (docs/engine-contract.md)
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
-# A numeric literal cast with "::" right after a unary minus: see _signed_cast_literal.
-_CAST_NUMBER = re.compile(r"\s*((?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)(?![\w.])\s*::")
+# An integer literal cast with "::" right after a unary minus: see _signed_cast_end.
+_CAST_NUMBER = re.compile(r"\s*(\d[\d_]*)(?![\w.])\s*::")
 # What may stand before a minus that is surely unary: an operator or opening bracket, or a reserved keyword
 # that is followed by an expression (none of them can be an operand, unlike NULL or CURRENT_DATE).
 _BEFORE_UNARY = set("(,=<>+-*/%|&^~[!")
@@ -124,10 +124,11 @@ def _signed_cast_end(sql: str, minus: int) -> int:
 
     ``::`` binds tighter than the minus, so DuckDB (like PostgreSQL) casts the positive literal first and the
     smallest value of each signed type overflows: ``-170141183460469231731687303715884105728::HUGEINT`` failed.
-    Folding the sign into the literal gives the same value for every cast that succeeded before.
+    Folding the sign into a nonzero integer gives the same value for every cast that succeeded before; a zero
+    or a fraction is left alone (``-0.0::DOUBLE`` is -0.0, ``(-0.0)::DOUBLE`` would be 0.0), no minimum needs it.
     """
     match = _CAST_NUMBER.match(sql, minus + 1)
-    return -1 if match is None else match.end(1)
+    return -1 if match is None or not match.group(1).strip("0_") else match.end(1)
 
 
 def rewrite(sql: str) -> str:

@@ -1,6 +1,8 @@
 """Backslash-escape rewriting of string literals (spec §10, docs/engine-contract.md)."""
 from __future__ import annotations
 
+import math
+
 import duckdb
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -87,7 +89,7 @@ def test_duckdb_accepts_hex_blob_literal():
 @pytest.mark.parametrize("sql, expected", [
     ("select -170141183460469231731687303715884105728::HUGEINT",
      "select (-170141183460469231731687303715884105728)::HUGEINT"),
-    ("select -128 :: tinyint, f(-1.5e3::double)", "select (-128) :: tinyint, f((-1.5e3)::double)"),
+    ("select -128 :: tinyint, f(-1_000::double)", "select (-128) :: tinyint, f((-1_000)::double)"),
     ("select 5 - -1::int", "select 5 - (-1)::int"),
     ("select case when b then -1::int else - 2::int end", "select case when b then (-1)::int else (-2)::int end"),
 ])
@@ -101,6 +103,7 @@ def test_unary_minus_goes_inside_a_literal_cast(sql, expected):
     "select x -1::int", "select 1 -1::int", "select null -1::int", "select (x) -1::int", "select a[2] -1::int",
     "select 'a' -1::int", 'select "and" -1::int', "select x /* and */ -1::int", "select x -- and\n-1::int",
     "select ? -1::int", "select -x::int", "select -1", "select 1e-1::int", "select a[1:-1]",
+    "select -0::double, -0.0::double, -1.5e3::double, -.5::double",  # zeros keep their sign; no fraction needs it
 ])
 def test_binary_minus_and_other_minus_signs_are_left_alone(sql):
     assert rewrite(sql) == sql
@@ -114,3 +117,8 @@ def test_binary_minus_and_other_minus_signs_are_left_alone(sql):
 ])
 def test_duckdb_reads_the_rewritten_minus(sql, value):
     assert duckdb.execute(rewrite(sql)).fetchall() == [(value,)]
+
+
+def test_a_negative_zero_keeps_its_sign():
+    (value,) = duckdb.execute(rewrite("select -0.0::double")).fetchone()
+    assert math.copysign(1.0, value) == -1.0
