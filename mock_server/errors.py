@@ -150,7 +150,9 @@ def from_exception(exc: BaseException) -> EngineError:
     elif isinstance(exc, duckdb.PermissionException):  # external access is off (mock_server.query.engine)
         code = grpc.StatusCode.PERMISSION_DENIED
         message += "; SQL cannot use the server's files: read objects through catalog objects"
-    elif isinstance(exc, duckdb.ProgrammingError):
+    elif isinstance(exc, (duckdb.ProgrammingError, duckdb.TransactionException)):
+        # A COMMIT without a transaction, a second BEGIN, a statement after a failed one: the SQL's mistake in
+        # the session's state, not the engine's (it was INTERNAL, logged with a traceback).
         code = grpc.StatusCode.INVALID_ARGUMENT
     elif isinstance(exc, duckdb.OutOfMemoryException) and "max_temp_directory_size" in message:
         code = grpc.StatusCode.RESOURCE_EXHAUSTED  # DuckDB's advice (a PRAGMA) is refused to SQL: name the flag

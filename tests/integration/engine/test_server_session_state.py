@@ -211,3 +211,14 @@ def test_a_failing_last_select_inside_an_open_transaction_claims_no_commit(sessi
     assert "statement 2 of 2" in err.details() and "committed" not in err.details()
     first.query("rollback")
     assert first.query("select count(*) from acct")[1] == [(2,)]
+
+
+@pytest.mark.parametrize("sql", ["commit", "rollback", "begin; begin"])
+def test_transaction_statements_out_of_place_are_the_users_error(session_pair, expect_error, sql):
+    """DuckDB's TransactionException was INTERNAL (InternalError, a server traceback in the log)."""
+    _, first, _ = session_pair
+    err = expect_error(first.query, sql)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "transaction" in err.details()
+    if sql.startswith("begin"):
+        first.query("rollback")
+    assert first.query("select count(*) from acct")[1] == [(2,)]
