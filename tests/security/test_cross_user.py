@@ -62,3 +62,20 @@ def test_catalog_local_is_shared_as_documented(connect, server, still_serves):
     cur.execute("SELECT note FROM local.main.team_notes")
     assert cur.fetchall() == [("from alice",)]
     still_serves(server)
+
+
+def test_temporary_objects_and_prepared_statements_stay_in_their_session(connect, server, still_serves):
+    """Each session runs on its own DuckDB connection: another session, of another user or the same one, sees
+    none of its temporary tables, macros or prepared statements."""
+    bob = connect("bob").cursor()
+    bob.execute("CREATE TEMP TABLE bob_tmp AS SELECT 'bob secret' AS s; CREATE TEMP MACRO bob_m() AS 'bob'; "
+                "PREPARE bob_p AS SELECT 'bob prepared'")
+    for user in ("alice", "bob"):
+        cur = connect(user).cursor()
+        for sql in ("SELECT s FROM bob_tmp", "SELECT s FROM temp.main.bob_tmp", "SELECT bob_m()", "EXECUTE bob_p"):
+            with pytest.raises(DatabaseError):
+                cur.execute(sql)
+                cur.fetchall()
+    bob.execute("SELECT s FROM bob_tmp")
+    assert bob.fetchall() == [("bob secret",)]
+    still_serves(server)
