@@ -39,7 +39,13 @@ def _float_literal(value: float) -> str:
     if math.isinf(value):
         return "CAST('Infinity' AS DOUBLE)" if value > 0 else "CAST('-Infinity' AS DOUBLE)"
     text = repr(value)
-    return text if "e" in text else text + "e0"  # exponent form: the engine reads it as DOUBLE, not DECIMAL
+    text = text if "e" in text else text + "e0"  # exponent form: the engine reads it as DOUBLE, not DECIMAL
+    return _signed(text)
+
+
+def _signed(text: str) -> str:
+    # A negative number in brackets: after a minus in the statement ("1-%s") a bare "-1" would start a comment.
+    return f"({text})" if text.startswith("-") else text
 
 
 def _decimal_literal(value: decimal.Decimal) -> str:
@@ -76,7 +82,7 @@ def _int_literal(value: int) -> str:
     if not HUGEINT_MIN <= value <= HUGEINT_MAX:
         raise DataError(f"integer parameter {value} is outside the engine's widest integer type HUGEINT "
                         f"[-2**127, 2**127 - 1] (pass it as a Decimal of at most 38 digits or as a string)")
-    return str(value)
+    return _signed(str(value))
 
 
 def _interval_literal(value: datetime.timedelta) -> str:

@@ -12,8 +12,8 @@ from e6driver.params import bind, literal, prepare_operation, quote_string
 
 
 @pytest.mark.parametrize("value, sql", [
-    (None, "NULL"), (True, "TRUE"), (False, "FALSE"), (0, "0"), (-12, "-12"), (2**70, str(2**70)),
-    (1.5, "1.5e0"), (1e300, "1e+300"), (float("nan"), "CAST('NaN' AS DOUBLE)"),
+    (None, "NULL"), (True, "TRUE"), (False, "FALSE"), (0, "0"), (-12, "(-12)"), (2**70, str(2**70)),
+    (1.5, "1.5e0"), (-1.5, "(-1.5e0)"), (-1e300, "(-1e+300)"), (1e300, "1e+300"), (float("nan"), "CAST('NaN' AS DOUBLE)"),
     (float("inf"), "CAST('Infinity' AS DOUBLE)"), (float("-inf"), "CAST('-Infinity' AS DOUBLE)"),
     (decimal.Decimal("12.340"), "CAST('12.340' AS DECIMAL(5,3))"),
     (decimal.Decimal("-0.001"), "CAST('-0.001' AS DECIMAL(4,3))"),
@@ -35,6 +35,12 @@ from e6driver.params import bind, literal, prepare_operation, quote_string
 ])
 def test_literal(value, sql):
     assert literal(value) == sql
+
+
+def test_a_negative_number_after_a_minus_never_starts_a_comment():
+    """"1-%s" with -1 was sent as "1--1 AND owner = 'me'": the rest of the statement a comment."""
+    sql = bind("SELECT a FROM t WHERE a > 1-%s AND owner = %s AND b < 2-%s", (-1, "me", -0.5))
+    assert sql == "SELECT a FROM t WHERE a > 1-(-1) AND owner = 'me' AND b < 2-(-0.5e0)"
 
 
 def test_decimal_literal_beyond_38_digits_is_refused_not_rounded():
