@@ -172,7 +172,8 @@ def type_name(type_: TypeEngine) -> str:
     if isinstance(type_, MAP):
         return f"map<{type_.key},{type_.value}>"
     if isinstance(type_, STRUCT):
-        return "struct<" + ",".join(f"{_field_name(name)}:{spelled}" for name, spelled in type_.members) + ">"
+        return "struct<" + ",".join(f"{_field_name(name)}:{spelled}" if name else spelled
+                                    for name, spelled in type_.members) + ">"
     if isinstance(type_, sqltypes.NullType):
         return "null"
     if _SPELLING_DIALECT is None:
@@ -399,6 +400,23 @@ class _Reader:
             raise self.error("expected a field name")
         return self.text[start:self.pos]
 
+    def struct_member(self) -> Tuple[str, TypeEngine]:
+        """``name:type``, ``name type``, or an unnamed member's type alone (``struct<int,string>``: the
+        engine's spelling of an unnamed STRUCT, whose values arrive as JSON arrays); an unnamed member's name
+        is ""."""
+        start = self.pos
+        try:
+            field = self.field_name()
+            if self.peek() == ":":
+                self.pos += 1
+                return field, self.type()
+            if self.peek() not in (",", ">", "<", "("):
+                return field, self.type()
+        except ValueError:
+            pass
+        self.pos = start
+        return "", self.type()
+
     def type(self) -> TypeEngine:
         name = self.multiword() or self.word().lower()
         if name == "array":
@@ -417,10 +435,7 @@ class _Reader:
             self.expect("<")
             fields: List[Tuple[str, TypeEngine]] = []
             while True:
-                field = self.field_name()
-                if self.peek() == ":":
-                    self.pos += 1
-                fields.append((field, self.type()))
+                fields.append(self.struct_member())
                 if self.peek() == ",":
                     self.pos += 1
                     continue

@@ -65,6 +65,11 @@ CASES = [
     ("struct<ts: timestamp with time zone, v: varchar(3)>",
      ("struct", (("ts", "TIMESTAMP(timezone=True)"), ("v", ("VARCHAR", 3))))),
     ("struct<`odd name`:int>", ("struct", (("odd name", "INTEGER"),))),
+    # unnamed members (row(1, 'a')): the engine spells their types alone
+    ("struct<int,string>", ("struct", (("", "INTEGER"), ("", "VARCHAR")))),
+    ("struct<decimal(10,2),array<int>,struct<int>>",
+     ("struct", (("", ("DECIMAL", 10, 2)), ("", ("array", "INTEGER")), ("", ("struct", (("", "INTEGER"),)))))),
+    ("struct<a int, b string>", ("struct", (("a", "INTEGER"), ("b", "VARCHAR")))),
     ("array<struct<x:array<int>,y:map<int,decimal(5,1)>>>",
      ("array", ("struct", (("x", ("array", "INTEGER")), ("y", ("map", "INTEGER", ("DECIMAL", 5, 1))))))),
 ]
@@ -125,3 +130,17 @@ def test_nested_members_are_types_or_engine_type_names():
         MAP(sa.String(), Unspellable())
     with pytest.raises(ValueError, match="unknown type name"):
         ARRAY("no_such_type")
+
+
+def test_a_view_with_an_unnamed_struct_reflects(engine):
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE OR REPLACE VIEW unnamed_struct AS SELECT row(1, 'a') AS r")
+    try:
+        (column,) = sa.inspect(engine).get_columns("unnamed_struct")
+        assert _describe(column["type"]) == ("struct", (("", "INTEGER"), ("", "VARCHAR")))
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.Table("unnamed_struct", sa.MetaData(), autoload_with=conn))).one() == \
+                ([1, "a"],)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP VIEW unnamed_struct")
