@@ -241,6 +241,8 @@ def write_stream(stream: ChunkStream, out: BinaryIO, fmt: str) -> None:
         return
     try:
         reader = pa.ipc.open_stream(stream)
+        if fmt == "csv":
+            _check_csv_columns(reader.schema)
         if fmt == "json":
             for batch in reader:
                 for row in batch.to_pylist():
@@ -252,6 +254,22 @@ def write_stream(stream: ChunkStream, out: BinaryIO, fmt: str) -> None:
     except pa.ArrowInvalid as exc:
         raise errors.DownloadError(f"the downloaded bytes are not an Arrow stream: {exc}") from None
     stream.finish()
+
+
+def _check_csv_columns(schema: Any) -> None:
+    """ProgrammingError naming the columns CSV cannot hold (lists, structs, maps, month intervals: columns with
+    no text form), before anything is written: the downloaded bytes are fine, the format is not."""
+    import pyarrow as pa
+
+    refused = []
+    for field in schema:
+        try:
+            pa.array([], field.type).cast(pa.string())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            refused.append(f"{field.name!r} ({field.type})")
+    if refused:
+        raise errors.ProgrammingError(f"CSV cannot hold column{'s' if len(refused) > 1 else ''} "
+                                      f"{', '.join(refused)}: download as parquet, arrow or json instead")
 
 
 def _writer(out: BinaryIO, fmt: str, schema: Any) -> Any:

@@ -283,6 +283,18 @@ def test_a_column_named_like_the_computed_filter_is_read_as_itself(store):
     assert con.execute("SELECT __e6_keep FROM file WHERE v = 2 LIMIT 1").fetchall() == [(True,)]
 
 
+def test_a_csv_download_of_nested_columns_names_them_and_writes_nothing(root, tmp_path):
+    """It was a DownloadError saying the downloaded bytes were not an Arrow stream (the bytes were fine)."""
+    root.datasets.upload("nested_csv", pa.table({"id": [1], "tags": [["a", "b"]], "pos": [{"x": 1}]}))
+    target = tmp_path / "out.csv"
+    with pytest.raises(e6driver.ProgrammingError, match=r"CSV cannot hold columns 'tags' \(list.*'pos' \(struct.*"
+                                                        r"parquet, arrow or json"):
+        root.datasets.download("nested_csv", str(target))
+    assert os.listdir(tmp_path) == []
+    root.datasets.download("nested_csv", str(tmp_path / "out.jsonl"))
+    assert (tmp_path / "out.jsonl").read_text() == '{"id": 1, "tags": ["a", "b"], "pos": {"x": 1}}\n'
+
+
 def test_csv_update_reads_columns_as_the_current_types(root, tmp_path):
     """CSV infers types from the values: an update whose amounts happen to be whole, or whose column is empty,
     is still the current version's schema; a value that does not fit is refused, naming the rule."""
