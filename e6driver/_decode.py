@@ -355,7 +355,7 @@ def _aware(micros: int, zone_name: str) -> datetime.datetime:
     try:
         return (_EPOCH_UTC + datetime.timedelta(microseconds=micros)).astimezone(tz)
     except OverflowError:
-        raise DataError(f"TIMESTAMP WITH TIME ZONE value {micros} µs in zone {zone_name} is outside years "
+        raise DataError(f"TIMESTAMP WITH TIME ZONE value {micros} µs in zone {tz} is outside years "
                         "1-9999") from None
 
 

@@ -86,6 +86,8 @@ cdef PyObject* datetime_value(int64_t micros, PyObject* tz) except NULL:
 
 
 cdef object aware_value(int64_t micros, object tz):
+    if micros < MIN_MICROS or micros > MAX_MICROS:
+        raise DataError(f"TIMESTAMP WITH TIME ZONE value {micros} µs is outside years 1-9999")
     instant = steal(datetime_value(micros, <PyObject*>UTC))
     try:
         return instant.astimezone(tz)

@@ -18,6 +18,7 @@ from chunkbuilder import (BOOL, BYTE, DATE_CONST, DEC128_DATA, DOUBLE, I16, I32,
                           T_DATETIME, T_DECIMAL128, T_DOUBLE, T_FLOAT, T_INT96, T_INTEGER, T_INTERVAL, T_LONG,
                           T_MAP, T_NULL, T_STRING, T_STRUCT, T_TIMESTAMP, T_TIMESTAMP_TZ, TIME_DATA, chunk, dec,
                           field, member, struct_, tlist, value, vector)
+from decoders import IMPLEMENTATIONS, decoder_module
 from e6driver.errors import DataError
 
 DAY = 86_400_000_000
@@ -191,6 +192,16 @@ def test_negative_epochs_floor_to_the_earlier_second(decoder):
 def test_datetime_outside_years_1_to_9999_is_refused(decoder, micros):
     rejects(decoder, chunk(1, [vector(T_DATETIME, [micros])]), "1-9999")
     rejects(decoder, chunk(1, [vector(T_TIMESTAMP_TZ, [micros])]), "1-9999")
+
+
+@pytest.mark.parametrize("micros, zones", [(MAX_MICROS + 1, None), (MIN_MICROS - 1, ["+05:30"]),
+                                           (MAX_MICROS, ["+14:00"]), (MIN_MICROS, ["America/New_York"])])
+def test_both_decoders_word_a_timestamp_tz_refusal_alike(micros, zones):
+    """One behaviour, one message: the C decoder said "TIMESTAMP value" where the Python one names the type."""
+    data = chunk(1, [vector(T_TIMESTAMP_TZ, [micros], zones=zones)])
+    messages = {str(rejects(decoder_module(name), data, "TIMESTAMP WITH TIME ZONE", "1-9999"))
+                for name in IMPLEMENTATIONS}
+    assert len(messages) == 1, messages
 
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
