@@ -195,8 +195,9 @@ class ConnectionPool:
         if not isinstance(conn, PooledConnection) or conn.pool is not self:
             return
         with self._cond:
-            if conn._checkouts <= 0:  # returned already (conn.close() inside its own context): once is enough,
-                log.debug("a pooled connection was returned twice; ignored")  # twice would list it idle twice
+            # Returned already (conn.close() inside its own context): a second return would list it idle twice.
+            if conn._checkouts <= 0:
+                log.debug("a pooled connection was returned twice; ignored")
                 return
             conn._checkouts -= 1
             if conn._checkouts > 0:

@@ -111,8 +111,9 @@ class AsyncConnectionPool:
         for the next borrower), as the blocking pool does."""
         cond = self._condition()
         async with cond:
-            if connection not in self._borrowed:  # returned already (or not this pool's): a second return would
-                log.debug("a connection that is not checked out was returned; ignored")  # list it idle twice
+            # Returned already (or not this pool's): a second return would list it idle twice.
+            if connection not in self._borrowed:
+                log.debug("a connection that is not checked out was returned; ignored")
                 return
             self._borrowed.discard(connection)
         clean = connection.closed or await connection.close_cursors()

@@ -99,10 +99,7 @@ class Statement:
         self._relation: Optional[duckdb.DuckDBPyRelation] = None
         db.attach()
         try:
-            try:
-                self.statements = duckdb.extract_statements(sql)
-            except Exception as exc:  # parser errors
-                raise errors.from_exception(exc) from exc
+            self.statements = _parse(sql)
             if not self.statements:
                 raise errors.invalid("empty SQL statement")
             sandbox.check(self.statements)  # refused before anything runs (mock_server.query.sandbox)
@@ -241,6 +238,14 @@ def _roll_back(cur: duckdb.DuckDBPyConnection) -> None:
 
 
 _COMMITTED = "the statements before it were committed"
+
+
+def _parse(sql: str) -> List["duckdb.Statement"]:
+    """``sql``'s statements; a parser error as an engine error."""
+    try:
+        return duckdb.extract_statements(sql)
+    except Exception as exc:
+        raise errors.from_exception(exc) from exc
 
 
 def _labelled(exc: BaseException, number: int, count: int, after: str) -> errors.EngineError:
@@ -392,13 +397,12 @@ class Engine:
             catalog, schema = "", ""
         return text, tables, (catalog, schema)
 
-    def _open(self, sql: str, catalog: str, schema: str, user: str) -> Tuple[duckdb.DuckDBPyConnection, str]:
-        """A fresh cursor for the request's location and ``sql`` rewritten, its store tables registered."""
+    def _open(self, sql: str, catalog: str, schema: str,
+              user: str) -> Tuple[duckdb.DuckDBPyConnection, List["duckdb.Statement"]]:
+        """A fresh cursor for the request's location, its store tables registered, and the statements of ``sql``
+        rewritten."""
         text, tables, (catalog, schema) = self._rewrite(sql, catalog, schema, user)
-        try:
-            statements = duckdb.extract_statements(text)
-        except Exception as exc:  # parser errors
-            raise errors.from_exception(exc) from exc
+        statements = _parse(text)
         sandbox.check(statements)  # a dry run binds, and binding evaluates constants: same sandbox as prepare
         cur = self.cursor(catalog, schema)
         try:
@@ -407,7 +411,7 @@ class Engine:
         except Exception as exc:
             cur.close()
             raise errors.from_exception(exc) from exc
-        return cur, text
+        return cur, statements
 
     def prepare(self, sql: str, catalog: str = "", schema: str = "", user: str = "", session_id: str = "",
                 colour: str = "") -> Tuple[Statement, float]:
@@ -428,28 +432,13 @@ class Engine:
         except Exception as exc:
             raise errors.from_exception(exc) from exc
 
-    def explain(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> str:
-        """DuckDB's physical plan for the last statement of ``sql``."""
-        cur, text = self._open(sql, catalog, schema, user)
-        try:
-            statements = duckdb.extract_statements(text)
-            if not statements:
-                raise errors.invalid("empty SQL statement")
-            rows = cur.execute("EXPLAIN " + statements[-1].query).fetchall()
-            return "\n".join(str(r[-1]) for r in rows)
-        except Exception as exc:
-            raise errors.from_exception(exc) from exc
-        finally:
-            cur.close()
-
     def dry_run(self, sql: str, catalog: str = "", schema: str = "", user: str = "") -> dict:
         """Parse, and bind single queries, without executing anything."""
         try:
-            cur, text = self._open(sql, catalog, schema, user)
+            cur, statements = self._open(sql, catalog, schema, user)
         except errors.EngineError as exc:
             return {"valid": False, "error": exc.message}
         try:
-            statements = duckdb.extract_statements(text)
             report: dict = {"valid": True, "statements": [s.type.name for s in statements]}
             if len(statements) == 1 and statements[0].type.name == "SELECT":
                 rel = cur.sql(statements[0].query)
