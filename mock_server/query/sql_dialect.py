@@ -113,6 +113,16 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_LINE_END = re.compile(r"[\r\n]")
+
+
+def _line_comment_end(sql: str, start: int) -> int:
+    """Where the ``--`` comment at ``start`` ends: after its \\n or \\r, as DuckDB's tokenizer ends it (a scanner
+    that waited for \\n would take the SQL after a \\r for comment text that DuckDB runs)."""
+    end = _LINE_END.search(sql, start)
+    return len(sql) if end is None else end.end()
+
+
 def quote_identifier(name: str) -> str:
     """A double-quoted SQL identifier for ``name``."""
     return '"' + name.replace('"', '""') + '"'
@@ -142,8 +152,7 @@ def rewrite(sql: str) -> str:
         ch = sql[i]
         after_operand = False
         if ch == "-" and sql.startswith("--", i):
-            nl = sql.find("\n", i)
-            i = n if nl < 0 else nl + 1
+            i = _line_comment_end(sql, i)
             continue
         elif ch == "/" and sql.startswith("/*", i):
             i = skip_block_comment(sql, i)
@@ -231,8 +240,7 @@ def tokens(sql: str) -> List[Token]:
         if ch.isspace():
             i += 1
         elif sql.startswith("--", i):
-            nl = sql.find("\n", i)
-            i = n if nl < 0 else nl + 1
+            i = _line_comment_end(sql, i)
         elif sql.startswith("/*", i):
             i = skip_block_comment(sql, i)
         elif ch == '"':

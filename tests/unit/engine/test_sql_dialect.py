@@ -7,7 +7,7 @@ import duckdb
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mock_server.query.sql_dialect import DialectError, rewrite
+from mock_server.query.sql_dialect import DialectError, rewrite, tokens
 
 
 def pyformat_escape(value: str) -> str:
@@ -122,3 +122,11 @@ def test_duckdb_reads_the_rewritten_minus(sql, value):
 def test_a_negative_zero_keeps_its_sign():
     (value,) = duckdb.execute(rewrite("select -0.0::double")).fetchone()
     assert math.copysign(1.0, value) == -1.0
+
+
+def test_a_line_comment_ends_at_a_carriage_return_as_in_duckdb():
+    """Our scanner ended "--" comments only at \\n: what followed a \\r was comment text to it and SQL to DuckDB."""
+    sql = "select 1 -- note\r, 'a\\tb' AS s"
+    assert rewrite(sql) == "select 1 -- note\r, 'a\tb' AS s"
+    assert duckdb.execute(rewrite(sql)).fetchall() == [(1, "a\tb")]
+    assert [t.text for t in tokens("select 1 -- x\r, y")] == ["select", "1", ",", "y"]
