@@ -17,7 +17,9 @@ A missing key without a compression suffix reads its ``.zst``/``.gz`` copy (what
 leaves); globs stay literal (``"logs/*.csv*"`` matches both). A copy whose original is also matched is not
 read twice.
 
-Three-part names are rewritten anywhere outside literals and comments. When the request's catalog is
+Three-part names are rewritten anywhere outside literals and comments; a table read under its own name keeps it
+as alias, and column qualifiers spelling its full name (``datasets.main.sales.id``, or ``main.sales.id`` in the
+request's catalog, as SQLAlchemy writes a table with a schema) become that alias. When the request's catalog is
 ``objects``, a quoted name right after ``FROM``/``JOIN`` may also leave out the catalog (``<bucket>."x"``)
 or, with the request's schema as bucket, the bucket too (``"x"``). The querying user must be able to read
 the bucket (PERMISSION_DENIED otherwise); the matched files are listed and read by the server, DuckDB
@@ -313,6 +315,38 @@ def check_read_only(statement: List[Token], reference: str) -> None:
                              "names them; copy it (CREATE TABLE ... AS SELECT) or name it in each query")
 
 
+def _qualifiers(sql: str, aliased: Dict[Tuple[str, str, str], str], catalog: str,
+                catalogs: Tuple[str, ...]) -> List[Tuple[int, int, str]]:
+    """(start, end, alias) of each column qualifier spelling a store table read under its own name
+    (``datasets.main.sales.region``, or ``main.sales.region`` in the request's catalog, as SQLAlchemy writes a
+    table with a schema): the qualifier becomes the alias, the table's registered name meaning nothing to
+    DuckDB."""
+    if not aliased:
+        return []
+    tokens = sql_tokens(sql)
+
+    def part(j: int) -> str:
+        return tokens[j].name.lower() if tokens[j].kind == "ident" else tokens[j].name
+
+    def dotted(j: int, parts: int) -> bool:  # parts + 1 names from j, a dot between each two
+        return all(_is_ident(tokens, j + 2 * k) and (k == 0 or _is_dot(tokens, j + 2 * k - 1))
+                   for k in range(parts + 1))
+
+    found = []
+    for j in range(len(tokens)):
+        if _is_dot(tokens, j - 1) or not _is_ident(tokens, j):
+            continue
+        for parts, key in ((3, lambda: (part(j), part(j + 2), part(j + 4))),
+                           (2, lambda: (catalog, part(j), part(j + 2)))):
+            end = j + 2 * parts  # the column's token
+            if (dotted(j, parts) and not _is_dot(tokens, end + 1)
+                    and not (end + 1 < len(tokens) and tokens[end + 1].text == "(")
+                    and (parts == 3 or part(j) not in catalogs) and key() in aliased):
+                found.append((tokens[j].start, tokens[end - 2].end, quote_identifier(aliased[key()])))
+                break
+    return found
+
+
 def _needs_alias(sql: str, start: int, end: int, name: str, any_name: bool = False) -> bool:
     """Whether a table reference right after FROM/JOIN with a plain name (a dataset or registered table; any name
     when ``any_name``: a dataset's, ``"sales-2024@1"``) has no alias of its own: it then keeps its name as alias,
@@ -367,7 +401,9 @@ class StoreCatalogs:
                                self._short)
         if not refs:
             return Rewritten(sql)
-        out, tables, copied = [], {}, 0
+        tables: Dict[str, Any] = {}
+        replaced: List[Tuple[int, int, str]] = []  # (start, end, text) of each span of sql replaced
+        aliased: Dict[Tuple[str, str, str], str] = {}  # (catalog, schema, table) read under its own name → name
         leading = _statement_heads(sql)
         for start, end, where, bucket, name in refs:
             check_read_only(leading(start), sql[start:end])
@@ -379,10 +415,14 @@ class StoreCatalogs:
             else:
                 expression, table = self._resolve(user, bucket, name)
             tables[expression.strip('"')] = table
-            out.append(sql[copied:start])
-            out.append(expression)
             if _needs_alias(sql, start, end, name, any_name=where == DATASETS):
-                out.append(" AS " + quote_identifier(name))
+                expression += " AS " + quote_identifier(name)
+                aliased[(where, bucket.lower(), name.lower())] = name
+            replaced.append((start, end, expression))
+        replaced += _qualifiers(sql, aliased, (catalog or "").lower(), self.catalogs)
+        out, copied = [], 0
+        for start, end, text in sorted(replaced):
+            out += [sql[copied:start], text]
             copied = end
         out.append(sql[copied:])
         return Rewritten("".join(out), tables)

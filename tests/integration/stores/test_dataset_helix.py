@@ -185,6 +185,20 @@ def test_hyphenated_names_qualify_columns(alice, rows):
     assert rows(alice, 'SELECT count(s.id) FROM datasets.main."sales-q1" s') == [(3,)]
 
 
+def test_columns_qualified_with_the_datasets_full_name(alice, rows):
+    """``main.sales.region`` (SQLAlchemy's spelling for a table with schema="main" under catalog datasets) and
+    ``datasets.main.sales.region`` bound to nothing: the table was rewritten, its qualifiers were not."""
+    alice.datasets.upload("qualified", SMALL)
+    assert rows(alice, "SELECT datasets.main.qualified.id FROM datasets.main.qualified "
+                       "WHERE datasets.main.qualified.amount > 2 ORDER BY datasets.main.qualified.id") == [(2,), (3,)]
+    cur = alice.cursor("datasets", "main")
+    cur.execute("SELECT main.qualified.region, sum(main.qualified.amount) FROM main.qualified "
+                "GROUP BY main.qualified.region ORDER BY main.qualified.region")
+    assert cur.fetchall() == [("a", 1.5), ("b", 2.5), ("c", 3.5)]
+    assert rows(alice, "SELECT 'main.qualified.id', main.qualified FROM (SELECT 1 AS qualified) main") == \
+        [("main.qualified.id", 1)]  # a string, and a two-part name that is not a column qualifier, untouched
+
+
 def test_update_refuses_another_schema_unless_allowed(alice):
     alice.datasets.upload("schema_ds", SMALL)
     changed = pa.table({"id": ["1"], "region": ["a"], "qty": [1]})
