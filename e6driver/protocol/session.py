@@ -328,7 +328,10 @@ class SessionRules:
                 if code == "INTERNAL" and ACCESS_DENIED in details and needs_session \
                         and renewals < MAX_SESSION_RENEWALS:
                     renewals += 1
-                    log.info("session expired during %s; authenticating again", rpc)
+                    # Warned, not raised: a plain statement replays safely (a transaction is lost loudly above),
+                    # but what the old session held is gone and the caller may rely on it.
+                    log.warning("session expired during %s; authenticating again: the new session starts without "
+                                "the old one's SET values, temporary tables and prepared statements", rpc)
                     self._invalidate(session)
                     continue
                 if bluegreen.is_refused_colour(code, details):

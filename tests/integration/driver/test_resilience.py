@@ -1,6 +1,7 @@
 """The driver through blue-green switches, session expiry, suspension and restarts of a real local engine."""
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -112,16 +113,19 @@ def test_several_switches_back_and_forth(engine):
         assert _state(srv).active == "green"
 
 
-def test_expired_session_is_renewed_transparently(engine):
+def test_expired_session_is_renewed_transparently(engine, caplog):
     srv = engine()
     with _connect(srv) as conn:
         cursor = conn.cursor()
-        cursor.execute("SELECT 1")
-        cursor.fetchall()
+        cursor.execute("SET TimeZone = 'Asia/Tokyo'")
         assert srv.expire_sessions() >= 1
-        cursor.execute("SELECT 2")
+        with caplog.at_level(logging.WARNING, logger="e6driver"):
+            cursor.execute("SELECT 2")
         assert cursor.fetchall() == [(2,)]
         assert conn.get_schema_names()
+    # the state the old session held is gone, and the renewal says so (it was an INFO line)
+    assert any("without the old one's SET values, temporary tables" in r.getMessage() and r.levelno == logging.WARNING
+               for r in caplog.records)
 
 
 def test_expiry_while_streaming_keeps_the_query(engine):
