@@ -212,18 +212,34 @@ def _epoch_micros(arr: pa.Array) -> np.ndarray:
     """int64 microseconds since the epoch for date/timestamp arrays (NULL → 0)."""
     t = arr.type
     if t == pa.date32():
-        return _filled_numpy(arr, pa.int32()).astype(np.int64) * _US_PER_DAY
+        return _scaled(_filled_numpy(arr, pa.int32()).astype(np.int64), _US_PER_DAY, "DATE", "days", 2**31 - 1)
     if t == pa.date64():
-        return _filled_numpy(arr, pa.int64()) * 1000
+        return _scaled(_filled_numpy(arr, pa.int64()), 1000, "DATE", "ms")
     values = _filled_numpy(arr, pa.int64())
     unit = t.unit
     if unit == "s":
-        return values * 1_000_000
+        return _scaled(values, 1_000_000, "TIMESTAMP", "s")
     if unit == "ms":
-        return values * 1000
+        return _scaled(values, 1000, "TIMESTAMP", "ms")
     if unit == "ns":
         return np.floor_divide(values, 1000)
     return values
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _scaled(values: np.ndarray, factor: int, kind: str, unit: str, infinite: int = _INT64_MAX) -> np.ndarray:
+    """``values * factor`` in int64, or an EncodeError for a value whose microseconds do not fit (numpy wraps
+    silently: DATE 'infinity' arrived as a date that is not a whole day, 300000-01-01 as some other number)."""
+    limit = _INT64_MAX // factor
+    beyond = (values > limit) | (values < -limit)
+    if beyond.any():
+        value = int(values[beyond][0])
+        spelled = ("infinity" if value > 0 else "-infinity") if abs(value) == infinite else f"{value} {unit} since 1970"
+        raise EncodeError(f"{kind} value {spelled} is beyond the wire's range (int64 microseconds since 1970, "
+                          "about ±292,000 years); cast it to VARCHAR")
+    return values * factor
 
 
 def _time_of_day_micros(arr: pa.Array) -> np.ndarray:

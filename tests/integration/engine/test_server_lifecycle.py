@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import grpc
+import pytest
 
 from e6driver._proto import cluster_pb2, cluster_pb2_grpc
 from e6driver._proto import e6x_engine_pb2 as pb
@@ -202,3 +203,18 @@ def test_a_query_prepared_while_stopping_is_refused_and_releases_its_cursor(tmp_
     again = EngineServer("127.0.0.1", 0, data_dir=str(tmp_path), users={"u": "p"})  # the database file is free
     again.start()
     again.stop(0)
+
+
+@pytest.mark.parametrize("sql, named", [
+    ("select 'infinity'::timestamp_s as t", "TIMESTAMP value infinity"),  # was sent as 1969-12-31 23:59:59
+    ("select '-infinity'::date as d", "DATE value -infinity"),
+    ("select '300000-01-01'::date as d", "DATE value 108853222 days since 1970"),
+    ("select '-infinity'::timestamp_s as t", "TIMESTAMP value -infinity"),
+])
+def test_dates_and_times_beyond_the_wires_microseconds_are_out_of_range(client, expect_error, sql, named):
+    """Scaled to int64 microseconds they wrapped silently (numpy): a wrong value, or one the decoder refused for
+    the wrong reason ("not a whole day")."""
+    handle = client.start(sql)
+    err = expect_error(client.metadata, handle)
+    assert err.code() == grpc.StatusCode.OUT_OF_RANGE and named in err.details() and "VARCHAR" in err.details()
+    client.clear(handle)
