@@ -8,9 +8,8 @@ from .connection import Connection
 from .cursor import Cursor
 from .errors import (AuthenticationError, ConditionFailedError, ConnectionLostError, DatabaseError, DataError,
                      DatasetNotFoundError, DownloadError, Error, IntegrityError, InterfaceError, InternalError,
-                     NotSupportedError, ObjectNotFoundError,
-                     OperationalError, PermissionDeniedError, PoolTimeout, ProgrammingError, QueryCancelledError,
-                     RateLimitError, UploadError, Warning)
+                     NotSupportedError, ObjectNotFoundError, OperationalError, PermissionDeniedError, PoolClosed,
+                     PoolTimeout, ProgrammingError, QueryCancelledError, RateLimitError, UploadError, Warning)
 from .pool import ConnectionPool
 from .stores.streams import StreamNotFoundError
 from .types import (BINARY, DATETIME, NUMBER, ROWID, STRING, Binary, Date, DateFromTicks, Time, TimeFromTicks,
@@ -32,7 +31,7 @@ __all__ = [
     "ConnectionPool", "decode_chunk", "decode_chunk_columns", "Warning", "Error", "InterfaceError",
     "DatabaseError", "DataError", "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
     "NotSupportedError", "AuthenticationError", "ConnectionLostError", "QueryCancelledError", "PoolTimeout",
-    "PermissionDeniedError",
+    "PoolClosed", "PermissionDeniedError",
     "ObjectNotFoundError", "DatasetNotFoundError", "StreamNotFoundError", "ConditionFailedError", "RateLimitError",
     "UploadError", "DownloadError", "STRING", "BINARY",
     "NUMBER", "DATETIME", "ROWID", "Date", "Time", "Timestamp", "DateFromTicks", "TimeFromTicks",

@@ -94,6 +94,11 @@ class PoolTimeout(OperationalError):
     """No pooled connection became available within the timeout."""
 
 
+class PoolClosed(InterfaceError):
+    """The pool was closed: no connection will become available (unlike :class:`PoolTimeout`, waiting and
+    retrying cannot help)."""
+
+
 class PermissionDeniedError(OperationalError):
     """The user is authenticated but may not do this (e.g. no grant on an object-store bucket)."""
 

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from .errors import PoolTimeout
+from .errors import PoolClosed, PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class ConnectionPool:
     # ---- internals
     def _raise_if_closed(self) -> None:
         if self._closed:
-            raise PoolTimeout("the connection pool is closed")
+            raise PoolClosed("the connection pool is closed")
 
     def _take_or_reserve(self, deadline: float) -> Optional[PooledConnection]:
         """An idle connection, or None after reserving a slot for a new one; waits until ``deadline``."""

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any, AsyncIterator, Dict, List, Optional, Set
 
-from ..errors import Error, InterfaceError, PoolTimeout
+from ..errors import Error, PoolClosed, PoolTimeout
 from .connection import AsyncConnection
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class AsyncConnectionPool:
         while True:
             async with cond:
                 if self._closed:
-                    raise InterfaceError("the pool is closed")
+                    raise PoolClosed("the connection pool is closed")
                 while not self._idle and self._open >= self.max_size + self.max_overflow:
                     left = deadline - time.monotonic()
                     if left <= 0:

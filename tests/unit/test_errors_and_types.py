@@ -22,6 +22,7 @@ def test_pep249_hierarchy():
     assert issubclass(e6driver.InterfaceError, e6driver.Error)
     for name in ("AuthenticationError", "QueryCancelledError", "PoolTimeout"):
         assert issubclass(getattr(e6driver, name), e6driver.OperationalError)
+    assert issubclass(e6driver.PoolClosed, e6driver.InterfaceError)
 
 
 class FakeRpcError(grpc.RpcError):

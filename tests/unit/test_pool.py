@@ -5,6 +5,7 @@ import time
 import pytest
 
 from e6driver import OperationalError
+from e6driver.errors import PoolClosed
 from e6driver.pool import ConnectionPool, PoolTimeout
 
 
@@ -166,8 +167,9 @@ def test_close_all_closes_idle_and_refuses_new_checkouts():
     pool = make_pool(min_size=2)
     pool.close_all()
     assert all(c.closed for c in FakeConnection.instances)
-    with pytest.raises(PoolTimeout):
+    with pytest.raises(PoolClosed, match="closed") as raised:  # not PoolTimeout: retrying cannot help
         pool.get_connection()
+    assert not isinstance(raised.value, PoolTimeout)
 
 
 def test_concurrent_checkouts_never_share_a_connection_or_exceed_capacity():

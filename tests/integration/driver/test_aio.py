@@ -258,6 +258,17 @@ def test_pool_hands_out_checked_connections_and_times_out(address):
     assert stats["created_connections"] == 2 and stats["timeouts"] == 1
 
 
+def test_a_closed_pool_says_so_with_its_own_error(address):
+    """It was a bare InterfaceError here and a PoolTimeout in the blocking pool (a retry-on-timeout loop spun)."""
+    async def main():
+        pool = aio.AsyncConnectionPool(max_size=1, **address)
+        await pool.close()
+        with pytest.raises(e6driver.PoolClosed, match="closed") as raised:
+            await pool.get_connection()
+        assert not isinstance(raised.value, PoolTimeout)
+    run(main())
+
+
 def test_pool_a_connection_returned_twice_goes_to_one_borrower_and_is_counted_once(address):
     """A second return listed it idle twice (two borrowers shared one connection) and, once closed, took two
     connections off the open count (the pool then opened more than its capacity)."""
