@@ -122,7 +122,8 @@ def _catalog_of(token: Token, catalogs: Tuple[str, ...]) -> Optional[str]:
 
 def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tuple[str, ...] = (CATALOG,),
                     known: Optional[Callable[[str, str, str], bool]] = None,
-                    short: Optional[Dict[str, str]] = None) -> List[Tuple[int, int, str, str, str]]:
+                    short: Optional[Dict[str, str]] = None,
+                    tokens: Optional[List[Token]] = None) -> List[Tuple[int, int, str, str, str]]:
     """(start, end, catalog, schema, name) of every reference to a table of ``catalogs`` in ``sql``.
 
     ``short`` maps catalogs that take two-part names (``<catalog>.<table>``) to the schema such names mean.
@@ -137,7 +138,7 @@ def find_references(sql: str, catalog: str = "", schema: str = "", catalogs: Tup
         return (known is not None and followed not in (".", "(") and tokens[j].name.lower() not in defined
                 and known(current, schema_name, tokens[j].name))
 
-    tokens = sql_tokens(sql)
+    tokens = sql_tokens(sql) if tokens is None else tokens  # ``tokens``: sql's, when the caller has them
     defined = {t.name.lower() for t, as_, paren in zip(tokens, tokens[1:], tokens[2:])  # CTEs: `name AS (`
                if t.kind == "ident" and as_.text.upper() == "AS" and paren.text == "("}
     # Names standing alone (a table of DuckDB's, an alias): where a two-part catalog name is also one of those,
@@ -278,10 +279,9 @@ _WRITES = {("INSERT", "INTO"), ("INSERT", "OR", "REPLACE", "INTO"), ("INSERT", "
 _KEEPING = {"VIEW", "MACRO", "FUNCTION"}  # what a CREATE makes that would read a table after the query
 
 
-def _statement_heads(sql: str) -> Callable[[int], List[Token]]:
-    """``head(start)``: the tokens of the statement holding position ``start`` that come before it, at most the
-    first :data:`_HEAD` of them (all :func:`check_read_only` reads), in constant time per call."""
-    tokens = sql_tokens(sql)
+def _statement_heads(tokens: List[Token]) -> Callable[[int], List[Token]]:
+    """``head(start)``: the tokens (of a text's ``tokens``) of the statement holding position ``start`` that come
+    before it, at most the first :data:`_HEAD` of them (all :func:`check_read_only` reads), in constant time."""
     starts = [t.start for t in tokens]
     begins, begin = [], 0
     for i, token in enumerate(tokens):
@@ -315,7 +315,7 @@ def check_read_only(statement: List[Token], reference: str) -> None:
                              "names them; copy it (CREATE TABLE ... AS SELECT) or name it in each query")
 
 
-def _qualifiers(sql: str, aliased: Dict[Tuple[str, str, str], str], catalog: str,
+def _qualifiers(tokens: List[Token], aliased: Dict[Tuple[str, str, str], str], catalog: str,
                 catalogs: Tuple[str, ...]) -> List[Tuple[int, int, str]]:
     """(start, end, alias) of each column qualifier spelling a store table read under its own name
     (``datasets.main.sales.region``, or ``main.sales.region`` in the request's catalog, as SQLAlchemy writes a
@@ -323,7 +323,6 @@ def _qualifiers(sql: str, aliased: Dict[Tuple[str, str, str], str], catalog: str
     DuckDB."""
     if not aliased:
         return []
-    tokens = sql_tokens(sql)
 
     def part(j: int) -> str:
         return tokens[j].name.lower() if tokens[j].kind == "ident" else tokens[j].name
@@ -397,14 +396,15 @@ class StoreCatalogs:
         return (catalog or "").lower() in self.catalogs
 
     def rewrite(self, sql: str, user: str, catalog: str = "", schema: str = "") -> Rewritten:
+        tokens = sql_tokens(sql)  # read once by the reference finder, the read-only check and the qualifiers
         refs = find_references(sql, catalog, schema, self.catalogs, lambda c, s, n: self._known(user, c, s, n),
-                               self._short)
+                               self._short, tokens)
         if not refs:
             return Rewritten(sql)
         tables: Dict[str, Any] = {}
         replaced: List[Tuple[int, int, str]] = []  # (start, end, text) of each span of sql replaced
         aliased: Dict[Tuple[str, str, str], str] = {}  # (catalog, schema, table) read under its own name → name
-        leading = _statement_heads(sql)
+        leading = _statement_heads(tokens)
         for start, end, where, bucket, name in refs:
             check_read_only(leading(start), sql[start:end])
             if where in self.plugins:
@@ -419,7 +419,7 @@ class StoreCatalogs:
                 expression += " AS " + quote_identifier(name)
                 aliased[(where, bucket.lower(), name.lower())] = name
             replaced.append((start, end, expression))
-        replaced += _qualifiers(sql, aliased, (catalog or "").lower(), self.catalogs)
+        replaced += _qualifiers(tokens, aliased, (catalog or "").lower(), self.catalogs)
         out, copied = [], 0
         for start, end, text in sorted(replaced):
             out += [sql[copied:start], text]
