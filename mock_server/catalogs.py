@@ -353,7 +353,7 @@ def _needs_alias(sql: str, start: int, end: int, name: str, any_name: bool = Fal
     if not (any_name or _PLAIN_NAME.match(name)) or not _AFTER_FROM.search(sql, 0, start):
         return False
     word = _NEXT_WORD.match(sql, end).group(1)
-    return word is None or (word != '"' and word.upper() in _not_aliases())
+    return word is None or (word != '"' and word.upper() != "AS" and word.upper() in _not_aliases())
 
 
 def metadata_table(visible: List[Tuple[Any, str]]) -> pa.Table:

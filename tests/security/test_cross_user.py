@@ -50,6 +50,16 @@ def test_another_users_bucket_and_dataset_stay_private(connect, server, still_se
             cur.fetchall()
     cur.execute("SELECT count(*) FROM datasets.information.datasets")
     assert cur.fetchall() == [(0,)]
+    # Column qualifiers spelling a dataset's full name become the alias of a dataset read in FROM; one that
+    # only qualifies (bob's, never read) stays an unbound name, never a way to bob's rows.
+    alice.datasets.upload("alice_sales", pa.table({"n": [7]}))
+    for sql in ("SELECT datasets.main.bob_sales.n FROM datasets.main.alice_sales",
+                "SELECT main.bob_sales.n FROM datasets.main.alice_sales AS bob_sales"):
+        try:
+            cur.execute(sql)
+            assert cur.fetchall() in ([(7,)], [])  # alice's own row at most (the alias is hers)
+        except DatabaseError as exc:
+            assert "bob_sales" in str(exc) and "__e6_" not in str(exc)
     still_serves(server)
 
 

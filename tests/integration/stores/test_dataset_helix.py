@@ -183,6 +183,11 @@ def test_hyphenated_names_qualify_columns(alice, rows):
     assert rows(alice, 'SELECT "sales-q1".id FROM datasets.main."sales-q1" WHERE "sales-q1".id > 2') == [(3,)]
     assert rows(alice, 'SELECT max("sales-q1@1".id) FROM datasets.main."sales-q1@1"') == [(3,)]
     assert rows(alice, 'SELECT count(s.id) FROM datasets.main."sales-q1" s') == [(3,)]
+    # "AS" is a reserved word, and was taken for one after which the table needs its own name as alias:
+    # '... AS "sales-q1" AS s' was a syntax error
+    assert rows(alice, 'SELECT count(s.id) FROM datasets.main."sales-q1" AS s') == [(3,)]
+    alice.datasets.upload("plain_as", SMALL)
+    assert rows(alice, "SELECT count(q.id) FROM datasets.main.plain_as AS q") == [(3,)]
 
 
 def test_columns_qualified_with_the_datasets_full_name(alice, rows):
