@@ -117,7 +117,11 @@ class E6Compiler(compiler.SQLCompiler):
         return text
 
     def visit_sequence(self, sequence, **kw):
-        return f"nextval({self.render_literal_value(self.preparer.format_sequence(sequence), sqltypes.STRINGTYPE)})"
+        return self.nextval(self.preparer.format_sequence(sequence))
+
+    def nextval(self, sequence_name: str) -> str:
+        """``nextval('<sequence>')`` for a sequence name as the preparer formats it (an INSERT's key, a DDL default)."""
+        return f"nextval({self.render_literal_value(sequence_name, sqltypes.STRINGTYPE)})"
 
     def visit_getitem_binary(self, binary, operator, **kw):  # ARRAY indexes and slices: 1-based, inclusive
         return f"{self.process(binary.left, **kw)}[{self.process(binary.right, **kw)}]"
@@ -172,8 +176,7 @@ class E6DDLCompiler(compiler.DDLCompiler):
 
     def get_column_default_string(self, column):
         if _generated_key(column):
-            name = self.sql_compiler.render_literal_value(self._identity_sequence(column), sqltypes.STRINGTYPE)
-            return f"nextval({name})"
+            return self.sql_compiler.nextval(self._identity_sequence(column))
         return super().get_column_default_string(column)
 
     def _identity_sequence(self, column) -> str:
